@@ -1,0 +1,47 @@
+"""PulseVault: the entry point. Page config, services, the auth gate, navigation."""
+
+from __future__ import annotations
+
+import logging
+
+import streamlit as st
+
+from components.context import current_session, get_services
+from components.feedback import show_flash, user_errors
+from components.sidebar import render_sidebar
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+st.set_page_config(page_title="PulseVault", page_icon=":material/favorite:", layout="wide")
+
+services = None
+with user_errors("Starting PulseVault"):
+    services = get_services()
+if services is None:
+    st.stop()
+
+if services.demo is not None:
+    st.info(
+        "**Demo mode.** Recordings, accounts and metadata live only as long as this app runs; "
+        "configure `[s3]` and `[supabase]` in `.streamlit/secrets.toml` to keep them.",
+        icon=":material/science:",
+    )
+
+session = current_session(services)
+show_flash()
+# The sign-in page is always registered (hidden once signed in), so signing in
+# or out moves between registered pages and never hits "page not found".
+sign_in_page = st.Page("pages/sign_in.py", title="Sign in", icon=":material/login:", url_path="sign-in",
+                       visibility="visible" if session is None else "hidden")
+if session is None:
+    pages = [sign_in_page]
+else:
+    render_sidebar(services, session)
+    pages = [
+        sign_in_page,
+        st.Page("pages/upload.py", title="Upload", icon=":material/upload:", url_path="upload", default=True),
+        st.Page("pages/files.py", title="My files", icon=":material/video_library:", url_path="files"),
+        st.Page("pages/usage.py", title="Usage", icon=":material/monitoring:", url_path="usage"),
+        st.Page("pages/account.py", title="Account", icon=":material/person:", url_path="account"),
+    ]
+st.navigation(pages).run()

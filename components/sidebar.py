@@ -1,0 +1,43 @@
+"""The persistent sidebar: who is signed in, the mode, storage against quota, Sign out."""
+
+from __future__ import annotations
+
+import contextlib
+
+import streamlit as st
+
+from components.context import end_session, get_auth, user_context
+from components.feedback import flash
+from lib.auth import Session
+from lib.errors import PulseVaultError
+from lib.services import Services
+from lib.units import human_bytes
+
+
+def render_sidebar(services: Services, session: Session) -> None:
+    with st.sidebar:
+        st.markdown(f"**{session.email}**")
+        mode = "Demo (embedded backends)" if services.settings.is_demo else "Cloud (S3 + Supabase)"
+        st.caption(f"Mode: {mode}")
+        _storage_meter(services)
+        if st.button("Sign out", icon=":material/logout:", key="sidebar_sign_out", width="stretch"):
+            sign_out(services, session)
+
+
+def _storage_meter(services: Services) -> None:
+    quota = services.settings.quota_bytes
+    try:
+        used = user_context().repo.usage().total_bytes
+    except PulseVaultError:
+        st.caption("Storage: unavailable right now")
+        return
+    st.progress(min(used / quota, 1.0), text=f"Storage: {human_bytes(used)} of {human_bytes(quota)}")
+
+
+def sign_out(services: Services, session: Session) -> None:
+    # The local session is dropped regardless; the token expires on its own.
+    with contextlib.suppress(PulseVaultError):
+        get_auth(services).sign_out(session)
+    end_session()
+    flash("You are signed out.", "success")
+    st.switch_page("pages/sign_in.py")

@@ -1,0 +1,1 @@
+"""PulseVault's engine: everything that is not UI. Never imports streamlit."""

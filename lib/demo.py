@@ -1,0 +1,150 @@
+"""Demo mode: embedded backends so the app runs with no credentials at all.
+
+An S3 API (moto's server) on 127.0.0.1 on a free port, a SQLite database for
+accounts and metadata, and a seeded demo account. Everything lives in a
+temporary folder and in memory, so it disappears when the process ends; the
+app says so in a banner.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import secrets
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+from moto.server import ThreadedMotoServer
+
+from lib.auth import DemoAuth
+from lib.settings import S3Settings
+
+log = logging.getLogger(__name__)
+
+DEMO_EMAIL = "demo@pulsevault.app"
+DEMO_PASSWORD = "pulse-demo-2026"
+DEMO_BUCKET = "pulsevault-demo"
+DEMO_REGION = "us-east-1"
+CORS_MAX_AGE_S = 3_000
+
+
+@dataclass(frozen=True)
+class DemoBackends:
+    s3: S3Settings
+    db_path: Path
+    workdir: Path
+    email: str
+    password: str = field(repr=False)
+    user_id: str
+
+
+_lock = threading.Lock()
+_running: DemoBackends | None = None
+_seeded = False
+_seed_done = threading.Event()
+
+
+def start_demo(origins: Iterable[str]) -> DemoBackends:
+    """Start the embedded backends once per process and return them.
+
+    ``origins`` are the app's browser origins, allowed by the bucket's CORS
+    rule so the browser can PUT parts straight to S3.
+    """
+    global _running
+    with _lock:
+        if _running is None:
+            _running = _start(tuple(origins))
+        return _running
+
+
+def seed_once(seed: Callable[[], None]) -> None:
+    """Run ``seed`` (sample data for the demo account) once per process.
+
+    It runs in the background: generating, analysing and uploading the sample
+    takes seconds, and the sign-in page should not wait for it. A failed seed
+    leaves an empty but working demo; it must not stop the app.
+    """
+    global _seeded
+    with _lock:
+        if _seeded:
+            return
+        _seeded = True
+    threading.Thread(target=_run_seed, args=(seed,), name="pulsevault-demo-seed", daemon=True).start()
+
+
+def seeding_done(timeout_s: float | None = 0) -> bool:
+    """Whether the sample data is in place (waiting up to ``timeout_s``)."""
+    return _seed_done.wait(timeout_s)
+
+
+def _run_seed(seed: Callable[[], None]) -> None:
+    try:
+        seed()
+    except Exception:
+        log.exception("demo mode: seeding the sample data failed")
+    finally:
+        _seed_done.set()
+
+
+def _start(origins: tuple[str, ...]) -> DemoBackends:
+    workdir = Path(tempfile.mkdtemp(prefix="pulsevault-demo-"))
+    atexit.register(shutil.rmtree, workdir, ignore_errors=True)
+    s3 = _start_s3(origins)
+    db_path = workdir / "pulsevault-demo.sqlite3"
+    user_id = DemoAuth(db_path).ensure_account(DEMO_EMAIL, DEMO_PASSWORD)
+    log.info("demo mode: S3 at %s, database in %s", s3.endpoint_url, workdir)
+    return DemoBackends(s3=s3, db_path=db_path, workdir=workdir, email=DEMO_EMAIL,
+                        password=DEMO_PASSWORD, user_id=user_id)
+
+
+def _start_s3(origins: tuple[str, ...]) -> S3Settings:
+    # moto's request log would print every presigned URL; keep it quiet.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    atexit.register(server.stop)
+    host, port = server.get_host_and_port()
+    s3 = S3Settings(
+        bucket=DEMO_BUCKET,
+        region=DEMO_REGION,
+        # moto accepts any credentials; fresh random ones keep the code path
+        # identical to cloud mode without inventing a well-known secret.
+        access_key_id="demo-" + secrets.token_hex(8),
+        secret_access_key=secrets.token_urlsafe(24),
+        endpoint_url=f"http://{host}:{port}",
+    )
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3.endpoint_url,
+        region_name=s3.region,
+        aws_access_key_id=s3.access_key_id,
+        aws_secret_access_key=s3.secret_access_key,
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
+    client.create_bucket(Bucket=s3.bucket)
+    client.put_bucket_cors(Bucket=s3.bucket, CORSConfiguration=cors_configuration(origins))
+    return s3
+
+
+def cors_configuration(origins: Iterable[str]) -> dict:
+    """The CORS rule the bucket needs for browser uploads and playback.
+
+    The README shows the same rule for a real bucket.
+    """
+    return {
+        "CORSRules": [
+            {
+                "AllowedOrigins": sorted(set(origins)),
+                "AllowedMethods": ["GET", "PUT", "HEAD"],
+                "AllowedHeaders": ["*"],
+                "ExposeHeaders": ["ETag", "Content-Length", "Content-Range"],
+                "MaxAgeSeconds": CORS_MAX_AGE_S,
+            }
+        ]
+    }

@@ -1,0 +1,63 @@
+"""The backends of one running app, built once per process from Settings.
+
+``Services`` holds what is safe to share between browser sessions: settings,
+the S3 object store (one boto3 client per process) and, in demo mode, the
+embedded backends. What belongs to one signed-in user, the auth provider with
+its Supabase client and the metadata repository running as that user, is
+made per browser session by :meth:`Services.new_auth` and
+:meth:`Services.repository_for`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from lib.auth import AuthProvider, DemoAuth, Session, SupabaseAuth, new_supabase_client
+from lib.demo import DemoBackends, seed_once, start_demo
+from lib.metadata import Repository, SqliteRepository, SupabaseRepository
+from lib.settings import Settings
+from lib.storage import ObjectStore
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    store: ObjectStore
+    demo: DemoBackends | None = None
+
+    def new_auth(self) -> AuthProvider:
+        """A fresh auth provider for one browser session (never shared)."""
+        if self.demo is not None:
+            return DemoAuth(self.demo.db_path)
+        assert self.settings.supabase is not None
+        return SupabaseAuth(new_supabase_client(self.settings.supabase))
+
+    def repository_for(self, auth: AuthProvider, session: Session) -> Repository:
+        """The metadata repository acting as the signed-in user."""
+        if isinstance(auth, SupabaseAuth):
+            # The session's own client carries the user's JWT, so RLS decides.
+            return SupabaseRepository(auth.client, session.user_id)
+        assert self.demo is not None
+        return SqliteRepository(self.demo.db_path, session.user_id)
+
+
+DemoSeed = Callable[[Services], None]
+
+
+def build_services(
+    settings: Settings, *, origins: Iterable[str] = (), seed: DemoSeed | None = None
+) -> Services:
+    """Connect to the configured backends, or start the demo ones.
+
+    In demo mode ``seed`` adds sample data for the demo account, once per
+    process (the upload pipeline provides it).
+    """
+    if not settings.is_demo:
+        return Services(settings=settings, store=ObjectStore.from_settings(settings))
+    demo = start_demo([*settings.app_origins, *origins])
+    settings = settings.with_s3(demo.s3)
+    services = Services(settings=settings, store=ObjectStore.from_settings(settings), demo=demo)
+    if seed is not None:
+        seed_once(lambda: seed(services))
+    return services

@@ -1,0 +1,219 @@
+"""Settings: one frozen value built from ``st.secrets`` (any mapping) and the
+environment. This is the only module that reads secrets; everything else gets
+them as the clients built from a :class:`Settings`.
+
+The mode is decided here. With ``[s3]`` and ``[supabase]`` fully configured the
+app runs in ``cloud`` mode; with neither it runs in ``demo`` mode on embedded
+backends; with half a configuration it refuses to start and names what is
+missing, rather than silently falling back to demo data.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from lib.errors import ConfigError
+
+Mode = Literal["cloud", "demo"]
+
+MIN_PRESIGN_EXPIRY_S = 60
+"""Shortest presigned-URL lifetime we hand out: shorter links fail mid-playback."""
+MAX_PRESIGN_EXPIRY_S = 86_400
+"""Longest presigned-URL lifetime we hand out: a day bounds a leaked link."""
+DEFAULT_PRESIGN_EXPIRY_S = 3_600
+
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+DEFAULT_MAX_UPLOAD_MB = 2_048
+"""Matches ``server.maxUploadSize`` in ``.streamlit/config.toml``."""
+DEFAULT_QUOTA_GB = 50
+DEFAULT_DIRECT_UPLOAD_THRESHOLD_MB = 200
+"""Above this the Upload page sends bytes browser-to-S3 (the server holds none)."""
+DEFAULT_STALE_PENDING_S = 3_600
+DEFAULT_APP_ORIGINS = ("http://localhost:8501", "http://127.0.0.1:8501")
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    bucket: str
+    region: str
+    access_key_id: str = field(repr=False)
+    secret_access_key: str = field(repr=False)
+    endpoint_url: str | None = None
+
+
+@dataclass(frozen=True)
+class SupabaseSettings:
+    url: str
+    anon_key: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Settings:
+    mode: Mode
+    s3: S3Settings | None = None
+    """None in demo mode until the embedded S3 server has started."""
+    supabase: SupabaseSettings | None = None
+    presign_expiry_s: int = DEFAULT_PRESIGN_EXPIRY_S
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * MIB
+    quota_bytes: int = DEFAULT_QUOTA_GB * GIB
+    admin_emails: frozenset[str] = frozenset()
+    require_consent: bool = False
+    direct_upload_threshold_bytes: int = DEFAULT_DIRECT_UPLOAD_THRESHOLD_MB * MIB
+    transfer_concurrency: int | None = None
+    """None: the measured default in ``lib.transfer``."""
+    transfer_part_size_bytes: int | None = None
+    """None: computed from the file size in ``lib.transfer``."""
+    stale_pending_s: int = DEFAULT_STALE_PENDING_S
+    app_origins: tuple[str, ...] = DEFAULT_APP_ORIGINS
+
+    @property
+    def is_demo(self) -> bool:
+        return self.mode == "demo"
+
+    def clamp_expiry(self, seconds: int | float | None) -> int:
+        """An expiry within the configured bounds (None means the default)."""
+        if seconds is None:
+            return self.presign_expiry_s
+        return clamp_expiry(seconds)
+
+    def is_admin(self, email: str | None) -> bool:
+        return bool(email) and email.strip().lower() in self.admin_emails
+
+    def with_s3(self, s3: S3Settings) -> Settings:
+        return replace(self, s3=s3)
+
+
+def clamp_expiry(seconds: int | float) -> int:
+    return int(min(max(seconds, MIN_PRESIGN_EXPIRY_S), MAX_PRESIGN_EXPIRY_S))
+
+
+# (section, key) -> environment variable. Required keys decide the mode.
+_S3_REQUIRED = {
+    "access_key_id": "AWS_ACCESS_KEY_ID",
+    "secret_access_key": "AWS_SECRET_ACCESS_KEY",
+    "region": "AWS_REGION",
+    "bucket": "AWS_S3_BUCKET",
+}
+_S3_OPTIONAL = {"endpoint_url": "AWS_S3_ENDPOINT_URL"}
+_SUPABASE_REQUIRED = {"url": "SUPABASE_URL", "anon_key": "SUPABASE_ANON_KEY"}
+
+# [app] key -> (environment variable, parser)
+_APP_KEYS: dict[str, tuple[str, Any]] = {
+    "presign_expiry_s": ("PULSEVAULT_PRESIGN_EXPIRY_S", int),
+    "max_upload_mb": ("PULSEVAULT_MAX_UPLOAD_MB", int),
+    "quota_gb": ("PULSEVAULT_QUOTA_GB", float),
+    "admin_emails": ("PULSEVAULT_ADMIN_EMAILS", str),
+    "require_consent": ("PULSEVAULT_REQUIRE_CONSENT", str),
+    "direct_upload_threshold_mb": ("PULSEVAULT_DIRECT_UPLOAD_THRESHOLD_MB", int),
+    "transfer_concurrency": ("PULSEVAULT_TRANSFER_CONCURRENCY", int),
+    "transfer_part_size_mb": ("PULSEVAULT_TRANSFER_PART_SIZE_MB", int),
+    "stale_pending_s": ("PULSEVAULT_STALE_PENDING_S", int),
+    "app_origins": ("PULSEVAULT_APP_ORIGINS", str),
+}
+
+
+def load_settings(
+    secrets: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Build :class:`Settings` from a secrets mapping, then the environment.
+
+    A value in ``secrets`` wins over the environment. Raises
+    :class:`ConfigError` naming every missing key when the configuration is
+    neither complete nor empty.
+    """
+    secrets = secrets or {}
+    environ = os.environ if environ is None else environ
+    s3_values = _section(secrets, environ, "s3", {**_S3_REQUIRED, **_S3_OPTIONAL})
+    sb_values = _section(secrets, environ, "supabase", _SUPABASE_REQUIRED)
+    required = [("s3", k, env) for k, env in _S3_REQUIRED.items()] + [
+        ("supabase", k, env) for k, env in _SUPABASE_REQUIRED.items()
+    ]
+    values = {"s3": s3_values, "supabase": sb_values}
+    missing = [(sec, k, env) for sec, k, env in required if not values[sec].get(k)]
+    app = _app_options(secrets, environ)
+    if len(missing) == len(required):
+        return Settings(mode="demo", **app)
+    if missing:
+        names = ", ".join(f"[{sec}] {k} (or {env})" for sec, k, env in missing)
+        raise ConfigError(
+            "PulseVault is half configured, so it will not start: missing "
+            f"{names}. Set them in .streamlit/secrets.toml or the environment, "
+            "or remove the [s3] and [supabase] settings to run in demo mode."
+        )
+    return Settings(
+        mode="cloud",
+        s3=S3Settings(**{k: s3_values.get(k) for k in (*_S3_REQUIRED, *_S3_OPTIONAL)}),
+        supabase=SupabaseSettings(**sb_values),
+        **app,
+    )
+
+
+def _section(
+    secrets: Mapping[str, Any], environ: Mapping[str, str], name: str, keys: dict[str, str]
+) -> dict[str, str]:
+    section = secrets.get(name) or {}
+    out: dict[str, str] = {}
+    for key, env in keys.items():
+        value = section.get(key) if key in section else environ.get(env)
+        if value not in (None, ""):
+            out[key] = str(value).strip()
+    return out
+
+
+def _app_options(secrets: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    section = secrets.get("app") or {}
+    raw: dict[str, Any] = {}
+    for key, (env, parse) in _APP_KEYS.items():
+        value = section[key] if key in section else environ.get(env)
+        if value in (None, ""):
+            continue
+        try:
+            raw[key] = value if isinstance(value, (list, tuple, bool)) else parse(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"Setting [app] {key} (or {env}) must be a {parse.__name__}, got {value!r}.") from None
+    return _app_fields(raw)
+
+
+def _app_fields(raw: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "presign_expiry_s" in raw:
+        out["presign_expiry_s"] = clamp_expiry(raw["presign_expiry_s"])
+    if "max_upload_mb" in raw:
+        out["max_upload_bytes"] = _positive(raw, "max_upload_mb") * MIB
+    if "quota_gb" in raw:
+        out["quota_bytes"] = int(_positive(raw, "quota_gb") * GIB)
+    if "admin_emails" in raw:
+        out["admin_emails"] = frozenset(e.strip().lower() for e in _as_list(raw["admin_emails"]) if e.strip())
+    if "require_consent" in raw:
+        out["require_consent"] = _as_bool(raw["require_consent"])
+    if "direct_upload_threshold_mb" in raw:
+        out["direct_upload_threshold_bytes"] = _positive(raw, "direct_upload_threshold_mb") * MIB
+    if "transfer_concurrency" in raw:
+        out["transfer_concurrency"] = _positive(raw, "transfer_concurrency")
+    if "transfer_part_size_mb" in raw:
+        out["transfer_part_size_bytes"] = _positive(raw, "transfer_part_size_mb") * MIB
+    if "stale_pending_s" in raw:
+        out["stale_pending_s"] = _positive(raw, "stale_pending_s")
+    if "app_origins" in raw:
+        out["app_origins"] = tuple(o.strip().rstrip("/") for o in _as_list(raw["app_origins"]) if o.strip())
+    return out
+
+
+def _positive(raw: dict[str, Any], key: str) -> Any:
+    if raw[key] <= 0:
+        raise ConfigError(f"Setting [app] {key} must be greater than zero, got {raw[key]!r}.")
+    return raw[key]
+
+
+def _as_list(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, (list, tuple)) else str(value).split(",")
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in {"1", "true", "yes", "on"}

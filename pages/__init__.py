@@ -1,0 +1,1 @@
+"""One file per screen, run by ``st.navigation``; each has one ``render()`` function."""

@@ -1,0 +1,45 @@
+"""Playwright with Debian's Chromium (test tools cannot download browsers here)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.services import CHROMIUM_ARGS, require_chromium, service_missing
+
+DEFAULT_TIMEOUT_MS = 30_000
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    executable = require_chromium()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        service_missing("playwright is not installed (pip install -r requirements-dev.txt)")
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser) -> Iterator[object]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
+    context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def sign_in(page, url: str, email: str, password: str) -> None:
+    """Sign in through the real form, as a researcher would."""
+    page.goto(url)
+    page.get_by_label("E-mail").first.fill(email)
+    page.get_by_label("Password").first.fill(password)
+    page.get_by_role("button", name="Sign in").click()

@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import pytest
+
+from lib.errors import ConfigError
+from lib.settings import GIB, MIB, Settings, load_settings
+
+CLOUD_ENV = {
+    "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE",
+    "AWS_SECRET_ACCESS_KEY": "very-secret-value",
+    "AWS_REGION": "eu-west-1",
+    "AWS_S3_BUCKET": "lab-bucket",
+    "SUPABASE_URL": "https://project.supabase.co",
+    "SUPABASE_ANON_KEY": "anon-key-value",
+}
+
+
+def test_nothing_configured_is_demo_mode() -> None:
+    settings = load_settings({}, {})
+    assert settings.mode == "demo" and settings.is_demo
+    assert settings.s3 is None and settings.supabase is None
+
+
+def test_full_environment_is_cloud_mode() -> None:
+    settings = load_settings({}, CLOUD_ENV)
+    assert settings.mode == "cloud"
+    assert settings.s3.bucket == "lab-bucket" and settings.s3.region == "eu-west-1"
+    assert settings.s3.endpoint_url is None
+    assert settings.supabase.url == "https://project.supabase.co"
+
+
+def test_secrets_mapping_wins_over_environment() -> None:
+    secrets = {
+        "s3": {"access_key_id": "A", "secret_access_key": "B", "region": "us-east-2", "bucket": "from-secrets",
+               "endpoint_url": "http://minio:9000"},
+        "supabase": {"url": "https://x.supabase.co", "anon_key": "k"},
+    }
+    settings = load_settings(secrets, CLOUD_ENV)
+    assert settings.s3.bucket == "from-secrets"
+    assert settings.s3.endpoint_url == "http://minio:9000"
+
+
+def test_half_configuration_names_each_missing_key() -> None:
+    env = {k: v for k, v in CLOUD_ENV.items() if k not in ("AWS_SECRET_ACCESS_KEY", "SUPABASE_ANON_KEY")}
+    with pytest.raises(ConfigError) as info:
+        load_settings({}, env)
+    message = str(info.value)
+    assert "secret_access_key" in message and "AWS_SECRET_ACCESS_KEY" in message
+    assert "anon_key" in message and "SUPABASE_ANON_KEY" in message
+    assert "bucket" not in message
+
+
+def test_only_supabase_configured_is_an_error_not_demo() -> None:
+    env = {"SUPABASE_URL": "https://p.supabase.co", "SUPABASE_ANON_KEY": "k"}
+    with pytest.raises(ConfigError, match="AWS_S3_BUCKET"):
+        load_settings({}, env)
+
+
+def test_secrets_never_appear_in_repr() -> None:
+    settings = load_settings({}, CLOUD_ENV)
+    text = repr(settings)
+    assert "very-secret-value" not in text and "anon-key-value" not in text
+
+
+@pytest.mark.parametrize(
+    ("configured", "expected"),
+    [(None, 3600), ("10", 60), ("0", 60), ("7200", 7200), ("999999", 86_400)],
+)
+def test_presign_expiry_default_and_clamp(configured: str | None, expected: int) -> None:
+    env = {} if configured is None else {"PULSEVAULT_PRESIGN_EXPIRY_S": configured}
+    assert load_settings({}, env).presign_expiry_s == expected
+
+
+def test_clamp_expiry_for_requests() -> None:
+    settings = Settings(mode="demo")
+    assert settings.clamp_expiry(None) == 3600
+    assert settings.clamp_expiry(5) == 60
+    assert settings.clamp_expiry(10**9) == 86_400
+
+
+def test_app_settings_from_secrets() -> None:
+    secrets = {"app": {"max_upload_mb": 100, "quota_gb": 1.5, "admin_emails": ["PI@Lab.org", " b@lab.org "],
+                       "require_consent": True, "direct_upload_threshold_mb": 50}}
+    settings = load_settings(secrets, {})
+    assert settings.max_upload_bytes == 100 * MIB
+    assert settings.quota_bytes == int(1.5 * GIB)
+    assert settings.is_admin("pi@lab.org") and settings.is_admin("B@LAB.ORG")
+    assert not settings.is_admin("someone@lab.org") and not settings.is_admin(None)
+    assert settings.require_consent
+    assert settings.direct_upload_threshold_bytes == 50 * MIB
+
+
+def test_admin_emails_from_environment_are_comma_separated() -> None:
+    settings = load_settings({}, {"PULSEVAULT_ADMIN_EMAILS": "a@x.org, b@y.org"})
+    assert settings.admin_emails == frozenset({"a@x.org", "b@y.org"})
+
+
+@pytest.mark.parametrize(("env", "match"), [
+    ({"PULSEVAULT_MAX_UPLOAD_MB": "lots"}, "max_upload_mb"),
+    ({"PULSEVAULT_QUOTA_GB": "-1"}, "quota_gb"),
+])
+def test_invalid_app_setting_is_a_clear_error(env: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        load_settings({}, env)
+
+
+def test_upload_limit_default_matches_streamlit_config() -> None:
+    import tomllib
+    from pathlib import Path
+
+    config = tomllib.loads(Path(".streamlit/config.toml").read_text())
+    assert load_settings({}, {}).max_upload_bytes == config["server"]["maxUploadSize"] * MIB
