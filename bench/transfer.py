@@ -1,0 +1,194 @@
+"""Upload benchmark: PulseVault's presigned transfer against boto3's ``upload_file``.
+
+A file of ``--size-mb`` random bytes goes to a moto S3 server running in its
+own process (so its memory is not counted), alternating PulseVault and boto3
+(default TransferConfig) for ``--runs`` rounds after one untimed warm-up. Each upload runs in a fresh
+child process that reports its wall time and its peak resident memory
+(``ru_maxrss``, the kernel's high-water mark, so no sampling gaps).
+
+Prints one JSON line: ``upload_ratio_vs_boto3`` (median throughput of ours /
+median of boto3's) and ``upload_peak_rss_mb`` (the highest peak of ours), plus
+the raw figures. Goals for 1 GiB: ratio >= 1.0, RSS < 200 MB.
+
+    python bench/transfer.py [--size-mb 1024] [--runs 3] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BUCKET = "pulsevault-bench"
+REGION = "us-east-1"
+OWNER = "bench-user"
+KEY = f"recordings/{OWNER}/2024/01/00000000-0000-4000-8000-000000000000/original.bin"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench-secret"}
+# Fake credentials only, and no profile files: the bench must never reach real AWS.
+ENVIRONMENT = {**CREDENTIALS, "AWS_DEFAULT_REGION": REGION, "AWS_CONFIG_FILE": os.devnull,
+               "AWS_SHARED_CREDENTIALS_FILE": os.devnull}  # fmt: skip
+MIB = 1024 * 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mb", type=int, default=1024)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="128 MiB, 3 runs")
+    parser.add_argument("--concurrency", type=int, default=None, help="ours; default: lib.transfer's")
+    parser.add_argument("--part-size-mb", type=int, default=None, help="ours; default: lib.storage's")
+    parser.add_argument("--child", choices=("ours", "boto3"), help=argparse.SUPPRESS)
+    parser.add_argument("--endpoint", help=argparse.SUPPRESS)
+    parser.add_argument("--file", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args)
+        return
+    size_mb, runs = (128, max(3, min(args.runs, 3))) if args.quick else (args.size_mb, max(3, args.runs))
+    print(json.dumps(_bench(size_mb, runs, args.concurrency, args.part_size_mb)))
+
+
+def _bench(size_mb: int, runs: int, concurrency: int | None, part_size_mb: int | None) -> dict:
+    env = {**os.environ, **ENVIRONMENT, "PYTHONPATH": str(ROOT)}
+    env.pop("AWS_PROFILE", None)
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory(prefix="pulsevault-bench-") as tmp:
+        try:
+            client = _wait_for_server(endpoint, server)
+            client.create_bucket(Bucket=BUCKET)
+            path = Path(tmp) / "recording.bin"
+            _write_random(path, size_mb * MIB)
+            # Untimed warm-up: moto's first big upload pays for growing its heap, whoever goes first.
+            _run_child("boto3", endpoint, path, env, None, None)
+            client.delete_object(Bucket=BUCKET, Key=KEY)
+            ours, theirs = [], []
+            for round_ in range(runs):
+                # Alternated A-B, B-A, ...: a load that drifts on a shared machine hits both alike.
+                order = ("ours", "boto3") if round_ % 2 == 0 else ("boto3", "ours")
+                for which in order:
+                    tuning = (concurrency, part_size_mb) if which == "ours" else (None, None)
+                    (ours if which == "ours" else theirs).append(_run_child(which, endpoint, path, env, *tuning))
+                    client.delete_object(Bucket=BUCKET, Key=KEY)  # frees moto's copy before the next run
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    ours_mbps = statistics.median(size_mb / r["seconds"] for r in ours)
+    boto3_mbps = statistics.median(size_mb / r["seconds"] for r in theirs)
+    return {
+        "upload_ratio_vs_boto3": round(ours_mbps / boto3_mbps, 3),
+        "upload_peak_rss_mb": round(max(r["peak_rss_mb"] for r in ours), 1),
+        "size_mb": size_mb,
+        "runs": runs,
+        "upload_ratio_paired_median": round(
+            statistics.median(b["seconds"] / o["seconds"] for o, b in zip(ours, theirs, strict=True)), 3
+        ),
+        "ours_mib_per_s": round(ours_mbps, 1),
+        "boto3_mib_per_s": round(boto3_mbps, 1),
+        "boto3_peak_rss_mb": round(max(r["peak_rss_mb"] for r in theirs), 1),
+        "ours_cpu_s": round(statistics.median(r["cpu_seconds"] for r in ours), 2),
+        "boto3_cpu_s": round(statistics.median(r["cpu_seconds"] for r in theirs), 2),
+        "ours_seconds": [round(r["seconds"], 2) for r in ours],
+        "boto3_seconds": [round(r["seconds"], 2) for r in theirs],
+    }
+
+
+def _run_child(
+    which: str, endpoint: str, path: Path, env: dict, concurrency: int | None, part_size_mb: int | None
+) -> dict:
+    cmd = [sys.executable, __file__, "--child", which, "--endpoint", endpoint, "--file", str(path)]
+    if concurrency:
+        cmd += ["--concurrency", str(concurrency)]
+    if part_size_mb:
+        cmd += ["--part-size-mb", str(part_size_mb)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
+    if out.returncode != 0:
+        raise SystemExit(f"{which} upload failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _child(args: argparse.Namespace) -> None:
+    import boto3
+    from botocore.config import Config
+
+    from lib.settings import S3Settings
+    from lib.storage import ObjectStore
+    from lib.transfer import upload_file
+
+    if args.child == "ours":
+        key_id, secret = CREDENTIALS["AWS_ACCESS_KEY_ID"], CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
+        s3 = S3Settings(BUCKET, REGION, key_id, secret, endpoint_url=args.endpoint)
+        store = ObjectStore(s3)
+        part_size = args.part_size_mb * MIB if args.part_size_mb else None
+        cpu, start = _cpu_seconds(), time.perf_counter()
+        upload_file(store, KEY, args.file, owner=OWNER, content_type="application/octet-stream",
+                    concurrency=args.concurrency, part_size=part_size)  # fmt: skip
+    else:
+        client = boto3.client("s3", endpoint_url=args.endpoint, region_name=REGION,
+                              config=Config(signature_version="s3v4"))  # fmt: skip
+        cpu, start = _cpu_seconds(), time.perf_counter()
+        client.upload_file(args.file, BUCKET, KEY)
+    seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "peak_rss_mb": peak_kib / 1024}))
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _wait_for_server(endpoint: str, server: subprocess.Popen):
+    import boto3
+    from botocore.config import Config
+
+    config = Config(signature_version="s3v4")
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        config=config,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            client.list_buckets()
+            return client
+        except Exception:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("the moto server did not start") from None
+            time.sleep(0.2)
+
+
+def _write_random(path: Path, size: int) -> None:
+    block = os.urandom(16 * MIB)  # one random block repeated: fast to write, and S3 does not dedupe
+    with open(path, "wb") as out:
+        for offset in range(0, size, len(block)):
+            out.write(block[: min(len(block), size - offset)])
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+if __name__ == "__main__":
+    main()

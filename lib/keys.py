@@ -1,0 +1,147 @@
+"""Object-key layout, filename sanitising and the ownership check.
+
+Every recording lives under ``recordings/{user_id}/{yyyy}/{mm}/{record_id}/``.
+Keys are built here from the record (never from what a user typed), and every
+storage call that takes a key runs :func:`check_owner` first, so a crafted key
+can neither reach another researcher's objects nor escape the prefix.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from lib.errors import KeyOwnershipError, ValidationError
+
+RECORDINGS_PREFIX = "recordings/"
+MAX_FILENAME_LENGTH = 150
+"""Longest sanitised original name, in characters: fits S3 metadata and headers with room to spare."""
+MAX_KEY_BYTES = 1024
+"""S3's limit on the UTF-8 length of an object key."""
+FALLBACK_STEM = "recording"
+"""Name used when nothing printable is left of the original one."""
+GROUND_TRUTH_EXTENSIONS = ("csv", "txt")
+
+_EXTENSION = re.compile(r"[A-Za-z0-9]{1,10}")
+# Path separators plus what Windows refuses in a file name: a downloaded file must save anywhere.
+_UNSAFE_CHARS = frozenset('/\\:*?"<>|')
+_USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+
+
+def user_prefix(user_id: str) -> str:
+    """``recordings/{user_id}/``: everything a user owns lies below it."""
+    if not isinstance(user_id, str) or not _USER_ID.fullmatch(user_id):
+        raise KeyOwnershipError("Your account id is not usable for storage; sign out and in again.")
+    return f"{RECORDINGS_PREFIX}{user_id}/"
+
+
+def new_record_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class RecordKeys:
+    """The object keys of one recording, all under one record prefix."""
+
+    prefix: str
+    original: str
+    thumbnail: str
+    preview: str
+
+    def ground_truth(self, ext: str) -> str:
+        ext = ext.lower().lstrip(".")
+        if ext not in GROUND_TRUTH_EXTENSIONS:
+            raise ValidationError("Ground-truth files must be .csv or .txt.")
+        return f"{self.prefix}ground_truth.{ext}"
+
+
+def record_keys(user_id: str, record_id: str, ext: str, created: datetime) -> RecordKeys:
+    """Keys for a record; ``created`` picks the year/month folder (in UTC)."""
+    if not _is_uuid(record_id):
+        raise ValidationError("A record id must be a UUID.")
+    ext = ext.lower().lstrip(".")
+    if not _EXTENSION.fullmatch(ext):
+        raise ValidationError("The recording's file extension is not usable in storage.")
+    when = created.astimezone(UTC) if created.tzinfo else created.replace(tzinfo=UTC)
+    prefix = f"{user_prefix(user_id)}{when:%Y}/{when:%m}/{record_id}/"
+    return RecordKeys(
+        prefix=prefix,
+        original=f"{prefix}original.{ext}",
+        thumbnail=f"{prefix}thumb.jpg",
+        preview=f"{prefix}preview.mp4",
+    )
+
+
+def check_owner(key: str, user_id: str) -> str:
+    """Return ``key`` if it lies under the caller's prefix; raise otherwise.
+
+    The message never repeats the key: it may name another user's id.
+    """
+    prefix = user_prefix(user_id)
+    if not isinstance(key, str) or not key.startswith(prefix) or _is_malformed(key):
+        raise KeyOwnershipError("That file is not in your storage area, so PulseVault will not touch it.")
+    return key
+
+
+def extension_of(name: str) -> str:
+    """Lower-case extension without the dot, ``""`` if the name has none.
+
+    Only 1-10 ASCII letters/digits count, and a dot-file (``.bashrc``) has none.
+    """
+    stem, dot, ext = _basename(name).rpartition(".")
+    if not dot or not stem.strip(" .") or not _EXTENSION.fullmatch(ext):
+        return ""
+    return ext.lower()
+
+
+def sanitize_filename(name: str) -> str:
+    """A safe display/download name: no path, no control characters, bounded, never empty.
+
+    Unicode letters are kept; the extension is kept and lower-cased.
+    """
+    base = _basename(unicodedata.normalize("NFC", str(name)))
+    ext = extension_of(base)
+    stem = base[: -(len(ext) + 1)] if ext else base
+    room = MAX_FILENAME_LENGTH - (len(ext) + 1 if ext else 0)
+    stem = _clean(stem)[:room].rstrip(" .") or FALLBACK_STEM
+    if not ext and extension_of(stem):
+        # Truncation exposed a new extension; one more pass lower-cases it, so the result is stable.
+        return sanitize_filename(stem)
+    return f"{stem}.{ext}" if ext else stem
+
+
+def _basename(name: str) -> str:
+    # Both separators: a Windows path (C:\x\y.avi) arrives as one string on Linux.
+    return re.split(r"[/\\]", name)[-1]
+
+
+def _clean(text: str) -> str:
+    chars = []
+    for char in text:
+        category = unicodedata.category(char)
+        if category.startswith("C"):  # control, format (bidi overrides), surrogate, private, unassigned
+            continue
+        chars.append(" " if category.startswith("Z") else "_" if char in _UNSAFE_CHARS else char)
+    # Removing format characters can leave a base letter next to its combining mark: renormalise.
+    return unicodedata.normalize("NFC", " ".join("".join(chars).split()).strip(" ."))
+
+
+def _is_malformed(key: str) -> bool:
+    return (
+        ".." in key
+        or "//" in key
+        or key.startswith("/")
+        or "\\" in key
+        or any(unicodedata.category(c).startswith("C") for c in key)
+        or len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES
+    )
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value
+    except (TypeError, ValueError, AttributeError):
+        return False
