@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from streamlit.testing.v1 import AppTest
 
 from lib.demo import DEMO_EMAIL, DEMO_PASSWORD
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
-TIMEOUT_S = 120
+from tests.support.apptest import new_app, sign_in
 
 
 def _app() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return new_app()
 
 
 def _on_sign_in_page(at: AppTest) -> bool:
@@ -29,10 +22,7 @@ def _click(at: AppTest, label: str) -> AppTest:
 
 
 def _sign_in(at: AppTest, email: str = DEMO_EMAIL, password: str = DEMO_PASSWORD) -> AppTest:
-    form = [t for t in at.text_input if t.form_id == "sign_in"]
-    next(t for t in form if t.label == "E-mail").input(email)
-    next(t for t in form if t.label == "Password").input(password)
-    return _click(at, "Sign in")
+    return sign_in(at, email, password)
 
 
 def test_signed_out_shows_sign_in_with_demo_credentials() -> None:

@@ -1,0 +1,598 @@
+"""Signing in: one :class:`AuthProvider` interface, two implementations.
+
+* :class:`SupabaseAuth` (cloud mode) drives one supabase-py ``Client`` that
+  belongs to one browser session. Signing in switches that client's PostgREST
+  ``Authorization`` header to the user's JWT, so the metadata repository built
+  on the same client runs as the user and row-level security decides.
+* :class:`DemoAuth` (demo mode) keeps accounts and sessions in the demo SQLite
+  database, with scrypt password hashes and opaque random tokens.
+
+Both raise the same :mod:`lib.errors` classes with the same messages, so the
+sign-in page does not care which one it talks to. ``str(exc)`` says what
+happened and what to do; it never carries a token, a password or a server
+trace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import httpx
+from supabase import Client, create_client
+from supabase.lib.client_options import SyncClientOptions
+from supabase_auth import SyncMemoryStorage
+from supabase_auth import errors as sb_errors
+from supabase_auth.types import Session as SupabaseSession
+
+from lib.errors import (
+    AccountExists,
+    AuthError,
+    AuthUnavailable,
+    EmailNotConfirmed,
+    InvalidCredentials,
+    PulseVaultError,
+    RateLimited,
+    SessionExpired,
+    ValidationError,
+)
+from lib.settings import SupabaseSettings
+
+log = logging.getLogger(__name__)
+
+# --- user-facing messages (shared by both providers) -------------------------
+
+MSG_INVALID_CREDENTIALS = (
+    "That e-mail address and password don't match an account. Check both and try again."
+)
+MSG_EMAIL_NOT_CONFIRMED = (
+    "Your e-mail address isn't confirmed yet. Open the confirmation link we e-mailed you, then sign in."
+)
+MSG_RATE_LIMITED = "Too many attempts in a short time. Wait a minute, then try again."
+MSG_EMAIL_RATE_LIMITED = (
+    "Too many e-mails were sent to this address recently. Wait a few minutes, then try again."
+)
+MSG_UNAVAILABLE = (
+    "The sign-in service can't be reached right now. Check your network connection and try again "
+    "in a moment."
+)
+MSG_ACCOUNT_EXISTS = (
+    "An account with this e-mail address already exists. Sign in instead, or use Forgot password."
+)
+MSG_SESSION_EXPIRED = "Your session has expired. Please sign in again."
+MSG_DEMO_NO_RESET = (
+    "Demo accounts can't reset passwords: demo mode sends no e-mail. Sign in with the demo "
+    "credentials shown on this page, or create a new account."
+)
+MSG_SIGNUP_DISABLED = (
+    "Creating accounts is switched off for this PulseVault. Ask your lab's PulseVault admin to invite you."
+)
+
+MIN_PASSWORD_LENGTH = 8
+"""Shortest password we accept at sign-up (Supabase's default minimum is 6)."""
+MAX_PASSWORD_LENGTH = 256
+"""Longest password we accept: bounds the work one sign-in request can cause."""
+MAX_EMAIL_LENGTH = 254
+"""RFC 5321's limit for a forward path."""
+_EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+
+DEFAULT_MARGIN_S = 60
+"""Refresh when the access token has less than this left, so a page run never
+starts with a token that expires half-way through it."""
+
+
+# --- value objects and the interface -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Session:
+    """A signed-in user: who, and the tokens that prove it until ``expires_at``."""
+
+    user_id: str
+    email: str
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    expires_at: datetime
+    """When the access token expires (UTC, timezone-aware)."""
+
+    def __post_init__(self) -> None:
+        if self.expires_at.tzinfo is None:
+            raise ValueError("Session.expires_at must be timezone-aware")
+        object.__setattr__(self, "expires_at", self.expires_at.astimezone(UTC))
+
+    def expires_in_s(self, now: datetime | None = None) -> float:
+        """Seconds until the access token expires (negative once it has)."""
+        return (self.expires_at - (now or datetime.now(UTC))).total_seconds()
+
+
+@dataclass(frozen=True)
+class SignUpResult:
+    session: Session | None
+    """None when the project wants the e-mail address confirmed first."""
+    needs_confirmation: bool
+
+
+@runtime_checkable
+class AuthProvider(Protocol):
+    def sign_in(self, email: str, password: str) -> Session: ...
+
+    def sign_up(self, email: str, password: str) -> SignUpResult: ...
+
+    def sign_out(self, session: Session) -> None: ...
+
+    def request_password_reset(self, email: str) -> None: ...
+
+    def refresh(self, session: Session) -> Session: ...
+
+    def ensure_fresh(self, session: Session, *, margin_s: float = DEFAULT_MARGIN_S) -> Session: ...
+
+    def restore(self, access_token: str, refresh_token: str) -> Session: ...
+
+
+def normalize_email(email: str) -> str:
+    """The canonical (trimmed, lower-case) form of an e-mail address, or ValidationError."""
+    email = (email or "").strip().lower()
+    if not email:
+        raise ValidationError("Enter your e-mail address.")
+    if len(email) > MAX_EMAIL_LENGTH or not _EMAIL_SHAPE.match(email):
+        raise ValidationError("That doesn't look like an e-mail address. Check it and try again.")
+    return email
+
+
+def check_new_password(password: str) -> None:
+    """The sign-up password policy; raises ValidationError saying what to change."""
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise ValidationError(f"Choose a password of at least {MIN_PASSWORD_LENGTH} characters.")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise ValidationError(f"Choose a password of at most {MAX_PASSWORD_LENGTH} characters.")
+
+
+def _check_password_given(password: str) -> None:
+    if not password:
+        raise ValidationError("Enter your password.")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise InvalidCredentials(MSG_INVALID_CREDENTIALS)
+
+
+def _ensure_fresh(
+    provider: AuthProvider, session: Session, margin_s: float, now: datetime | None = None
+) -> Session:
+    left = session.expires_in_s(now)
+    if left > margin_s:
+        return session
+    try:
+        return provider.refresh(session)
+    except (AuthUnavailable, RateLimited):
+        if left <= 0:
+            raise
+        # The token still works: a network blip inside the margin should not
+        # interrupt the page. The next run tries again.
+        log.warning("token refresh failed; keeping the session for its last %.0f s", left)
+        return session
+
+
+# --- Supabase ------------------------------------------------------------------
+
+SUPABASE_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+"""Connect fails fast (a wrong URL or no network shows within seconds); reads
+allow for a slow metadata query. One value for auth and PostgREST: they share
+the session's HTTP client."""
+
+
+def new_supabase_client(settings: SupabaseSettings, *, timeout: httpx.Timeout = SUPABASE_TIMEOUT) -> Client:
+    """A fresh supabase-py client for ONE browser session; keep it in ``st.session_state``.
+
+    * ``persist_session=False`` and a fresh ``SyncMemoryStorage``: the signed-in
+      session lives in this client object only, never in storage another
+      browser session could read.
+    * ``auto_refresh_token=False``: supabase-py would otherwise start a
+      ``threading.Timer`` per client that refreshes the token in the
+      background. Streamlit runs each browser session's script in its own
+      thread, and that timer would mutate the client's headers concurrently
+      with a running page (and keep refreshing for sessions whose tab is long
+      closed). We refresh explicitly instead: :meth:`SupabaseAuth.ensure_fresh`
+      at the start of each run, on the script thread.
+    * One ``httpx.Client`` with explicit timeouts, owned by this Supabase
+      client and shared by its auth and PostgREST parts. Headers (the user's
+      JWT) are sent per request, not stored on the shared HTTP client.
+    """
+    options = SyncClientOptions(
+        auto_refresh_token=False,
+        persist_session=False,
+        storage=SyncMemoryStorage(),
+        httpx_client=httpx.Client(timeout=timeout, follow_redirects=True),
+    )
+    return create_client(settings.url, settings.anon_key, options)
+
+
+class SupabaseAuth:
+    """:class:`AuthProvider` over one supabase-py client (one per browser session)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        # A page run and a callback of the same browser session may overlap;
+        # refresh tokens are single-use, so two concurrent refreshes would race.
+        self._lock = threading.RLock()
+
+    @property
+    def client(self) -> Client:
+        """The client; after sign-in its PostgREST requests carry the user's JWT."""
+        return self._client
+
+    def sign_in(self, email: str, password: str) -> Session:
+        email = normalize_email(email)
+        _check_password_given(password)
+        with self._lock, _translated("sign_in"):
+            response = self._client.auth.sign_in_with_password({"email": email, "password": password})
+        if response.session is None:
+            raise AuthError("Sign-in did not return a session. Try again.")
+        return _from_supabase(response.session)
+
+    def sign_up(self, email: str, password: str) -> SignUpResult:
+        email = normalize_email(email)
+        check_new_password(password)
+        with self._lock, _translated("sign_up"):
+            response = self._client.auth.sign_up({"email": email, "password": password})
+        if response.session is not None:
+            return SignUpResult(session=_from_supabase(response.session), needs_confirmation=False)
+        # With confirmation on, Supabase answers a sign-up for a taken address
+        # with a stand-in user that has no identities (it sends no e-mail).
+        if response.user is not None and response.user.identities == []:
+            raise AccountExists(MSG_ACCOUNT_EXISTS)
+        return SignUpResult(session=None, needs_confirmation=True)
+
+    def sign_out(self, session: Session) -> None:
+        """Revoke this session's refresh token and forget the session locally.
+
+        Local scope: the user's other devices stay signed in. If the revoke
+        request fails (network), the session is still dropped here and the
+        failure is logged: the refresh token never leaves this process.
+        """
+        with self._lock:
+            held = self._held_session()
+            if held is None or held.access_token != session.access_token:
+                self._revoke(session.access_token)
+            # Always: clears whatever session the client holds (its PostgREST
+            # header goes back to the anon key) before revoking that one, so
+            # even a failed request leaves the client signed out.
+            try:
+                self._client.auth.sign_out({"scope": "local"})
+            except (sb_errors.AuthError, httpx.HTTPError) as exc:
+                log.warning("sign-out: revoking the session failed (%s)", type(exc).__name__)
+
+    def request_password_reset(self, email: str) -> None:
+        """Ask Supabase to e-mail a reset link (it answers the same for unknown addresses)."""
+        email = normalize_email(email)
+        with self._lock, _translated("reset"):
+            self._client.auth.reset_password_for_email(email)
+
+    def refresh(self, session: Session) -> Session:
+        with self._lock, _translated("refresh"):
+            response = self._client.auth.refresh_session(session.refresh_token)
+        if response.session is None:
+            raise SessionExpired(MSG_SESSION_EXPIRED)
+        return _from_supabase(response.session)
+
+    def ensure_fresh(self, session: Session, *, margin_s: float = DEFAULT_MARGIN_S) -> Session:
+        with self._lock:
+            return _ensure_fresh(self, session, margin_s)
+
+    def restore(self, access_token: str, refresh_token: str) -> Session:
+        """Put a known session back into this client (refreshing it if expired)."""
+        if not access_token or not refresh_token:
+            raise SessionExpired(MSG_SESSION_EXPIRED)
+        with self._lock, _translated("restore"):
+            response = self._client.auth.set_session(access_token, refresh_token)
+        if response.session is None:
+            raise SessionExpired(MSG_SESSION_EXPIRED)
+        return _from_supabase(response.session)
+
+    def _held_session(self) -> SupabaseSession | None:
+        try:
+            return self._client.auth.get_session()
+        except (sb_errors.AuthError, httpx.HTTPError):
+            return None
+
+    def _revoke(self, access_token: str) -> None:
+        try:
+            self._client.auth.admin.sign_out(access_token, "local")
+        except sb_errors.AuthApiError as exc:
+            if exc.status not in (401, 403, 404):  # those mean: already signed out
+                log.warning("sign-out: revoking the session failed (HTTP %s, %s)", exc.status, exc.code)
+        except (sb_errors.AuthError, httpx.HTTPError) as exc:
+            log.warning("sign-out: revoking the session failed (%s)", type(exc).__name__)
+
+
+def _from_supabase(session: SupabaseSession) -> Session:
+    expires_at = session.expires_at
+    if expires_at is None:  # supabase-py fills it from expires_in; belt and braces
+        expires_at = int(datetime.now(UTC).timestamp()) + session.expires_in
+    return Session(
+        user_id=session.user.id,
+        email=(session.user.email or "").lower(),
+        access_token=session.access_token,
+        refresh_token=session.refresh_token,
+        expires_at=datetime.fromtimestamp(expires_at, UTC),
+    )
+
+
+@contextmanager
+def _translated(during: str) -> Iterator[None]:
+    """Turn supabase-py and httpx errors into lib.errors with actionable messages."""
+    try:
+        yield
+    except PulseVaultError:
+        raise
+    except (sb_errors.AuthError, httpx.HTTPError) as exc:
+        translated = translate_supabase_error(exc, during=during)
+        log.info(
+            "auth %s failed: %s status=%s code=%s -> %s", during, type(exc).__name__,
+            getattr(exc, "status", None), getattr(exc, "code", None), type(translated).__name__,
+        )
+        raise translated from None
+
+
+_RATE_LIMIT_CODES = frozenset(
+    {"over_request_rate_limit", "over_email_send_rate_limit", "over_sms_send_rate_limit"}
+)
+_EXISTS_CODES = frozenset({"user_already_exists", "email_exists", "identity_already_exists"})
+_INVALID_INPUT_CODES = frozenset({"email_address_invalid", "validation_failed"})
+_SESSION_GONE = (sb_errors.AuthSessionMissingError, sb_errors.UserDoesntExist, sb_errors.AuthInvalidJwtError)
+
+
+def translate_supabase_error(exc: Exception, *, during: str) -> AuthError | ValidationError:
+    """The lib.errors exception for a supabase-py / httpx failure during ``during``.
+
+    ``during`` is one of "sign_in", "sign_up", "reset", "refresh", "restore".
+    """
+    if isinstance(exc, httpx.HTTPError | sb_errors.AuthRetryableError | sb_errors.AuthUnknownError):
+        return AuthUnavailable(MSG_UNAVAILABLE)
+    status: int | None = getattr(exc, "status", None)
+    code: str | None = getattr(exc, "code", None)
+    message = str(getattr(exc, "message", "") or "")
+    if status == 429 or code in _RATE_LIMIT_CODES:
+        email_limit = code == "over_email_send_rate_limit"
+        return RateLimited(MSG_EMAIL_RATE_LIMITED if email_limit else MSG_RATE_LIMITED)
+    session_gone = isinstance(exc, _SESSION_GONE) or status in (400, 401, 403, 404)
+    if during in ("refresh", "restore") and session_gone:
+        return SessionExpired(MSG_SESSION_EXPIRED)
+    if code == "email_not_confirmed" or "email not confirmed" in message.lower():
+        return EmailNotConfirmed(MSG_EMAIL_NOT_CONFIRMED)
+    if code in _EXISTS_CODES:
+        return AccountExists(MSG_ACCOUNT_EXISTS)
+    if isinstance(exc, sb_errors.AuthWeakPasswordError) or code == "weak_password":
+        return ValidationError(f"That password is too weak ({message}). Choose a stronger one.")
+    if code in _INVALID_INPUT_CODES:
+        return ValidationError(f"The sign-in service rejected that input ({message}). Check it, try again.")
+    if code == "signup_disabled":
+        return AuthError(MSG_SIGNUP_DISABLED)
+    # Older GoTrue versions send a bare 400 "invalid_grant" for a wrong password.
+    if during == "sign_in" and (code == "invalid_credentials" or (code is None and status == 400)):
+        return InvalidCredentials(MSG_INVALID_CREDENTIALS)
+    if status is not None and status >= 500:
+        return AuthUnavailable(MSG_UNAVAILABLE)
+    return AuthError(
+        f"The sign-in service refused the request ({message or 'no reason given'}). Try again; if it "
+        "keeps happening, tell your lab's PulseVault admin."
+    )
+
+
+# --- demo ------------------------------------------------------------------------
+
+SCRYPT_N = 2**14
+SCRYPT_R = 8
+SCRYPT_P = 1
+SCRYPT_DKLEN = 32
+SALT_BYTES = 16
+DEMO_ACCESS_TTL_S = 3_600
+"""Like Supabase's default JWT lifetime, so refresh paths run in demo mode too."""
+DEMO_REFRESH_TTL_S = 7 * 86_400
+
+_DEMO_SCHEMA = """
+create table if not exists demo_accounts (
+    id            text primary key,
+    email         text not null unique check (email = lower(email)),
+    password_hash blob not null,
+    salt          blob not null,
+    created_at    text not null
+);
+create table if not exists demo_sessions (
+    id                 text primary key,
+    user_id            text not null references demo_accounts(id) on delete cascade,
+    access_hash        text not null unique,
+    refresh_hash       text not null unique,
+    access_expires_at  real not null,
+    refresh_expires_at real not null,
+    created_at         text not null
+);
+create index if not exists demo_sessions_user on demo_sessions(user_id);
+"""
+
+
+def hash_password(password: str, salt: bytes) -> bytes:
+    """scrypt (memory-hard, standard library) with fixed, documented parameters."""
+    return hashlib.scrypt(
+        password.encode("utf-8"), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=SCRYPT_DKLEN
+    )
+
+
+def _token_hash(token: str) -> str:
+    # Only hashes are stored: a copy of the demo database holds no live token.
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+_DUMMY_SALT = secrets.token_bytes(SALT_BYTES)
+
+
+class DemoAuth:
+    """:class:`AuthProvider` on the demo SQLite database (a file path).
+
+    Thread-safe: every call opens its own connection, and token rotation is a
+    single UPDATE, so concurrent Streamlit sessions cannot interleave.
+    ``clock`` is for tests.
+    """
+
+    def __init__(
+        self,
+        db_path: str | Path,
+        *,
+        access_ttl_s: float = DEMO_ACCESS_TTL_S,
+        refresh_ttl_s: float = DEMO_REFRESH_TTL_S,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self._db_path = str(db_path)
+        self._access_ttl = timedelta(seconds=access_ttl_s)
+        self._refresh_ttl = timedelta(seconds=refresh_ttl_s)
+        self._now = clock or (lambda: datetime.now(UTC))
+        with self._connect() as conn:
+            conn.executescript(_DEMO_SCHEMA)
+
+    def sign_in(self, email: str, password: str) -> Session:
+        email = normalize_email(email)
+        _check_password_given(password)
+        user_id = self._verify(email, password)
+        if user_id is None:
+            raise InvalidCredentials(MSG_INVALID_CREDENTIALS)
+        return self._new_session(user_id, email)
+
+    def sign_up(self, email: str, password: str) -> SignUpResult:
+        email = normalize_email(email)
+        check_new_password(password)
+        user_id = self._create_account(email, password)
+        return SignUpResult(session=self._new_session(user_id, email), needs_confirmation=False)
+
+    def sign_out(self, session: Session) -> None:
+        with self._connect() as conn:
+            conn.execute(
+                "delete from demo_sessions where access_hash = ? or refresh_hash = ?",
+                (_token_hash(session.access_token), _token_hash(session.refresh_token)),
+            )
+
+    def request_password_reset(self, email: str) -> None:
+        """Always refuses: demo mode has no e-mail to send a reset link with."""
+        normalize_email(email)
+        raise AuthError(MSG_DEMO_NO_RESET)
+
+    def refresh(self, session: Session) -> Session:
+        return self._rotate(session.refresh_token)
+
+    def ensure_fresh(self, session: Session, *, margin_s: float = DEFAULT_MARGIN_S) -> Session:
+        return _ensure_fresh(self, session, margin_s, self._now())
+
+    def restore(self, access_token: str, refresh_token: str) -> Session:
+        """The session for these tokens; refreshed if the access token has expired."""
+        now = self._now()
+        with self._connect() as conn:
+            row = conn.execute(
+                "select s.user_id, a.email, s.access_expires_at from demo_sessions s "
+                "join demo_accounts a on a.id = s.user_id "
+                "where s.access_hash = ? and s.refresh_hash = ?",
+                (_token_hash(access_token or ""), _token_hash(refresh_token or "")),
+            ).fetchone()
+        if row is not None and row[2] > now.timestamp():
+            return Session(row[0], row[1], access_token, refresh_token, datetime.fromtimestamp(row[2], UTC))
+        return self._rotate(refresh_token)
+
+    def ensure_account(self, email: str, password: str) -> str:
+        """The id of the account for ``email``, created if missing (idempotent).
+
+        If the account exists with another password, the password is reset to
+        ``password``, so the demo credentials shown on the sign-in page always work.
+        """
+        email = normalize_email(email)
+        check_new_password(password)
+        try:
+            return self._create_account(email, password)
+        except AccountExists:
+            pass
+        user_id = self._verify(email, password)
+        if user_id is not None:
+            return user_id
+        salt = secrets.token_bytes(SALT_BYTES)
+        with self._connect() as conn:
+            conn.execute(
+                "update demo_accounts set password_hash = ?, salt = ? where email = ?",
+                (hash_password(password, salt), salt, email),
+            )
+            return conn.execute("select id from demo_accounts where email = ?", (email,)).fetchone()[0]
+
+    # -- internals --
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one call, committed on success (then closed)."""
+        with closing(sqlite3.connect(self._db_path, timeout=10.0)) as conn:
+            conn.execute("pragma foreign_keys = on")
+            with conn:
+                yield conn
+
+    def _create_account(self, email: str, password: str) -> str:
+        user_id = str(uuid.uuid4())
+        salt = secrets.token_bytes(SALT_BYTES)
+        digest = hash_password(password, salt)
+        try:
+            with self._connect() as conn:
+                conn.execute(
+                    "insert into demo_accounts (id, email, password_hash, salt, created_at) "
+                    "values (?, ?, ?, ?, ?)",
+                    (user_id, email, digest, salt, self._now().isoformat()),
+                )
+        except sqlite3.IntegrityError:
+            raise AccountExists(MSG_ACCOUNT_EXISTS) from None
+        return user_id
+
+    def _verify(self, email: str, password: str) -> str | None:
+        """The user id if the password is right; None otherwise (same work either way)."""
+        with self._connect() as conn:
+            row = conn.execute(
+                "select id, password_hash, salt from demo_accounts where email = ?", (email,)
+            ).fetchone()
+        if row is None:
+            # Hash anyway, so an unknown address takes as long as a wrong password.
+            hmac.compare_digest(hash_password(password, _DUMMY_SALT), bytes(SCRYPT_DKLEN))
+            return None
+        user_id, stored, salt = row
+        return user_id if hmac.compare_digest(hash_password(password, salt), stored) else None
+
+    def _new_session(self, user_id: str, email: str) -> Session:
+        now = self._now()
+        access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        expires_at = now + self._access_ttl
+        with self._connect() as conn:
+            conn.execute("delete from demo_sessions where refresh_expires_at <= ?", (now.timestamp(),))
+            conn.execute(
+                "insert into demo_sessions (id, user_id, access_hash, refresh_hash, access_expires_at, "
+                "refresh_expires_at, created_at) values (?, ?, ?, ?, ?, ?, ?)",
+                (str(uuid.uuid4()), user_id, _token_hash(access), _token_hash(refresh),
+                 expires_at.timestamp(), (now + self._refresh_ttl).timestamp(), now.isoformat()),
+            )
+        return Session(user_id, email, access, refresh, expires_at)
+
+    def _rotate(self, refresh_token: str) -> Session:
+        """New tokens for a live refresh token; the old pair stops working (single use)."""
+        now = self._now()
+        access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        expires_at = now + self._access_ttl
+        with self._connect() as conn:
+            row = conn.execute(
+                "update demo_sessions set access_hash = ?, refresh_hash = ?, access_expires_at = ?, "
+                "refresh_expires_at = ? where refresh_hash = ? and refresh_expires_at > ? returning user_id",
+                (_token_hash(access), _token_hash(refresh), expires_at.timestamp(),
+                 (now + self._refresh_ttl).timestamp(), _token_hash(refresh_token or ""), now.timestamp()),
+            ).fetchone()
+            if row is None:
+                raise SessionExpired(MSG_SESSION_EXPIRED)
+            email = conn.execute("select email from demo_accounts where id = ?", (row[0],)).fetchone()[0]
+        return Session(row[0], email, access, refresh, expires_at)

@@ -1,0 +1,6 @@
+"""The sql tier's fixtures: a real PostgreSQL with sql/ applied, and the Supabase stand-in."""
+
+from __future__ import annotations
+
+from tests.support.postgres import pg_clean, pg_dsn  # noqa: F401
+from tests.support.supabase_standin import supabase_standin, supabase_standin_server  # noqa: F401
