@@ -1,0 +1,176 @@
+"""My files: actions on one or many recordings — delete (after a dialog), CSV export,
+retry or discard a failed upload, re-analyse — and the page's one-line notices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import streamlit as st
+
+from components import files_table, upload_state
+from components.context import UserContext, user_context
+from components.feedback import user_errors
+from components.upload_state import UploadItem
+from lib import pipeline
+from lib.errors import PulseVaultError
+from lib.keys import new_record_id
+from lib.library import delete_records, export_csv, reanalyse
+from lib.metadata import FileRecord, ListQuery, Status
+
+CONFIRM_KEY = "pv_user_files_confirm_delete"
+NOTICE_KEY = "pv_user_files_notice"
+DIALOG_NAMES_SHOWN = 10
+
+
+# --- notices (shown inside the page, so they survive the rerun that follows an action) ------------------
+
+
+def notify(message: str, kind: str = "success") -> None:
+    st.session_state[NOTICE_KEY] = (kind, message)
+
+
+def show_notice() -> None:
+    kind, message = st.session_state.pop(NOTICE_KEY, (None, None))
+    if message:
+        show = {"success": st.success, "warning": st.warning, "error": st.error, "info": st.info}[kind]
+        show(message, icon=":material/info:" if kind == "info" else None)
+
+
+# --- delete ----------------------------------------------------------------------------------------
+
+
+def ask_delete(records: Sequence[FileRecord]) -> None:
+    """Button callback: open the confirmation dialog for these records."""
+    st.session_state[CONFIRM_KEY] = tuple((r.id, r.original_name) for r in records)
+
+
+def _forget_delete() -> None:
+    st.session_state.pop(CONFIRM_KEY, None)
+
+
+def render_delete_dialog() -> None:
+    """Keep the confirmation dialog open while a deletion is waiting for an answer."""
+    pending = st.session_state.get(CONFIRM_KEY)
+    if pending:
+        _confirm_delete(tuple(pending))
+
+
+@st.dialog("Delete recordings", icon=":material/delete_forever:", on_dismiss=_forget_delete)
+def _confirm_delete(pending: tuple[tuple[str, str], ...]) -> None:
+    count = len(pending)
+    noun = "recording" if count == 1 else f"{count} recordings"
+    st.markdown(f"Delete {'this' if count == 1 else 'these'} {noun}? The original, thumbnail, preview and "
+                "ground truth are removed from storage, and the metadata with them. **This cannot be undone.**")
+    names = [name for _id, name in pending]
+    shown = "\n".join(f"- {name}" for name in names[:DIALOG_NAMES_SHOWN])
+    more = f"\n- … and {count - DIALOG_NAMES_SHOWN} more" if count > DIALOG_NAMES_SHOWN else ""
+    st.markdown(shown + more)
+    confirm, cancel = st.columns(2)
+    if cancel.button("Cancel", key="pv_user_files_dialog_cancel", width="stretch"):
+        _forget_delete()
+        st.rerun()
+    if confirm.button("Delete", key="pv_user_files_dialog_confirm", type="primary", icon=":material/delete:",
+                      width="stretch"):
+        _delete([record_id for record_id, _name in pending])
+
+
+def _delete(ids: list[str]) -> None:
+    ctx = user_context()
+    bar = st.progress(0.0, text="Deleting…")
+    with user_errors("Deleting"):
+        report = delete_records(ctx.services.store, ctx.repo, ids,
+                                progress=lambda done, total: bar.progress(done / total, text=f"Deleted {done} "
+                                                                          f"of {total}"))
+        notify(report.summary(), "success" if report.ok else "warning")
+        _forget_delete()
+        files_table.clear_selection()
+        st.rerun()
+
+
+# --- bulk toolbar ------------------------------------------------------------------------------------
+
+
+def render_toolbar(selected: Sequence[FileRecord], query: ListQuery, ctx: UserContext) -> None:
+    """Delete the selected rows; export the whole filtered list as CSV."""
+    count, delete, export = st.columns([3, 2, 2], vertical_alignment="center")
+    count.caption(f"{len(selected)} selected" if selected else "Select rows to open or delete them.")
+    delete.button(f"Delete selected ({len(selected)})" if selected else "Delete selected",
+                  key="pv_user_files_delete_selected", icon=":material/delete:", disabled=not selected,
+                  on_click=ask_delete, args=(tuple(selected),), width="stretch")
+    repo = ctx.repo
+    # Deferred: the CSV of all matching rows is built only when the button is clicked.
+    export.download_button("Export CSV", data=lambda: export_csv(repo, query), file_name="pulsevault-recordings.csv",
+                           mime="text/csv", key="pv_user_files_export", icon=":material/download:",
+                           on_click="ignore", width="stretch")
+
+
+# --- failed and pending uploads ------------------------------------------------------------------------
+
+
+def local_copy_for(record_id: str) -> UploadItem | None:
+    """The Upload page's item that still holds this failed upload's local copy, if any (this session)."""
+    for item in st.session_state.get(upload_state.ITEMS_KEY, {}).values():
+        if (item.failed_record_id == record_id and item.prepared is not None and item.record is None
+                and not item.dismissed):
+            return item
+    return None
+
+
+def retry(item: UploadItem, record: FileRecord, ctx: UserContext) -> None:
+    """Upload the kept local copy again; the pipeline replaces the failed row (``replaces=``)."""
+    assert item.prepared is not None
+    bar = st.progress(0.0, text="Starting the upload…")
+    attempt = new_record_id()  # so a failure of this attempt can be retried in turn
+    try:
+        stored = pipeline.upload(item.prepared, record.research, settings=ctx.services.settings,
+                                 store=ctx.services.store, repo=ctx.repo, replaces=record.id, record_id=attempt,
+                                 allow_duplicate=item.allow_duplicate,
+                                 progress=lambda p: bar.progress(p.fraction, text=p.describe()))
+    except PulseVaultError as exc:
+        upload_state.put(replace(item, failure=str(exc), failed_record_id=attempt))
+        notify(f"The upload of {record.original_name} failed again. {exc}", "error")
+    else:
+        upload_state.release_files(item)
+        upload_state.put(replace(item, record=stored, prepared=None, local_path=None, failure=None,
+                                 failed_record_id=None))
+        notify(f"{stored.original_name} is stored and ready.")
+    files_table.clear_selection()  # the failed row is gone; the new one is listed first
+    st.rerun()
+
+
+def render_unfinished(record: FileRecord, ctx: UserContext, *, can_discard: bool) -> None:
+    """Why an upload failed (or is still pending), with Retry and Discard where they make sense."""
+    if record.status is Status.FAILED:
+        st.error(f"This upload failed: {record.error or 'no reason was recorded.'}", icon=":material/error:")
+    else:
+        st.info("This upload has not finished. If it is not running any more, discard it and upload the file "
+                "again.", icon=":material/hourglass_top:")
+    item = local_copy_for(record.id)
+    retry_col, discard_col, hint = st.columns([1, 1, 3], vertical_alignment="center")
+    if item is not None and retry_col.button("Retry", key=f"pv_user_files_retry_{record.id}",
+                                             icon=":material/refresh:", type="primary"):
+        retry(item, record, ctx)
+    discard_col.button("Discard", key=f"pv_user_files_discard_{record.id}", icon=":material/delete:",
+                       on_click=ask_delete, args=((record,),), disabled=not can_discard)
+    if item is None:
+        hint.caption("The local copy is not in this session any more: upload the file again from the Upload page.")
+    elif not can_discard:
+        hint.caption("Still uploading; it can be discarded once it has been pending for a while.")
+
+
+# --- re-analyse ---------------------------------------------------------------------------------------
+
+
+def run_reanalysis(record: FileRecord, method: str, ctx: UserContext) -> None:
+    bar = st.progress(0.0, text="Downloading the original…")
+    labels = {"download": "Downloading the original", "analyse": "Quick-look pulse analysis"}
+
+    def on_progress(stage: str, fraction: float) -> None:
+        bar.progress(min(1.0, max(0.0, fraction)), text=f"{labels[stage]}: {fraction:.0%}")
+
+    with user_errors("Re-analysing"):
+        reanalyse(ctx.services.store, ctx.repo, record.id, method=method, progress=on_progress)
+        notify(f"{record.original_name} was re-analysed ({method}).")
+        st.rerun()

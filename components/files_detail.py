@@ -1,0 +1,156 @@
+"""My files: the detail panel of one selected recording — player, properties,
+download, share link, research fields, quick-look pulse and Re-analyse.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pandas as pd
+import streamlit as st
+
+from components import files_actions
+from components.context import UserContext
+from components.feedback import user_errors
+from components.files_table import STATUS_LABELS, link_cache
+from components.quicklook import render_saved_analysis
+from lib.library import (
+    can_discard,
+    describe_expiry,
+    download_url,
+    playback_url,
+    share_expiry_options,
+    share_link,
+)
+from lib.metadata import FileRecord, ResearchFields, Status
+from lib.rppg import METHODS
+from lib.units import human_bytes, human_duration
+
+STATUS_COLOURS = {Status.READY: "green", Status.PENDING: "gray", Status.FAILED: "red"}
+
+
+def share_key(record_id: str) -> str:
+    return f"pv_user_files_share_{record_id}"
+
+
+def render_detail(record: FileRecord, ctx: UserContext) -> None:
+    with st.container(border=True, key="pv_user_files_detail"):
+        title, badge = st.columns([5, 1])
+        title.subheader(record.original_name, anchor=False)
+        with badge:
+            st.badge(STATUS_LABELS[record.status], color=STATUS_COLOURS[record.status])
+        if record.status is not Status.READY:
+            files_actions.render_unfinished(record, ctx, can_discard=can_discard(record, ctx.services.settings))
+            st.dataframe(properties(record), hide_index=True, width="stretch")
+            return
+        player, props = st.columns([3, 2])
+        with player:
+            _player(record, ctx)
+        with props:
+            st.dataframe(properties(record), hide_index=True, width="stretch", height=460)
+        _actions(record, ctx)
+        _share(record, ctx)
+        _research(record, ctx)
+        _analysis(record, ctx)
+
+
+def _player(record: FileRecord, ctx: UserContext) -> None:
+    owner = ctx.user_id
+    if record.video is not None and not record.video.browser_playable and not record.preview_key:
+        st.info("Browsers cannot play this recording's codec and it has no preview; download it to watch it.",
+                icon=":material/videocam_off:")
+        return
+    with user_errors("Preparing the player"):
+        # Cached: a fresh signature each rerun would make the browser reload (and restart) the video.
+        link = link_cache().get(("play", owner, record.id, record.playback_key),
+                                lambda: playback_url(ctx.services.store, record, owner=owner))
+        assert link is not None
+        fmt = "video/mp4" if record.preview_key else record.content_type
+        st.video(link.url, format=fmt)
+        if record.preview_key:
+            st.caption("Playing the H.264 preview; the original is stored unchanged.")
+
+
+def properties(record: FileRecord) -> pd.DataFrame:
+    v = record.video
+    r = record.research
+    rows: list[tuple[str, str]] = [("Status", STATUS_LABELS[record.status])]
+    if record.error:
+        rows.append(("Reason", record.error))
+    if v is not None:
+        rows += [
+            ("Codec", v.codec), ("Resolution", f"{v.width} × {v.height}"), ("Frame rate", f"{v.fps:g} fps"),
+            ("Frames", f"{v.frame_count:,}"), ("Duration", human_duration(v.duration_s)),
+            ("Bit rate", "—" if not v.bit_rate else f"{v.bit_rate / 1e6:.2f} Mbit/s"),
+            ("Compression", "lossless" if v.lossless else "lossy"),
+            ("Browser-playable", "yes" if v.browser_playable else "no (H.264 preview stored)" if record.preview_key
+             else "no"),
+        ]
+    rows += [
+        ("Size", human_bytes(record.size_bytes)), ("Content type", record.content_type),
+        ("Subject", r.subject_id or "—"), ("Session", r.session_label or "—"), ("Tags", ", ".join(r.tags) or "—"),
+        ("Ground truth", "attached" if record.ground_truth_key else "none"),
+        ("Uploaded", f"{record.created_at:%Y-%m-%d %H:%M:%S} UTC"),
+        ("Updated", f"{record.updated_at:%Y-%m-%d %H:%M:%S} UTC"),
+        ("SHA-256", record.sha256 or "—"), ("Record id", record.id),
+    ]
+    return pd.DataFrame(rows, columns=["Property", "Value"])
+
+
+def _actions(record: FileRecord, ctx: UserContext) -> None:
+    download, delete, _ = st.columns([2, 1, 3])
+    with download, user_errors("Preparing the download"):
+        link = download_url(ctx.services.store, record, owner=ctx.user_id)
+        st.link_button("Download original", link.url, icon=":material/download:", type="primary",
+                       help=f"Saves as {record.original_name}; the link works for {describe_expiry(link.expires_s)}.")
+    delete.button("Delete", key=f"pv_user_files_delete_{record.id}", icon=":material/delete:",
+                  on_click=files_actions.ask_delete, args=((record,),))
+
+
+def _share(record: FileRecord, ctx: UserContext) -> None:
+    settings = ctx.services.settings
+    with st.expander("Share link", icon=":material/share:"):
+        options = share_expiry_options(settings)
+        expires = st.select_slider("Link works for", options=options, value=settings.clamp_expiry(None),
+                                   format_func=describe_expiry, key=f"pv_user_files_share_expiry_{record.id}")
+        if st.button("Create link", key=f"pv_user_files_share_make_{record.id}", icon=":material/link:"):
+            with user_errors("Creating the share link"):
+                st.session_state[share_key(record.id)] = share_link(ctx.services.store, record, expires, settings,
+                                                                    owner=ctx.user_id)
+        link = st.session_state.get(share_key(record.id))
+        if link is not None:
+            st.code(link.url, language=None, wrap_lines=True)
+            left = link.expires_at - datetime.now(UTC)
+            state = "expired" if left.total_seconds() <= 0 else f"in {describe_expiry(int(left.total_seconds()))}"
+            st.caption(f"Anyone with this link can download the original until "
+                       f"{link.expires_at:%Y-%m-%d %H:%M:%S} UTC ({state}).")
+
+
+def _research(record: FileRecord, ctx: UserContext) -> None:
+    r = record.research
+    with st.form(f"pv_user_files_research_{record.id}", border=True):
+        st.markdown("**Research fields**")
+        subject, session, tags = st.columns(3)
+        subject_id = subject.text_input("Subject id", value=r.subject_id, key=f"pv_user_files_subject_{record.id}")
+        session_label = session.text_input("Session label", value=r.session_label,
+                                           key=f"pv_user_files_session_{record.id}")
+        tag_text = tags.text_input("Tags", value=", ".join(r.tags), key=f"pv_user_files_tagtext_{record.id}",
+                                   placeholder="comma-separated")
+        notes = st.text_area("Notes", value=r.notes, key=f"pv_user_files_notes_{record.id}", height=80)
+        if st.form_submit_button("Save", icon=":material/save:"):
+            research = ResearchFields(subject_id=subject_id.strip(), session_label=session_label.strip(),
+                                      notes=notes.strip(), tags=tuple(t.strip() for t in tag_text.split(",")
+                                                                      if t.strip()))
+            with user_errors("Saving the research fields"):
+                ctx.repo.update_research(record.id, research)
+                files_actions.notify(f"Research fields of {record.original_name} saved.")
+                st.rerun()
+
+
+def _analysis(record: FileRecord, ctx: UserContext) -> None:
+    with st.expander("Quick-look pulse", expanded=True, icon=":material/monitor_heart:"):
+        render_saved_analysis(record.analysis)
+        method_col, button_col, _ = st.columns([1, 1, 3], vertical_alignment="bottom")
+        method = method_col.selectbox("Method", METHODS, key=f"pv_user_files_method_{record.id}")
+        if button_col.button("Re-analyse", key=f"pv_user_files_reanalyse_{record.id}", icon=":material/refresh:"):
+            files_actions.run_reanalysis(record, method, ctx)

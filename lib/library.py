@@ -1,0 +1,397 @@
+"""My files: what a researcher does with stored recordings, without any UI.
+
+Links (playback, thumbnail, download, share) are presigned GETs made from the
+signed-in user's own rows. Every link function takes ``owner``, the signed-in
+user's id, and passes it to the store, so a record naming another user's keys
+(or a crafted key) is refused by :func:`lib.keys.check_owner` before anything
+is signed; deleting and re-analysing act as ``repo.user_id`` the same way.
+Records come from ``repo.get``/``repo.list``, which return only the user's own
+rows (another user's id is ``NotFound``).
+
+Deleting a recording (see :func:`delete_records`) runs in this order, so that
+a failure part-way never leaves bytes that no row points at:
+
+0. its objects are listed (the record's keys plus anything under its prefix);
+   if the store cannot be reached now, nothing has changed;
+1. the row is marked ``failed`` with the reason :data:`DELETING`: from now on
+   nothing calls it ready, and the quota stops counting it;
+2. every object under the record's prefix is deleted (original, thumbnail,
+   preview, ground truth, and anything else a broken upload left there);
+3. the row is deleted.
+
+If step 2 or 3 fails, the row stays ``failed`` with a reason that says the
+deletion did not finish; the researcher sees it in My files (Discard deletes
+it again) and the Usage page's reconciliation lists it as a failed row, with
+or without objects. Orphan objects (bytes without a row) are never created by
+a deletion. If step 1 fails nothing has changed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import tempfile
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from lib import rppg
+from lib.errors import AccessDenied, NotFound, PulseVaultError, StorageError, ValidationError
+from lib.keys import extension_of
+from lib.metadata import MAX_PAGE_SIZE, FileRecord, ListQuery, Repository, Status
+from lib.settings import MAX_PRESIGN_EXPIRY_S, MIN_PRESIGN_EXPIRY_S, Settings
+from lib.storage import ObjectStore
+
+log = logging.getLogger(__name__)
+
+PREVIEW_CONTENT_TYPE = "video/mp4"
+"""The H.264 proxy is always MP4 (lib.media.make_preview)."""
+DELETING = "Being deleted: if this stays, the deletion did not finish. Delete (or Discard) it again."
+LINK_REUSE_FRACTION = 0.5
+"""A cached link is reused while more than this fraction of its lifetime is left."""
+LINK_CACHE_SIZE = 2_000
+SHARE_EXPIRY_PRESETS_S = (60, 300, 900, 3_600, 6 * 3_600, 12 * 3_600, 86_400)
+"""What the expiry picker offers (clipped to the configured bounds)."""
+
+CSV_COLUMNS = (
+    "id", "original_name", "status", "error", "subject_id", "session_label", "tags", "notes",
+    "duration_s", "fps", "width", "height", "frame_count", "codec", "lossless", "browser_playable",
+    "size_bytes", "content_type", "sha256", "quick_look_method", "quick_look_hr_bpm", "quick_look_snr_db",
+    "created_at", "updated_at",
+)
+
+
+# --- links ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignedUrl:
+    """A presigned GET and the moment it stops working."""
+
+    url: str
+    expires_at: datetime
+    expires_s: int
+
+
+ShareLink = SignedUrl
+
+
+def _check_record(record: FileRecord, owner: str) -> None:
+    # The store refuses foreign keys anyway; this refuses a foreign record before any key is looked at.
+    if record.user_id != owner:
+        raise AccessDenied("That recording is not yours, so PulseVault will not make a link to it.")
+
+
+def _sign(store: ObjectStore, key: str, *, owner: str, expires_s: int | None, **params: Any) -> SignedUrl:
+    seconds = store.expiry(expires_s)
+    now = datetime.now(UTC)
+    url = store.presign_get(key, owner=owner, expires=seconds, **params)
+    return SignedUrl(url=url, expires_at=now + timedelta(seconds=seconds), expires_s=seconds)
+
+
+def playback_url(store: ObjectStore, record: FileRecord, *, owner: str, expires_s: int | None = None) -> SignedUrl:
+    """What the player loads: the H.264 preview when there is one, else the original (inline).
+
+    S3 answers Range requests on presigned GETs, so the browser can seek.
+    """
+    _check_record(record, owner)
+    content_type = PREVIEW_CONTENT_TYPE if record.preview_key else record.content_type
+    return _sign(store, record.playback_key, owner=owner, expires_s=expires_s, inline=True,
+                 content_type=content_type)
+
+
+def thumbnail_url(store: ObjectStore, record: FileRecord, *, owner: str,
+                  expires_s: int | None = None) -> SignedUrl | None:
+    """The thumbnail of a ready record, or None (failed and pending uploads keep no objects)."""
+    _check_record(record, owner)
+    if record.status is not Status.READY or not record.thumbnail_key:
+        return None
+    return _sign(store, record.thumbnail_key, owner=owner, expires_s=expires_s, content_type="image/jpeg")
+
+
+def download_url(store: ObjectStore, record: FileRecord, *, owner: str, expires_s: int | None = None) -> SignedUrl:
+    """The original, as an attachment saved under its original (sanitised) name."""
+    _check_record(record, owner)
+    if record.status is not Status.READY:
+        raise ValidationError("Only a stored (ready) recording can be downloaded.")
+    return _sign(store, record.s3_key, owner=owner, expires_s=expires_s, download_name=record.original_name,
+                 inline=False, content_type=record.content_type)
+
+
+def share_expiry_options(settings: Settings) -> tuple[int, ...]:
+    """Presets within the configured bounds, plus the configured default, ascending."""
+    options = {s for s in SHARE_EXPIRY_PRESETS_S if MIN_PRESIGN_EXPIRY_S <= s <= MAX_PRESIGN_EXPIRY_S}
+    options.add(settings.clamp_expiry(None))
+    return tuple(sorted(options))
+
+
+def share_link(store: ObjectStore, record: FileRecord, expires_s: int | float | None, settings: Settings, *,
+               owner: str) -> ShareLink:
+    """A link to the original for a colleague, valid for ``expires_s`` clamped to the configured bounds."""
+    seconds = settings.clamp_expiry(expires_s)
+    return download_url(store, record, owner=owner, expires_s=seconds)
+
+
+def describe_expiry(seconds: int) -> str:
+    """``90`` → ``"1 min 30 s"``; ``86400`` → ``"24 h"``."""
+    hours, rest = divmod(int(seconds), 3_600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{hours} h" if hours else "", f"{minutes} min" if minutes else "", f"{secs} s" if secs else ""]
+    return " ".join(p for p in parts if p) or "0 s"
+
+
+class LinkCache:
+    """Presigned links reused across reruns while most of their life is left.
+
+    A fresh signature every rerun would change every thumbnail's and the
+    player's URL, so the browser would fetch them all again (and the video
+    would restart). One per browser session; bounded, oldest dropped first.
+    """
+
+    def __init__(self, max_entries: int = LINK_CACHE_SIZE) -> None:
+        self._links: OrderedDict[tuple[str, ...], SignedUrl] = OrderedDict()
+        self._max = max_entries
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, ...], make: Callable[[], SignedUrl | None]) -> SignedUrl | None:
+        now = datetime.now(UTC)
+        with self._lock:
+            cached = self._links.get(key)
+            if cached is not None and cached.expires_at - now > timedelta(
+                    seconds=cached.expires_s * LINK_REUSE_FRACTION):
+                self._links.move_to_end(key)
+                return cached
+        link = make()
+        if link is not None:
+            with self._lock:
+                self._links[key] = link
+                while len(self._links) > self._max:
+                    self._links.popitem(last=False)
+        return link
+
+    def __len__(self) -> int:
+        return len(self._links)
+
+    def __repr__(self) -> str:  # never the URLs: they are credentials for their lifetime
+        return f"LinkCache({len(self._links)} links)"
+
+
+def thumbnail_urls(store: ObjectStore, records: Iterable[FileRecord], *, owner: str,
+                   cache: LinkCache | None = None) -> dict[str, str | None]:
+    """Record id → thumbnail URL, for exactly the rows given (the page on screen)."""
+    out: dict[str, str | None] = {}
+    for record in records:
+        def make(record: FileRecord = record) -> SignedUrl | None:
+            return thumbnail_url(store, record, owner=owner)
+
+        try:
+            link = cache.get(("thumb", owner, record.id), make) if cache is not None else make()
+        except PulseVaultError as exc:  # one odd row must not take the whole list down: it shows no picture
+            log.warning("no thumbnail link for record %s: %s", record.id, exc)
+            link = None
+        out[record.id] = link.url if link else None
+    return out
+
+
+# --- listing and export --------------------------------------------------------------------------
+
+
+def iter_matching(repo: Repository, query: ListQuery) -> Iterator[FileRecord]:
+    """Every row matching the query's filters (all pages, in its order), a page at a time."""
+    page = 1
+    while True:
+        result = repo.list(ListQuery(
+            text=query.text, statuses=query.statuses, tags=query.tags, date_from=query.date_from,
+            date_to=query.date_to, lossless=query.lossless, sort=query.sort, descending=query.descending,
+            page=page, page_size=MAX_PAGE_SIZE,
+        ))
+        yield from result.records
+        if not result.records or page * MAX_PAGE_SIZE >= result.total:
+            return
+        page += 1
+
+
+def quick_look_hr(record: FileRecord) -> float | None:
+    value = (record.analysis or {}).get("hr_bpm")
+    return None if value is None else float(value)
+
+
+def _csv_row(record: FileRecord) -> list[Any]:
+    v = record.video
+    r = record.research
+    analysis = record.analysis or {}
+    return [
+        record.id, record.original_name, record.status.value, record.error or "", r.subject_id, r.session_label,
+        ";".join(r.tags), r.notes,
+        *(("", "", "", "", "", "", "", "") if v is None else
+          (v.duration_s, v.fps, v.width, v.height, v.frame_count, v.codec, v.lossless, v.browser_playable)),
+        record.size_bytes, record.content_type, record.sha256 or "", analysis.get("method", ""),
+        _blank(analysis.get("hr_bpm")), _blank(analysis.get("snr_db")),
+        record.created_at.isoformat(), record.updated_at.isoformat(),
+    ]
+
+
+def _blank(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def records_csv(records: Iterable[FileRecord]) -> bytes:
+    """UTF-8 CSV with a header row; tags are joined with ``;``."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for record in records:
+        writer.writerow(_csv_row(record))
+    return buffer.getvalue().encode("utf-8")
+
+
+def export_csv(repo: Repository, query: ListQuery) -> bytes:
+    """The whole filtered list (not only the page on screen) as CSV."""
+    return records_csv(iter_matching(repo, query))
+
+
+# --- delete ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeleteFailure:
+    record_id: str
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class DeleteReport:
+    deleted: tuple[str, ...]
+    """Ids of the records that are gone, objects and row."""
+    deleted_names: tuple[str, ...]
+    failed: tuple[DeleteFailure, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def summary(self) -> str:
+        done = f"Deleted {len(self.deleted)} recording{'s' if len(self.deleted) != 1 else ''}."
+        if self.ok:
+            return done
+        names = "; ".join(f"{f.name}: {f.reason}" for f in self.failed)
+        return f"{done} {len(self.failed)} could not be deleted completely ({names})"
+
+
+def record_object_keys(store: ObjectStore, record: FileRecord, *, owner: str) -> list[str]:
+    """The record's known keys plus anything else under its prefix (a broken upload's leftovers)."""
+    known = [k for k in (record.s3_key, record.thumbnail_key, record.preview_key, record.ground_truth_key) if k]
+    prefix = record.s3_key.rsplit("/", 1)[0] + "/"
+    listed = [info.key for info in store.iter_objects(prefix, owner=owner)]
+    return list(dict.fromkeys([*known, *listed]))
+
+
+def delete_record(store: ObjectStore, repo: Repository, record_id: str) -> FileRecord:
+    """Delete one of the user's recordings (objects, then row); raises on failure. See the module docstring."""
+    return _delete(store, repo, repo.get(record_id))  # NotFound for another user's id
+
+
+def _delete(store: ObjectStore, repo: Repository, record: FileRecord) -> FileRecord:
+    owner = repo.user_id
+    _check_record(record, owner)
+    keys = record_object_keys(store, record, owner=owner)  # refuses foreign keys before anything changes
+    repo.mark_failed(record.id, DELETING)
+    try:
+        result = store.delete(keys, owner=owner)
+    except PulseVaultError as exc:
+        _note_unfinished(repo, record, str(exc))
+        raise
+    if result.errors:
+        reason = f"{len(result.errors)} of its files could not be removed ({result.errors[0][1]})"
+        _note_unfinished(repo, record, reason)
+        raise _unfinished(reason)
+    repo.delete(record.id)
+    return record
+
+
+def _unfinished(reason: str) -> StorageError:
+    return StorageError(f"The deletion did not finish: {reason}. It is marked failed; delete it again.")
+
+
+def _note_unfinished(repo: Repository, record: FileRecord, reason: str) -> None:
+    try:
+        repo.mark_failed(record.id, f"{DELETING} ({reason})")
+    except PulseVaultError as exc:  # the DELETING mark from step 1 stays, which says the same
+        log.warning("could not note the unfinished deletion of record %s: %s", record.id, exc)
+
+
+def delete_records(store: ObjectStore, repo: Repository, ids: Sequence[str], *,
+                   progress: Callable[[int, int], None] | None = None) -> DeleteReport:
+    """Delete several recordings; one failing does not stop the others. Never raises for a record."""
+    deleted: list[FileRecord] = []
+    failed: list[DeleteFailure] = []
+    unique = list(dict.fromkeys(ids))
+    for index, record_id in enumerate(unique, start=1):
+        name = record_id
+        try:
+            record = repo.get(record_id)
+            name = record.original_name
+            deleted.append(_delete(store, repo, record))
+        except PulseVaultError as exc:
+            failed.append(DeleteFailure(record_id, name, str(exc)))
+        if progress is not None:
+            progress(index, len(unique))
+    return DeleteReport(tuple(r.id for r in deleted), tuple(r.original_name for r in deleted), tuple(failed))
+
+
+def can_discard(record: FileRecord, settings: Settings, *, now: datetime | None = None) -> bool:
+    """Failed rows, and pending rows too old to be an upload still running (settings.stale_pending_s)."""
+    if record.status is Status.FAILED:
+        return True
+    if record.status is Status.PENDING:
+        age = (now or datetime.now(UTC)) - record.updated_at
+        return age.total_seconds() >= settings.stale_pending_s
+    return False
+
+
+# --- re-analyse ------------------------------------------------------------------------------------
+
+
+def reanalyse(
+    store: ObjectStore,
+    repo: Repository,
+    record_id: str,
+    *,
+    method: str = "POS",
+    progress: Callable[[str, float], None] | None = None,
+    workdir: Path | str | None = None,
+) -> FileRecord:
+    """Download the original (streamed, to a temporary folder), run the quick look again, save it.
+
+    ``progress(stage, fraction)`` is called with stage ``"download"`` then ``"analyse"``. The
+    ground-truth file, if the record has one, is fetched too so the summary compares against it.
+    """
+    record = repo.get(record_id)
+    owner = repo.user_id
+    _check_record(record, owner)
+    if record.status is not Status.READY:
+        raise ValidationError("Only a stored (ready) recording can be analysed.")
+    method = rppg.check_method(method)
+    report = progress or (lambda _stage, _fraction: None)
+    with tempfile.TemporaryDirectory(prefix="pulsevault-reanalyse-", dir=workdir) as tmp:
+        folder = Path(tmp)
+        local = folder / f"original.{extension_of(record.s3_key) or 'bin'}"
+        store.download_to(record.s3_key, local, owner=owner,
+                          progress=lambda done, total: report("download", done / total if total else 1.0))
+        truth = None
+        if record.ground_truth_key:
+            truth = folder / f"ground_truth.{extension_of(record.ground_truth_key) or 'csv'}"
+            store.download_to(record.ground_truth_key, truth, owner=owner)
+        lossless = record.video.lossless if record.video else None
+        summary = rppg.analyse(local, method=method, lossless=lossless, ground_truth=truth,
+                               progress=lambda fraction: report("analyse", fraction))
+    try:
+        return repo.set_analysis(record.id, summary.to_json())
+    except NotFound:
+        raise NotFound("The recording was deleted while it was being analysed.") from None
