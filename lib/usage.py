@@ -1,0 +1,547 @@
+"""Usage figures and bucket/metadata reconciliation.
+
+Three audiences, three sources:
+
+* **The signed-in user** — :func:`user_usage`: the figures come from
+  ``repo.usage()`` (aggregated in the database: ``usage_summary()`` in
+  Supabase, grouped queries in SQLite) plus the quota from settings.
+* **Admins** — :func:`bucket_wide_usage`: bytes and objects per user and per
+  month from the bucket listing itself (the metadata store would only show an
+  admin their own rows). The admin check is made here, before the listing and
+  before the cache, so no page can hand the view to anyone else.
+* **Reconciliation** — :func:`reconcile` compares the caller's prefix with
+  their rows. Objects are listed *before* rows: the pipeline writes a row
+  before any of its objects, so an object that is in the listing has its row in
+  the later row snapshot, and an upload running meanwhile is never mistaken for
+  orphans.
+
+What counts as what (see :class:`Kind`):
+
+* an object is an **orphan** when no row names it (``s3_key``,
+  ``thumbnail_key``, ``preview_key``, ``ground_truth_key``) and it does not lie
+  under the record prefix of a ``pending`` row (an upload in flight writes its
+  objects before the row is marked ready);
+* a ``ready`` row is **missing** when its original is not in the bucket or is
+  a different size from the row's ``size_bytes``; ``failed`` rows had their
+  objects removed on purpose and are not checked;
+* a ``pending`` row is **stale** once it is older than
+  ``settings.stale_pending_s``.
+
+Bucket-wide reconciliation (admins, :func:`reconcile_bucket`) lists the whole
+bucket once and checks each user prefix *whose rows the caller can read*. In
+demo mode that is everyone (one SQLite file on the admin's machine); in cloud
+mode row-level security shows an admin only their own rows, so every other
+prefix is reported as *not checked* with its object count and bytes, never
+guessed at. Checking another user's prefix in the cloud needs that user
+signed in, or a service-role script outside the app.
+
+Repairs run only after the user confirmed them in the UI, and the row repairs
+re-check the row's status first: :func:`delete_orphans`,
+:func:`mark_missing_failed`, :func:`clean_stale_pending` (deletes the partial
+objects, then marks the row ``failed``: the pipeline's own rule for a broken
+upload, so the attempt stays visible on My files with its reason instead of
+vanishing). :func:`repair` applies one kind to a check's findings, user by
+user, and requires an admin for anyone else's. Incomplete multipart uploads
+are not objects and do not show up in a listing; a bucket lifecycle rule
+(AbortIncompleteMultipartUpload) is what removes their parts.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+
+from lib.errors import AccessDenied, NotFound, PulseVaultError
+from lib.keys import RECORDINGS_PREFIX, user_prefix
+from lib.metadata import FileRecord, Repository, SqliteRepository, Status, UsageBucket, UsageSummary
+from lib.settings import Settings
+from lib.storage import HealthStatus, ObjectInfo, ObjectStore
+from lib.units import human_bytes
+
+BUCKET_CACHE_TTL_S = 60.0
+"""How long an admin's bucket-wide figures are reused: listing a big bucket takes a while."""
+PROGRESS_EVERY = 1_000
+"""Report listing progress once per this many objects (one S3 list page)."""
+UNKNOWN_MONTH = "unknown"
+MISSING_REASON = "Reconciliation: the original file is missing from the bucket or has the wrong size."
+STALE_REASON = "Reconciliation: the upload never finished; its partial files were removed."
+
+ListingProgress = Callable[[int, int], None]
+"""Called with (objects listed so far, bytes listed so far)."""
+RowAccess = Callable[[str], Repository | None]
+"""A user id → a repository of that user's rows, or None when the caller cannot read them."""
+
+_KEY = re.compile(r"recordings/(?P<user>[^/]+)/(?:(?P<year>\d{4})/(?P<month>\d{2})/(?P<record>[^/]+)/)?")
+
+
+# --- the signed-in user's figures --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UserUsage:
+    summary: UsageSummary
+    quota_bytes: int
+
+    @property
+    def used_bytes(self) -> int:
+        return self.summary.total_bytes
+
+    @property
+    def used_fraction(self) -> float:
+        """Used / quota; above 1 when over quota (the bar clamps, the text does not)."""
+        return self.used_bytes / self.quota_bytes if self.quota_bytes > 0 else 0.0
+
+    @property
+    def remaining_bytes(self) -> int:
+        return max(0, self.quota_bytes - self.used_bytes)
+
+    @property
+    def over_quota(self) -> bool:
+        return self.used_bytes > self.quota_bytes
+
+
+def user_usage(repo: Repository, settings: Settings) -> UserUsage:
+    """The caller's figures (aggregated by the metadata store) against their quota."""
+    return UserUsage(summary=repo.usage(), quota_bytes=settings.quota_bytes)
+
+
+def cumulative_by_month(summary: UsageSummary) -> tuple[UsageBucket, ...]:
+    """Stored bytes and recordings at the end of each month: growth over time."""
+    running_bytes = running_count = 0
+    out = []
+    for bucket in sorted(summary.by_month, key=lambda b: b.label):
+        running_bytes += bucket.bytes
+        running_count += bucket.count
+        out.append(UsageBucket(bucket.label, running_bytes, running_count))
+    return tuple(out)
+
+
+def usage_csv(usage: UserUsage) -> str:
+    """Every figure of the Usage page as CSV: section, label, bytes, count."""
+    s = usage.summary
+    rows: list[tuple[str, str, int, int | str]] = [
+        ("total", "stored", s.total_bytes, s.total_count),
+        ("quota", "quota", usage.quota_bytes, ""),
+        ("quota", "remaining", usage.remaining_bytes, ""),
+    ]
+    for section, buckets in (("month", s.by_month), ("content_type", s.by_content_type),
+                             ("lossless", s.by_lossless), ("subject", s.by_subject)):
+        rows += [(section, b.label, b.bytes, b.count) for b in buckets]
+    rows += [("largest", f"{r.original_name} ({r.id})", r.size_bytes, 1) for r in s.largest]
+    return _csv(("section", "label", "bytes", "count"), rows)
+
+
+def _csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def storage_health(store: ObjectStore) -> HealthStatus:
+    """Bucket reachable, credentials valid, and how long a HEAD took. Never raises."""
+    return store.health()
+
+
+# --- admins: the bucket-wide view --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BucketRow:
+    user_id: str
+    month: str
+    bytes: int
+    objects: int
+
+
+@dataclass(frozen=True)
+class BucketUsage:
+    """Bytes and objects in the bucket per (user, month), as the listing found them."""
+
+    bucket: str
+    rows: tuple[BucketRow, ...]
+    listed_at: datetime
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(r.bytes for r in self.rows)
+
+    @property
+    def total_objects(self) -> int:
+        return sum(r.objects for r in self.rows)
+
+    @property
+    def by_user(self) -> tuple[BucketRow, ...]:
+        """One row per user (month ""), largest first."""
+        return _fold(self.rows, lambda r: (r.user_id, ""), by_size=True)
+
+    @property
+    def by_month(self) -> tuple[BucketRow, ...]:
+        """One row per month (user ""), oldest first."""
+        return _fold(self.rows, lambda r: ("", r.month), by_size=False)
+
+
+def _fold(rows: Iterable[BucketRow], key: Callable[[BucketRow], tuple[str, str]],
+          *, by_size: bool) -> tuple[BucketRow, ...]:
+    totals: dict[tuple[str, str], list[int]] = {}
+    for row in rows:
+        total = totals.setdefault(key(row), [0, 0])
+        total[0] += row.bytes
+        total[1] += row.objects
+    folded = [BucketRow(user, month, size, count) for (user, month), (size, count) in totals.items()]
+    order = (lambda r: (-r.bytes, r.user_id)) if by_size else (lambda r: r.month)
+    return tuple(sorted(folded, key=order))
+
+
+def bucket_usage_csv(usage: BucketUsage) -> str:
+    return _csv(("user_id", "month", "bytes", "objects"),
+                ((r.user_id, r.month, r.bytes, r.objects) for r in usage.rows))
+
+
+class _TtlCache:
+    """A few bucket listings, each reused for ``ttl_s``; shared by the process's admin sessions."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, BucketUsage]] = {}
+
+    def get(self, key: str, ttl_s: float, now: float) -> BucketUsage | None:
+        with self._lock:
+            entry = self._entries.get(key)
+        return entry[1] if entry and now - entry[0] < ttl_s else None
+
+    def put(self, key: str, value: BucketUsage, now: float) -> None:
+        with self._lock:
+            self._entries[key] = (now, value)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_bucket_cache = _TtlCache()
+
+
+def require_admin(settings: Settings, caller_email: str | None) -> None:
+    if not settings.is_admin(caller_email):
+        raise AccessDenied("Only PulseVault administrators can see or check the whole bucket.")
+
+
+def bucket_wide_usage(
+    store: ObjectStore,
+    settings: Settings,
+    caller_email: str | None,
+    progress: ListingProgress | None = None,
+    *,
+    refresh: bool = False,
+    ttl_s: float = BUCKET_CACHE_TTL_S,
+    clock: Callable[[], float] = time.monotonic,
+) -> BucketUsage:
+    """Bytes and objects per user and month, from a paginated listing of ``recordings/``.
+
+    Raises AccessDenied unless the caller is an admin; the check comes before
+    the cache, so a cached listing is never a way around it.
+    """
+    require_admin(settings, caller_email)
+    cached = None if refresh else _bucket_cache.get(store.bucket, ttl_s, clock())
+    if cached is not None:
+        return cached
+    totals: dict[tuple[str, str], list[int]] = {}
+    for info in _listed(store.iter_all_objects(RECORDINGS_PREFIX), progress):
+        user, month = _owner_and_month(info)
+        total = totals.setdefault((user, month), [0, 0])
+        total[0] += info.size
+        total[1] += 1
+    rows = tuple(sorted((BucketRow(u, m, b, n) for (u, m), (b, n) in totals.items()),
+                        key=lambda r: (r.user_id, r.month)))
+    usage = BucketUsage(bucket=store.bucket, rows=rows, listed_at=datetime.now(UTC))
+    _bucket_cache.put(store.bucket, usage, clock())
+    return usage
+
+
+def _listed(objects: Iterable[ObjectInfo], progress: ListingProgress | None) -> Iterator[ObjectInfo]:
+    count = size = 0
+    for info in objects:
+        count += 1
+        size += info.size
+        if progress is not None and count % PROGRESS_EVERY == 0:
+            progress(count, size)
+        yield info
+    if progress is not None:
+        progress(count, size)
+
+
+def _owner_and_month(info: ObjectInfo) -> tuple[str, str]:
+    """The user id and yyyy-mm a key's folders name; "" / unknown when it does not follow the layout."""
+    match = _KEY.match(info.key)
+    if match is None or match.end() == len(info.key):
+        return "", UNKNOWN_MONTH
+    if match["year"]:
+        return match["user"], f"{match['year']}-{match['month']}"
+    return match["user"], UNKNOWN_MONTH
+
+
+# --- reconciliation ----------------------------------------------------------------------------------
+
+
+class Kind(StrEnum):
+    ORPHAN = "orphan"
+    """An object no row refers to."""
+    MISSING = "missing"
+    """A ready row whose original is not in the bucket, or is a different size."""
+    STALE_PENDING = "stale_pending"
+    """A row still pending long after its upload should have finished."""
+
+
+KIND_LABELS = {Kind.ORPHAN: "Orphaned file", Kind.MISSING: "Missing file",
+               Kind.STALE_PENDING: "Stale pending upload"}
+
+
+@dataclass(frozen=True)
+class Discrepancy:
+    kind: Kind
+    user_id: str
+    key: str
+    """The orphan's key, or the row's original key."""
+    record_id: str | None
+    size_bytes: int
+    """The orphan's size, or the row's recorded size."""
+    detail: str
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    user_id: str
+    objects_checked: int
+    rows_checked: int
+    discrepancies: tuple[Discrepancy, ...]
+    checked_at: datetime
+
+    def of_kind(self, kind: Kind) -> tuple[Discrepancy, ...]:
+        return tuple(d for d in self.discrepancies if d.kind is kind)
+
+    @property
+    def ok(self) -> bool:
+        return not self.discrepancies
+
+
+@dataclass(frozen=True)
+class UncheckedPrefix:
+    """A user prefix whose rows the caller cannot read: listed, not judged."""
+
+    user_id: str
+    objects: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class BucketReconciliation:
+    checked: tuple[Reconciliation, ...]
+    unchecked: tuple[UncheckedPrefix, ...]
+
+    @property
+    def discrepancies(self) -> tuple[Discrepancy, ...]:
+        return tuple(d for r in self.checked for d in r.discrepancies)
+
+
+@dataclass(frozen=True)
+class RepairResult:
+    done: tuple[str, ...] = ()
+    """Keys deleted, or record ids repaired."""
+    skipped: tuple[tuple[str, str], ...] = ()
+    """(id, why): no longer in the state the check found."""
+    errors: tuple[tuple[str, str], ...] = ()
+    """(key or id, message)."""
+
+
+def reconcile(store: ObjectStore, repo: Repository, user_id: str, settings: Settings,
+              now: datetime | None = None) -> Reconciliation:
+    """Compare the caller's prefix in the bucket with their rows (objects first, see module doc)."""
+    if user_id != repo.user_id:
+        raise AccessDenied("Reconciliation compares your own files with your own records only.")
+    objects = list(store.iter_objects(user_prefix(user_id), owner=user_id))
+    return _compare(user_id, objects, list(repo.iter_all()), settings, now or datetime.now(UTC))
+
+
+def reconcile_bucket(store: ObjectStore, settings: Settings, caller_email: str | None,
+                     rows_for: RowAccess, now: datetime | None = None,
+                     progress: ListingProgress | None = None) -> BucketReconciliation:
+    """Admins: every user prefix in the bucket, checked where the caller can read that user's rows.
+
+    Users are found in the listing, so one with records but no files at all is
+    not visited here; their own check (or the caller's, for the caller) finds them.
+    """
+    require_admin(settings, caller_email)
+    by_user: dict[str, list[ObjectInfo]] = {}
+    for info in _listed(store.iter_all_objects(RECORDINGS_PREFIX), progress):
+        by_user.setdefault(_owner_and_month(info)[0], []).append(info)
+    moment = now or datetime.now(UTC)
+    checked, unchecked = [], []
+    for user_id in sorted(by_user):
+        objects = by_user[user_id]
+        repo = rows_for(user_id) if user_id else None
+        if repo is None:
+            unchecked.append(UncheckedPrefix(user_id, len(objects), sum(o.size for o in objects)))
+        else:
+            checked.append(_compare(user_id, objects, list(repo.iter_all()), settings, moment))
+    return BucketReconciliation(tuple(checked), tuple(unchecked))
+
+
+def visible_rows(own: Repository, demo_db_path: Path | str | None) -> RowAccess:
+    """Whose rows this session can read: everyone's in demo mode (one local SQLite file);
+    in cloud mode only the caller's, because row-level security hides the rest."""
+    def rows_for(user_id: str) -> Repository | None:
+        if user_id == own.user_id:
+            return own
+        return SqliteRepository(demo_db_path, user_id) if demo_db_path is not None else None
+
+    return rows_for
+
+
+def _compare(user_id: str, objects: list[ObjectInfo], rows: list[FileRecord], settings: Settings,
+             now: datetime) -> Reconciliation:
+    by_key = {o.key: o for o in objects}
+    referenced: set[str] = set()
+    in_flight: set[str] = set()
+    found: list[Discrepancy] = []
+    stale_after = timedelta(seconds=settings.stale_pending_s)
+    for row in rows:
+        referenced.update(k for k in (row.s3_key, row.thumbnail_key, row.preview_key, row.ground_truth_key)
+                          if k)
+        if row.status is Status.PENDING:
+            in_flight.add(record_prefix(row))
+            if now - row.created_at > stale_after:
+                found.append(_stale(row, by_key, now))
+        elif row.status is Status.READY:
+            problem = _missing_detail(row, by_key.get(row.s3_key))
+            if problem:
+                found.append(Discrepancy(Kind.MISSING, user_id, row.s3_key, row.id, row.size_bytes, problem))
+    for info in objects:
+        if info.key not in referenced and _parent(info.key) not in in_flight:
+            found.append(Discrepancy(Kind.ORPHAN, user_id, info.key, None, info.size,
+                                     f"{human_bytes(info.size)} that no recording refers to"))
+    return Reconciliation(user_id, len(objects), len(rows), tuple(found), now)
+
+
+def _missing_detail(row: FileRecord, info: ObjectInfo | None) -> str:
+    if info is None:
+        return f"{row.original_name}: the original file is not in the bucket"
+    if info.size != row.size_bytes:
+        return (f"{row.original_name}: the bucket holds {info.size:,} bytes, "
+                f"the record says {row.size_bytes:,}")
+    return ""
+
+
+def _stale(row: FileRecord, by_key: dict[str, ObjectInfo], now: datetime) -> Discrepancy:
+    prefix = record_prefix(row)
+    partial = [o for key, o in by_key.items() if key.startswith(prefix)]
+    hours = (now - row.created_at).total_seconds() / 3600
+    detail = (f"{row.original_name}: pending for {hours:.1f} h, "
+              f"{len(partial)} partial file(s) ({human_bytes(sum(o.size for o in partial))})")
+    return Discrepancy(Kind.STALE_PENDING, row.user_id, row.s3_key, row.id, row.size_bytes, detail)
+
+
+def record_prefix(row: FileRecord) -> str:
+    """``recordings/{uid}/{yyyy}/{mm}/{record_id}/``: the folder holding all of a record's objects."""
+    return _parent(row.s3_key)
+
+
+def _parent(key: str) -> str:
+    return key.rsplit("/", 1)[0] + "/"
+
+
+# --- repairs (each one confirmed by the user in the UI first) ------------------------------------------
+
+
+def delete_orphans(store: ObjectStore, user_id: str, keys: Sequence[str]) -> RepairResult:
+    """Delete orphaned objects of ``user_id``; every key must lie under that user's prefix."""
+    if not keys:
+        return RepairResult()
+    result = store.delete(list(keys), owner=user_id)
+    return RepairResult(done=result.deleted, errors=result.errors)
+
+
+def mark_missing_failed(repo: Repository, ids: Sequence[str]) -> RepairResult:
+    """Mark ready rows whose original is gone as failed, so nobody tries to play them.
+
+    The row keeps its keys, so any thumbnail or preview left is not an orphan:
+    it goes when the recording is deleted on My files.
+    """
+    return _each_row(repo, ids, Status.READY, lambda record: repo.mark_failed(record.id, MISSING_REASON))
+
+
+def clean_stale_pending(store: ObjectStore, repo: Repository, ids: Sequence[str]) -> RepairResult:
+    """Delete a stale upload's partial objects, then mark its row failed (pipeline rule).
+
+    If any object cannot be deleted the row stays pending, so the next check finds it again.
+    """
+    def clean(record: FileRecord) -> None:
+        keys = [o.key for o in store.iter_objects(record_prefix(record), owner=repo.user_id)]
+        if keys:
+            result = store.delete(keys, owner=repo.user_id)
+            if result.errors:
+                raise _PartialDelete(result.errors[0][1])
+        repo.mark_failed(record.id, STALE_REASON)
+
+    return _each_row(repo, ids, Status.PENDING, clean)
+
+
+class _PartialDelete(PulseVaultError):
+    pass
+
+
+def repair(kind: Kind, found: Sequence[Discrepancy], *, store: ObjectStore, rows_for: RowAccess,
+           settings: Settings, caller_email: str | None, caller_id: str) -> RepairResult:
+    """Apply the repair of one kind to discrepancies a check found, one user at a time.
+
+    Another user's discrepancies (from :func:`reconcile_bucket`) need an admin,
+    checked here again, and that user's rows readable through ``rows_for``.
+    """
+    results = []
+    for user_id in sorted({d.user_id for d in found if d.kind is kind}):
+        if user_id != caller_id:
+            require_admin(settings, caller_email)
+        items = [d for d in found if d.kind is kind and d.user_id == user_id]
+        repo = rows_for(user_id)
+        if kind is Kind.ORPHAN:
+            results.append(delete_orphans(store, user_id, [d.key for d in items]))
+        elif repo is None:
+            results.append(RepairResult(errors=tuple((d.record_id or d.key, _UNREADABLE) for d in items)))
+        elif kind is Kind.MISSING:
+            results.append(mark_missing_failed(repo, [d.record_id for d in items if d.record_id]))
+        else:
+            results.append(clean_stale_pending(store, repo, [d.record_id for d in items if d.record_id]))
+    return RepairResult(*(tuple(x for r in results for x in getattr(r, name))
+                          for name in ("done", "skipped", "errors")))
+
+
+_UNREADABLE = "That user's records are not readable from this session."
+
+
+def _each_row(repo: Repository, ids: Sequence[str], expected: Status,
+              repair: Callable[[FileRecord], object]) -> RepairResult:
+    done: list[str] = []
+    skipped: list[tuple[str, str]] = []
+    errors: list[tuple[str, str]] = []
+    for record_id in ids:
+        try:
+            record = repo.get(record_id)
+            if record.status is not expected:
+                skipped.append((record_id, f"it is {record.status.value} now"))
+                continue
+            repair(record)
+            done.append(record_id)
+        except NotFound:
+            skipped.append((record_id, "it no longer exists"))
+        except PulseVaultError as exc:
+            errors.append((record_id, str(exc)))
+    return RepairResult(tuple(done), tuple(skipped), tuple(errors))

@@ -1,0 +1,115 @@
+"""The Usage page's figures from known fixtures, in both repositories (demo SQLite, Supabase).
+
+Same rows, same answers: the SQLite queries and sql/002_usage.sql's
+usage_summary() must agree, and lib.usage adds the quota on top.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+from supabase import create_client
+
+from lib.metadata import NewRecord, Repository, ResearchFields, SqliteRepository, SupabaseRepository, VideoProperties
+from lib.settings import Settings
+from lib.usage import cumulative_by_month, usage_csv, user_usage
+
+SETTINGS = Settings(mode="demo", quota_bytes=10_000)
+Backdate = Callable[[str, datetime], None]
+
+
+def _video(lossless: bool) -> VideoProperties:
+    return VideoProperties(duration_s=1.0, fps=30.0, width=64, height=48, frame_count=30, codec="x",
+                           lossless=lossless, browser_playable=not lossless)
+
+
+@pytest.fixture(params=["sqlite", "supabase"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Callable[[str], Repository], Backdate]:
+    """(make_repo(name), backdate(record_id, when)) for one of the two stores."""
+    if request.param == "sqlite":
+        db = tmp_path / "demo.db"
+
+        def backdate_sqlite(record_id: str, when: datetime) -> None:
+            with sqlite3.connect(db) as conn:
+                conn.execute("update user_files set created_at = ? where id = ?",
+                             (when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), record_id))
+
+        return (lambda name: SqliteRepository(db, str(uuid.uuid4()))), backdate_sqlite
+    standin = request.getfixturevalue("supabase_standin")
+
+    def make(name: str) -> Repository:
+        email, password = f"{name}@lab.test", "password-123"
+        user_id = standin.create_user(email, password)
+        client = create_client(standin.url, standin.anon_key)
+        client.auth.sign_in_with_password({"email": email, "password": password})
+        return SupabaseRepository(client, user_id)
+
+    def backdate_pg(record_id: str, when: datetime) -> None:
+        with psycopg.connect(standin.pg_dsn, autocommit=True) as conn:
+            # The update trigger keeps created_at fixed; fixtures step around it for this session only.
+            conn.execute("set session_replication_role = replica")
+            conn.execute("update public.user_files set created_at = %s where id = %s", (when, record_id))
+
+    return make, backdate_pg
+
+
+def _add(repo: Repository, size: int, *, ready: bool = True, content_type: str = "video/x-msvideo",
+         lossless: bool | None = True, subject: str = "") -> str:
+    record_id = str(uuid.uuid4())
+    key = f"recordings/{repo.user_id}/2024/05/{record_id}/original.avi"
+    repo.create_pending(NewRecord(id=record_id, s3_key=key, bucket="lab", original_name=f"{size}.avi",
+                                  content_type=content_type, size_bytes=size,
+                                  research=ResearchFields(subject_id=subject)))
+    if ready:
+        repo.mark_ready(record_id, size_bytes=size, sha256=None,
+                        video=None if lossless is None else _video(lossless), thumbnail_key=None,
+                        preview_key=None)
+    return record_id
+
+
+def test_usage_figures_from_known_rows(backend):
+    make_repo, backdate = backend
+    ada, bob = make_repo("ada"), make_repo("bob")
+    march = [_add(ada, 1_000, subject="S01"), _add(ada, 2_000, content_type="video/mp4", lossless=False,
+                                                   subject="S02")]
+    april = [_add(ada, 500, subject="S01"), _add(ada, 250, lossless=None)]
+    _add(ada, 9_999, ready=False)  # pending: not stored yet, not counted
+    _add(bob, 7_777, subject="S01")  # another user's bytes: never in ada's figures
+    for record_id in march:
+        backdate(record_id, datetime(2024, 3, 15, 12, tzinfo=UTC))
+    for record_id in april:
+        backdate(record_id, datetime(2024, 4, 30, 23, 59, 59, tzinfo=UTC))  # last second of April, UTC
+
+    usage = user_usage(ada, SETTINGS)
+    s = usage.summary
+    assert (s.total_bytes, s.total_count) == (3_750, 4)
+    assert (usage.quota_bytes, usage.remaining_bytes, usage.over_quota) == (10_000, 6_250, False)
+    assert usage.used_fraction == pytest.approx(0.375)
+    assert [(b.label, b.bytes, b.count) for b in s.by_month] == [("2024-03", 3_000, 2), ("2024-04", 750, 2)]
+    assert [(b.label, b.bytes, b.count) for b in s.by_content_type] == [
+        ("video/mp4", 2_000, 1), ("video/x-msvideo", 1_750, 3)]
+    assert [(b.label, b.bytes) for b in s.by_lossless] == [("lossy", 2_000), ("lossless", 1_500), ("unknown", 250)]
+    assert [(b.label, b.bytes, b.count) for b in s.by_subject] == [
+        ("S02", 2_000, 1), ("S01", 1_500, 2), ("(none)", 250, 1)]
+    assert [r.size_bytes for r in s.largest] == [2_000, 1_000, 500, 250]
+    assert [(b.label, b.bytes, b.count) for b in cumulative_by_month(s)] == [
+        ("2024-03", 3_000, 2), ("2024-04", 3_750, 4)]
+    rows = list(csv.reader(io.StringIO(usage_csv(usage))))
+    assert ["month", "2024-04", "750", "2"] in rows and not any("7777" in cell for row in rows for cell in row)
+
+    assert user_usage(bob, SETTINGS).summary.total_bytes == 7_777
+
+
+def test_an_empty_account(backend):
+    make_repo, _ = backend
+    usage = user_usage(make_repo("carol"), SETTINGS)
+    assert (usage.used_bytes, usage.summary.total_count, usage.remaining_bytes) == (0, 0, 10_000)
+    assert usage.summary.by_month == () and usage.summary.largest == ()
