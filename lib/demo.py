@@ -75,7 +75,9 @@ def seed_once(seed: Callable[[], None]) -> None:
         if _seeded:
             return
         _seeded = True
-    threading.Thread(target=_run_seed, args=(seed,), name="pulsevault-demo-seed", daemon=True).start()
+    # Not a daemon: the interpreter waits for it at exit, because killing a
+    # thread inside OpenCV/ffmpeg at shutdown aborts the whole process.
+    threading.Thread(target=_run_seed, args=(seed,), name="pulsevault-demo-seed", daemon=False).start()
 
 
 def seeding_done(timeout_s: float | None = 0) -> bool:

@@ -1,0 +1,59 @@
+"""Upload: drop recordings, see each checked, previewed and pulse-analysed, then store them."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from components import upload_state
+from components.context import user_context
+from components.direct_upload import DIRECT_TAB, default_tab, render_direct_upload, too_large_hint, uploader_limit_mb
+from components.upload_card import render_card
+from components.upload_summary import render_summary, render_toolbar
+from lib.media import ALLOWED_EXTENSIONS
+from lib.units import human_bytes
+
+
+def render() -> None:
+    ctx = user_context()
+    settings = ctx.services.settings
+    st.title("Upload")
+    st.caption(
+        f"Drop recordings ({', '.join(ALLOWED_EXTENSIONS)}), up to {human_bytes(settings.max_upload_bytes)} "
+        "each. Every file is checked, previewed and given a quick-look pulse estimate before it is stored."
+    )
+    # Streamlit refuses bigger files in the browser, before the server holds any of them in memory.
+    limit_mb, hint = uploader_limit_mb(settings), too_large_hint(settings)
+    files_tab, folder_tab, direct_tab = st.tabs(["Files", "A whole folder", DIRECT_TAB],
+                                                default=default_tab(settings), key="pv_user_upload_tab")
+    with files_tab:
+        files = st.file_uploader("Recordings", accept_multiple_files=True, key="pv_user_upload_files",
+                                 max_upload_size=limit_mb, help=hint)
+        if hint:
+            st.caption(hint)
+    with folder_tab:
+        # A folder often holds ground-truth CSVs and notes too: only videos are taken from it.
+        folder = st.file_uploader("A folder of recordings", accept_multiple_files="directory",
+                                  type=list(ALLOWED_EXTENSIONS), key="pv_user_upload_folder",
+                                  max_upload_size=limit_mb, help=hint)
+        if hint:
+            st.caption(hint)
+    with direct_tab:
+        render_direct_upload(ctx)
+    items = upload_state.sync([*(files or []), *(folder or [])])
+    if not items:
+        st.info("Nothing added yet. Drag recordings onto the box above, pick a whole folder, or send large "
+                f"ones through the {DIRECT_TAB} tab.", icon=":material/upload_file:")
+        return
+    toolbar = st.container()  # filled after the cards, once their checks have run
+    batch = upload_state.queued()
+    items = [render_card(item, ctx) for item in items if not item.dismissed]
+    with toolbar:
+        render_toolbar(items, settings)
+    if len(batch) > 1 and not upload_state.queued():
+        ready = sum(1 for i in items if i.file_id in batch and i.record is not None)
+        st.toast(f"Uploads finished: {ready} of {len(batch)} stored and ready.", icon=":material/done_all:")
+    render_summary(list(upload_state.items().values()))
+
+
+if __name__ == "__main__":  # run by st.navigation
+    render()

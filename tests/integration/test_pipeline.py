@@ -1,0 +1,384 @@
+"""lib/pipeline.py end to end: the moto server over real HTTP, SQLite and (where PostgreSQL is
+installed) the Supabase stand-in; every bad input of issue 5 leaves a clear message and nothing stored."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from supabase import create_client
+
+from lib import pipeline
+from lib.errors import (
+    DuplicateRecording,
+    FileTooLarge,
+    MetadataUnavailable,
+    QuotaExceeded,
+    UnsupportedMedia,
+)
+from lib.keys import MAX_FILENAME_LENGTH, user_prefix
+from lib.metadata import (
+    FileRecord,
+    Repository,
+    ResearchFields,
+    SqliteRepository,
+    Status,
+    SupabaseRepository,
+)
+from lib.pipeline import Progress, Step
+from lib.settings import MIB, Settings
+from lib.storage import ObjectStore
+from tests.support import videos
+
+RESEARCH = ResearchFields(subject_id="S07", session_label="baseline", notes="quiet room",
+                          tags=("rest", "lab-a"))
+
+MakeRepo = Callable[[], Repository]
+
+
+# --- fixtures ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny generated recordings, good and bad, made once for the module."""
+    folder = tmp_path_factory.mktemp("clips")
+    mjpg = videos.opencv_video(folder, "mjpg", frames=30)
+    assert mjpg is not None
+    h264 = videos.h264_mp4(folder / "h264.mp4")
+    return {
+        "mjpg": mjpg,
+        "h264": h264,
+        "zero": videos.zero_byte(folder / "zero.mp4"),
+        "text": videos.text_file(folder / "notes.mp4"),
+        "truncated": videos.truncated_copy(h264, folder / "truncated.mp4"),
+        "broken_index": videos.avi_with_broken_index(mjpg, folder / "broken_index.avi"),
+    }
+
+
+@pytest.fixture
+def settings(s3_settings) -> Settings:
+    return Settings(mode="cloud", s3=s3_settings, max_upload_bytes=50 * MIB, quota_bytes=500 * MIB)
+
+
+@pytest.fixture
+def store(settings: Settings) -> ObjectStore:
+    return ObjectStore.from_settings(settings)
+
+
+@pytest.fixture(params=["sqlite", "supabase"])
+def make_repo(request: pytest.FixtureRequest, tmp_path: Path) -> MakeRepo:
+    """make_repo() -> a repository for a fresh user, on SQLite or on Supabase (the stand-in)."""
+    if request.param == "sqlite":
+        return lambda: SqliteRepository(tmp_path / "demo.db", str(uuid.uuid4()))
+    standin = request.getfixturevalue("supabase_standin")
+
+    def make() -> Repository:
+        email, password = f"{uuid.uuid4().hex[:10]}@lab.test", "password-123"
+        user_id = standin.create_user(email, password)
+        client = create_client(standin.url, standin.anon_key)
+        client.auth.sign_in_with_password({"email": email, "password": password})
+        return SupabaseRepository(client, user_id)
+
+    return make
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repository:
+    """SQLite only: for checks that do not depend on the metadata backend."""
+    return SqliteRepository(tmp_path / "demo.db", str(uuid.uuid4()))
+
+
+def objects(s3_client, bucket: str) -> list[str]:
+    return [o["Key"] for o in s3_client.list_objects_v2(Bucket=bucket).get("Contents", [])]
+
+
+def rows(repo: Repository) -> list[FileRecord]:
+    return list(repo.iter_all())
+
+
+def assert_nothing_stored(s3_client, settings: Settings, repo: Repository) -> None:
+    assert objects(s3_client, settings.s3.bucket) == []
+    assert rows(repo) == []
+
+
+# --- the good path -----------------------------------------------------------------------------------
+
+
+def test_lossy_avi_becomes_ready_with_original_thumbnail_and_proxy(clips, settings, store, make_repo,
+                                                                  s3_client, tmp_path):
+    repo = make_repo()
+    events: list[Progress] = []
+    record = pipeline.process_upload(clips["mjpg"], "lab rec 1.avi", RESEARCH, settings=settings, store=store,
+                                     repo=repo, progress=events.append)
+
+    assert record.status is Status.READY
+    assert record.original_name == "lab rec 1.avi"
+    assert record.content_type == "video/x-msvideo"
+    assert record.size_bytes == clips["mjpg"].stat().st_size
+    assert record.research == RESEARCH
+    assert record.video is not None and not record.video.lossless and not record.video.browser_playable
+    assert record.preview_key and record.thumbnail_key
+    assert record.analysis is not None and "flags" in record.analysis
+    assert repo.get(record.id).status is Status.READY
+    keys = sorted(objects(s3_client, settings.s3.bucket))
+    assert keys == sorted([record.s3_key, record.thumbnail_key, record.preview_key])
+    assert all(k.startswith(user_prefix(repo.user_id)) for k in keys)
+    head = s3_client.head_object(Bucket=settings.s3.bucket, Key=record.s3_key)
+    assert head["Metadata"]["sha256"] == record.sha256
+    assert head["ContentLength"] == record.size_bytes
+    preview = s3_client.head_object(Bucket=settings.s3.bucket, Key=record.preview_key)
+    assert preview["ContentType"] == "video/mp4"
+
+    steps = [e.step for e in events]
+    for step in (Step.VALIDATE, Step.PROBE, Step.THUMBNAIL, Step.PREVIEW, Step.CHECKSUM, Step.ANALYSE,
+                 Step.UPLOAD_ORIGINAL, Step.UPLOAD_PREVIEW, Step.VERIFY, Step.READY):
+        assert step in steps, step
+    sent = [e for e in events if e.step is Step.UPLOAD_ORIGINAL]
+    assert sent[-1].unit == "bytes" and sent[-1].done == sent[-1].total == record.size_bytes
+    assert "of" in sent[-1].describe()
+
+
+def test_browser_playable_mp4_gets_no_proxy(clips, settings, store, repo, s3_client):
+    record = pipeline.process_upload(clips["h264"], "clip.mp4", RESEARCH, settings=settings, store=store,
+                                     repo=repo, analyse=False)
+    assert record.status is Status.READY
+    assert record.preview_key is None and record.playback_key == record.s3_key
+    assert record.analysis is None
+    assert len(objects(s3_client, settings.s3.bucket)) == 2
+
+
+def test_prepare_stores_nothing_and_discard_removes_its_files(clips, settings, repo, s3_client, tmp_path):
+    prepared = pipeline.prepare(clips["mjpg"], "a.avi", settings=settings, repo=repo, workdir=tmp_path / "w")
+    assert prepared.thumbnail.is_file() and prepared.preview is not None and prepared.preview.is_file()
+    assert prepared.playback_path == prepared.preview
+    assert_nothing_stored(s3_client, settings, repo)
+    pipeline.discard(prepared)
+    assert not (tmp_path / "w").exists()
+    assert clips["mjpg"].exists()  # the source outside the workdir is never touched
+
+
+# --- bad input: refused before anything is stored ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("clip", "name", "error", "words"),
+    [
+        ("zero", "empty.mp4", UnsupportedMedia, "empty"),
+        ("text", "notes.mp4", UnsupportedMedia, "plain text"),
+        ("truncated", "cut.mp4", UnsupportedMedia, "truncated"),
+        ("broken_index", "broken.avi", UnsupportedMedia, "index"),
+        ("h264", "clip.wmv", UnsupportedMedia, ".wmv files are not accepted"),
+        ("h264", "clip", UnsupportedMedia, "no file extension"),
+    ],
+)
+def test_bad_file_is_refused_with_a_clear_message(clips, settings, store, repo, s3_client,
+                                                  clip, name, error, words):
+    with pytest.raises(error) as caught:
+        pipeline.process_upload(clips[clip], name, RESEARCH, settings=settings, store=store, repo=repo)
+    assert words in str(caught.value)
+    assert "Traceback" not in str(caught.value) and str(clips[clip].parent) not in str(caught.value)
+    assert_nothing_stored(s3_client, settings, repo)
+
+
+def test_file_over_the_size_limit_is_refused(clips, settings, store, repo, s3_client):
+    small = replace(settings, max_upload_bytes=1024)
+    with pytest.raises(FileTooLarge, match=r"over the 1\.0 KB upload limit"):
+        pipeline.process_upload(clips["mjpg"], "big.avi", RESEARCH, settings=small, store=store, repo=repo)
+    assert_nothing_stored(s3_client, settings, repo)
+
+
+def test_limit_is_checked_again_at_upload_time(clips, settings, store, repo, s3_client, tmp_path):
+    prepared = pipeline.prepare(clips["mjpg"], "a.avi", settings=settings, repo=repo, workdir=tmp_path / "w",
+                                analyse=False)
+    with pytest.raises(FileTooLarge):
+        pipeline.upload(prepared, RESEARCH, settings=replace(settings, max_upload_bytes=1024), store=store,
+                        repo=repo)
+    assert_nothing_stored(s3_client, settings, repo)
+
+
+def test_quota_is_checked_before_anything_is_stored(clips, settings, store, repo, s3_client):
+    tiny = replace(settings, quota_bytes=clips["mjpg"].stat().st_size - 1)
+    with pytest.raises(QuotaExceeded, match="quota"):
+        pipeline.process_upload(clips["mjpg"], "a.avi", RESEARCH, settings=tiny, store=store, repo=repo,
+                                analyse=False)
+    assert_nothing_stored(s3_client, settings, repo)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../../etc/passwd.avi",
+        "C:\\lab\\session 1\\rec.avi",
+        "folder/sub/rec.avi",
+        "rec\x00ord.avi",
+        "x" * 300 + ".avi",
+    ],
+)
+def test_hostile_names_are_sanitised_and_never_reach_the_key(clips, settings, store, repo, s3_client, name):
+    record = pipeline.process_upload(clips["mjpg"], name, RESEARCH, settings=settings, store=store, repo=repo,
+                                     analyse=False)
+    assert record.status is Status.READY
+    stored = record.original_name
+    assert "/" not in stored and "\\" not in stored and "\x00" not in stored and ".." not in stored
+    assert stored.endswith(".avi") and len(stored) <= MAX_FILENAME_LENGTH
+    for key in objects(s3_client, settings.s3.bucket):
+        assert key.startswith(f"{user_prefix(repo.user_id)}") and ".." not in key
+        assert key.rsplit("/", 1)[1] in {"original.avi", "thumb.jpg", "preview.mp4"}
+
+
+def test_name_change_is_reported(clips, settings, repo, tmp_path):
+    prepared = pipeline.prepare(clips["mjpg"], "rec\x00ord.avi", settings=settings, repo=repo,
+                                workdir=tmp_path / "w", analyse=False)
+    assert prepared.name_changed and prepared.original_name == "record.avi"
+    folder = pipeline.prepare(clips["mjpg"], "day1/rec.avi", settings=settings, repo=repo,
+                              workdir=tmp_path / "v", analyse=False)
+    assert not folder.name_changed  # a folder upload's path is not a change worth a notice
+
+
+# --- the same file twice ---------------------------------------------------------------------------------
+
+
+def test_same_file_twice_is_reported_as_duplicate(clips, settings, store, make_repo, s3_client, tmp_path):
+    repo = make_repo()
+    first = pipeline.process_upload(clips["mjpg"], "a.avi", RESEARCH, settings=settings, store=store,
+                                    repo=repo, analyse=False)
+    stored = sorted(objects(s3_client, settings.s3.bucket))
+
+    prepared = pipeline.prepare(clips["mjpg"], "copy of a.avi", settings=settings, repo=repo,
+                                workdir=tmp_path / "w", analyse=False)
+    assert prepared.duplicate_of is not None and prepared.duplicate_of.id == first.id
+    with pytest.raises(DuplicateRecording, match=r"already stored as a\.avi") as caught:
+        pipeline.upload(prepared, RESEARCH, settings=settings, store=store, repo=repo)
+    assert caught.value.existing_id == first.id
+    assert sorted(objects(s3_client, settings.s3.bucket)) == stored
+    assert [r.id for r in rows(repo)] == [first.id]
+
+    again = pipeline.upload(prepared, RESEARCH, settings=settings, store=store, repo=repo,
+                            allow_duplicate=True)
+    assert again.status is Status.READY and again.id != first.id
+
+
+def test_same_file_twice_in_one_batch(clips, settings, store, repo, s3_client, tmp_path):
+    one = pipeline.prepare(clips["mjpg"], "a.avi", settings=settings, repo=repo, workdir=tmp_path / "1",
+                           analyse=False)
+    two = pipeline.prepare(clips["mjpg"], "b.avi", settings=settings, repo=repo, workdir=tmp_path / "2",
+                           analyse=False)
+    assert one.duplicate_of is None and two.duplicate_of is None  # nothing was stored yet
+    pipeline.upload(one, RESEARCH, settings=settings, store=store, repo=repo)
+    with pytest.raises(DuplicateRecording):
+        pipeline.upload(two, RESEARCH, settings=settings, store=store, repo=repo)
+    assert len(rows(repo)) == 1 and len(objects(s3_client, settings.s3.bucket)) == 3
+
+
+# --- failures after the row exists ------------------------------------------------------------------
+
+
+class MetadataGoesAway:
+    """A repository whose store stops answering once the upload has started (mark_ready and after)."""
+
+    def __init__(self, inner: Repository, *, mark_failed_works: bool) -> None:
+        self._inner = inner
+        self.user_id = inner.user_id
+        self._mark_failed_works = mark_failed_works
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+    def mark_ready(self, *args, **kwargs):
+        raise MetadataUnavailable("The metadata store could not be reached.")
+
+    def mark_failed(self, record_id: str, reason: str):
+        if not self._mark_failed_works:
+            raise MetadataUnavailable("The metadata store could not be reached.")
+        return self._inner.mark_failed(record_id, reason)
+
+
+def test_metadata_unreachable_after_upload_removes_the_objects(clips, settings, store, make_repo, s3_client,
+                                                                tmp_path):
+    """Our choice (lib/pipeline.py docstring): the objects go; the row ends failed, local copy kept."""
+    inner = make_repo()
+    repo = MetadataGoesAway(inner, mark_failed_works=True)
+    prepared = pipeline.prepare(clips["mjpg"], "a.avi", settings=settings, repo=inner, workdir=tmp_path / "w",
+                                analyse=False)
+    with pytest.raises(MetadataUnavailable, match="uploaded copy was removed"):
+        pipeline.upload(prepared, RESEARCH, settings=settings, store=store, repo=repo)
+    assert objects(s3_client, settings.s3.bucket) == []
+    [row] = rows(inner)
+    assert row.status is Status.FAILED and "metadata store" in (row.error or "")
+    assert prepared.path.exists() and prepared.preview is not None and prepared.preview.exists()
+
+
+def test_metadata_gone_for_good_leaves_a_pending_row_pointing_at_nothing(clips, settings, store, repo,
+                                                                         s3_client, tmp_path):
+    wrapped = MetadataGoesAway(repo, mark_failed_works=False)
+    with pytest.raises(MetadataUnavailable):
+        pipeline.process_upload(clips["mjpg"], "a.avi", RESEARCH, settings=settings, store=store,
+                                repo=wrapped, analyse=False)
+    assert objects(s3_client, settings.s3.bucket) == []
+    [row] = rows(repo)
+    assert row.status is Status.PENDING  # reconciliation reports it once older than stale_pending_s
+
+
+def test_interrupted_upload_is_cleaned_up_and_retry_replaces_the_failed_row(clips, settings, store, make_repo,
+                                                                            s3_client, tmp_path):
+    """A progress callback that raises is what a Streamlit rerun looks like mid-upload."""
+    repo = make_repo()
+    prepared = pipeline.prepare(clips["mjpg"], "a.avi", settings=settings, repo=repo, workdir=tmp_path / "w",
+                                analyse=False)
+
+    class Rerun(BaseException):
+        pass
+
+    def interrupt(p: Progress) -> None:
+        if p.step is Step.UPLOAD_PREVIEW:
+            raise Rerun
+
+    attempt = str(uuid.uuid4())
+    with pytest.raises(Rerun):
+        pipeline.upload(prepared, RESEARCH, settings=settings, store=store, repo=repo, progress=interrupt,
+                        record_id=attempt)
+    assert objects(s3_client, settings.s3.bucket) == []
+    failed = repo.get(attempt)
+    assert failed.status is Status.FAILED and failed.error == pipeline.INTERRUPTED
+    assert prepared.path.exists()
+
+    record = pipeline.upload(prepared, RESEARCH, settings=settings, store=store, repo=repo, replaces=attempt)
+    assert record.status is Status.READY
+    assert [r.id for r in rows(repo)] == [record.id]
+    assert len(objects(s3_client, settings.s3.bucket)) == 3
+
+
+def test_retry_never_removes_a_ready_record(clips, settings, store, repo, tmp_path):
+    first = pipeline.process_upload(clips["mjpg"], "a.avi", RESEARCH, settings=settings, store=store,
+                                    repo=repo, analyse=False)
+    prepared = pipeline.prepare(clips["h264"], "b.mp4", settings=settings, repo=repo, workdir=tmp_path / "w",
+                                analyse=False)
+    pipeline.upload(prepared, RESEARCH, settings=settings, store=store, repo=repo, replaces=first.id)
+    assert repo.get(first.id).status is Status.READY
+
+
+# --- demo seed ----------------------------------------------------------------------------------------------
+
+
+def test_seed_demo_stores_a_ready_sample_with_a_pulse(settings, store, s3_client, tmp_path):
+    from lib.auth import DemoAuth
+    from lib.demo import DEMO_EMAIL, DEMO_PASSWORD, DemoBackends
+    from lib.services import Services
+
+    db = tmp_path / "demo.sqlite3"
+    user_id = DemoAuth(db).ensure_account(DEMO_EMAIL, DEMO_PASSWORD)
+    demo = DemoBackends(s3=settings.s3, db_path=db, workdir=tmp_path, email=DEMO_EMAIL,
+                        password=DEMO_PASSWORD, user_id=user_id)
+    pipeline.seed_demo(Services(settings=settings, store=store, demo=demo))
+
+    [record] = rows(SqliteRepository(db, user_id))
+    assert record.status is Status.READY and record.video is not None and record.video.lossless
+    assert record.preview_key is not None  # FFV1 needs a browser proxy
+    assert record.research.tags == ("demo", "synthetic")
+    assert record.analysis is not None and abs(record.analysis["hr_bpm"] - 72) < 3
+    assert len(objects(s3_client, settings.s3.bucket)) == 3
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("sample-")] == []
