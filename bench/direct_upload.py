@@ -1,0 +1,204 @@
+"""Server memory while a large recording goes browser → S3, and the browser path's throughput.
+
+Setup: moto (S3) and the Supabase stand-in each run in their own process (tests/support/cloud.py), so
+the bucket's memory is not the app's. The app runs in cloud mode with ``streamlit run`` on a harness
+page that signs in the stand-in's researcher and shows either the real Upload page (its Large files
+tab, then the file's card finishes it) or a plain ``st.file_uploader``. Chromium
+(Playwright) picks a generated raw AVI; psutil samples the Streamlit process's RSS every 0.1 s.
+
+Figures (one JSON line):
+  direct_upload_server_peak_rss_mb   peak RSS while the parts go up (goal < 400)
+  direct_finish_server_peak_rss_mb   peak RSS while the server fetches + probes + previews it afterwards
+  server_resting_rss_mb              RSS with the page loaded, before the file is picked
+  file_uploader_server_peak_rss_mb   the same file through st.file_uploader (whole file held by the server)
+  direct_upload_mb_s                 browser → S3 throughput (pick to last part)
+  server_transfer_mb_s               lib.transfer.upload_file of the same file to the same moto server
+
+Usage: python -m bench.direct_upload [--quick]   (1 GiB; --quick: 128 MiB)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from components.direct_upload import DIRECT_TAB
+from lib.settings import MIB, S3Settings
+from lib.storage import ObjectStore
+from lib.transfer import upload_file
+from tests.support.app_server import REPO, _wait_healthy, app_environment
+from tests.support.cloud import (
+    ACCESS_KEY_ID,
+    BUCKET,
+    REGION,
+    SECRET_ACCESS_KEY,
+    USER_EMAIL,
+    USER_PASSWORD,
+    cloud_backends,
+)
+from tests.support.services import CHROMIUM, CHROMIUM_ARGS, free_port
+from tests.support.videos import write_opencv
+
+FRAME = (640, 480)
+RAW_FRAME_BYTES = 640 * 480 * 3 // 2  # OpenCV's raw AVI stores yuv420p
+HARNESS = '''
+import sys
+sys.path.insert(0, {repo!r})
+import streamlit as st
+from components.context import get_auth, get_services, start_session, user_context
+
+services = get_services()
+if "pv_session" not in st.session_state:
+    start_session(get_auth(services).sign_in({email!r}, {password!r}))
+if st.query_params.get("mode") == "uploader":
+    f = st.file_uploader("Recording", max_upload_size=4096)
+    st.write(f"received {{f.size}}" if f is not None else "waiting")
+else:
+    from pages.upload import render
+    render()
+'''
+
+
+class RssSampler:
+    def __init__(self, pid: int) -> None:
+        self.proc = psutil.Process(pid)
+        self.peak = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            self.peak = max(self.peak, self.rss())
+            time.sleep(0.1)
+
+    def rss(self) -> int:
+        return sum(p.memory_info().rss for p in [self.proc, *self.proc.children(recursive=True)])
+
+    @contextmanager
+    def window(self) -> Iterator[RssSampler]:
+        self.peak, self.stop = self.rss(), threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        try:
+            yield self
+        finally:
+            self.stop.set()
+            self.thread.join()
+
+
+@contextmanager
+def harness_app(folder: Path, env: dict[str, str]) -> Iterator[tuple[str, int]]:
+    script = folder / "bench_harness.py"
+    script.write_text(HARNESS.format(repo=str(REPO), email=USER_EMAIL, password=USER_PASSWORD))
+    port = free_port()
+    with (folder / "streamlit.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
+             "--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+             "--server.maxUploadSize", "4096"],
+            cwd=REPO, env=app_environment(env), stdout=log, stderr=subprocess.STDOUT)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            _wait_healthy(url, proc)
+            yield url, proc.pid
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def make_recording(path: Path, size: int) -> Path:
+    frames = max(30, size // RAW_FRAME_BYTES)
+    written = write_opencv(path, "\0\0\0\0", frames=frames, size=FRAME)
+    assert written is not None
+    return written
+
+
+def direct(browser, url: str, pid: int, recording: Path) -> dict[str, float]:
+    page = browser.new_page()
+    page.goto(url)
+    page.get_by_role("tab", name=DIRECT_TAB).click(timeout=120_000)
+    page.locator("[data-testid=pv-direct-input]").wait_for(state="attached", timeout=120_000)
+    sampler = RssSampler(pid)
+    time.sleep(2)
+    resting = sampler.rss()
+    status = page.locator("[data-testid=pv-direct-status]").last
+    with sampler.window() as upload_window:
+        started = time.monotonic()
+        page.locator("[data-testid=pv-direct-input]").set_input_files(recording)
+        while (status.text_content() or "") not in ("Assembling in the bucket…", "In the bucket", "Failed"):
+            time.sleep(0.1)
+        sent_s = time.monotonic() - started
+    with sampler.window() as finish_window:  # the file's card: fetch, checks, preview, quick look, store
+        # The card's success line, or its status badge when it failed.
+        outcome = page.get_by_text(re.compile(r"^(Stored and ready|Upload failed|Not accepted|Check failed)"))
+        outcome.first.wait_for(timeout=1_800_000)
+    text = outcome.first.text_content() or ""
+    page.close()
+    if not text.startswith("Stored and ready"):
+        raise RuntimeError(f"direct upload ended: {text}")
+    size = recording.stat().st_size
+    return {"server_resting_rss_mb": resting / MIB, "direct_upload_server_peak_rss_mb": upload_window.peak / MIB,
+            "direct_finish_server_peak_rss_mb": finish_window.peak / MIB, "direct_upload_mb_s": size / MIB / sent_s}
+
+
+def file_uploader(browser, url: str, pid: int, recording: Path) -> float:
+    page = browser.new_page()
+    page.goto(url + "/?mode=uploader")
+    page.get_by_text("waiting").wait_for(timeout=120_000)
+    sampler = RssSampler(pid)
+    with sampler.window() as window:
+        page.locator("input[type=file]").set_input_files(recording)
+        page.get_by_text(f"received {recording.stat().st_size}").wait_for(timeout=600_000)
+        time.sleep(1)
+    page.close()
+    return window.peak / MIB
+
+
+def server_transfer(endpoint: str, recording: Path) -> float:
+    store = ObjectStore(S3Settings(BUCKET, REGION, ACCESS_KEY_ID, SECRET_ACCESS_KEY, endpoint), max_pool_connections=16)
+    started = time.monotonic()
+    upload_file(store, "recordings/bench-user/transfer/original.avi", recording, owner="bench-user",
+                content_type="video/x-msvideo")
+    return recording.stat().st_size / MIB / (time.monotonic() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="128 MiB instead of 1 GiB")
+    args = parser.parse_args()
+    size = (128 if args.quick else 1024) * MIB
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory(prefix="bench-direct-") as tmp, cloud_backends(Path(tmp)) as cloud:
+        folder = Path(tmp)
+        recording = make_recording(folder / "bench.avi", size)
+        env = cloud.app_env(origins="*")
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            with harness_app(folder, env) as (url, pid):
+                figures = direct(browser, url, pid, recording)
+            with harness_app(folder, env) as (url, pid):  # a fresh process: its own peak
+                figures["file_uploader_server_peak_rss_mb"] = file_uploader(browser, url, pid, recording)
+            browser.close()
+        figures["server_transfer_mb_s"] = server_transfer(cloud.s3_endpoint, recording)
+        figures["file_mb"] = recording.stat().st_size / MIB
+    figures = {k: round(v, 1) for k, v in figures.items()}
+    print(json.dumps({**figures,
+                      "goal_direct_upload_server_peak_rss_mb": 400}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""Large recordings, browser → S3: the page signs, the browser sends the bytes.
+
+:func:`render_direct_upload` draws the uploader (an ``st.components.v2``
+component: ``uploader.js``/``uploader.css`` beside this file, no build step)
+inside a fragment, so its requests rerun only this section. Each request from
+the browser (start, sign, complete, abort) is answered by one
+:mod:`lib.direct_upload` call and handed back through the component's data.
+Once S3 has assembled a file, it becomes an item of the Upload page like a
+dropped one (:mod:`components.upload_state`) and the whole page reruns: the
+same card (:mod:`components.upload_card`) fetches it, checks it, shows its
+thumbnail, preview, properties, badges and quick look, and stores it, with
+the same duplicate choice, Retry and Discard (see :mod:`lib.direct_upload`
+for what is kept when finishing fails).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+from streamlit.errors import StreamlitAPIException
+
+from components import upload_state
+from components.context import UserContext
+from components.upload_card import field_key, parse_tags
+from components.upload_state import UploadItem
+from lib import direct_upload as du
+from lib.errors import PulseVaultError
+from lib.media import ALLOWED_EXTENSIONS
+from lib.metadata import ResearchFields
+from lib.settings import MIB, Settings
+from lib.units import human_bytes
+
+log = logging.getLogger("pulsevault")
+
+DIRECT_TAB = "Large files"
+"""The Upload page's tab label for this uploader."""
+CONCURRENCY = 4
+"""Parts the browser sends at once: enough to fill a lab uplink, few enough for the browser's 6 per host."""
+COMPONENT_KEY = "pv_user_direct_component"
+_UPLOADS = "pv_user_direct_uploads"  # fingerprint -> DirectUpload, a cache: S3 is the truth
+_RESPONSES = "pv_user_direct_responses"  # request id -> answer, so a re-sent request gets the same one
+ITEM_PREFIX = "direct-"
+"""Upload-page items of browser uploads are ``direct-{record id}``."""
+_KEEP_RESPONSES = 16
+_UNEXPECTED = "The upload failed unexpectedly; the server log has the details."
+
+_ASSETS = Path(__file__).parent
+_COMPONENT = st.components.v2.component(
+    "pulsevault.direct_upload",
+    js=(_ASSETS / "uploader.js").read_text(encoding="utf-8"),
+    css=(_ASSETS / "uploader.css").read_text(encoding="utf-8"),
+)
+
+
+def uploader_limit_mb(settings: Settings) -> int:
+    """The ``max_upload_size`` for the page's ``st.file_uploader``s: files above the threshold go direct.
+
+    Streamlit checks this in the browser, so a larger file is refused before any of it reaches the server.
+    """
+    return max(1, min(settings.max_upload_bytes, settings.direct_upload_threshold_bytes) // MIB)
+
+
+def default_tab(settings: Settings) -> str | None:
+    """:data:`DIRECT_TAB` when every accepted file is above the threshold, or once this session used it."""
+    used = any(item.direct is not None for item in upload_state.items().values())
+    if settings.direct_upload_threshold_bytes <= MIB or used:
+        return DIRECT_TAB
+    return None
+
+
+def too_large_hint(settings: Settings) -> str | None:
+    """What the page says about files the ``st.file_uploader``s refuse (None if they take every size)."""
+    if settings.direct_upload_threshold_bytes >= settings.max_upload_bytes:
+        return None
+    return (f"Files over {human_bytes(uploader_limit_mb(settings) * MIB)} go through the {DIRECT_TAB} tab, "
+            "straight from your browser to storage.")
+
+
+@st.fragment
+def render_direct_upload(ctx: UserContext) -> None:
+    """The browser → S3 uploader. Files it completes become cards of the Upload page."""
+    settings = ctx.services.settings
+    st.caption(
+        f"For recordings over {human_bytes(settings.direct_upload_threshold_bytes)} (up to "
+        f"{human_bytes(settings.max_upload_bytes)}): your browser sends the file straight to the bucket in "
+        "parts, so closing the tab loses nothing — choose the same file again to resume. The server then "
+        "checks it and makes the preview and quick look, and it gets a card below like any other file."
+    )
+    research = _research_fields(settings)
+    blocked = None if _consent_ok(settings) else "Confirm the participant's consent above before uploading."
+    result = _COMPONENT(key=COMPONENT_KEY, data=_data(settings, blocked), on_request_change=_noop)
+    request = result.get("request")
+    if isinstance(request, dict) and str(request.get("id")) not in _responses():
+        with st.spinner("Working…"):
+            answer = _answer(request, ctx, research)
+        _remember(str(request.get("id")), answer)
+        if request.get("op") == "complete" and answer.get("ok"):
+            st.rerun()  # the whole page: the new card below checks and stores the file
+        _rerun_fragment()  # hand the answer to the browser
+
+
+# --- requests from the browser -----------------------------------------------------------------------------
+
+
+def _answer(request: dict[str, Any], ctx: UserContext, research: ResearchFields) -> dict[str, Any]:
+    op = request.get("op")
+    try:
+        if op == "start":
+            return _start(request, ctx)
+        upload = _upload_for(request, ctx)
+        if op == "sign":
+            urls = du.sign_parts(upload, request.get("parts") or [], store=ctx.services.store)
+            return {"ok": True, "urls": urls, "expiresIn": ctx.services.store.expiry()}
+        if op == "abort":
+            du.cancel_upload(upload, store=ctx.services.store, repo=ctx.repo)
+            _uploads().pop(str(request.get("handle")), None)
+            return {"ok": True}
+        if op == "complete":
+            parts = [(int(n), str(etag)) for n, etag in request.get("parts") or []]
+            return _complete(upload, parts, research, ctx)
+        return {"ok": False, "error": f"Unknown request {op!r}."}
+    except PulseVaultError as exc:
+        return {"ok": False, "error": str(exc)}
+    except Exception:
+        log.exception("direct upload request %r failed unexpectedly", op)
+        return {"ok": False, "error": _UNEXPECTED}
+
+
+def _start(request: dict[str, Any], ctx: UserContext) -> dict[str, Any]:
+    identity = du.FileIdentity.from_client(request.get("file") or {})
+    upload = du.start_upload(identity, settings=ctx.services.settings, store=ctx.services.store, repo=ctx.repo)
+    _uploads()[identity.fingerprint] = upload
+    first = list(upload.missing[: du.SIGN_BATCH]) if not upload.uploaded else []
+    urls = du.sign_parts(upload, first, store=ctx.services.store) if first else {}
+    return {
+        "ok": True, "handle": identity.fingerprint, "partSize": upload.part_size, "partCount": upload.part_count,
+        "done": [p.part_number for p in upload.done], "uploaded": upload.uploaded, "resumed": upload.resumed,
+        "urls": urls, "expiresIn": ctx.services.store.expiry(),
+    }
+
+
+def _upload_for(request: dict[str, Any], ctx: UserContext) -> du.DirectUpload:
+    """The upload a request is about: from this session, or found again in S3 (e.g. after a restart)."""
+    handle = str(request.get("handle"))
+    upload = _uploads().get(handle)
+    if upload is None:
+        identity = du.FileIdentity.from_client(request.get("file") or {})
+        upload = du.start_upload(identity, settings=ctx.services.settings, store=ctx.services.store,
+                                 repo=ctx.repo)
+        _uploads()[identity.fingerprint] = upload
+    return upload
+
+
+def _complete(upload: du.DirectUpload, parts: list[tuple[int, str]], research: ResearchFields,
+              ctx: UserContext) -> dict[str, Any]:
+    du.complete_upload(upload, parts, research, store=ctx.services.store, repo=ctx.repo)
+    _uploads().pop(_handle_of(upload), None)
+    _hand_to_card(replace(upload, upload_id=None, done=()), research, ctx.services.settings)
+    return {"ok": True, "message": "In the bucket. The server now checks it: see its card below."}
+
+
+def _hand_to_card(upload: du.DirectUpload, research: ResearchFields, settings: Settings) -> None:
+    """Add the upload to the page's items, its card's fields filled in from the ones above the uploader."""
+    file_id = f"{ITEM_PREFIX}{upload.record_id}"
+    if file_id in upload_state.items():
+        return  # the browser sent "complete" again (resumed after the object was assembled)
+    for name, value in (("subject", research.subject_id), ("session", research.session_label),
+                        ("tags", ", ".join(research.tags)), ("notes", research.notes)):
+        st.session_state[field_key(name, file_id)] = value
+    if settings.require_consent:
+        st.session_state[field_key("consent", file_id)] = True  # the uploader is blocked until it is given
+    upload_state.put(UploadItem(file_id, upload.original_name, upload.size, direct=upload))
+
+
+# --- page pieces -----------------------------------------------------------------------------------------
+
+
+def _research_fields(settings: Settings) -> ResearchFields:
+    """Fields for the recordings sent from here; read when each upload completes."""
+    with st.expander("Research fields for these uploads", expanded=False, icon=":material/edit_note:"):
+        subject, session, tags = st.columns(3)
+        subject_id = subject.text_input("Subject id", key="pv_user_direct_subject", placeholder="e.g. S07")
+        session_label = session.text_input("Session label", key="pv_user_direct_session",
+                                           placeholder="e.g. baseline, exercise")
+        tag_text = tags.text_input("Tags", key="pv_user_direct_tags", placeholder="comma-separated")
+        notes = st.text_area("Notes", key="pv_user_direct_notes", height=68)
+    if settings.require_consent:
+        st.checkbox("The participants' consent to store these recordings is on file", key="pv_user_direct_consent")
+    return ResearchFields(subject_id=subject_id.strip(), session_label=session_label.strip(),
+                          notes=notes.strip(), tags=parse_tags(tag_text))
+
+
+def _consent_ok(settings: Settings) -> bool:
+    return not settings.require_consent or bool(st.session_state.get("pv_user_direct_consent"))
+
+
+def _data(settings: Settings, blocked: str | None) -> dict[str, Any]:
+    return {
+        "concurrency": CONCURRENCY,
+        "signBatch": du.SIGN_BATCH,
+        "accept": ",".join(f".{ext}" for ext in ALLOWED_EXTENSIONS),
+        "hint": f"{', '.join(ALLOWED_EXTENSIONS)} · up to {human_bytes(settings.max_upload_bytes)} each",
+        "blocked": blocked,
+        "responses": _responses(),
+    }
+
+
+def _handle_of(upload: du.DirectUpload) -> str:
+    return next((h for h, u in _uploads().items() if u.record_id == upload.record_id), "")
+
+
+def _uploads() -> dict[str, du.DirectUpload]:
+    return st.session_state.setdefault(_UPLOADS, {})
+
+
+def _responses() -> dict[str, dict[str, Any]]:
+    return st.session_state.setdefault(_RESPONSES, {})
+
+
+def _remember(request_id: str, answer: dict[str, Any]) -> None:
+    responses = _responses()
+    responses[request_id] = answer
+    for old in list(responses)[:-_KEEP_RESPONSES]:
+        del responses[old]
+
+
+def _rerun_fragment() -> None:
+    try:
+        st.rerun(scope="fragment")
+    except StreamlitAPIException:  # the fragment ran as part of a full-page run
+        st.rerun()
+
+
+def _noop() -> None:
+    """Requests are handled in the fragment body, where a spinner can be drawn and the page rerun."""

@@ -1,0 +1,297 @@
+"""lib/direct_upload.py against the moto server over real HTTP, as the browser would drive it:
+start → PUT parts to the signed URLs → complete → finish, plus resume, cancel and the limits."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import requests
+
+from lib import direct_upload as du
+from lib import pipeline
+from lib.errors import (
+    DuplicateRecording,
+    FileTooLarge,
+    IntegrityError,
+    KeyOwnershipError,
+    MetadataUnavailable,
+    StorageUnavailable,
+    UnsupportedMedia,
+)
+from lib.keys import user_prefix
+from lib.metadata import ResearchFields, SqliteRepository, Status
+from lib.settings import MIB, Settings
+from lib.storage import ObjectStore
+from lib.transfer import SHA256_METADATA
+from tests.support import videos
+
+RESEARCH = ResearchFields(subject_id="S07", session_label="baseline", notes="quiet room", tags=("rest",))
+PART = 5 * MIB
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A raw AVI a little over two 5 MiB parts (so the upload has three)."""
+    path = videos.write_opencv(tmp_path_factory.mktemp("clips") / "session one.avi", "\0\0\0\0", frames=24,
+                               size=(640, 480))
+    assert path is not None and path.stat().st_size > 2 * PART
+    return path
+
+
+@pytest.fixture
+def settings(s3_settings) -> Settings:
+    return Settings(mode="cloud", s3=s3_settings, max_upload_bytes=40 * MIB, quota_bytes=500 * MIB,
+                    transfer_part_size_bytes=PART)
+
+
+@pytest.fixture
+def store(settings: Settings) -> ObjectStore:
+    return ObjectStore.from_settings(settings)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> SqliteRepository:
+    return SqliteRepository(tmp_path / "meta.db", str(uuid.uuid4()))
+
+
+def identity(path: Path, *, name: str | None = None, size: int | None = None) -> du.FileIdentity:
+    head = hashlib.sha256(path.read_bytes()[: du.FINGERPRINT_HEAD_BYTES]).hexdigest()
+    return du.FileIdentity.from_client({"name": name or path.name, "size": size or path.stat().st_size,
+                                        "lastModified": int(path.stat().st_mtime * 1000), "headHash": head})
+
+
+def put_parts(upload: du.DirectUpload, path: Path, numbers, store: ObjectStore) -> dict[int, str]:
+    """What the browser does: PUT each part's bytes to its signed URL, keep the ETag."""
+    urls = du.sign_parts(upload, numbers, store=store)
+    data = path.read_bytes()
+    etags = {}
+    for number, url in urls.items():
+        start = (number - 1) * upload.part_size
+        response = requests.put(url, data=data[start:start + upload.part_bytes(number)], timeout=30)
+        response.raise_for_status()
+        etags[number] = response.headers["ETag"].strip('"')
+    return etags
+
+
+def open_uploads(s3_client, bucket: str) -> list[dict]:
+    return s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+
+
+# --- limits and ownership ----------------------------------------------------------------------------------
+
+
+def test_over_the_size_limit_nothing_is_started_or_signed(clip, settings, store, repo, s3_client):
+    small = replace(settings, max_upload_bytes=10 * MIB)
+    with pytest.raises(FileTooLarge, match="upload limit"):
+        du.start_upload(identity(clip), settings=small, store=store, repo=repo)
+    assert open_uploads(s3_client, store.bucket) == []
+
+
+def test_unsupported_extension_is_refused_before_signing(clip, settings, store, repo, s3_client):
+    with pytest.raises(UnsupportedMedia):
+        du.start_upload(identity(clip, name="notes.txt"), settings=settings, store=store, repo=repo)
+    assert open_uploads(s3_client, store.bucket) == []
+
+
+def test_key_is_in_the_callers_prefix_and_other_keys_are_never_signed(clip, settings, store, repo):
+    upload = du.start_upload(identity(clip, name="../../etc/x.avi"), settings=settings, store=store, repo=repo)
+    assert upload.key.startswith(user_prefix(repo.user_id))
+    assert upload.key.endswith(f"/{upload.record_id}/original.avi")
+    assert upload.part_count == 3
+    someone_else = replace(upload, key=upload.key.replace(repo.user_id, str(uuid.uuid4())))
+    with pytest.raises(KeyOwnershipError):
+        du.sign_parts(someone_else, [1], store=store)
+    with pytest.raises(Exception, match="part this upload does not have"):
+        du.sign_parts(upload, [4], store=store)
+
+
+# --- resume -----------------------------------------------------------------------------------------------
+
+
+def test_choosing_the_same_file_again_resumes_with_the_done_parts(clip, settings, store, repo, s3_client):
+    first = du.start_upload(identity(clip), settings=settings, store=store, repo=repo)
+    put_parts(first, clip, [1, 3], store)
+    # A new session (tab closed, server restarted): only S3 and the fingerprint are left.
+    again = du.start_upload(identity(clip), settings=settings, store=store, repo=repo)
+    assert (again.record_id, again.key, again.upload_id) == (first.record_id, first.key, first.upload_id)
+    assert again.resumed and [p.part_number for p in again.done] == [1, 3]
+    assert again.missing == (2,)
+    assert len(open_uploads(s3_client, store.bucket)) == 1
+    # A different file (another last-modified time) is a different upload.
+    other = du.start_upload(replace(identity(clip), last_modified_ms=1), settings=settings, store=store, repo=repo)
+    assert other.record_id != first.record_id and not other.done
+
+
+# --- complete, verify, finish --------------------------------------------------------------------------------
+
+
+def test_complete_and_finish_make_the_same_record_as_the_pipeline(clip, settings, store, repo, tmp_path):
+    upload = du.start_upload(identity(clip), settings=settings, store=store, repo=repo)
+    etags = put_parts(upload, clip, [1, 2], store)
+    resumed = du.start_upload(identity(clip), settings=settings, store=store, repo=repo)
+    etags |= put_parts(resumed, clip, resumed.missing, store)
+    row = du.complete_upload(resumed, list(etags.items())[1:], RESEARCH, store=store, repo=repo)
+    assert row.status is Status.PENDING and row.s3_key == upload.key
+    seen: list[pipeline.Progress] = []
+    record = du.finish_upload(replace(resumed, upload_id=None), settings=settings, store=store, repo=repo,
+                              progress=seen.append)
+    steps = [p.step for p in seen]
+    assert steps[0] is pipeline.Step.DOWNLOAD and seen[0].unit == "bytes"
+    assert pipeline.Step.UPLOAD_ORIGINAL not in steps  # the browser sent it: the pipeline only checks it
+    assert {pipeline.Step.UPLOAD_THUMBNAIL, pipeline.Step.VERIFY, pipeline.Step.READY} <= set(steps)
+    assert store.head(record.s3_key, owner=repo.user_id).size == clip.stat().st_size
+
+    # The server-side pipeline, same file, another user: the rows must match field for field.
+    other = SqliteRepository(tmp_path / "meta.db", str(uuid.uuid4()))
+    reference = pipeline.process_upload(clip, clip.name, RESEARCH, settings=settings, store=store, repo=other)
+    for name in ("status", "size_bytes", "sha256", "content_type", "original_name", "research", "video",
+                 "error", "bucket"):
+        assert getattr(record, name) == getattr(reference, name), name
+    for name in ("thumbnail_key", "preview_key"):
+        assert (getattr(record, name) is None) == (getattr(reference, name) is None)
+        assert getattr(record, name).rsplit("/", 1)[1] == getattr(reference, name).rsplit("/", 1)[1]
+    assert (record.analysis is None) == (reference.analysis is None)
+    assert record.thumbnail_key.startswith(record.s3_key.rsplit("/", 1)[0])
+    # Choosing the file once more: it is stored, so it is a new upload, and finishing it reports the duplicate.
+    again = du.start_upload(identity(clip), settings=settings, store=store, repo=repo)
+    assert again.record_id != record.id and not again.resumed
+
+
+def test_complete_refuses_missing_parts_and_keeps_the_upload_open(clip, settings, store, repo, s3_client):
+    upload = du.start_upload(identity(clip), settings=settings, store=store, repo=repo)
+    etags = put_parts(upload, clip, [1, 2], store)
+    with pytest.raises(IntegrityError, match="Part 3"):
+        du.complete_upload(upload, etags.items(), RESEARCH, store=store, repo=repo)
+    assert len(open_uploads(s3_client, store.bucket)) == 1
+    assert repo.usage().total_count == 0
+
+
+def test_complete_verifies_the_size_with_head(clip, settings, store, repo, s3_client, monkeypatch):
+    upload = du.start_upload(identity(clip), settings=settings, store=store, repo=repo)
+    etags = put_parts(upload, clip, [1, 2, 3], store)
+    monkeypatch.setattr(du, "_object_size", lambda *_a: 1)  # the bucket reports a different size
+    with pytest.raises(IntegrityError, match="removed"):
+        du.complete_upload(upload, etags.items(), RESEARCH, store=store, repo=repo)
+    assert s3_client.list_objects_v2(Bucket=store.bucket).get("KeyCount", 0) == 0
+    assert repo.get(upload.record_id).status is Status.FAILED
+
+
+def test_a_duplicate_is_reported_and_kept_until_the_researcher_decides(clip, settings, store, repo, s3_client):
+    def send() -> du.DirectUpload:
+        upload = du.start_upload(identity(clip), settings=settings, store=store, repo=repo)
+        du.complete_upload(upload, put_parts(upload, clip, upload.missing, store).items(), RESEARCH,
+                           store=store, repo=repo)
+        return replace(upload, upload_id=None)
+
+    first = du.finish_upload(send(), settings=settings, store=store, repo=repo)
+    second = send()
+    with pytest.raises(DuplicateRecording, match="already stored"):
+        du.finish_upload(second, settings=settings, store=store, repo=repo)
+    # Resume after a closed tab lands on the finish step: nothing needs sending again.
+    assert du.start_upload(identity(clip), settings=settings, store=store, repo=repo).uploaded
+    du.discard_upload(second, store=store, repo=repo)
+    keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=store.bucket).get("Contents", [])]
+    assert all(first.id in k for k in keys)
+    assert repo.usage().total_count == 1
+
+
+def test_a_file_that_is_not_a_video_is_removed_with_the_reason(tmp_path, settings, store, repo, s3_client):
+    fake = tmp_path / "fake.avi"
+    fake.write_bytes(b"this is a text file, not a video\n" * 1000)
+    upload = du.start_upload(identity(fake), settings=settings, store=store, repo=repo)
+    du.complete_upload(upload, put_parts(upload, fake, [1], store).items(), RESEARCH, store=store, repo=repo)
+    with pytest.raises(UnsupportedMedia):
+        du.finish_upload(replace(upload, upload_id=None), settings=settings, store=store, repo=repo)
+    assert s3_client.list_objects_v2(Bucket=store.bucket).get("KeyCount", 0) == 0
+    assert repo.get(upload.record_id).status is Status.FAILED
+
+
+# --- cancel ------------------------------------------------------------------------------------------------------
+
+
+def test_cancel_aborts_the_multipart_upload(clip, settings, store, repo, s3_client):
+    upload = du.start_upload(identity(clip), settings=settings, store=store, repo=repo)
+    put_parts(upload, clip, [1], store)
+    du.cancel_upload(upload, store=store, repo=repo)
+    assert open_uploads(s3_client, store.bucket) == []
+    du.cancel_upload(upload, store=store, repo=repo)  # twice is harmless
+    fresh = du.start_upload(identity(clip), settings=settings, store=store, repo=repo)
+    assert fresh.upload_id != upload.upload_id and not fresh.done
+
+
+# --- failures once the bytes are in the bucket (policy: keep the original and the pending row) -------------
+
+
+def sent(clip: Path, settings: Settings, store: ObjectStore, repo: SqliteRepository) -> du.DirectUpload:
+    """A browser upload whose parts are in and assembled: only the finishing step is left."""
+    upload = du.start_upload(identity(clip), settings=settings, store=store, repo=repo)
+    du.complete_upload(upload, put_parts(upload, clip, upload.missing, store).items(), RESEARCH, store=store,
+                       repo=repo)
+    return replace(upload, upload_id=None)
+
+
+def keys_in_bucket(s3_client, bucket: str) -> list[str]:
+    return sorted(o["Key"] for o in s3_client.list_objects_v2(Bucket=bucket).get("Contents", []))
+
+
+def test_a_failed_derivative_upload_keeps_the_original_for_retry(clip, settings, store, repo, s3_client,
+                                                                 monkeypatch):
+    upload = sent(clip, settings, store, repo)
+    real = pipeline.upload_file
+
+    def flaky(store_, key, *args, **kwargs):
+        if key.endswith("preview.mp4"):  # after the thumbnail went up
+            raise StorageUnavailable("The storage service is busy.")
+        return real(store_, key, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "upload_file", flaky)
+    with pytest.raises(StorageUnavailable):
+        du.finish_upload(upload, settings=settings, store=store, repo=repo)
+    assert keys_in_bucket(s3_client, store.bucket) == [upload.key]  # derivatives gone, original kept
+    assert repo.get(upload.record_id).status is Status.PENDING
+    # Choosing the file again lands on the finishing step; Retry (finish again) stores it.
+    assert du.start_upload(identity(clip), settings=settings, store=store, repo=repo).uploaded
+    monkeypatch.setattr(pipeline, "upload_file", real)
+    record = du.finish_upload(upload, settings=settings, store=store, repo=repo)
+    assert record.status is Status.READY and record.thumbnail_key and record.sha256
+    assert store.tags(record.s3_key, owner=repo.user_id) == {SHA256_METADATA: record.sha256}
+
+
+def test_metadata_unreachable_when_marking_ready_keeps_the_original(clip, settings, store, repo, s3_client,
+                                                                    monkeypatch):
+    upload = sent(clip, settings, store, repo)
+
+    def unreachable(*_a, **_k):
+        raise MetadataUnavailable("down")
+
+    monkeypatch.setattr(repo, "mark_ready", unreachable)
+    with pytest.raises(MetadataUnavailable, match="stays in the bucket"):
+        du.finish_upload(upload, settings=settings, store=store, repo=repo)
+    assert keys_in_bucket(s3_client, store.bucket) == [upload.key]
+    assert repo.get(upload.record_id).status is Status.PENDING
+
+
+def test_an_original_changed_after_it_was_checked_is_not_marked_ready(clip, settings, store, repo, s3_client,
+                                                                      tmp_path):
+    upload = sent(clip, settings, store, repo)
+    prepared, original = du.prepare_in_bucket(upload, settings=settings, store=store, repo=repo,
+                                              workdir=tmp_path / "work")
+    s3_client.put_object(Bucket=store.bucket, Key=upload.key, Body=b"x" * clip.stat().st_size)
+    with pytest.raises(IntegrityError, match="changed in the bucket"):
+        pipeline.upload(prepared, RESEARCH, settings=settings, store=store, repo=repo, original_in_bucket=original)
+    assert repo.get(upload.record_id).status is Status.PENDING
+    assert keys_in_bucket(s3_client, store.bucket) == [upload.key]
+
+
+def test_discard_after_a_failed_finish_leaves_nothing(clip, settings, store, repo, s3_client, monkeypatch):
+    upload = sent(clip, settings, store, repo)
+    monkeypatch.setattr(repo, "mark_ready", lambda *_a, **_k: (_ for _ in ()).throw(MetadataUnavailable("x")))
+    with pytest.raises(MetadataUnavailable):
+        du.finish_upload(upload, settings=settings, store=store, repo=repo)
+    du.discard_upload(upload, store=store, repo=repo)
+    assert keys_in_bucket(s3_client, store.bucket) == []
+    assert repo.usage().total_count == 0 and not list(repo.iter_all())
