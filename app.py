@@ -29,19 +29,20 @@ if services.demo is not None:
 
 session = current_session(services)
 show_flash()
-# The sign-in page is always registered (hidden once signed in), so signing in
-# or out moves between registered pages and never hits "page not found".
+# Every page is always registered, so a deep link or a sign-out never hits
+# Streamlit's "page not found"; signed out, every path leads to sign-in.
 sign_in_page = st.Page("pages/sign_in.py", title="Sign in", icon=":material/login:", url_path="sign-in",
                        visibility="visible" if session is None else "hidden")
+pages = [
+    st.Page("pages/upload.py", title="Upload", icon=":material/upload:", url_path="upload", default=True),
+    st.Page("pages/files.py", title="My files", icon=":material/video_library:", url_path="files"),
+    st.Page("pages/usage.py", title="Usage", icon=":material/monitoring:", url_path="usage"),
+    st.Page("pages/account.py", title="Account", icon=":material/person:", url_path="account"),
+]
 if session is None:
-    pages = [sign_in_page]
+    if st.navigation([sign_in_page, *pages], position="hidden").url_path != sign_in_page.url_path:
+        st.switch_page(sign_in_page)
+    sign_in_page.run()
 else:
     render_sidebar(services, session)
-    pages = [
-        sign_in_page,
-        st.Page("pages/upload.py", title="Upload", icon=":material/upload:", url_path="upload", default=True),
-        st.Page("pages/files.py", title="My files", icon=":material/video_library:", url_path="files"),
-        st.Page("pages/usage.py", title="Usage", icon=":material/monitoring:", url_path="usage"),
-        st.Page("pages/account.py", title="Account", icon=":material/person:", url_path="account"),
-    ]
-st.navigation(pages).run()
+    st.navigation([*pages, sign_in_page]).run()
