@@ -15,6 +15,7 @@ from typing import Protocol
 import streamlit as st
 
 from lib.direct_upload import DirectUpload
+from lib.errors import LocalDiskError
 from lib.metadata import FileRecord
 from lib.pipeline import OriginalInBucket, PreparedRecording, Workspace, discard
 
@@ -114,12 +115,20 @@ def sync(files: Iterable[UploadedFileLike]) -> list[UploadItem]:
     for file in files:
         seen.add(file.file_id)
         if file.file_id not in current:
-            path = workspace().save(file.file_id, file, file.name)
-            current[file.file_id] = UploadItem(file.file_id, file.name, file.size, local_path=path)
+            current[file.file_id] = _copied(file)
     for file_id in [f for f, item in current.items()
                     if f not in seen and item.record is None and item.failure is None and item.direct is None]:
         forget(file_id)
     return list(current.values())
+
+
+def _copied(file: UploadedFileLike) -> UploadItem:
+    """A new item with its local copy, or with the reason the copy could not be written."""
+    try:
+        path = workspace().save(file.file_id, file, file.name)
+    except LocalDiskError as exc:
+        return UploadItem(file.file_id, file.name, file.size, error=str(exc))
+    return UploadItem(file.file_id, file.name, file.size, local_path=path)
 
 
 def forget(file_id: str) -> None:

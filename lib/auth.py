@@ -86,7 +86,7 @@ MAX_PASSWORD_LENGTH = 256
 """Longest password we accept: bounds the work one sign-in request can cause."""
 MAX_EMAIL_LENGTH = 254
 """RFC 5321's limit for a forward path."""
-_EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+_EMAIL_SHAPE = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s.\x00-\x1f\x7f]+$")
 
 DEFAULT_MARGIN_S = 60
 """Refresh when the access token has less than this left, so a page run never

@@ -90,6 +90,13 @@ class DuplicateRecording(ValidationError):
         self.existing_id = existing_id
 
 
+# --- local files -----------------------------------------------------------
+
+
+class LocalDiskError(PulseVaultError, OSError):
+    """The server could not write its temporary copy of a recording (disk full, permissions)."""
+
+
 # --- storage ---------------------------------------------------------------
 
 

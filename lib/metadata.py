@@ -251,10 +251,15 @@ def _video_columns(video: VideoProperties | None) -> dict[str, Any]:
     }
 
 
+def _text(value: str) -> str:
+    # PostgreSQL text cannot hold NUL (SQLite can): drop it so both stores agree.
+    return value.replace("\x00", "")
+
+
 def _research_columns(research: ResearchFields) -> dict[str, Any]:
-    tags = tuple(dict.fromkeys(t.strip() for t in research.tags if t.strip()))
-    return {"subject_id": research.subject_id.strip(), "session_label": research.session_label.strip(),
-            "notes": research.notes, "tags": list(tags)}
+    tags = tuple(dict.fromkeys(_text(t).strip() for t in research.tags if _text(t).strip()))
+    return {"subject_id": _text(research.subject_id).strip(), "session_label": _text(research.session_label).strip(),
+            "notes": _text(research.notes), "tags": list(tags)}
 
 
 def _record_from_row(row: Mapping[str, Any]) -> FileRecord:
@@ -497,8 +502,8 @@ class SqliteRepository(_RowUpdates):
 
     def _where(self, query: ListQuery) -> tuple[str, list[Any]]:
         clauses, params = ["user_id = ?"], [self.user_id]
-        if query.text.strip():
-            pattern = _like_pattern(query.text.strip())
+        if text := _text(query.text).strip():
+            pattern = _like_pattern(text)
             clauses.append("(" + " or ".join(f"{c} like ? escape '\\'" for c in SEARCH_COLUMNS) + ")")
             params += [pattern] * len(SEARCH_COLUMNS)
         if query.statuses:
@@ -716,8 +721,7 @@ def _postgrest_quote(value: str) -> str:
 
 
 def _apply_filters(builder: Any, query: ListQuery) -> Any:
-    text = query.text.strip()
-    if text:
+    if text := _text(query.text).strip():
         # PostgREST spells LIKE's % as *; the escaped % and _ stay literal.
         pattern = _postgrest_quote(_like_pattern(text).replace("%", "*").replace("\\*", "\\%"))
         builder = builder.or_(",".join(f"{column}.ilike.{pattern}" for column in SEARCH_COLUMNS))

@@ -58,6 +58,7 @@ If a callback raises, the upload is aborted and cleaned up like any failure.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import re
@@ -66,7 +67,8 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -79,6 +81,7 @@ from lib.errors import (
     DuplicateRecording,
     FileTooLarge,
     IntegrityError,
+    LocalDiskError,
     MetadataError,
     MetadataUnavailable,
     NotFound,
@@ -258,7 +261,13 @@ def prepare(
     duplicate check.
     """
     path, workdir = Path(path), Path(workdir)
-    report = _Reporter(progress)
+    with local_writes(original_name):
+        return _prepare(path, original_name, settings=settings, repo=repo, workdir=workdir,
+                        report=_Reporter(progress), analyse=analyse)
+
+
+def _prepare(path: Path, original_name: str, *, settings: Settings, repo: Repository | None, workdir: Path,
+             report: _Reporter, analyse: bool) -> PreparedRecording:
     workdir.mkdir(parents=True, exist_ok=True)
     report.step(Step.VALIDATE)
     container = media.validate(path, original_name, max_bytes=settings.max_upload_bytes)
@@ -642,12 +651,17 @@ class Workspace:
     def save(self, slot_id: str, stream: BinaryIO, original_name: str) -> Path:
         """Copy ``stream`` into the slot in blocks and return the local path."""
         folder = self.slot(slot_id)
-        folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"original.{extension_of(original_name) or 'bin'}"
         if hasattr(stream, "seek"):
             stream.seek(0)
-        with target.open("wb") as out:
-            shutil.copyfileobj(stream, out, CHUNK_BYTES)
+        try:
+            with local_writes(original_name):
+                folder.mkdir(parents=True, exist_ok=True)
+                with target.open("wb") as out:
+                    shutil.copyfileobj(stream, out, CHUNK_BYTES)
+        except LocalDiskError:
+            self.remove(slot_id)  # a half-written copy is of no use to anyone
+            raise
         return target
 
     def remove(self, slot_id: str) -> None:
@@ -661,6 +675,25 @@ class Workspace:
 
 
 # --- helpers ---------------------------------------------------------------------------------------
+
+
+@contextmanager
+def local_writes(name: str) -> Iterator[None]:
+    """Turn a failed write of a temporary file (disk full, permissions) into a clear message."""
+    try:
+        yield
+    except PulseVaultError:
+        raise
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise LocalDiskError(
+                f"The server ran out of disk space while making the temporary copy of {name}. "
+                "Free some space on the PulseVault server (or ask its administrator), then try again."
+            ) from None
+        raise LocalDiskError(
+            f"The server could not write its temporary copy of {name} ({exc.strerror or 'write error'}). "
+            "Try again; if it keeps happening, ask the server's administrator."
+        ) from None
 
 
 def _bytes_reporter(report: _Reporter, step: Step) -> Callable[[int, int], None]:

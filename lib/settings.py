@@ -10,12 +10,13 @@ missing, rather than silently falling back to demo data.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from lib.errors import ConfigError
+from lib.errors import ConfigError, ValidationError
 
 Mode = Literal["cloud", "demo"]
 
@@ -87,8 +88,15 @@ class Settings:
         return replace(self, s3=s3)
 
 
-def clamp_expiry(seconds: int | float) -> int:
-    return int(min(max(seconds, MIN_PRESIGN_EXPIRY_S), MAX_PRESIGN_EXPIRY_S))
+def clamp_expiry(seconds: int | float | str) -> int:
+    """An expiry in seconds within 60 s .. 1 day; anything that is not a number is refused."""
+    try:
+        value = float(seconds)
+    except (TypeError, ValueError):
+        value = math.nan
+    if math.isnan(value):
+        raise ValidationError("A link expiry must be a number of seconds.")
+    return int(min(max(value, MIN_PRESIGN_EXPIRY_S), MAX_PRESIGN_EXPIRY_S))
 
 
 # (section, key) -> environment variable. Required keys decide the mode.

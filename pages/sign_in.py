@@ -41,7 +41,7 @@ def _sign_in_form() -> None:
             return
         with user_errors("Signing in"):
             start_session(get_auth(get_services()).sign_in(email.strip(), password))
-            st.rerun()
+            st.switch_page("pages/upload.py")
 
 
 def _sign_up_form() -> None:
@@ -65,7 +65,7 @@ def _sign_up_form() -> None:
             assert result.session is not None
             start_session(result.session)
             flash("Your account is ready.", "success")
-            st.rerun()
+            st.switch_page("pages/upload.py")
 
 
 def _reset_form() -> None:

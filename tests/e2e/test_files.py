@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import requests
+from playwright.sync_api import expect
 
 from lib.demo import DEMO_EMAIL, DEMO_PASSWORD
 from lib.sample import SAMPLE_NAME
@@ -85,8 +86,9 @@ def test_play_seek_and_delete_the_sample(demo_app, page, tmp_path: Path) -> None
     dialog.get_by_role("button", name="Delete", exact=True).click()
     page.get_by_text("Deleted 1 recording.").wait_for()
     page.get_by_text("No recordings yet").wait_for()
-    assert page.locator("video").count() == 0
-    assert page.get_by_test_id("stDataFrame").count() == 0
+    # Streamlit fades stale elements out after a rerun: wait for them to go.
+    expect(page.locator("video")).to_have_count(0)
+    expect(page.get_by_test_id("stDataFrame")).to_have_count(0)
     page.screenshot(path=str(tmp_path / "deleted.png"), full_page=True)
     assert "Traceback" not in page.content()
     assert "Traceback" not in demo_app.log_text()
