@@ -2,15 +2,27 @@
 
 A file of ``--size-mb`` random bytes goes to a moto S3 server running in its
 own process (so its memory is not counted), alternating PulseVault and boto3
-(default TransferConfig) for ``--runs`` rounds after one untimed warm-up. Each upload runs in a fresh
-child process that reports its wall time and its peak resident memory
-(``ru_maxrss``, the kernel's high-water mark, so no sampling gaps).
+(default TransferConfig) for ``--runs`` rounds after an untimed warm-up of
+each. Both upload the same file to the same key of the same moto process, and
+the object is deleted after every run so moto's memory does not grow. Each
+upload runs in a fresh child process that reports its wall time, its CPU time
+and its peak resident memory (``ru_maxrss``, the kernel's high-water mark, so
+no sampling gaps); the parent also records the CPU seconds moto spent serving
+each run, which shows how much of a difference is the server's work.
 
 Prints one JSON line: ``upload_ratio_vs_boto3`` (median throughput of ours /
 median of boto3's) and ``upload_peak_rss_mb`` (the highest peak of ours), plus
-the raw figures. Goals for 1 GiB: ratio >= 1.0, RSS < 200 MB.
+the paired per-round ratios and the raw figures. Goals for 1 GiB: ratio >= 1.0,
+RSS < 200 MB.
 
-    python bench/transfer.py [--size-mb 1024] [--runs 3] [--quick]
+boto3's client uses botocore's default ``request_checksum_calculation``
+("when_supported": CRC32 per part, declared when the multipart upload starts),
+which moto handles more cheaply than an upload without checksums (it then
+copies the whole object twice to emulate S3's full-object CRC64NVME on
+completion). ``--boto3-checksums when_required`` gives boto3 the setting
+lib.storage uses, for a like-for-like comparison of the transfer itself.
+
+    python bench/transfer.py [--size-mb 1024] [--runs 4] [--quick] [--boto3-checksums when_required]
 """
 
 from __future__ import annotations
@@ -42,10 +54,14 @@ MIB = 1024 * 1024
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=1024)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="128 MiB, 3 runs")
+    # Rounds alternate who goes first, and the first timed run of a moto process is the slowest: an even
+    # number of rounds lets each side go first equally often.
+    parser.add_argument("--runs", type=int, default=4)
+    parser.add_argument("--quick", action="store_true", help="128 MiB, 4 runs")
     parser.add_argument("--concurrency", type=int, default=None, help="ours; default: lib.transfer's")
     parser.add_argument("--part-size-mb", type=int, default=None, help="ours; default: lib.storage's")
+    parser.add_argument("--boto3-checksums", choices=("when_supported", "when_required"), default="when_supported",
+                        help="boto3's request_checksum_calculation (default: botocore's own default)")  # fmt: skip
     parser.add_argument("--child", choices=("ours", "boto3"), help=argparse.SUPPRESS)
     parser.add_argument("--endpoint", help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
@@ -53,12 +69,14 @@ def main() -> None:
     if args.child:
         _child(args)
         return
-    size_mb, runs = (128, max(3, min(args.runs, 3))) if args.quick else (args.size_mb, max(3, args.runs))
-    print(json.dumps(_bench(size_mb, runs, args.concurrency, args.part_size_mb)))
+    size_mb, runs = (128, max(3, min(args.runs, 4))) if args.quick else (args.size_mb, max(3, args.runs))
+    print(json.dumps(_bench(size_mb, runs, args.concurrency, args.part_size_mb, args.boto3_checksums)))
 
 
-def _bench(size_mb: int, runs: int, concurrency: int | None, part_size_mb: int | None) -> dict:
-    env = {**os.environ, **ENVIRONMENT, "PYTHONPATH": str(ROOT)}
+def _bench(size_mb: int, runs: int, concurrency: int | None, part_size_mb: int | None, checksums: str) -> dict:
+    import psutil
+
+    env = {**os.environ, **ENVIRONMENT, "PYTHONPATH": str(ROOT), "PULSEVAULT_BENCH_BOTO3_CHECKSUMS": checksums}
     env.pop("AWS_PROFILE", None)
     port = _free_port()
     server = subprocess.Popen(
@@ -68,44 +86,67 @@ def _bench(size_mb: int, runs: int, concurrency: int | None, part_size_mb: int |
         stderr=subprocess.DEVNULL,
     )
     endpoint = f"http://127.0.0.1:{port}"
+    moto = psutil.Process(server.pid)
     with tempfile.TemporaryDirectory(prefix="pulsevault-bench-") as tmp:
         try:
             client = _wait_for_server(endpoint, server)
             client.create_bucket(Bucket=BUCKET)
             path = Path(tmp) / "recording.bin"
             _write_random(path, size_mb * MIB)
-            # Untimed warm-up: moto's first big upload pays for growing its heap, whoever goes first.
-            _run_child("boto3", endpoint, path, env, None, None)
-            client.delete_object(Bucket=BUCKET, Key=KEY)
-            ours, theirs = [], []
+            # Untimed warm-up of each: moto's first big uploads pay for growing its heap and the page
+            # cache for reading the file, whoever goes first.
+            results: dict[str, list[dict]] = {"ours": [], "boto3": []}
+            for which in ("boto3", "ours"):
+                _timed_run(which, endpoint, path, env, moto, concurrency, part_size_mb)
+                client.delete_object(Bucket=BUCKET, Key=KEY)
             for round_ in range(runs):
                 # Alternated A-B, B-A, ...: a load that drifts on a shared machine hits both alike.
                 order = ("ours", "boto3") if round_ % 2 == 0 else ("boto3", "ours")
                 for which in order:
-                    tuning = (concurrency, part_size_mb) if which == "ours" else (None, None)
-                    (ours if which == "ours" else theirs).append(_run_child(which, endpoint, path, env, *tuning))
+                    results[which].append(_timed_run(which, endpoint, path, env, moto, concurrency, part_size_mb))
                     client.delete_object(Bucket=BUCKET, Key=KEY)  # frees moto's copy before the next run
         finally:
             server.terminate()
             server.wait(timeout=30)
+    return _summary(size_mb, runs, checksums, results["ours"], results["boto3"])
+
+
+def _summary(size_mb: int, runs: int, checksums: str, ours: list[dict], theirs: list[dict]) -> dict:
     ours_mbps = statistics.median(size_mb / r["seconds"] for r in ours)
     boto3_mbps = statistics.median(size_mb / r["seconds"] for r in theirs)
+    paired = [b["seconds"] / o["seconds"] for o, b in zip(ours, theirs, strict=True)]  # same round, same load
+
+    def median_of(rows: list[dict], name: str) -> float:
+        return round(statistics.median(r[name] for r in rows), 2)
+
     return {
         "upload_ratio_vs_boto3": round(ours_mbps / boto3_mbps, 3),
         "upload_peak_rss_mb": round(max(r["peak_rss_mb"] for r in ours), 1),
         "size_mb": size_mb,
         "runs": runs,
-        "upload_ratio_paired_median": round(
-            statistics.median(b["seconds"] / o["seconds"] for o, b in zip(ours, theirs, strict=True)), 3
-        ),
+        "boto3_checksums": checksums,
+        "upload_ratio_paired_median": round(statistics.median(paired), 3),
+        "upload_ratios_paired": [round(r, 3) for r in paired],
         "ours_mib_per_s": round(ours_mbps, 1),
         "boto3_mib_per_s": round(boto3_mbps, 1),
         "boto3_peak_rss_mb": round(max(r["peak_rss_mb"] for r in theirs), 1),
-        "ours_cpu_s": round(statistics.median(r["cpu_seconds"] for r in ours), 2),
-        "boto3_cpu_s": round(statistics.median(r["cpu_seconds"] for r in theirs), 2),
+        "ours_cpu_s": median_of(ours, "cpu_seconds"),
+        "boto3_cpu_s": median_of(theirs, "cpu_seconds"),
+        "moto_cpu_s_serving_ours": median_of(ours, "server_cpu_seconds"),
+        "moto_cpu_s_serving_boto3": median_of(theirs, "server_cpu_seconds"),
         "ours_seconds": [round(r["seconds"], 2) for r in ours],
         "boto3_seconds": [round(r["seconds"], 2) for r in theirs],
     }
+
+
+def _timed_run(
+    which: str, endpoint: str, path: Path, env: dict, moto, concurrency: int | None, part_size_mb: int | None
+) -> dict:
+    """One upload in a child process, plus the CPU seconds moto spent meanwhile."""
+    tuning = (concurrency, part_size_mb) if which == "ours" else (None, None)
+    before = sum(moto.cpu_times()[:2])
+    result = _run_child(which, endpoint, path, env, *tuning)
+    return result | {"server_cpu_seconds": sum(moto.cpu_times()[:2]) - before}
 
 
 def _run_child(
@@ -139,8 +180,9 @@ def _child(args: argparse.Namespace) -> None:
         upload_file(store, KEY, args.file, owner=OWNER, content_type="application/octet-stream",
                     concurrency=args.concurrency, part_size=part_size)  # fmt: skip
     else:
-        client = boto3.client("s3", endpoint_url=args.endpoint, region_name=REGION,
-                              config=Config(signature_version="s3v4"))  # fmt: skip
+        checksums = os.environ.get("PULSEVAULT_BENCH_BOTO3_CHECKSUMS", "when_supported")
+        config = Config(signature_version="s3v4", request_checksum_calculation=checksums)
+        client = boto3.client("s3", endpoint_url=args.endpoint, region_name=REGION, config=config)
         cpu, start = _cpu_seconds(), time.perf_counter()
         client.upload_file(args.file, BUCKET, KEY)
     seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
