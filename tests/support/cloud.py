@@ -4,6 +4,7 @@ in its own process, and the environment that points the app at them."""
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 import sys
 import time
@@ -36,6 +37,8 @@ class CloudBackends:
     supabase_url: str
     anon_key: str = field(repr=False)
     service_role_key: str = field(repr=False)
+    jwt_secret: str = field(repr=False)
+    """The stand-in signs its JWTs with it; tests look for it where it must never appear."""
     pg_dsn: str
 
     def app_env(self, *, origins: str = "") -> dict[str, str]:
@@ -65,12 +68,13 @@ def cloud_backends(log_dir: Path) -> Iterator[CloudBackends]:
         find_pg_bin()
     except PostgresMissing as exc:
         service_missing(str(exc))
+    jwt_secret = "cloud-e2e-jwt-" + secrets.token_urlsafe(24)
     with ExitStack() as stack:
         s3_endpoint = stack.enter_context(_moto_process(log_dir))
-        standin = stack.enter_context(_standin_process(log_dir))
+        standin = stack.enter_context(_standin_process(log_dir, jwt_secret))
         backends = CloudBackends(s3_endpoint=s3_endpoint, supabase_url=standin["url"],
                                  anon_key=standin["anon_key"], service_role_key=standin["service_role_key"],
-                                 pg_dsn=standin["pg_dsn"])
+                                 jwt_secret=jwt_secret, pg_dsn=standin["pg_dsn"])
         client = backends.s3_client()
         client.create_bucket(Bucket=BUCKET)
         client.put_bucket_cors(Bucket=BUCKET, CORSConfiguration=cors_configuration(["*"]))
@@ -92,10 +96,10 @@ def _moto_process(log_dir: Path) -> Iterator[str]:
 
 
 @contextmanager
-def _standin_process(log_dir: Path) -> Iterator[dict]:
+def _standin_process(log_dir: Path, jwt_secret: str) -> Iterator[dict]:
     with (log_dir / "standin.log").open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.supabase_standin", "--throwaway-pg",
+            [sys.executable, "-m", "tests.support.supabase_standin", "--throwaway-pg", "--jwt-secret", jwt_secret,
              "--user", f"{USER_EMAIL}:{USER_PASSWORD}", "--user", f"{SECOND_EMAIL}:{USER_PASSWORD}"],
             cwd=REPO, stdout=subprocess.PIPE, stderr=log, text=True,
         )
@@ -128,3 +132,12 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+def http_sign_in(backends: CloudBackends, email: str, password: str = USER_PASSWORD) -> dict:
+    """GoTrue's password grant, as any client would send it: the session JSON (access and refresh token)."""
+    response = requests.post(f"{backends.supabase_url}/auth/v1/token", params={"grant_type": "password"},
+                             headers={"apikey": backends.anon_key}, json={"email": email, "password": password},
+                             timeout=10)
+    response.raise_for_status()
+    return response.json()
