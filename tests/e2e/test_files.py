@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from lib.demo import DEMO_EMAIL, DEMO_PASSWORD
 from lib.sample import SAMPLE_NAME
-from tests.support.browser import sign_in
+from tests.support.browser import SEEK, VIDEO_CAN_PLAY, sign_in
 
 SEED_TIMEOUT_S = 120
 """The sample is generated, analysed and uploaded in the background when the app first starts."""
@@ -23,17 +23,6 @@ HEADER_PX = 36
 ROW_PX = 48
 """pages/files.py sets row_height=48; the grid's header row is about 36 px."""
 
-VIDEO_CAN_PLAY = """() => {
-    const video = document.querySelector('video');
-    return video !== null && video.readyState >= 2;  // HAVE_CURRENT_DATA: a frame is decoded
-}"""
-
-SEEK = """(target) => new Promise((resolve, reject) => {
-    const video = document.querySelector('video');
-    const timer = setTimeout(() => reject(new Error('no seeked event')), 30000);
-    video.addEventListener('seeked', () => { clearTimeout(timer); resolve(video.currentTime); }, {once: true});
-    video.currentTime = target;
-})"""
 
 
 def open_my_files(page) -> None:

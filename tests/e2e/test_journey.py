@@ -24,7 +24,7 @@ import requests
 from lib.units import human_bytes
 from tests.support import cloud as cloud_support
 from tests.support.app_server import RunningApp
-from tests.support.browser import sign_in
+from tests.support.browser import SEEK, sign_in
 from tests.support.cloud import http_sign_in
 from tests.support.journey import (
     BrowserCapture,
@@ -44,12 +44,6 @@ VIDEOS_CAN_PLAY = """(count) => {
     const videos = [...document.querySelectorAll('video')];
     return videos.length >= count && videos.every(v => v.readyState >= 2);
 }"""
-SEEK = """(target) => new Promise((resolve, reject) => {
-    const video = document.querySelector('video');
-    const timer = setTimeout(() => reject(new Error('no seeked event')), 30000);
-    video.addEventListener('seeked', () => { clearTimeout(timer); resolve(video.currentTime); }, {once: true});
-    video.currentTime = target;
-})"""
 
 
 @pytest.fixture(params=["demo", "cloud"])

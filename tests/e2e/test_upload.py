@@ -6,15 +6,10 @@ from pathlib import Path
 
 from lib.demo import DEMO_EMAIL, DEMO_PASSWORD
 from tests.support import videos
-from tests.support.browser import sign_in
+from tests.support.browser import VIDEO_CAN_PLAY, sign_in
 
 PREPARE_TIMEOUT_MS = 90_000
 """Checks, proxy and quick look of a 1 s clip take a few seconds; a busy 2-core CI box needs slack."""
-
-VIDEO_CAN_PLAY = """() => {
-    const video = document.querySelector('video');
-    return video !== null && video.readyState >= 2;  // HAVE_CURRENT_DATA: a frame is decoded
-}"""
 
 
 def test_drop_avi_preview_plays_then_upload_is_ready(demo_app, page, tmp_path: Path) -> None:

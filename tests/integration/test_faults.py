@@ -19,10 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import boto3
 import pytest
-import requests
-from botocore.config import Config
 from moto.server import ThreadedMotoServer
 from supabase import create_client
 
@@ -43,6 +40,7 @@ from lib.usage import reconcile, storage_health
 from tests.support import videos
 from tests.support.journey import Holdings, assert_consistent, object_keys
 from tests.support.journey_net import Switch
+from tests.support.s3 import reset_buckets
 from tests.support.services import free_port
 from tests.support.supabase_standin import SupabaseStandin
 
@@ -124,10 +122,7 @@ def make_store(s3: StoppableS3) -> tuple[Settings, ObjectStore]:
 @pytest.fixture
 def s3() -> Iterator[StoppableS3]:
     server = StoppableS3()
-    requests.post(f"{server.url}/moto-api/reset", timeout=10).raise_for_status()
-    boto3.client("s3", endpoint_url=server.url, region_name="us-east-1", aws_access_key_id="testing",
-                 aws_secret_access_key="testing-secret",
-                 config=Config(signature_version="s3v4")).create_bucket(Bucket=BUCKET)
+    reset_buckets(server.url, create=BUCKET)
     yield server
     server.stop()
 

@@ -10,6 +10,19 @@ from tests.support.services import CHROMIUM_ARGS, require_chromium, service_miss
 
 DEFAULT_TIMEOUT_MS = 30_000
 
+VIDEO_CAN_PLAY = """() => {
+    const video = document.querySelector('video');
+    return video !== null && video.readyState >= 2;  // HAVE_CURRENT_DATA: a frame is decoded
+}"""
+
+SEEK = """(target) => new Promise((resolve, reject) => {
+    const video = document.querySelector('video');
+    const timer = setTimeout(() => reject(new Error('no seeked event')), 30000);
+    video.addEventListener('seeked', () => { clearTimeout(timer); resolve(video.currentTime); }, {once: true});
+    video.currentTime = target;
+})"""
+"""Seek the first <video> to ``target`` seconds; resolves with where it landed (needs Range requests)."""
+
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:

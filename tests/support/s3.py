@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-import requests
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
+from lib.demo import DEMO_BUCKET
 from lib.settings import S3Settings
 from tests.support.services import free_port
 
@@ -45,19 +45,45 @@ def moto_server() -> Iterator[str]:
         server.stop()
 
 
-@pytest.fixture
-def s3_endpoint(moto_server: str) -> str:
-    """The module's moto server, reset to empty, with the test bucket created."""
-    requests.post(f"{moto_server}/moto-api/reset", timeout=10).raise_for_status()
-    client = boto3.client(
+def reset_buckets(endpoint: str, *, create: str | None = TEST_BUCKET) -> None:
+    """Empty and remove every bucket but the demo's, then create ``create``.
+
+    moto keeps one state per process, shared by every server in it, and the
+    app's demo backends (started in-process by AppTest) live there too. Its
+    ``/moto-api/reset`` would wipe the demo bucket under them, so tests remove
+    only their own buckets.
+    """
+    client = _client(endpoint)
+    for bucket in client.list_buckets().get("Buckets", []):
+        name = bucket["Name"]
+        if name == DEMO_BUCKET:
+            continue
+        for upload in client.list_multipart_uploads(Bucket=name).get("Uploads", []):
+            client.abort_multipart_upload(Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"])
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                client.delete_objects(Bucket=name, Delete={"Objects": keys})
+        client.delete_bucket(Bucket=name)
+    if create:
+        client.create_bucket(Bucket=create)
+
+
+def _client(endpoint: str):
+    return boto3.client(
         "s3",
-        endpoint_url=moto_server,
+        endpoint_url=endpoint,
         region_name=TEST_REGION,
         aws_access_key_id="testing",
         aws_secret_access_key="testing-secret",
         config=Config(signature_version="s3v4"),
     )
-    client.create_bucket(Bucket=TEST_BUCKET)
+
+
+@pytest.fixture
+def s3_endpoint(moto_server: str) -> str:
+    """The module's moto server with only an empty test bucket (and the demo's, if running)."""
+    reset_buckets(moto_server)
     return moto_server
 
 
@@ -75,11 +101,4 @@ def s3_settings(s3_endpoint: str) -> S3Settings:
 @pytest.fixture
 def s3_client(s3_endpoint: str):
     """A raw boto3 client on the moto server, for tests to inspect the bucket."""
-    return boto3.client(
-        "s3",
-        endpoint_url=s3_endpoint,
-        region_name=TEST_REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing-secret",
-        config=Config(signature_version="s3v4"),
-    )
+    return _client(s3_endpoint)
