@@ -106,8 +106,10 @@ def _start(origins: tuple[str, ...]) -> DemoBackends:
 
 
 def _start_s3(origins: tuple[str, ...]) -> S3Settings:
+    server_log = logging.getLogger("werkzeug")
     # moto's request log would print every presigned URL; keep it quiet.
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server_log.setLevel(logging.WARNING)
+    server_log.addFilter(_ignore_client_aborts)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     atexit.register(server.stop)
@@ -132,6 +134,19 @@ def _start_s3(origins: tuple[str, ...]) -> S3Settings:
     client.create_bucket(Bucket=s3.bucket)
     client.put_bucket_cors(Bucket=s3.bucket, CORSConfiguration=cors_configuration(origins))
     return s3
+
+
+def _ignore_client_aborts(record: logging.LogRecord) -> bool:
+    """Drop the traceback the embedded server logs when a browser abandons an upload.
+
+    Pausing or cancelling a browser upload closes its PUT mid-body; for a real
+    S3 that is routine, and the app must not log it as a crash.
+    """
+    exc = record.exc_info[1] if record.exc_info else None
+    aborted = isinstance(exc, ConnectionError) or (
+        isinstance(exc, ValueError) and "closed file" in str(exc)
+    )
+    return not aborted
 
 
 def cors_configuration(origins: Iterable[str]) -> dict:
