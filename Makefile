@@ -5,7 +5,7 @@ run:
 	python3 -m venv .venv && .venv/bin/pip install -r requirements.txt && .venv/bin/streamlit run app.py
 
 test:
-	python3 -m venv .venv && .venv/bin/pip install -r requirements-dev.txt && .venv/bin/python -m pytest
+	python3 -m venv .venv && .venv/bin/pip install -r requirements-dev.txt && .venv/bin/ruff check . && .venv/bin/python -m pytest
 
 lint:
 	.venv/bin/ruff check .
