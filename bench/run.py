@@ -55,13 +55,18 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", choices=sorted(BENCHMARKS), help="run just these")
     args = parser.parse_args()
     merged: dict = {"quick": args.quick}
+    details: dict = {}
     errors = []
     for name in args.only or BENCHMARKS:
         print(f"bench: {name}…", file=sys.stderr, flush=True)
         figures = run_one(name, args.quick)
         if "error" in figures:
             errors.append(figures.pop("error"))
-        merged.update(figures)
+        # The headline keys at the top; everything a script reported under its name
+        # (scripts reuse names like "rows" and "runs", which must not overwrite each other).
+        merged.update({key: figures[key] for key in BENCHMARKS[name] if key in figures})
+        details[name] = figures
+    merged["details"] = details
     if errors:
         merged["errors"] = errors
     print(json.dumps(merged))
