@@ -32,8 +32,8 @@ from lib.errors import (
     SessionExpired,
     ValidationError,
 )
+from lib.keys import check_owner, user_prefix
 
-RECORDINGS_PREFIX = "recordings/"
 MAX_PAGE_SIZE = 500
 """Largest page a list call returns: a table bigger than this is unreadable anyway."""
 MAX_ERROR_CHARS = 2_000
@@ -187,10 +187,9 @@ class Repository(Protocol):
 
 
 def _owned_key(key: str, user_id: str) -> str:
-    """The key, if it lies under the user's prefix; the database checks this too."""
-    prefix = f"{RECORDINGS_PREFIX}{user_id}/"
-    if not key.startswith(prefix) or len(key) == len(prefix) or ".." in key.split("/"):
-        raise KeyOwnershipError("That storage key does not belong to your account.")
+    """The key, if it names an object under the user's prefix; the database checks this too."""
+    if check_owner(key, user_id) == user_prefix(user_id):
+        raise KeyOwnershipError("That storage key names a folder, not a file.")
     return key
 
 

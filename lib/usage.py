@@ -496,7 +496,7 @@ def clean_stale_pending(store: ObjectStore, repo: Repository, ids: Sequence[str]
 
 
 class _PartialDelete(PulseVaultError):
-    pass
+    """S3 refused some deletes; the row stays pending so the next check finds it again."""
 
 
 def repair(kind: Kind, found: Sequence[Discrepancy], *, store: ObjectStore, rows_for: RowAccess,
