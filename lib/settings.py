@@ -68,6 +68,8 @@ class Settings:
     """None: the measured default in ``lib.transfer``."""
     transfer_part_size_bytes: int | None = None
     """None: computed from the file size in ``lib.transfer``."""
+    transfer_checksums: bool = True
+    """Each multipart part carries a CRC32 that S3 verifies; turn off for endpoints that reject checksums."""
     stale_pending_s: int = DEFAULT_STALE_PENDING_S
     app_origins: tuple[str, ...] = DEFAULT_APP_ORIGINS
 
@@ -119,6 +121,7 @@ _APP_KEYS: dict[str, tuple[str, Any]] = {
     "direct_upload_threshold_mb": ("PULSEVAULT_DIRECT_UPLOAD_THRESHOLD_MB", int),
     "transfer_concurrency": ("PULSEVAULT_TRANSFER_CONCURRENCY", int),
     "transfer_part_size_mb": ("PULSEVAULT_TRANSFER_PART_SIZE_MB", int),
+    "transfer_checksums": ("PULSEVAULT_TRANSFER_CHECKSUMS", str),
     "stale_pending_s": ("PULSEVAULT_STALE_PENDING_S", int),
     "app_origins": ("PULSEVAULT_APP_ORIGINS", str),
 }
@@ -204,6 +207,8 @@ def _app_fields(raw: dict[str, Any]) -> dict[str, Any]:
         out["transfer_concurrency"] = _positive(raw, "transfer_concurrency")
     if "transfer_part_size_mb" in raw:
         out["transfer_part_size_bytes"] = _positive(raw, "transfer_part_size_mb") * MIB
+    if "transfer_checksums" in raw:
+        out["transfer_checksums"] = _as_bool(raw["transfer_checksums"])
     if "stale_pending_s" in raw:
         out["stale_pending_s"] = _positive(raw, "stale_pending_s")
     if "app_origins" in raw:

@@ -255,31 +255,62 @@ class ObjectStore:
         return self._presign("get_object", params, expires)
 
     def presign_part(
-        self, key: str, upload_id: str, part_number: int, *, owner: str, expires: int | None = None
+        self,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        *,
+        owner: str,
+        expires: int | None = None,
+        checksum_crc32: str | None = None,
     ) -> str:
+        """A part URL; with ``checksum_crc32`` (base64) the x-amz-checksum-crc32 header is signed and S3 checks it."""
         check_owner(key, owner)
         if not 1 <= part_number <= MAX_PARTS:
             raise ValidationError(f"Part numbers run from 1 to {MAX_PARTS}.")
-        params = {"Bucket": self.bucket, "Key": key, "UploadId": upload_id, "PartNumber": part_number}
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "UploadId": upload_id, "PartNumber": part_number}
+        if checksum_crc32:
+            params["ChecksumCRC32"] = checksum_crc32
         return self._presign("upload_part", params, expires)
 
     # --- multipart ----------------------------------------------------------
 
     def create_multipart(
-        self, key: str, *, owner: str, content_type: str, metadata: Mapping[str, str] | None = None
+        self,
+        key: str,
+        *,
+        owner: str,
+        content_type: str,
+        metadata: Mapping[str, str] | None = None,
+        checksum_algorithm: str | None = None,
     ) -> str:
-        """Start a multipart upload; returns its upload id."""
+        """Start a multipart upload; returns its upload id. ``checksum_algorithm``: e.g. "CRC32" (then every
+        part and the completion must carry that checksum)."""
         check_owner(key, owner)
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ContentType": content_type}
+        if checksum_algorithm:
+            params["ChecksumAlgorithm"] = checksum_algorithm
         if metadata:
             params["Metadata"] = dict(_ascii_metadata(metadata))
         with self._errors("start the upload"):
             return self._client.create_multipart_upload(**params)["UploadId"]
 
-    def complete_multipart(self, key: str, upload_id: str, parts: Iterable[tuple[int, str]], *, owner: str) -> str:
+    def complete_multipart(
+        self,
+        key: str,
+        upload_id: str,
+        parts: Iterable[tuple[int, str]],
+        *,
+        owner: str,
+        checksums_crc32: Mapping[int, str] | None = None,
+    ) -> str:
         """Assemble the parts (any order given; S3 wants them sorted). Returns the object's ETag."""
         check_owner(key, owner)
-        ordered = [{"PartNumber": n, "ETag": etag} for n, etag in sorted(parts)]
+        crcs = checksums_crc32 or {}
+        ordered = [
+            {"PartNumber": n, "ETag": etag} | ({"ChecksumCRC32": crcs[n]} if n in crcs else {})
+            for n, etag in sorted(parts)
+        ]
         with self._errors("finish the upload"):
             response = self._client.complete_multipart_upload(
                 Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": ordered}

@@ -319,3 +319,21 @@ def test_resume_resends_a_part_whose_bytes_changed(store: ObjectStore, recording
 def test_resume_unknown_upload(store: ObjectStore, recording: Path) -> None:
     with pytest.raises(NotFound):
         resume_upload(store, KEY, "no-such-upload", recording, owner=USER)
+
+
+@pytest.mark.parametrize("checksums", [True, False])
+def test_parts_carry_a_signed_crc32_that_s3_checks(s3_settings: S3Settings, recording: Path, s3_client,
+                                                   monkeypatch: pytest.MonkeyPatch, checksums: bool) -> None:
+    from lib.settings import Settings
+
+    store = ObjectStore(s3_settings, settings=Settings(mode="cloud", s3=s3_settings, transfer_checksums=checksums))
+    signed: list[str] = []
+    presign_part = store.presign_part
+    monkeypatch.setattr(store, "presign_part", lambda *a, **kw: signed.append(presign_part(*a, **kw)) or signed[-1])
+    upload_file(store, KEY, recording, owner=USER, content_type="video/x-matroska", concurrency=2, part_size=PART)
+    headers = {parse_qs(urlsplit(url).query)["X-Amz-SignedHeaders"][0] for url in signed}
+    assert len(signed) == 3
+    assert all(("x-amz-checksum-crc32" in h) is checksums for h in headers)
+    if checksums:  # S3 keeps the checksum it verified
+        assert "ChecksumCRC32" in s3_client.head_object(Bucket=store.bucket, Key=KEY, ChecksumMode="ENABLED")
+    assert download(store) == recording.read_bytes()
