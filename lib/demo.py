@@ -109,7 +109,7 @@ def _start_s3(origins: tuple[str, ...]) -> S3Settings:
     server_log = logging.getLogger("werkzeug")
     # moto's request log would print every presigned URL; keep it quiet.
     server_log.setLevel(logging.WARNING)
-    server_log.addFilter(_ignore_client_aborts)
+    server_log.addFilter(_quiet_server_errors)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     atexit.register(server.stop)
@@ -136,17 +136,27 @@ def _start_s3(origins: tuple[str, ...]) -> S3Settings:
     return s3
 
 
-def _ignore_client_aborts(record: logging.LogRecord) -> bool:
-    """Drop the traceback the embedded server logs when a browser abandons an upload.
+_CLIENT_ABORTS = ("read of closed file", "ConnectionResetError", "BrokenPipeError", "ConnectionAbortedError")
 
-    Pausing or cancelling a browser upload closes its PUT mid-body; for a real
-    S3 that is routine, and the app must not log it as a crash.
+
+def _quiet_server_errors(record: logging.LogRecord) -> bool:
+    """Keep the embedded S3 server's failures to one line each, and drop client aborts.
+
+    werkzeug logs a failed request as "Error on request" with the whole
+    traceback in the message. A browser pausing or cancelling an upload closes
+    its PUT mid-body, which is routine for S3, so that is dropped; anything
+    else is moto's own trouble (a 500 the app retries or reports), so one
+    warning line says what it was without a traceback in the app's log.
     """
-    exc = record.exc_info[1] if record.exc_info else None
-    aborted = isinstance(exc, ConnectionError) or (
-        isinstance(exc, ValueError) and "closed file" in str(exc)
-    )
-    return not aborted
+    message = record.getMessage()
+    if not message.startswith("Error on request"):
+        return True
+    if any(abort in message for abort in _CLIENT_ABORTS):
+        return False
+    last = message.strip().splitlines()[-1]
+    record.msg, record.args = "embedded S3 failed a request: %s", (last,)
+    record.levelno, record.levelname = logging.WARNING, "WARNING"
+    return True
 
 
 def cors_configuration(origins: Iterable[str]) -> dict:
