@@ -30,7 +30,7 @@ from lib.errors import (
     ValidationError,
 )
 from lib.keys import MAX_FILENAME_LENGTH, user_prefix
-from lib.metadata import ListQuery, Repository, ResearchFields, SqliteRepository, Status, SupabaseRepository
+from lib.metadata import ListQuery, Repository, ResearchFields, SqliteRepository, Status
 from lib.settings import MAX_PRESIGN_EXPIRY_S, MIB, MIN_PRESIGN_EXPIRY_S, Settings
 from lib.storage import ObjectStore
 from tests.support import videos
@@ -90,12 +90,7 @@ def any_world(request: pytest.FixtureRequest, s3_settings, tmp_path: Path) -> It
     if request.param == "sqlite":
         repo: Repository = SqliteRepository(tmp_path / "m.db", str(uuid.uuid4()))
     else:
-        standin = request.getfixturevalue("supabase_standin")
-        email = f"{uuid.uuid4().hex[:10]}@lab.test"
-        user_id = standin.create_user(email, PASSWORD)
-        client = create_client(standin.url, standin.anon_key)
-        client.auth.sign_in_with_password({"email": email, "password": PASSWORD})
-        repo = SupabaseRepository(client, user_id)
+        repo = request.getfixturevalue("supabase_standin").new_user_repository()
     w = World(settings, store, repo)
     yield w
     assert_consistent(w.store, w.repo, w.settings)

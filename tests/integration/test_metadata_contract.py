@@ -13,7 +13,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from supabase import create_client
 
 from lib.errors import KeyOwnershipError, MetadataError, NotFound, ValidationError
 from lib.metadata import (
@@ -24,7 +23,6 @@ from lib.metadata import (
     ResearchFields,
     SqliteRepository,
     Status,
-    SupabaseRepository,
     VideoProperties,
 )
 from tests.support.postgres import pg_dsn  # noqa: F401
@@ -41,16 +39,7 @@ def make_repo(request: pytest.FixtureRequest, tmp_path: Path) -> MakeRepo:
     if request.param == "sqlite":
         db = tmp_path / "demo.db"
         return lambda name: SqliteRepository(db, str(uuid.uuid4()))
-    standin = request.getfixturevalue("supabase_standin")
-
-    def make(name: str) -> Repository:
-        email, password = f"{name}@lab.test", "password-123"
-        user_id = standin.create_user(email, password)
-        client = create_client(standin.url, standin.anon_key)
-        client.auth.sign_in_with_password({"email": email, "password": password})
-        return SupabaseRepository(client, user_id)
-
-    return make
+    return request.getfixturevalue("supabase_standin").new_user_repository
 
 
 def _new(repo: Repository, name: str = "run.avi", size: int = 1_000, *, content_type: str = "video/x-msvideo",

@@ -9,7 +9,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from supabase import create_client
 
 from lib import pipeline
 from lib.errors import (
@@ -26,7 +25,6 @@ from lib.metadata import (
     ResearchFields,
     SqliteRepository,
     Status,
-    SupabaseRepository,
 )
 from lib.pipeline import Progress, Step
 from lib.settings import MIB, Settings
@@ -74,16 +72,7 @@ def make_repo(request: pytest.FixtureRequest, tmp_path: Path) -> MakeRepo:
     """make_repo() -> a repository for a fresh user, on SQLite or on Supabase (the stand-in)."""
     if request.param == "sqlite":
         return lambda: SqliteRepository(tmp_path / "demo.db", str(uuid.uuid4()))
-    standin = request.getfixturevalue("supabase_standin")
-
-    def make() -> Repository:
-        email, password = f"{uuid.uuid4().hex[:10]}@lab.test", "password-123"
-        user_id = standin.create_user(email, password)
-        client = create_client(standin.url, standin.anon_key)
-        client.auth.sign_in_with_password({"email": email, "password": password})
-        return SupabaseRepository(client, user_id)
-
-    return make
+    return request.getfixturevalue("supabase_standin").new_user_repository
 
 
 @pytest.fixture

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from supabase import create_client
 
-from lib.metadata import NewRecord, Repository, ResearchFields, SqliteRepository, SupabaseRepository, VideoProperties
+from lib.metadata import NewRecord, Repository, ResearchFields, SqliteRepository, VideoProperties
 from lib.settings import Settings
 from lib.usage import cumulative_by_month, usage_csv, user_usage
 
@@ -45,20 +44,13 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Callable[[s
         return (lambda name: SqliteRepository(db, str(uuid.uuid4()))), backdate_sqlite
     standin = request.getfixturevalue("supabase_standin")
 
-    def make(name: str) -> Repository:
-        email, password = f"{name}@lab.test", "password-123"
-        user_id = standin.create_user(email, password)
-        client = create_client(standin.url, standin.anon_key)
-        client.auth.sign_in_with_password({"email": email, "password": password})
-        return SupabaseRepository(client, user_id)
-
     def backdate_pg(record_id: str, when: datetime) -> None:
         with psycopg.connect(standin.pg_dsn, autocommit=True) as conn:
             # The update trigger keeps created_at fixed; fixtures step around it for this session only.
             conn.execute("set session_replication_role = replica")
             conn.execute("update public.user_files set created_at = %s where id = %s", (when, record_id))
 
-    return make, backdate_pg
+    return standin.new_user_repository, backdate_pg
 
 
 def _add(repo: Repository, size: int, *, ready: bool = True, content_type: str = "video/x-msvideo",

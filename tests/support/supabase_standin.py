@@ -57,6 +57,9 @@ import pytest
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
+from supabase import create_client
+
+from lib.metadata import SupabaseRepository
 
 API_VERSION = "2024-01-01"
 API_ROLES = frozenset({"anon", "authenticated", "service_role"})
@@ -261,6 +264,14 @@ class SupabaseStandin:
             ).fetchone()
         assert row is not None
         return str(row[0])
+
+    def new_user_repository(self, name: str | None = None) -> SupabaseRepository:
+        """A new confirmed account, signed in through a real supabase-py client, as its repository."""
+        email, password = f"{name or uuid.uuid4().hex[:10]}@lab.test", "password-123"
+        user_id = self.create_user(email, password)
+        client = create_client(self.url, self.anon_key)
+        client.auth.sign_in_with_password({"email": email, "password": password})
+        return SupabaseRepository(client, user_id)
 
     def confirm_email(self, email: str) -> None:
         with self.pool.connection() as conn:
