@@ -21,7 +21,7 @@ from pathlib import Path
 
 from lib import media, rppg
 from lib.errors import AnalysisError
-from lib.keys import sanitize_filename
+from lib.keys import PREVIEW_NAME, THUMBNAIL_NAME, sanitize_filename
 from lib.media import ContainerInfo
 from lib.metadata import VideoProperties
 from lib.pipeline.limits import check_size
@@ -90,11 +90,11 @@ def _check(path: Path, name: str, *, max_bytes: int, workdir: Path, report: Repo
     report.step(Step.PROBE)
     video = media.probe(path, name=name)
     report.step(Step.THUMBNAIL)
-    thumbnail = media.make_thumbnail(path, workdir / "thumb.jpg", max_side=THUMBNAIL_MAX_SIDE, name=name)
+    thumbnail = media.make_thumbnail(path, workdir / THUMBNAIL_NAME, max_side=THUMBNAIL_MAX_SIDE, name=name)
     preview = None
     if media.needs_preview(video, container):
         report.step(Step.PREVIEW)
-        preview = media.make_preview(path, workdir / "preview.mp4", name=name,
+        preview = media.make_preview(path, workdir / PREVIEW_NAME, name=name,
                                      progress=lambda f: report(Step.PREVIEW, f, 1.0))
     digest = sha256_file(path, progress=lambda done: report(Step.CHECKSUM, done, size, unit="bytes"))
     analysis, analysis_error = _quick_look(path, video, report) if analyse else (None, None)

@@ -13,9 +13,11 @@ The states (:class:`JobStatus`) and the transitions between them:
   CHECK_FAILED (``check_failed``; ``recheck`` goes back to CHECKING);
 * ALREADY_STORED → WAITING (``allow_duplicate``) or SKIPPED (``skipped``);
 * WAITING or UPLOAD_FAILED → READY (``stored``), UPLOAD_FAILED (``upload_failed``),
-  ALREADY_STORED (``duplicate_found``);
+  ALREADY_STORED (``duplicate_found``); ``retry`` (My files) points an UPLOAD_FAILED job at
+  the failed row it replaces;
 * READY → DELETED (``record_gone``);
-* anything not stored → DISCARDED (``discarded``).
+* anything not stored → DISCARDED (``discarded``), or UPLOAD_FAILED when a browser upload
+  could not be removed from the bucket (``not_removed``).
 """
 
 from __future__ import annotations
