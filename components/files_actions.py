@@ -13,8 +13,8 @@ from components.context import UserContext, user_context
 from components.feedback import user_errors
 from lib import uploads
 from lib.library import delete_records, export_csv, reanalyse
-from lib.metadata import FileRecord, ListQuery, Status
 from lib.pipeline import Backends
+from lib.records import FileRecord, ListQuery, Status
 from lib.uploads import JobStatus, UploadJob
 
 CONFIRM_KEY = "pv_user_files_confirm_delete"

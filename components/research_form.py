@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from lib.metadata import ResearchFields
+from lib.records import ResearchFields
 
 KeyFor = Callable[[str], str]
 """Widget key of one field (``"subject"``, ``"session"``, ``"tags"``, ``"notes"``) for this form."""

@@ -56,9 +56,10 @@ from typing import Any
 from lib.errors import IntegrityError, NotFound, PulseVaultError, UnsupportedMedia, ValidationError
 from lib.keys import extension_of, record_keys, record_keys_of, sanitize_filename, user_prefix
 from lib.media import ALLOWED_EXTENSIONS, CONTENT_TYPES
-from lib.metadata import FileRecord, NewRecord, Repository, ResearchFields, Status
 from lib.pipeline.cleanup import clean_up_failure, remove_unfinished
 from lib.pipeline.limits import check_fits
+from lib.records import FileRecord, NewRecord, ResearchFields, Status
+from lib.repository import Repository
 from lib.settings import MIB, Settings
 from lib.storage import MAX_PARTS, ObjectStore, PartInfo
 from lib.transfer import TransferConfig

@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from lib.metadata import ResearchFields, SqliteRepository
 from lib.pipeline import Backends, process_upload
+from lib.records import ResearchFields
+from lib.repository import SqliteRepository
 
 if TYPE_CHECKING:
     from lib.services import Services

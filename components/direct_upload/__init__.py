@@ -31,7 +31,7 @@ from lib import direct_upload as du
 from lib import uploads
 from lib.errors import PulseVaultError
 from lib.media import ALLOWED_EXTENSIONS
-from lib.metadata import ResearchFields
+from lib.records import ResearchFields
 from lib.settings import MIB, Settings
 from lib.units import human_bytes
 

@@ -23,9 +23,9 @@ from lib import media, rppg
 from lib.errors import AnalysisError
 from lib.keys import PREVIEW_NAME, THUMBNAIL_NAME, sanitize_filename
 from lib.media import ContainerInfo
-from lib.metadata import VideoProperties
 from lib.pipeline.limits import check_size
 from lib.pipeline.progress import ProgressCallback, Reporter, Step
+from lib.records import VideoProperties
 from lib.rppg import AnalysisSummary
 from lib.workspace import CHUNK_BYTES, local_writes
 

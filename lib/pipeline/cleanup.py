@@ -18,7 +18,8 @@ import logging
 
 from lib.errors import NotFound, PulseVaultError
 from lib.keys import record_folder
-from lib.metadata import FileRecord, Repository, Status
+from lib.records import FileRecord, Status
+from lib.repository import Repository
 from lib.storage import ObjectStore
 
 log = logging.getLogger(__name__)

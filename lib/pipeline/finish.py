@@ -25,12 +25,12 @@ from pathlib import Path
 
 from lib.errors import PulseVaultError, ValidationError
 from lib.keys import extension_of, record_keys_of
-from lib.metadata import FileRecord, ResearchFields, Status
 from lib.pipeline.check import PreparedRecording, check_recording
 from lib.pipeline.cleanup import clean_up_failure
 from lib.pipeline.limits import check_fits, check_not_duplicate
 from lib.pipeline.progress import ProgressCallback, Reporter, Step
 from lib.pipeline.send import Backends, check_unchanged, mark_ready, send_files, verify
+from lib.records import FileRecord, ResearchFields, Status
 from lib.storage import ObjectStore
 from lib.transfer import SHA256_METADATA
 

@@ -15,7 +15,8 @@ from lib.settings import Settings
 from lib.units import human_bytes
 
 if TYPE_CHECKING:
-    from lib.metadata import FileRecord, Repository
+    from lib.records import FileRecord
+    from lib.repository import Repository
 
 
 def check_size(name: str, size: int, max_bytes: int) -> None:

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lib.errors import IntegrityError, MetadataError, MetadataUnavailable, TransferCancelled, ValidationError
-from lib.metadata import FileRecord, Repository
 from lib.pipeline.check import PreparedRecording
 from lib.pipeline.cleanup import clean_up_failure
 from lib.pipeline.progress import Reporter, Step
+from lib.records import FileRecord
+from lib.repository import Repository
 from lib.settings import Settings
 from lib.storage import ObjectStore
 from lib.transfer import SHA256_METADATA, ObjectTarget, TransferConfig, upload_file

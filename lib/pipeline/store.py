@@ -30,12 +30,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from lib.keys import new_record_id, record_keys
-from lib.metadata import FileRecord, NewRecord, ResearchFields
 from lib.pipeline.check import PreparedRecording, check_recording
 from lib.pipeline.cleanup import clean_up_failure, remove_unfinished
 from lib.pipeline.limits import check_fits, check_not_duplicate
 from lib.pipeline.progress import ProgressCallback, Reporter, Step
 from lib.pipeline.send import Backends, check_unchanged, mark_ready, send_files, verify
+from lib.records import FileRecord, NewRecord, ResearchFields
 
 
 @dataclass(frozen=True)

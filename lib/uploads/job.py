@@ -30,8 +30,8 @@ from pathlib import Path
 from lib.direct_upload import DirectUpload
 from lib.errors import JobStateError
 from lib.keys import new_record_id
-from lib.metadata import FileRecord, ResearchFields
 from lib.pipeline import Attempt, OriginalInBucket, PreparedRecording, duplicate_note
+from lib.records import FileRecord, ResearchFields
 
 BROWSER_JOB_PREFIX = "direct-"
 """Ids of jobs for browser uploads (the Large files tab) start with this; dropped files use the uploader's id."""

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from lib.direct_upload import cancel_upload
 from lib.errors import DuplicateRecording, JobStateError, NotFound, PulseVaultError, ValidationError
-from lib.metadata import FileRecord, Repository, Status
 from lib.pipeline import (
     Backends,
     OriginalInBucket,
@@ -32,6 +31,8 @@ from lib.pipeline import (
     finish_in_bucket,
     store_recording,
 )
+from lib.records import FileRecord, Status
+from lib.repository import Repository
 from lib.uploads.job import JobStatus, UploadJob
 from lib.workspace import Workspace
 

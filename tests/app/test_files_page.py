@@ -22,8 +22,9 @@ from components import upload_jobs
 from lib import demo, pipeline, uploads
 from lib.errors import NotFound
 from lib.keys import record_keys
-from lib.metadata import FileRecord, ListQuery, NewRecord, ResearchFields, SqliteRepository, Status, VideoProperties
 from lib.pipeline import Backends
+from lib.records import FileRecord, ListQuery, NewRecord, ResearchFields, Status, VideoProperties
+from lib.repository import SqliteRepository
 from lib.settings import Settings
 from lib.storage import ObjectStore
 from tests.support import videos

@@ -24,8 +24,9 @@ from lib.errors import (
     UnsupportedMedia,
 )
 from lib.keys import user_prefix
-from lib.metadata import FileRecord, ResearchFields, SqliteRepository, Status
 from lib.pipeline import Backends, send
+from lib.records import FileRecord, ResearchFields, Status
+from lib.repository import SqliteRepository
 from lib.settings import MIB, Settings
 from lib.storage import ObjectStore
 from lib.transfer import SHA256_METADATA

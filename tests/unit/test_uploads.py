@@ -12,8 +12,8 @@ import pytest
 from lib import uploads
 from lib.direct_upload import DirectUpload
 from lib.errors import JobStateError, MetadataUnavailable, NotFound
-from lib.metadata import FileRecord, ResearchFields, Status
 from lib.pipeline import PreparedRecording
+from lib.records import FileRecord, ResearchFields, Status
 from lib.uploads import JobStatus, UploadJob
 
 USER = "0b6f3c5e-5a55-4c1e-9d7c-1f2a3b4c5d6e"
@@ -119,7 +119,7 @@ def test_a_store_attempt_that_finds_a_duplicate_asks_again(tmp_path: Path) -> No
 
 
 def test_transitions_from_the_wrong_state_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(JobStateError, match="a.avi is checking, so it cannot be stored now"):
+    with pytest.raises(JobStateError, match=r"a\.avi is checking, so it cannot be stored now"):
         local(tmp_path).stored(record())
     stored = waiting(tmp_path).stored(record())
     for move in (lambda: stored.upload_failed("x"), stored.discarded, lambda: stored.checked(prepared(tmp_path)),
