@@ -30,9 +30,9 @@ STATUS_COLOURS = {JobStatus.READY: "green", JobStatus.UPLOAD_FAILED: "red", JobS
 """Badge colour per job status (grey for the rest)."""
 
 
-def field_key(field: str, job_id: str) -> str:
-    """Widget key of one of a card's inputs (research fields, consent)."""
-    return f"pv_user_upload_{field}_{job_id}"
+def card_key(part: str, job_id: str) -> str:
+    """Widget key of one part of a job's card (its container, research fields, consent, buttons)."""
+    return f"pv_user_upload_{part}_{job_id}"
 
 
 def backends(ctx: UserContext) -> Backends:
@@ -41,7 +41,7 @@ def backends(ctx: UserContext) -> Backends:
 
 def render_card(job: UploadJob, ctx: UserContext) -> UploadJob:
     """Draw one job's card; run its check or its store step when due. Returns the job as it now is."""
-    with st.container(border=True, key=f"pv_user_upload_card_{job.id}"):
+    with st.container(border=True, key=card_key("card", job.id)):
         header = st.container()  # filled last, so its status badge reflects this run's work
         job = _body(job, ctx)
         with header:
@@ -110,9 +110,9 @@ def _refused(job: UploadJob, ctx: UserContext) -> None:
     st.error(job.message, icon=":material/block:")
     left, right, _ = st.columns([1, 1, 4])
     if job.status is JobStatus.CHECK_FAILED:
-        left.button("Check again", key=f"pv_user_upload_recheck_{job.id}", icon=":material/refresh:",
+        left.button("Check again", key=card_key("recheck", job.id), icon=":material/refresh:",
                     on_click=_recheck, args=(job.id,))
-    right.button("Discard", key=f"pv_user_upload_discard_{job.id}", icon=":material/delete:",
+    right.button("Discard", key=card_key("discard", job.id), icon=":material/delete:",
                  on_click=_dismiss, args=(job.id, ctx))
 
 
@@ -192,11 +192,11 @@ def _properties(prepared: PreparedRecording) -> pd.DataFrame:
 def _input(job: UploadJob, ctx: UserContext) -> UploadJob:
     """The card's research fields and consent, handed to the job. Plain widgets, not a form: "Upload all"
     must see what was typed."""
-    research = render_research_fields(lambda field: field_key(field, job.id), job.research)
+    research = render_research_fields(lambda field: card_key(field, job.id), job.research)
     consent = job.consent
     if ctx.services.settings.require_consent:
         consent = st.checkbox("The participant's consent to store this recording is on file", value=job.consent,
-                              key=field_key("consent", job.id))
+                              key=card_key("consent", job.id))
     return job.with_input(research, consent)
 
 
@@ -241,9 +241,9 @@ def _actions(job: UploadJob, ctx: UserContext) -> None:
     upload, discard, hint = st.columns([1, 1, 3])
     label, icon = ("Retry", ":material/refresh:") if job.status is JobStatus.UPLOAD_FAILED else (
         "Upload", ":material/upload:")
-    upload.button(label, key=f"pv_user_upload_go_{job.id}", icon=icon, type="primary",
+    upload.button(label, key=card_key("go", job.id), icon=icon, type="primary",
                   on_click=upload_jobs.queue, args=([job.id],), disabled=not consent_ok)
-    discard.button("Discard", key=f"pv_user_upload_discard_{job.id}", icon=":material/delete:",
+    discard.button("Discard", key=card_key("discard", job.id), icon=":material/delete:",
                    on_click=_dismiss, args=(job.id, ctx))
     if not consent_ok:
         hint.caption("Confirm the participant's consent to upload.")
@@ -252,9 +252,9 @@ def _actions(job: UploadJob, ctx: UserContext) -> None:
 def _duplicate_choice(job: UploadJob, ctx: UserContext) -> None:
     st.warning(f"{job.duplicate_note} Skip this file, or upload it anyway?", icon=":material/content_copy:")
     skip, anyway, _ = st.columns([1, 1, 3])
-    skip.button("Skip", key=f"pv_user_upload_skip_{job.id}", icon=":material/skip_next:",
+    skip.button("Skip", key=card_key("skip", job.id), icon=":material/skip_next:",
                 on_click=_dismiss, args=(job.id, ctx, True))
-    anyway.button("Upload anyway", key=f"pv_user_upload_anyway_{job.id}", icon=":material/upload:",
+    anyway.button("Upload anyway", key=card_key("anyway", job.id), icon=":material/upload:",
                   on_click=_allow_duplicate, args=(job.id,),
                   disabled=not job.consent_ok(ctx.services.settings.require_consent))
 
