@@ -13,7 +13,7 @@ from lib.media import codecs, h264
 from lib.media.containers import BROWSER_CONTENT_TYPES, ContainerInfo, display_name, sniff_container, sniff_path
 from lib.media.decoding import capture, ffmpeg_exe, first_frame
 from lib.media.integrity import check_structure
-from lib.metadata import VideoProperties
+from lib.records import VideoProperties
 from lib.units import human_bytes
 
 COUNT_FRAMES_MAX_BYTES = 4 * 1024**3

@@ -14,7 +14,7 @@ from lib import media
 from lib.errors import FileTooLarge, PulseVaultError, UnsupportedMedia
 from lib.media import containers, derivatives
 from lib.media import h264 as h264_sps
-from lib.metadata import VideoProperties
+from lib.records import VideoProperties
 from tests.support import videos
 
 FRAMES = 30
