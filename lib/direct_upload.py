@@ -55,7 +55,7 @@ from typing import Any
 
 from lib.errors import IntegrityError, NotFound, PulseVaultError, UnsupportedMedia, ValidationError
 from lib.keys import extension_of, record_keys, record_keys_of, sanitize_filename, user_prefix
-from lib.media import ALLOWED_EXTENSIONS, CONTENT_TYPES
+from lib.media import CONTENT_TYPES, check_extension
 from lib.pipeline.cleanup import clean_up_failure, remove_unfinished
 from lib.pipeline.limits import check_fits
 from lib.records import FileRecord, NewRecord, ResearchFields, Status
@@ -149,7 +149,7 @@ def start_upload(identity: FileIdentity, *, settings: Settings, store: ObjectSto
     Limits (allow-list, size, quota) are checked before anything is signed. ``retired``: record
     ids this session's jobs used for records that are gone; they are never handed out again.
     """
-    _check_acceptable(identity, settings)
+    _check_acceptable(identity)
     check_fits(identity.name, identity.size, settings, repo)
     user = repo.user_id
     ids = [record_id_for(user, identity.fingerprint, generation) for generation in range(MAX_GENERATIONS)]
@@ -188,10 +188,9 @@ def record_id_for(user_id: str, fingerprint: str, generation: int = 0) -> str:
     return str(uuid.uuid5(RECORD_NAMESPACE, f"{user_id}/{fingerprint}/{generation}"))
 
 
-def _check_acceptable(identity: FileIdentity, settings: Settings) -> None:
+def _check_acceptable(identity: FileIdentity) -> None:
     name = sanitize_filename(identity.name)
-    if extension_of(name) not in ALLOWED_EXTENSIONS:
-        raise UnsupportedMedia(f"{name}: only {', '.join(ALLOWED_EXTENSIONS)} videos are accepted.")
+    check_extension(name)
     if identity.size == 0:
         raise UnsupportedMedia(f"{name} is empty (0 bytes).")
 

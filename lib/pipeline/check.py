@@ -1,6 +1,6 @@
 """The heavy check of one local recording: nothing is stored, nothing is asked of a server.
 
-validate (size limit, allow-list, magic bytes, structure, one decoded frame) →
+size limit → validate (allow-list, magic bytes, structure, one decoded frame) →
 probe → thumbnail → H.264 proxy when a browser cannot play the original →
 sha256 → quick-look pulse analysis. :func:`check_recording` takes only
 picklable values (a path, a name, a byte limit, a folder, a callback) and
@@ -86,7 +86,7 @@ def _check(path: Path, name: str, *, max_bytes: int, workdir: Path, report: Repo
     report.step(Step.VALIDATE)
     size = path.stat().st_size
     check_size(name, size, max_bytes)
-    container = media.validate(path, name, max_bytes=max_bytes)
+    container = media.validate(path, name)
     report.step(Step.PROBE)
     video = media.probe(path, name=name)
     report.step(Step.THUMBNAIL)
