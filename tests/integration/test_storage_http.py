@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import pytest
 import requests
@@ -110,8 +111,7 @@ def test_list_delete_download(store: ObjectStore, tmp_path) -> None:
 
 def test_health_and_missing_bucket(store: ObjectStore, s3_settings: S3Settings) -> None:
     assert store.health().ok
-    missing = ObjectStore(S3Settings("not-created-bucket", s3_settings.region, "testing", "testing-secret",
-                                     endpoint_url=s3_settings.endpoint_url))  # fmt: skip
+    missing = ObjectStore(replace(s3_settings, bucket="not-created-bucket"))
     status = missing.health()
     assert not status.ok and "not-created-bucket" in status.message and "does not exist" in status.message
     with pytest.raises(BucketNotFound):
