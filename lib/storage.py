@@ -261,14 +261,23 @@ class ObjectStore:
         part_number: int,
         *,
         owner: str,
+        content_length: int,
         expires: int | None = None,
         checksum_crc32: str | None = None,
     ) -> str:
-        """A part URL; with ``checksum_crc32`` (base64) the x-amz-checksum-crc32 header is signed and S3 checks it."""
+        """A part URL for exactly ``content_length`` bytes.
+
+        Content-Length is a signed header, so S3 refuses a body of any other size (403) and
+        nobody can park more bytes in an unfinished upload than the layout allows. With
+        ``checksum_crc32`` (base64) the x-amz-checksum-crc32 header is signed too and S3 checks it.
+        """
         check_owner(key, owner)
         if not 1 <= part_number <= MAX_PARTS:
             raise ValidationError(f"Part numbers run from 1 to {MAX_PARTS}.")
-        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "UploadId": upload_id, "PartNumber": part_number}
+        if not 0 <= content_length <= MAX_PART_SIZE:
+            raise ValidationError(f"A part holds between 0 and {MAX_PART_SIZE} bytes.")
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "UploadId": upload_id, "PartNumber": part_number,
+                                  "ContentLength": content_length}
         if checksum_crc32:
             params["ChecksumCRC32"] = checksum_crc32
         return self._presign("upload_part", params, expires)

@@ -241,7 +241,7 @@ def _send_parts(
                     else:
                         crc = crcs.get(number)
                         headers = {"x-amz-checksum-crc32": crc} if crc else {}
-                        future = pool.submit(_put, job, _part_signer(job, number, crc), view, headers)
+                        future = pool.submit(_put, job, _part_signer(job, number, length, crc), view, headers)
                         future.add_done_callback(events.put)
                         in_flight[future] = (number, buffer)
                     following = next(parts, None)
@@ -257,10 +257,11 @@ def _send_parts(
     return etags, crcs
 
 
-def _part_signer(job: _Job, number: int, crc: str | None) -> Callable[[], str]:
+def _part_signer(job: _Job, number: int, length: int, crc: str | None) -> Callable[[], str]:
     def sign() -> str:
         # Signed per attempt: a long backoff must not outlive the URL.
-        return job.store.presign_part(job.key, job.upload_id, number, owner=job.owner, checksum_crc32=crc)
+        return job.store.presign_part(job.key, job.upload_id, number, owner=job.owner, content_length=length,
+                                      checksum_crc32=crc)
 
     return sign
 

@@ -1,4 +1,4 @@
-"""lib/pipeline.py end to end: the moto server over real HTTP, SQLite and (where PostgreSQL is
+"""lib/pipeline.py end to end: SeaweedFS over real HTTP, SQLite and (where PostgreSQL is
 installed) the Supabase stand-in; every bad input of issue 5 leaves a clear message and nothing stored."""
 
 from __future__ import annotations

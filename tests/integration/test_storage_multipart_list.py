@@ -1,5 +1,5 @@
-"""ObjectStore.list_multipart_uploads over real HTTP against the moto server (and paging with a stub,
-since moto answers ListMultipartUploads in one page whatever the size)."""
+"""ObjectStore.list_multipart_uploads over real HTTP against SeaweedFS (and paging with a stub: a
+second page needs over a thousand unfinished uploads, too many to make in a test)."""
 
 from __future__ import annotations
 
