@@ -48,6 +48,8 @@ STOP_TIMEOUT_S = 15.0
 PORT_RANGE = (10_000, 32_767)
 """Free ports are picked below Linux's ephemeral range (32768–60999), which outgoing connections draw
 from: a port found free there cannot be taken by a client socket before the server binds it."""
+IDENTITIES_FILE = "identities.json"
+"""Where in ``data_dir`` the server's ``-s3.config`` is written."""
 _PORT_FLAGS = ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
                "filer.port.grpc", "s3.port", "s3.port.grpc", "admin.port", "admin.port.grpc")
 _POLL_S = 0.05
@@ -105,7 +107,7 @@ def start_seaweedfs(data_dir: Path, *, identities: Mapping[str, Any], allowed_or
     after this process was killed.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
-    config = data_dir / "identities.json"
+    config = data_dir / IDENTITIES_FILE
     _write_private(config, identities)
     ports = dict(zip(_PORT_FLAGS, free_ports(len(_PORT_FLAGS)), strict=True))
     log_path = data_dir / "weed.log"

@@ -1,4 +1,4 @@
-"""The Upload page's Large files tab in Chromium against the demo app's moto server: a 50 MB recording
+"""The Upload page's Large files tab in Chromium against the demo app's S3 server (SeaweedFS): a 50 MB recording
 goes from the browser straight to the bucket in 5 MiB parts and its card stores it; a page killed
 mid-upload resumes without re-sending parts already in the bucket; cancel aborts the multipart upload.
 """
@@ -6,6 +6,7 @@ mid-upload resumes without re-sending parts already in the bucket; cancel aborts
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import sqlite3
 import time
@@ -19,7 +20,8 @@ import pytest
 from botocore.config import Config
 
 from components.direct_upload import DIRECT_TAB
-from lib.demo import DEMO_BUCKET, DEMO_EMAIL, DEMO_PASSWORD, DEMO_REGION
+from lib.demo import DEMO_BUCKET, DEMO_EMAIL, DEMO_PASSWORD, DEMO_REGION, STORAGE_FOLDER
+from lib.seaweedfs import IDENTITIES_FILE
 from tests.support.app_server import RunningApp, run_app
 from tests.support.browser import sign_in
 from tests.support.services import require_chromium
@@ -36,6 +38,8 @@ INPUT = "[data-testid=pv-direct-input]"
 class Backends:
     endpoint: str
     db_path: Path
+    credentials: tuple[str, str]
+    """The demo server's random key and secret, read from its identities file (they are never logged)."""
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +52,14 @@ def direct_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]
 
 
 def backends(app: RunningApp) -> Backends:
-    """The demo's moto endpoint and SQLite file, as the app logs them once a session started it."""
+    """The demo's S3 endpoint, credentials and SQLite file; the app logs where they are once it started them."""
     found = re.search(r"demo mode: S3 at (\S+), database in (\S+)", app.log_text())
     assert found, app.log_text()
-    return Backends(found.group(1), Path(found.group(2)) / "pulsevault-demo.sqlite3")
+    workdir = Path(found.group(2))
+    identities = json.loads((workdir / STORAGE_FOLDER / IDENTITIES_FILE).read_text())
+    credentials = identities["identities"][0]["credentials"][0]
+    return Backends(found.group(1), workdir / "pulsevault-demo.sqlite3",
+                    (credentials["accessKey"], credentials["secretKey"]))
 
 
 @pytest.fixture(scope="module")
@@ -79,9 +87,11 @@ def open_upload_tab(browser, app: RunningApp):
     return context, page, backends(app)
 
 
-def s3(endpoint: str):
-    return boto3.client("s3", endpoint_url=endpoint, region_name=DEMO_REGION, aws_access_key_id="x",
-                        aws_secret_access_key="y", config=Config(signature_version="s3v4"))
+def s3(demo: Backends):
+    key, secret = demo.credentials
+    return boto3.client("s3", endpoint_url=demo.endpoint, region_name=DEMO_REGION, aws_access_key_id=key,
+                        aws_secret_access_key=secret, config=Config(signature_version="s3v4",
+                                                                    s3={"addressing_style": "path"}))
 
 
 def row(db_path: Path, name: str) -> sqlite3.Row | None:
@@ -130,7 +140,7 @@ def test_a_large_recording_goes_straight_to_the_bucket(browser, direct_app, reco
     record = row(demo.db_path, "whole.avi")
     assert record is not None and record["status"] == "ready" and record["size_bytes"] == size
     assert record["frame_count"] == size // FRAME_BYTES and record["thumbnail_key"] and record["preview_key"]
-    body = s3(demo.endpoint).get_object(Bucket=DEMO_BUCKET, Key=record["s3_key"])["Body"].read()
+    body = s3(demo).get_object(Bucket=DEMO_BUCKET, Key=record["s3_key"])["Body"].read()
     assert hashlib.sha256(body).hexdigest() == hashlib.sha256(recordings["whole"].read_bytes()).hexdigest()
     assert record["sha256"] == hashlib.sha256(body).hexdigest()
 
@@ -146,7 +156,7 @@ def test_killed_mid_upload_resumes_without_resending_done_parts(browser, direct_
     context.close()  # the tab dies with parts in flight
     assert len(finished) >= 3
 
-    client = s3(demo.endpoint)
+    client = s3(demo)
     uploads = client.list_multipart_uploads(Bucket=DEMO_BUCKET).get("Uploads", [])
     assert len(uploads) == 1
 
@@ -194,6 +204,6 @@ def test_cancel_aborts_the_multipart_upload(browser, direct_app, recordings):
         assert wait_status(page, ("Cancelled", "Cancel failed")) == "Cancelled"
     finally:
         context.close()
-    assert s3(demo.endpoint).list_multipart_uploads(Bucket=DEMO_BUCKET).get("Uploads", []) == []
+    assert s3(demo).list_multipart_uploads(Bucket=DEMO_BUCKET).get("Uploads", []) == []
     assert row(demo.db_path, "cancel.avi") is None
     assert "Traceback" not in direct_app.log_text()

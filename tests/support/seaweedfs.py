@@ -10,8 +10,9 @@ it created itself; buckets other fixtures made are never touched. Without the ``
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -52,21 +53,26 @@ class S3TestServer:
 
 def start_test_server(folder: Path) -> S3TestServer:
     """Start SeaweedFS under ``folder`` with a fresh random identity and wait until S3 answers."""
+    key, secret = "PV" + secrets.token_hex(9).upper(), secrets.token_urlsafe(30)
+    return S3TestServer(start_ready(folder, admin_identities(key, secret)), key, secret)
+
+
+def start_ready(folder: Path, identities: Mapping[str, Any]) -> SeaweedFS:
+    """SeaweedFS under ``folder`` with these identities, answering; skips (fails in CI) without ``weed``."""
     try:
         weed_binary()
     except ConfigError as exc:
         service_missing(f"SeaweedFS is not installed: {exc}")
-    key, secret = "PV" + secrets.token_hex(9).upper(), secrets.token_urlsafe(30)
     for attempt in range(1, START_ATTEMPTS):
-        server = start_seaweedfs(folder / f"weed-{attempt}", identities=admin_identities(key, secret))
+        server = start_seaweedfs(folder / f"weed-{attempt}", identities=identities)
         try:
             server.wait_ready()
-            return S3TestServer(server, key, secret)
+            return server
         except StorageUnavailable:
             server.stop()
-    server = start_seaweedfs(folder / f"weed-{START_ATTEMPTS}", identities=admin_identities(key, secret))
+    server = start_seaweedfs(folder / f"weed-{START_ATTEMPTS}", identities=identities)
     server.wait_ready()
-    return S3TestServer(server, key, secret)
+    return server
 
 
 @pytest.fixture(scope="session")
