@@ -57,14 +57,25 @@ _HOST = "127.0.0.1"
 
 
 @dataclass(frozen=True)
+class TlsFiles:
+    """A PEM certificate (chain) and its private key for the S3 port's HTTPS."""
+
+    certificate: Path
+    private_key: Path
+
+
+@dataclass(frozen=True)
 class SeaweedFS:
     """A started ``weed mini``: where its S3 API answers."""
 
     endpoint_url: str
+    """Plain HTTP, on 127.0.0.1."""
     data_dir: Path
     log_path: Path
     process: subprocess.Popen = field(repr=False, compare=False)
     """The watcher's (:mod:`lib.childwatch`); the ``weed`` process is its only child."""
+    https_url: str | None = None
+    """HTTPS on its own port, when started with a certificate."""
 
     def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
         """Block until the S3 port answers HTTP; :class:`StorageUnavailable` if the server died or hung."""
@@ -99,17 +110,18 @@ def weed_binary() -> str:
 
 
 def start_seaweedfs(data_dir: Path, *, identities: Mapping[str, Any], allowed_origins: Iterable[str] = (),
-                    cleanup: Sequence[Path] = ()) -> SeaweedFS:
+                    cleanup: Sequence[Path] = (), tls: TlsFiles | None = None) -> SeaweedFS:
     """Start ``weed mini`` on free loopback ports with its data (and log) in ``data_dir``; returns at once.
 
     ``allowed_origins``: the CORS fallback for buckets without a CORS rule of their own (without it
     SeaweedFS allows every origin). ``cleanup``: folders removed once the server has exited, also
-    after this process was killed.
+    after this process was killed. ``tls``: also serve S3 over HTTPS with this certificate.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     config = data_dir / IDENTITIES_FILE
     _write_private(config, identities)
-    ports = dict(zip(_PORT_FLAGS, free_ports(len(_PORT_FLAGS)), strict=True))
+    flags = (*_PORT_FLAGS, "s3.port.https") if tls else _PORT_FLAGS
+    ports = dict(zip(flags, free_ports(len(flags)), strict=True))
     log_path = data_dir / "weed.log"
     origins = ",".join(sorted(set(allowed_origins)))
     cmd = [weed_binary(), "mini", f"-dir={data_dir}", f"-s3.config={config}", f"-ip={_HOST}",
@@ -118,11 +130,13 @@ def start_seaweedfs(data_dir: Path, *, identities: Mapping[str, Any], allowed_or
            "-master.telemetry=false", "-volume.preStopSeconds=0",
            *([f"-s3.allowedOrigins={origins}"] if origins else []),
            # Its local sockets default to /tmp/seaweedfs-*-PORT.sock; keep the two we can place with the data.
-           f"-s3.localSocket={data_dir / 's3.sock'}", f"-filer.localSocket={data_dir / 'filer.sock'}"]
+           f"-s3.localSocket={data_dir / 's3.sock'}", f"-filer.localSocket={data_dir / 'filer.sock'}",
+           *([f"-s3.cert.file={tls.certificate}", f"-s3.key.file={tls.private_key}"] if tls else [])]
     with log_path.open("ab") as log:
         process = spawn_watched(cmd, log=log, cleanup=cleanup, name="pulsevault-seaweedfs")
+    https_url = f"https://{_HOST}:{ports['s3.port.https']}" if tls else None
     return SeaweedFS(endpoint_url=f"http://{_HOST}:{ports['s3.port']}", data_dir=data_dir, log_path=log_path,
-                     process=process)
+                     process=process, https_url=https_url)
 
 
 def admin_identities(access_key_id: str, secret_access_key: str) -> dict[str, Any]:

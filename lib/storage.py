@@ -38,6 +38,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import SSLError as BotoSSLError
 
 from lib.errors import (
     BucketNotFound,
@@ -189,6 +190,11 @@ class ObjectStore:
     @property
     def bucket(self) -> str:
         return self._s3.bucket
+
+    @property
+    def tls_verify(self) -> str | bool:
+        """What HTTPS requests to the endpoint verify its certificate against (requests' ``verify``)."""
+        return self._s3.ca_bundle or True
 
     @property
     def settings(self) -> Settings | None:
@@ -485,6 +491,9 @@ class ObjectStore:
 
 # --- error translation ----------------------------------------------------
 
+TLS_UNTRUSTED = ("The storage service's TLS certificate is not trusted here. If your lab signs its own "
+                 "certificates, set [s3] ca_bundle (or AWS_CA_BUNDLE) to its CA certificate file.")
+"""The message for a certificate the client cannot verify (both boto3 and lib.transfer use it)."""
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _DENIED = {"403", "AccessDenied", "AllAccessDisabled", "AccountProblem", "InvalidAccessKeyId",
            "SignatureDoesNotMatch", "ExpiredToken", "TokenRefreshRequired", "InvalidToken",
@@ -510,6 +519,8 @@ def translate_error(exc: BaseException, *, action: str, bucket: str = "") -> Pul
         error = exc.response.get("Error", {})
         status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
         return error_for_code(str(error.get("Code") or status), action, bucket, status=status)
+    if isinstance(exc, BotoSSLError):
+        return StorageUnavailable(TLS_UNTRUSTED)
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError)):
         return StorageAccessDenied("No usable storage credentials are configured. Check the [s3] settings.")
     if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, BotoConnectionError)):
@@ -562,6 +573,7 @@ def _make_client(s3: S3Settings, *, max_pool_connections: int, max_attempts: int
             endpoint_url=s3.endpoint_url or None,
             aws_access_key_id=s3.access_key_id,
             aws_secret_access_key=s3.secret_access_key,
+            verify=s3.ca_bundle or None,
             config=config,
         )
 

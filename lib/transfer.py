@@ -47,6 +47,7 @@ from lib.errors import (
 from lib.settings import MIB
 from lib.storage import (
     DEFAULT_PART_SIZE,
+    TLS_UNTRUSTED,
     ObjectStore,
     PartInfo,
     error_for_code,
@@ -271,10 +272,14 @@ def _put(job: _Job, sign: Callable[[], str], data: memoryview, headers: Mapping[
     for attempt in range(1, MAX_ATTEMPTS + 1):
         body = _Body(data, job)
         try:
-            response = job.http.put(sign(), data=body, headers=dict(headers), timeout=HTTP_TIMEOUT_S)
+            # verify per request: a session's own verify loses to REQUESTS_CA_BUNDLE from the environment.
+            response = job.http.put(sign(), data=body, headers=dict(headers), timeout=HTTP_TIMEOUT_S,
+                                    verify=job.verify)
         except _Stopped:
             job.progress.add(-body.sent)
             raise TransferCancelled("The upload was cancelled.") from None
+        except requests.exceptions.SSLError:  # no retry mends an untrusted certificate
+            raise StorageUnavailable(TLS_UNTRUSTED) from None
         except (requests.ConnectionError, requests.Timeout):
             failure: PulseVaultError = StorageUnavailable(
                 "The connection to the storage service dropped during the upload. Check the network, retry."
@@ -320,6 +325,7 @@ class _Job:
         self.crc32 = False
         self.progress = _Progress(total, progress)
         self.http = _http_session(concurrency)
+        self.verify = store.tls_verify
         self._stopped = threading.Event()
 
     def __enter__(self) -> _Job:
