@@ -1,4 +1,4 @@
-"""Issue 10: two researchers signed in at once (cloud mode: moto + the Supabase stand-in with RLS), each in
+"""Issue 10: two researchers signed in at once (cloud mode: SeaweedFS + the Supabase stand-in with RLS), each in
 their own browser context.
 
 In the browser: each sees only their own recordings; whatever B types or puts in the URL (A's file
@@ -24,7 +24,8 @@ from supabase import create_client
 from lib import library
 from lib.errors import AccessDenied, KeyOwnershipError, NotFound, PulseVaultError
 from lib.keys import user_prefix
-from lib.metadata import FileRecord, ListQuery, NewRecord, ResearchFields, SupabaseRepository
+from lib.records import FileRecord, ListQuery, NewRecord, ResearchFields
+from lib.repository import SupabaseRepository
 from lib.settings import S3Settings, Settings
 from lib.storage import ObjectStore
 from lib.usage import reconcile

@@ -17,7 +17,8 @@ from botocore.exceptions import ClientError
 from lib import library
 from lib.auth import DemoAuth
 from lib.demo import DEMO_BUCKET, DEMO_EMAIL, DEMO_PASSWORD, cors_configuration, start_demo
-from lib.metadata import NewRecord, ResearchFields, SqliteRepository
+from lib.records import NewRecord, ResearchFields
+from lib.repository import SqliteRepository
 from lib.services import build_services
 from lib.settings import MIN_PRESIGN_EXPIRY_S, Settings
 

@@ -20,7 +20,8 @@ import requests
 
 from lib import library
 from lib.errors import StorageAccessDenied
-from lib.metadata import NewRecord, ResearchFields, SqliteRepository
+from lib.records import NewRecord, ResearchFields
+from lib.repository import SqliteRepository
 from lib.settings import MIB, MIN_PRESIGN_EXPIRY_S, S3Settings, Settings
 from lib.storage import MIN_PART_SIZE, ObjectStore
 

@@ -59,7 +59,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from supabase import create_client
 
-from lib.metadata import SupabaseRepository
+from lib.repository import SupabaseRepository
 
 API_VERSION = "2024-01-01"
 API_ROLES = frozenset({"anon", "authenticated", "service_role"})
