@@ -14,8 +14,6 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from lib.demo import DEMO_BUCKET
-
 MOTO_REGION = "us-east-1"
 
 
@@ -35,18 +33,15 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def reset_moto_buckets(endpoint: str, *, create: str) -> None:
-    """Empty and remove every bucket on a moto server but the demo's, then create ``create``.
+    """Empty and remove every bucket on a moto server, then create ``create``.
 
-    moto keeps one state per process, shared by every server in it, and the app's demo backends
-    (started in-process by AppTest) may live there too. Its ``/moto-api/reset`` would wipe them,
-    so tests remove only their own buckets.
+    moto keeps one state per process, shared by every server in it (and by ``mock_aws``), so a
+    server started fresh may still hold an earlier test's buckets.
     """
     client = boto3.client("s3", endpoint_url=endpoint, region_name=MOTO_REGION, aws_access_key_id="testing",
                           aws_secret_access_key="testing-secret", config=Config(signature_version="s3v4"))
     for bucket in client.list_buckets().get("Buckets", []):
         name = bucket["Name"]
-        if name == DEMO_BUCKET:
-            continue
         for upload in client.list_multipart_uploads(Bucket=name).get("Uploads", []):
             client.abort_multipart_upload(Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"])
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
