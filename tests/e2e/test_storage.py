@@ -81,13 +81,20 @@ def test_on_premises_cors_rule_serves_the_app_origin_and_refuses_others(cloud, c
     assert_cors(page, cloud_app.url, other_origin, cloud.s3_client(), cloud_support.BUCKET)
 
 
+def storage_servers(app_pid: int) -> list[psutil.Process]:
+    return [p for p in psutil.Process(app_pid).children(recursive=True) if p.name() == "weed"]
+
+
 def test_a_killed_demo_app_leaves_no_storage_server_and_no_demo_folder(browser, tmp_path) -> None:
     with run_app(tmp_path) as app:
         context = browser.new_context()
         context.new_page().goto(app.url)
         storage = demo_storage(app)
         context.close()
-        servers = [p for p in psutil.Process(app.pid).children(recursive=True) if p.name() == "weed"]
+        deadline = time.monotonic() + ORPHAN_TIMEOUT_S
+        while not (servers := storage_servers(app.pid)):  # the watcher starts it a moment after the log line
+            assert time.monotonic() < deadline, "the demo's storage server never started"
+            time.sleep(0.1)
         assert len(servers) == 1 and storage.workdir.exists()
         os.kill(app.pid, signal.SIGKILL)
         deadline = time.monotonic() + ORPHAN_TIMEOUT_S
