@@ -46,7 +46,7 @@ STORAGE_FOLDER = "s3"
 """The S3 server's data folder inside the demo's temporary folder."""
 
 
-class _StorageStart:
+class StorageStartup:
     """The embedded S3 server coming up in the background: answering, with the bucket and its CORS rule."""
 
     def __init__(self, server: SeaweedFS, s3: S3Settings, origins: tuple[str, ...]) -> None:
@@ -83,7 +83,7 @@ class DemoBackends:
     email: str
     password: str = field(repr=False)
     user_id: str
-    storage: _StorageStart | None = field(default=None, repr=False, compare=False)
+    storage: StorageStartup | None = field(default=None, repr=False, compare=False)
     """The embedded server coming up; None when ``s3`` is already answering (a script's own server)."""
 
     def wait_for_storage(self, timeout_s: float = READY_TIMEOUT_S) -> None:
@@ -161,7 +161,7 @@ def _start(origins: tuple[str, ...]) -> DemoBackends:
     user_id = DemoAuth(db_path).ensure_account(DEMO_EMAIL, DEMO_PASSWORD)
     log.info("demo mode: S3 at %s, database in %s", s3.endpoint_url, workdir)
     return DemoBackends(s3=s3, db_path=db_path, workdir=workdir, email=DEMO_EMAIL, password=DEMO_PASSWORD,
-                        user_id=user_id, storage=_StorageStart(server, s3, origins))
+                        user_id=user_id, storage=StorageStartup(server, s3, origins))
 
 
 def _create_bucket(s3: S3Settings, origins: tuple[str, ...]) -> None:
