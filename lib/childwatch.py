@@ -31,7 +31,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -61,10 +61,11 @@ def die_with_parent(sig: int = signal.SIGKILL) -> Callable[[], None] | None:
 
 
 def spawn_watched(cmd: Sequence[str], *, log: IO[bytes] | None = None, cleanup: Sequence[Path] = (),
-                  name: str = "pulsevault-child") -> subprocess.Popen:
+                  env: Mapping[str, str] | None = None, name: str = "pulsevault-child") -> subprocess.Popen:
     """Start ``cmd`` under a watcher that stops it (and removes ``cleanup``) once this process is gone.
 
-    Returns the watcher's Popen: terminate it to stop ``cmd``. ``log`` receives both processes' output.
+    Returns the watcher's Popen: terminate it to stop ``cmd``. ``log`` receives both processes' output;
+    ``env`` is added to this process's environment for both.
     """
     watcher = [sys.executable, "-I", str(Path(__file__).resolve()),
                *(arg for folder in cleanup for arg in ("--cleanup", str(folder))), "--", *cmd]
@@ -73,7 +74,7 @@ def spawn_watched(cmd: Sequence[str], *, log: IO[bytes] | None = None, cleanup: 
     def keep() -> None:  # lives as long as the watcher, so PDEATHSIG fires only when this process ends
         try:
             proc = subprocess.Popen(watcher, stdin=subprocess.PIPE, stdout=log, stderr=log,
-                                    preexec_fn=die_with_parent(signal.SIGTERM))
+                                    env={**os.environ, **(env or {})}, preexec_fn=die_with_parent(signal.SIGTERM))
         except BaseException as exc:
             started.put(exc)
             return

@@ -48,6 +48,9 @@ STOP_TIMEOUT_S = 15.0
 PORT_RANGE = (10_000, 32_767)
 """Free ports are picked below Linux's ephemeral range (32768–60999), which outgoing connections draw
 from: a port found free there cannot be taken by a client socket before the server binds it."""
+GO_MEMORY_LIMIT = "256MiB"
+"""``GOMEMLIMIT`` for the server: without it the Go heap kept 700 MB of garbage after a 1 GiB upload (GOGC
+lets it double before collecting); with it the server peaked at 350 MB and went back to about 120 MB."""
 IDENTITIES_FILE = "identities.json"
 """Where in ``data_dir`` the server's ``-s3.config`` is written."""
 _PORT_FLAGS = ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
@@ -133,7 +136,8 @@ def start_seaweedfs(data_dir: Path, *, identities: Mapping[str, Any], allowed_or
            f"-s3.localSocket={data_dir / 's3.sock'}", f"-filer.localSocket={data_dir / 'filer.sock'}",
            *([f"-s3.cert.file={tls.certificate}", f"-s3.key.file={tls.private_key}"] if tls else [])]
     with log_path.open("ab") as log:
-        process = spawn_watched(cmd, log=log, cleanup=cleanup, name="pulsevault-seaweedfs")
+        process = spawn_watched(cmd, log=log, cleanup=cleanup, env={"GOMEMLIMIT": GO_MEMORY_LIMIT},
+                                name="pulsevault-seaweedfs")
     https_url = f"https://{_HOST}:{ports['s3.port.https']}" if tls else None
     return SeaweedFS(endpoint_url=f"http://{_HOST}:{ports['s3.port']}", data_dir=data_dir, log_path=log_path,
                      process=process, https_url=https_url)

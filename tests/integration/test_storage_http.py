@@ -8,7 +8,8 @@ from dataclasses import replace
 import pytest
 import requests
 
-from lib.errors import BucketNotFound, KeyOwnershipError, NotFound
+from lib import storage
+from lib.errors import BucketNotFound, KeyOwnershipError, NotFound, PulseVaultError
 from lib.settings import MIB, S3Settings
 from lib.storage import MIN_PART_SIZE, ObjectStore, content_disposition
 
@@ -109,6 +110,27 @@ def test_list_delete_download(store: ObjectStore, tmp_path) -> None:
     result = store.delete(keys, owner=USER)
     assert sorted(result.deleted) == sorted(keys) and not result.errors
     assert list(store.iter_objects(f"recordings/{USER}/", owner=USER)) == []
+
+
+def test_download_goes_in_ranges_and_a_replaced_object_fails(store: ObjectStore, s3_client, tmp_path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(storage, "DOWNLOAD_RANGE", MIB)
+    body = os.urandom(2 * MIB + 77)
+    put(store, body)
+    seen: list[int] = []
+    assert store.download_to(KEY, tmp_path / "whole.avi", owner=USER,
+                             progress=lambda done, total: seen.append(done)).read_bytes() == body
+    assert MIB in seen and 2 * MIB in seen and seen[-1] == len(body)
+
+    def replace_after_the_first_range(done: int, total: int) -> None:
+        if done == MIB:
+            s3_client.put_object(Bucket=store.bucket, Key=KEY, Body=os.urandom(len(body)))
+
+    with pytest.raises(PulseVaultError):
+        store.download_to(KEY, tmp_path / "mixed.avi", owner=USER, progress=replace_after_the_first_range)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["whole.avi"]  # nothing of the mixed one stays
+    put(store, b"", KEY)
+    assert store.download_to(KEY, tmp_path / "empty.avi", owner=USER).read_bytes() == b""
 
 
 def test_health_and_missing_bucket(store: ObjectStore, s3_settings: S3Settings) -> None:
