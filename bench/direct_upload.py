@@ -69,8 +69,10 @@ DEMO_SEEDED = re.compile(r"demo mode: sample recording \S+ is")
 FRAME = (640, 480)
 RAW_FRAME_BYTES = 640 * 480 * 3 // 2  # OpenCV's raw AVI stores yuv420p
 HARNESS = '''
+import logging
 import sys
 sys.path.insert(0, {repo!r})
+logging.basicConfig(level=logging.INFO)  # as app.py does: the demo's "sample recording ... is" line
 import streamlit as st
 from components.context import get_auth, get_services, start_session, user_context
 
