@@ -136,4 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # os._exit: the stdin reader thread is still blocked in read(), and a normal interpreter shutdown
+    # aborts on its buffer lock. Nothing is left to flush; a signal's death is reported shell-style.
+    os._exit(code if code >= 0 else 128 - code)
