@@ -50,8 +50,8 @@ class CloudBackends:
     """The stand-in signs its JWTs with it; tests look for it where it must never appear."""
     pg_dsn: str
 
-    def app_env(self, *, origins: str = "") -> dict[str, str]:
-        env = {
+    def app_env(self) -> dict[str, str]:
+        return {
             "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
             "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
             "AWS_REGION": REGION,
@@ -60,9 +60,6 @@ class CloudBackends:
             "SUPABASE_URL": self.supabase_url,
             "SUPABASE_ANON_KEY": self.anon_key,
         }
-        if origins:
-            env["PULSEVAULT_APP_ORIGINS"] = origins
-        return env
 
     def s3_client(self):
         """The app's own key (bucket-scoped), as the app uses it."""
