@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import streamlit as st
 
@@ -10,9 +11,12 @@ from components.context import current_session, get_services
 from components.feedback import show_flash, user_errors
 from components.sidebar import render_sidebar
 
+FAVICON = Path(__file__).parent / "assets" / "favicon.png"
+"""Served by the app itself: a `:material/...:` icon makes the browser fetch it from a public font host."""
+
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-st.set_page_config(page_title="PulseVault", page_icon=":material/favorite:", layout="wide")
+st.set_page_config(page_title="PulseVault", page_icon=str(FAVICON), layout="wide")
 
 services = None
 with user_errors("Starting PulseVault"):

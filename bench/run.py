@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, tuple[str, ...]] = {
     "usage": ("usage_aggregation_ms_100k",),
     "cold_start": ("cold_start_s",),
     "direct_upload": ("direct_upload_server_peak_rss_mb",),
+    "idle_cpu": ("idle_cpu_pct",),
 }
 
 

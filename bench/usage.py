@@ -37,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from lib.metadata import SqliteRepository
+from lib.repository import SqliteRepository
 
 FULL_ROWS = 100_000
 QUICK_ROWS = 20_000

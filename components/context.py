@@ -17,7 +17,7 @@ from streamlit.errors import StreamlitSecretNotFoundError
 from components.feedback import flash
 from lib.auth import AuthProvider, Session
 from lib.errors import AuthError, ConfigError
-from lib.metadata import Repository
+from lib.repository import Repository
 from lib.services import Services, build_services
 from lib.settings import load_settings
 

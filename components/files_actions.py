@@ -17,7 +17,7 @@ from lib import pipeline
 from lib.errors import PulseVaultError
 from lib.keys import new_record_id
 from lib.library import delete_records, export_csv, reanalyse
-from lib.metadata import FileRecord, ListQuery, Status
+from lib.records import FileRecord, ListQuery, Status
 
 CONFIRM_KEY = "pv_user_files_confirm_delete"
 NOTICE_KEY = "pv_user_files_notice"

@@ -22,7 +22,7 @@ from lib.library import (
     share_expiry_options,
     share_link,
 )
-from lib.metadata import FileRecord, ResearchFields, Status
+from lib.records import FileRecord, ResearchFields, Status
 from lib.rppg import METHODS
 from lib.units import human_bytes, human_duration
 

@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from lib.library import LinkCache, quick_look_hr, thumbnail_urls
-from lib.metadata import FileRecord, ListQuery, RecordPage, Status
+from lib.records import FileRecord, ListQuery, RecordPage, Status
 
 TABLE_KEY = "pv_user_files_table"
 PAGE_KEY = "pv_user_files_page"

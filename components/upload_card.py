@@ -25,8 +25,8 @@ from components.upload_state import UploadItem
 from lib import direct_upload, pipeline
 from lib.errors import DuplicateRecording, PulseVaultError, ValidationError
 from lib.keys import new_record_id
-from lib.metadata import ResearchFields
 from lib.pipeline import PreparedRecording, Progress, Step
+from lib.records import ResearchFields
 from lib.settings import Settings
 from lib.units import human_bytes, human_duration
 

@@ -16,8 +16,8 @@ import streamlit as st
 
 from lib.direct_upload import DirectUpload
 from lib.errors import LocalDiskError
-from lib.metadata import FileRecord
 from lib.pipeline import OriginalInBucket, PreparedRecording, Workspace, discard
+from lib.records import FileRecord
 
 ITEMS_KEY = "pv_user_upload_items"
 QUEUE_KEY = "pv_user_upload_queue"

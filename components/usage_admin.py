@@ -15,7 +15,7 @@ import streamlit as st
 from components.context import UserContext
 from components.feedback import user_errors
 from components.usage_charts import byte_unit
-from components.usage_reconcile import render_findings, row_access
+from components.usage_reconcile import render_findings
 from lib.units import human_bytes
 from lib.usage import BucketReconciliation, BucketUsage, bucket_usage_csv, bucket_wide_usage, reconcile_bucket
 
@@ -107,7 +107,7 @@ def _render_bucket_check(ctx: UserContext) -> None:
     def check() -> None:
         st.session_state[BUCKET_CHECK_KEY] = _with_progress("Checking the bucket…", lambda progress: (
             reconcile_bucket(ctx.services.store, ctx.services.settings, ctx.session.email,
-                             row_access(ctx), progress=progress)))
+                             ctx.repo.rows_of, progress=progress)))
 
     if st.button("Check the whole bucket", key="pv_user_usage_bucket_check_button", icon=":material/fact_check:"):
         with user_errors("Checking the whole bucket"):

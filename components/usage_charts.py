@@ -8,7 +8,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from lib.metadata import UsageBucket, UsageSummary
+from lib.records import UsageBucket, UsageSummary
 from lib.units import human_bytes
 from lib.usage import cumulative_by_month
 

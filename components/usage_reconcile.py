@@ -19,10 +19,8 @@ from lib.usage import (
     Discrepancy,
     Kind,
     RepairResult,
-    RowAccess,
     reconcile,
     repair,
-    visible_rows,
 )
 
 OWN_CHECK_KEY = "pv_user_usage_check"
@@ -45,11 +43,6 @@ _CONSEQUENCES = {
     Kind.STALE_PENDING: "Any partial files of these uploads are deleted from the bucket and the recordings "
                         "are marked failed. Only do this if no upload is still running in another tab.",
 }
-
-
-def row_access(ctx: UserContext) -> RowAccess:
-    demo = ctx.services.demo
-    return visible_rows(ctx.repo, demo.db_path if demo is not None else None)
 
 
 def render_own_check(ctx: UserContext) -> None:
@@ -117,7 +110,7 @@ def _confirm(kind: Kind, ctx: UserContext, items: list[Discrepancy], recheck: Re
                       width="stretch"):
         _close()
         with user_errors("Repairing"):
-            result = repair(kind, items, store=ctx.services.store, rows_for=row_access(ctx),
+            result = repair(kind, items, store=ctx.services.store, rows_for=ctx.repo.rows_of,
                             settings=ctx.services.settings, caller_email=ctx.session.email,
                             caller_id=ctx.user_id)
             st.session_state[NOTICE_KEY] = _notice(kind, result)

@@ -68,8 +68,9 @@ from lib.errors import (
 )
 from lib.keys import extension_of, record_keys, sanitize_filename, user_prefix
 from lib.media import ALLOWED_EXTENSIONS, CONTENT_TYPES
-from lib.metadata import FileRecord, NewRecord, Repository, ResearchFields, Status
 from lib.pipeline import OriginalInBucket, PreparedRecording, ProgressCallback
+from lib.records import FileRecord, NewRecord, ResearchFields, Status
+from lib.repository import Repository
 from lib.settings import MIB, Settings
 from lib.storage import MAX_PARTS, ObjectStore, PartInfo, part_size_for
 from lib.units import human_bytes

@@ -43,7 +43,8 @@ from typing import Any
 from lib import rppg
 from lib.errors import AccessDenied, NotFound, PulseVaultError, StorageError, ValidationError
 from lib.keys import extension_of
-from lib.metadata import MAX_PAGE_SIZE, FileRecord, ListQuery, Repository, Status
+from lib.records import MAX_PAGE_SIZE, FileRecord, ListQuery, Status
+from lib.repository import Repository
 from lib.settings import MAX_PRESIGN_EXPIRY_S, MIN_PRESIGN_EXPIRY_S, Settings
 from lib.storage import ObjectStore
 

@@ -42,7 +42,7 @@ import cv2
 import numpy as np
 
 from lib.errors import FileTooLarge, PulseVaultError, UnsupportedMedia
-from lib.metadata import VideoProperties
+from lib.records import VideoProperties
 from lib.units import human_bytes
 
 ALLOWED_EXTENSIONS = ("mp4", "mov", "m4v", "avi", "mkv", "webm")

@@ -92,15 +92,8 @@ from lib.errors import (
 )
 from lib.keys import extension_of, new_record_id, record_keys, sanitize_filename
 from lib.media import ContainerInfo
-from lib.metadata import (
-    FileRecord,
-    NewRecord,
-    Repository,
-    ResearchFields,
-    SqliteRepository,
-    Status,
-    VideoProperties,
-)
+from lib.records import FileRecord, NewRecord, ResearchFields, Status, VideoProperties
+from lib.repository import Repository, SqliteRepository
 from lib.rppg import AnalysisSummary
 from lib.settings import Settings
 from lib.storage import ObjectStore

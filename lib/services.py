@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from lib.auth import AuthProvider, DemoAuth, Session, SupabaseAuth, new_supabase_client
 from lib.demo import DemoBackends, seed_once, start_demo
-from lib.metadata import Repository, SqliteRepository, SupabaseRepository
+from lib.repository import Repository, SqliteRepository, SupabaseRepository
 from lib.settings import Settings
 from lib.storage import ObjectStore
 

@@ -28,11 +28,11 @@ What counts as what (see :class:`Kind`):
   ``settings.stale_pending_s``.
 
 Bucket-wide reconciliation (admins, :func:`reconcile_bucket`) lists the whole
-bucket once and checks each user prefix *whose rows the caller can read*. In
-demo mode that is everyone (one SQLite file on the admin's machine); in cloud
-mode row-level security shows an admin only their own rows, so every other
-prefix is reported as *not checked* with its object count and bytes, never
-guessed at. Checking another user's prefix in the cloud needs that user
+bucket once and checks each user prefix *whose rows the caller can read*: the
+caller's repository says whose those are (``Repository.rows_of``). Where it
+cannot read a user's rows (row-level security in the cloud shows an admin only
+their own), that prefix is reported as *not checked* with its object count and
+bytes, never guessed at. Checking another user's prefix in the cloud needs that user
 signed in, or a service-role script outside the app.
 
 Repairs run only after the user confirmed them in the UI, and the row repairs
@@ -57,11 +57,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from pathlib import Path
 
 from lib.errors import AccessDenied, NotFound, PulseVaultError
 from lib.keys import RECORDINGS_PREFIX, user_prefix
-from lib.metadata import FileRecord, Repository, SqliteRepository, Status, UsageBucket, UsageSummary
+from lib.records import FileRecord, Status, UsageBucket, UsageSummary
+from lib.repository import Repository
 from lib.settings import Settings
 from lib.storage import HealthStatus, ObjectInfo, ObjectStore
 from lib.units import human_bytes
@@ -77,7 +77,8 @@ STALE_REASON = "Reconciliation: the upload never finished; its partial files wer
 ListingProgress = Callable[[int, int], None]
 """Called with (objects listed so far, bytes listed so far)."""
 RowAccess = Callable[[str], Repository | None]
-"""A user id → a repository of that user's rows, or None when the caller cannot read them."""
+"""A user id → a repository of that user's rows, or None when the caller cannot read them
+(a session's ``Repository.rows_of``)."""
 
 _KEY = re.compile(r"recordings/(?P<user>[^/]+)/(?:(?P<year>\d{4})/(?P<month>\d{2})/(?P<record>[^/]+)/)?")
 
@@ -394,17 +395,6 @@ def reconcile_bucket(store: ObjectStore, settings: Settings, caller_email: str |
         else:
             checked.append(_compare(user_id, objects, list(repo.iter_all()), settings, moment))
     return BucketReconciliation(tuple(checked), tuple(unchecked))
-
-
-def visible_rows(own: Repository, demo_db_path: Path | str | None) -> RowAccess:
-    """Whose rows this session can read: everyone's in demo mode (one local SQLite file);
-    in cloud mode only the caller's, because row-level security hides the rest."""
-    def rows_for(user_id: str) -> Repository | None:
-        if user_id == own.user_id:
-            return own
-        return SqliteRepository(demo_db_path, user_id) if demo_db_path is not None else None
-
-    return rows_for
 
 
 def _compare(user_id: str, objects: list[ObjectInfo], rows: list[FileRecord], settings: Settings,

@@ -8,7 +8,7 @@ from components import files_actions, files_table
 from components.context import UserContext, user_context
 from components.feedback import user_errors
 from components.files_detail import render_detail
-from lib.metadata import ListQuery, Status
+from lib.records import ListQuery, Status
 
 
 def render() -> None:

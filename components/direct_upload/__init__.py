@@ -30,7 +30,7 @@ from components.upload_state import UploadItem
 from lib import direct_upload as du
 from lib.errors import PulseVaultError
 from lib.media import ALLOWED_EXTENSIONS
-from lib.metadata import ResearchFields
+from lib.records import ResearchFields
 from lib.settings import MIB, Settings
 from lib.units import human_bytes
 

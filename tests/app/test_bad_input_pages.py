@@ -22,7 +22,8 @@ from lib import demo, media, pipeline
 from lib.auth import DemoAuth
 from lib.demo import DEMO_EMAIL, DEMO_PASSWORD
 from lib.errors import MetadataUnavailable
-from lib.metadata import ResearchFields, SqliteRepository, Status
+from lib.records import ResearchFields, Status
+from lib.repository import SqliteRepository
 from lib.settings import Settings
 from lib.storage import ObjectStore
 from tests.support import videos

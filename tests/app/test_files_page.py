@@ -21,7 +21,8 @@ from components import upload_state
 from lib import demo, pipeline
 from lib.errors import NotFound
 from lib.keys import record_keys
-from lib.metadata import FileRecord, ListQuery, NewRecord, ResearchFields, SqliteRepository, Status, VideoProperties
+from lib.records import FileRecord, ListQuery, NewRecord, ResearchFields, Status, VideoProperties
+from lib.repository import SqliteRepository
 from lib.settings import Settings
 from lib.storage import ObjectStore
 from tests.support import videos

@@ -10,7 +10,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib.demo import DEMO_EMAIL, DEMO_PASSWORD, start_demo
-from lib.metadata import SqliteRepository, Status
+from lib.records import Status
+from lib.repository import SqliteRepository
 from tests.support import videos
 
 TIMEOUT_S = 120

@@ -24,7 +24,8 @@ from supabase import create_client
 from lib import library
 from lib.errors import AccessDenied, KeyOwnershipError, NotFound, PulseVaultError
 from lib.keys import user_prefix
-from lib.metadata import FileRecord, ListQuery, NewRecord, ResearchFields, SupabaseRepository
+from lib.records import FileRecord, ListQuery, NewRecord, ResearchFields
+from lib.repository import SupabaseRepository
 from lib.settings import S3Settings, Settings
 from lib.storage import ObjectStore
 from lib.usage import reconcile

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
@@ -50,3 +51,20 @@ def test_cloud_mode_wrong_password_is_a_clear_message(cloud_app, page) -> None:
     page.get_by_text("Signing in failed").first.wait_for()
     assert page.get_by_role("heading", name="Upload").count() == 0
     assert "Traceback" not in page.content()
+
+
+def test_every_asset_comes_from_the_app_itself(demo_app, page) -> None:
+    """An offline lab: nothing the app shows may be fetched from another host (issue 21, item 10)."""
+    app_host = urlparse(demo_app.url).netloc
+    elsewhere: list[str] = []
+    page.on("request", lambda request: elsewhere.append(request.url)
+            if urlparse(request.url).netloc not in ("", app_host) else None)
+    sign_in(page, demo_app.url, DEMO_EMAIL, DEMO_PASSWORD)
+    page.get_by_role("heading", name="Upload").first.wait_for()
+    for path, heading in (("files", "My files"), ("usage", "Usage")):
+        page.goto(f"{demo_app.url}/{path}")
+        page.get_by_role("heading", name=heading).first.wait_for()
+    favicon = page.evaluate("() => document.querySelector('link[rel~=\"icon\"]')?.href || ''")
+    assert urlparse(favicon).netloc == app_host, favicon
+    # Presigned media come from the embedded S3 on 127.0.0.1, which is part of the app too.
+    assert [url for url in elsewhere if urlparse(url).hostname != "127.0.0.1"] == []

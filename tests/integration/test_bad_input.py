@@ -30,7 +30,8 @@ from lib.errors import (
     ValidationError,
 )
 from lib.keys import MAX_FILENAME_LENGTH, user_prefix
-from lib.metadata import ListQuery, Repository, ResearchFields, SqliteRepository, Status
+from lib.records import ListQuery, ResearchFields, Status
+from lib.repository import Repository, SqliteRepository
 from lib.settings import MAX_PRESIGN_EXPIRY_S, MIB, MIN_PRESIGN_EXPIRY_S, Settings
 from lib.storage import ObjectStore
 from tests.support import videos
@@ -253,7 +254,7 @@ SEARCH_NAMES = ("100% rest.avi", "rest_1.avi", "rest-2.avi", "it's.avi", 'say "h
 def searchable(any_world: World, clips) -> World:
     """Rows with awkward names (metadata only: search reads rows, not objects)."""
     from lib.keys import new_record_id, record_keys
-    from lib.metadata import NewRecord
+    from lib.records import NewRecord
 
     for name in SEARCH_NAMES:
         record_id = new_record_id()

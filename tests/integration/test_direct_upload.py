@@ -23,7 +23,8 @@ from lib.errors import (
     UnsupportedMedia,
 )
 from lib.keys import user_prefix
-from lib.metadata import ResearchFields, SqliteRepository, Status
+from lib.records import ResearchFields, Status
+from lib.repository import SqliteRepository
 from lib.settings import MIB, Settings
 from lib.storage import ObjectStore
 from lib.transfer import SHA256_METADATA

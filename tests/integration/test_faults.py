@@ -32,8 +32,9 @@ from lib.errors import (
     SessionExpired,
     StorageUnavailable,
 )
-from lib.metadata import ListQuery, Repository, ResearchFields, SqliteRepository, Status, SupabaseRepository
 from lib.pipeline import Progress, Step
+from lib.records import ListQuery, ResearchFields, Status
+from lib.repository import Repository, SqliteRepository, SupabaseRepository
 from lib.settings import MIB, S3Settings, Settings
 from lib.storage import ObjectStore
 from lib.usage import reconcile, storage_health

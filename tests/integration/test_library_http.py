@@ -24,7 +24,8 @@ from lib.library import (
     share_link,
     thumbnail_url,
 )
-from lib.metadata import FileRecord, NewRecord, ResearchFields, SqliteRepository
+from lib.records import FileRecord, NewRecord, ResearchFields
+from lib.repository import SqliteRepository
 from lib.settings import MIB, Settings
 from lib.storage import ObjectStore, content_disposition
 from tests.support import videos

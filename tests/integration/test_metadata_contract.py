@@ -15,16 +15,8 @@ from pathlib import Path
 import pytest
 
 from lib.errors import KeyOwnershipError, MetadataError, NotFound, ValidationError
-from lib.metadata import (
-    FileRecord,
-    ListQuery,
-    NewRecord,
-    Repository,
-    ResearchFields,
-    SqliteRepository,
-    Status,
-    VideoProperties,
-)
+from lib.records import FileRecord, ListQuery, NewRecord, ResearchFields, Status, VideoProperties
+from lib.repository import Repository, SqliteRepository
 from tests.support.postgres import pg_dsn  # noqa: F401
 from tests.support.supabase.fixtures import supabase_standin, supabase_standin_server  # noqa: F401
 

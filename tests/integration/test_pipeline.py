@@ -19,14 +19,9 @@ from lib.errors import (
     UnsupportedMedia,
 )
 from lib.keys import MAX_FILENAME_LENGTH, user_prefix
-from lib.metadata import (
-    FileRecord,
-    Repository,
-    ResearchFields,
-    SqliteRepository,
-    Status,
-)
 from lib.pipeline import Progress, Step
+from lib.records import FileRecord, ResearchFields, Status
+from lib.repository import Repository, SqliteRepository
 from lib.settings import MIB, Settings
 from lib.storage import ObjectStore
 from tests.support import videos

@@ -13,7 +13,8 @@ import pytest
 
 from lib import pipeline, transfer
 from lib.errors import StorageUnavailable
-from lib.metadata import ResearchFields, SqliteRepository, Status
+from lib.records import ResearchFields, Status
+from lib.repository import SqliteRepository
 from lib.settings import MIB, S3Settings, Settings
 from lib.storage import MIN_PART_SIZE, ObjectStore
 from tests.support import videos

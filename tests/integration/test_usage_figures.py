@@ -17,7 +17,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from lib.metadata import NewRecord, Repository, ResearchFields, SqliteRepository, VideoProperties
+from lib.records import NewRecord, ResearchFields, VideoProperties
+from lib.repository import Repository, SqliteRepository
 from lib.settings import Settings
 from lib.usage import cumulative_by_month, usage_csv, user_usage
 

@@ -8,7 +8,8 @@ import pytest
 from supabase import ClientOptions, create_client
 
 from lib.errors import AccessDenied, MetadataUnavailable, SessionExpired
-from lib.metadata import ListQuery, NewRecord, SupabaseRepository
+from lib.records import ListQuery, NewRecord
+from lib.repository import SupabaseRepository
 from tests.support.services import free_port
 
 

@@ -11,7 +11,8 @@ import uuid
 import pytest
 from supabase import create_client
 
-from lib.metadata import NewRecord, ResearchFields, SupabaseRepository
+from lib.records import NewRecord, ResearchFields
+from lib.repository import SupabaseRepository
 from lib.settings import Settings
 from lib.usage import user_usage
 

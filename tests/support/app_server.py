@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,15 +42,15 @@ def app_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 @contextmanager
-def run_app(log_dir: Path, env: Mapping[str, str] | None = None) -> Iterator[RunningApp]:
-    """Start ``streamlit run app.py``; yield once its health endpoint answers."""
+def run_app(log_dir: Path, env: Mapping[str, str] | None = None, args: Sequence[str] = ()) -> Iterator[RunningApp]:
+    """Start ``streamlit run app.py`` (``args``: more command-line options); yield once its health endpoint answers."""
     port = free_port()
     log_path = log_dir / f"streamlit-{port}.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
              "--server.headless", "true", "--server.address", "127.0.0.1",
-             "--browser.gatherUsageStats", "false"],
+             "--browser.gatherUsageStats", "false", *args],
             cwd=REPO, env=app_environment(env), stdout=log, stderr=subprocess.STDOUT,
         )
         try:

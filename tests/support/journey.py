@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lib.keys import user_prefix
-from lib.metadata import Repository, Status
+from lib.records import Status
+from lib.repository import Repository
 from lib.settings import Settings
 from lib.storage import ObjectStore
 from lib.usage import Kind, Reconciliation, reconcile

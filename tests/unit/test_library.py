@@ -34,15 +34,8 @@ from lib.library import (
     thumbnail_url,
     thumbnail_urls,
 )
-from lib.metadata import (
-    FileRecord,
-    ListQuery,
-    NewRecord,
-    ResearchFields,
-    SqliteRepository,
-    Status,
-    VideoProperties,
-)
+from lib.records import FileRecord, ListQuery, NewRecord, ResearchFields, Status, VideoProperties
+from lib.repository import SqliteRepository
 from lib.rppg import AnalysisSummary
 from lib.settings import S3Settings, Settings
 from lib.storage import DeleteResult, ObjectStore

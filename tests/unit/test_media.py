@@ -12,7 +12,7 @@ import pytest
 
 from lib import media
 from lib.errors import FileTooLarge, PulseVaultError, UnsupportedMedia
-from lib.metadata import VideoProperties
+from lib.records import VideoProperties
 from tests.support import videos
 
 FRAMES = 30

@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 import pytest
 
 from lib.errors import KeyOwnershipError
-from lib.metadata import ListQuery, NewRecord, SqliteRepository, Status
+from lib.records import ListQuery, NewRecord, Status
+from lib.repository import SqliteRepository
 
 
 def _new(user_id: str, size: int = 10) -> NewRecord:

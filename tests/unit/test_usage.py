@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 import pytest
 
 from lib.errors import AccessDenied
-from lib.metadata import SqliteRepository, UsageBucket, UsageSummary
+from lib.records import UsageBucket, UsageSummary
+from lib.repository import SqliteRepository, SupabaseRepository
 from lib.settings import GIB, Settings
 from lib.storage import ObjectInfo
 from lib.usage import (
@@ -26,7 +27,6 @@ from lib.usage import (
     reconcile_bucket,
     repair,
     usage_csv,
-    visible_rows,
 )
 
 ADMIN = "boss@lab.test"
@@ -170,15 +170,20 @@ def test_reconcile_is_for_the_callers_own_rows_only(tmp_path):
 def test_repairing_another_users_findings_needs_an_admin(tmp_path):
     store = FakeStore([])
     theirs = [Discrepancy(Kind.ORPHAN, B, _key(B), None, 10, "")]
-    rows_for = visible_rows(SqliteRepository(tmp_path / "demo.db", A), tmp_path / "demo.db")
+    rows_for = SqliteRepository(tmp_path / "demo.db", A).rows_of
     with pytest.raises(AccessDenied):
         repair(Kind.ORPHAN, theirs, store=store, rows_for=rows_for, settings=SETTINGS,
                caller_email="someone@lab.test", caller_id=A)
 
 
-def test_visible_rows_in_cloud_mode_are_only_the_callers(tmp_path):
+def test_rows_visible_in_cloud_mode_are_only_the_callers(tmp_path):
+    own = SupabaseRepository(client=None, user_id=A)
+    assert own.rows_of(A) is own
+    assert own.rows_of(B) is None
+
+
+def test_rows_visible_in_demo_mode_are_everyones(tmp_path):
     own = SqliteRepository(tmp_path / "demo.db", A)
-    assert visible_rows(own, None)(A) is own
-    assert visible_rows(own, None)(B) is None
-    other = visible_rows(own, tmp_path / "demo.db")(B)
-    assert other is not None and other.user_id == B
+    assert own.rows_of(A) is own
+    other = own.rows_of(B)
+    assert other.user_id == B and other.db_path == own.db_path

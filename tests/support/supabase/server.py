@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from supabase import create_client
 
-from lib.metadata import SupabaseRepository
+from lib.repository import SupabaseRepository
 from tests.support.supabase.database import Accounts, ConnectionPool
 from tests.support.supabase.gotrue import GoTrue, GoTrueState
 from tests.support.supabase.postgrest import PostgREST

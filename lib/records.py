@@ -1,0 +1,136 @@
+"""The values that describe a recording's metadata: what a repository stores
+and returns, and the rules of a list query.
+
+Nothing here touches a database, so ``media``, ``usage``, ``library`` and the
+UI can use these types without depending on persistence (``lib.repository``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+MAX_PAGE_SIZE = 500
+"""Largest page a list call returns: a table bigger than this is unreadable anyway."""
+SORT_COLUMNS = frozenset(
+    {"created_at", "updated_at", "original_name", "size_bytes", "duration_s", "subject_id",
+     "session_label", "status", "content_type", "fps"}
+)
+"""Columns a list may be sorted by; anything else is refused, never interpolated."""
+SEARCH_COLUMNS = ("original_name", "subject_id", "session_label", "notes")
+"""The fields a list query's free text is searched in."""
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    READY = "ready"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ResearchFields:
+    subject_id: str = ""
+    session_label: str = ""
+    notes: str = ""
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class VideoProperties:
+    duration_s: float
+    fps: float
+    width: int
+    height: int
+    frame_count: int
+    codec: str
+    lossless: bool
+    browser_playable: bool
+    bit_rate: int | None = None
+
+
+@dataclass(frozen=True)
+class NewRecord:
+    id: str
+    s3_key: str
+    bucket: str
+    original_name: str
+    content_type: str
+    size_bytes: int
+    research: ResearchFields = field(default_factory=ResearchFields)
+    sha256: str | None = None
+    thumbnail_key: str | None = None
+    preview_key: str | None = None
+    video: VideoProperties | None = None
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    id: str
+    user_id: str
+    bucket: str
+    s3_key: str
+    original_name: str
+    content_type: str
+    size_bytes: int
+    sha256: str | None
+    status: Status
+    error: str | None
+    thumbnail_key: str | None
+    preview_key: str | None
+    ground_truth_key: str | None
+    video: VideoProperties | None
+    research: ResearchFields
+    analysis: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def playback_key(self) -> str:
+        """What a browser should play: the H.264 preview if there is one."""
+        return self.preview_key or self.s3_key
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    text: str = ""
+    statuses: tuple[Status, ...] = ()
+    tags: tuple[str, ...] = ()
+    date_from: date | None = None
+    date_to: date | None = None
+    lossless: bool | None = None
+    sort: str = "created_at"
+    descending: bool = True
+    page: int = 1
+    page_size: int = 50
+
+
+@dataclass(frozen=True)
+class RecordPage:
+    records: tuple[FileRecord, ...]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def page_count(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+@dataclass(frozen=True)
+class UsageBucket:
+    label: str
+    bytes: int
+    count: int
+
+
+@dataclass(frozen=True)
+class UsageSummary:
+    total_bytes: int
+    total_count: int
+    by_month: tuple[UsageBucket, ...]
+    by_content_type: tuple[UsageBucket, ...]
+    by_lossless: tuple[UsageBucket, ...]
+    by_subject: tuple[UsageBucket, ...]
+    largest: tuple[FileRecord, ...]

@@ -1,0 +1,193 @@
+"""Cloud-mode metadata: ``SupabaseRepository`` on ``public.user_files`` through
+PostgREST, with the filter building and the translation of PostgREST and
+transport failures into ``lib.errors``.
+
+Every query carries the signed-in user's JWT, so PostgreSQL row-level security
+(``sql/001_user_files.sql``) decides what they may see; usage figures are
+aggregated in the database by ``usage_summary()`` (``sql/002_usage.sql``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from lib.errors import AccessDenied, KeyOwnershipError, MetadataError, MetadataUnavailable, SessionExpired
+from lib.records import SEARCH_COLUMNS, FileRecord, ListQuery, NewRecord, RecordPage, Status, UsageBucket, UsageSummary
+from lib.repository.base import (
+    LARGEST_COUNT,
+    RowUpdates,
+    check_query,
+    day_start,
+    existing_record_id,
+    iso,
+    like_pattern,
+    new_row_id,
+    not_found,
+    owned_key,
+    owned_optional_key,
+    record_from_row,
+    research_columns,
+    storable_text,
+    video_columns,
+)
+
+TABLE = "user_files"
+
+
+class SupabaseRepository(RowUpdates):
+    """Metadata in Supabase's ``public.user_files``, queried as the signed-in user.
+
+    ``client`` is a supabase-py client that already carries the user's session;
+    the service-role key is never used here.
+    """
+
+    def __init__(self, client: Any, user_id: str) -> None:
+        self._client = client
+        self.user_id = str(user_id)
+
+    def __repr__(self) -> str:
+        return f"SupabaseRepository(user_id={self.user_id!r})"
+
+    def rows_of(self, user_id: str) -> SupabaseRepository | None:
+        """Only the caller's own rows: row-level security hides everyone else's."""
+        return self if str(user_id) == self.user_id else None
+
+    def _run(self, builder: Any) -> Any:
+        """Execute a postgrest-py builder, translating every failure to lib.errors."""
+        try:
+            return builder.execute()
+        except Exception as exc:
+            raise _translate_supabase_error(exc) from exc
+
+    def _rows(self, builder: Any) -> list[dict[str, Any]]:
+        return list(self._run(builder).data or [])
+
+    def _update(self, record_id: str, values: Mapping[str, Any]) -> FileRecord:
+        rows = self._rows(self._client.table(TABLE).update(dict(values)).eq("id", existing_record_id(record_id)))
+        if not rows:
+            raise not_found()
+        return record_from_row(rows[0])
+
+    def create_pending(self, new: NewRecord) -> FileRecord:
+        owned_key(new.s3_key, self.user_id)
+        values = {
+            "id": new_row_id(new.id), "user_id": self.user_id, "bucket": new.bucket, "s3_key": new.s3_key,
+            "original_name": new.original_name, "content_type": new.content_type,
+            "size_bytes": new.size_bytes, "sha256": new.sha256, "status": Status.PENDING.value,
+            "thumbnail_key": owned_optional_key(new.thumbnail_key, self.user_id),
+            "preview_key": owned_optional_key(new.preview_key, self.user_id),
+            **video_columns(new.video), **research_columns(new.research),
+        }
+        rows = self._rows(self._client.table(TABLE).insert(values))
+        if not rows:
+            raise MetadataError("The recording was not saved; please try again.")
+        return record_from_row(rows[0])
+
+    def get(self, record_id: str) -> FileRecord:
+        rows = self._rows(self._client.table(TABLE).select("*").eq("id", existing_record_id(record_id)).limit(1))
+        if not rows:
+            raise not_found()
+        return record_from_row(rows[0])
+
+    def list(self, query: ListQuery) -> RecordPage:
+        check_query(query)
+        builder = self._client.table(TABLE).select("*", count="exact")
+        builder = _apply_filters(builder, query)
+        builder = builder.order(query.sort, desc=query.descending, nullsfirst=False)
+        builder = builder.order("id", desc=query.descending)
+        offset = (query.page - 1) * query.page_size
+        result = self._run(builder.range(offset, offset + query.page_size - 1))
+        records = tuple(record_from_row(r) for r in result.data or [])
+        total = result.count if result.count is not None else offset + len(records)
+        return RecordPage(records, total, query.page, query.page_size)
+
+    def find_ready_by_sha256(self, sha256: str) -> FileRecord | None:
+        rows = self._rows(
+            self._client.table(TABLE).select("*").eq("sha256", sha256).eq("status", Status.READY.value)
+            .order("created_at", desc=True).limit(1)
+        )
+        return record_from_row(rows[0]) if rows else None
+
+    def delete(self, record_id: str) -> None:
+        rows = self._rows(self._client.table(TABLE).delete().eq("id", existing_record_id(record_id)))
+        if not rows:
+            raise not_found()
+
+    def usage(self) -> UsageSummary:
+        figures = self._run(self._client.rpc("usage_summary")).data or {}
+        largest = self._rows(
+            self._client.table(TABLE).select("*").eq("status", Status.READY.value)
+            .order("size_bytes", desc=True).order("id").limit(LARGEST_COUNT)
+        )
+        return UsageSummary(
+            total_bytes=int(figures.get("total_bytes") or 0),
+            total_count=int(figures.get("total_count") or 0),
+            by_month=_buckets(figures.get("by_month")),
+            by_content_type=_buckets(figures.get("by_content_type")),
+            by_lossless=_buckets(figures.get("by_lossless")),
+            by_subject=_buckets(figures.get("by_subject")),
+            largest=tuple(record_from_row(r) for r in largest),
+        )
+
+
+def _buckets(items: Any) -> tuple[UsageBucket, ...]:
+    return tuple(UsageBucket(str(i["label"]), int(i["bytes"]), int(i["count"])) for i in items or ())
+
+
+def _postgrest_quote(value: str) -> str:
+    """A value inside a PostgREST ``or=(...)`` list: quoted so commas/parens are literal."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _apply_filters(builder: Any, query: ListQuery) -> Any:
+    if text := storable_text(query.text).strip():
+        # PostgREST spells LIKE's % as *; the escaped % and _ stay literal.
+        pattern = _postgrest_quote(like_pattern(text).replace("%", "*").replace("\\*", "\\%"))
+        builder = builder.or_(",".join(f"{column}.ilike.{pattern}" for column in SEARCH_COLUMNS))
+    if query.statuses:
+        builder = builder.in_("status", [Status(s).value for s in query.statuses])
+    if query.tags:
+        builder = builder.contains("tags", list(query.tags))
+    if query.date_from:
+        builder = builder.gte("created_at", iso(day_start(query.date_from)))
+    if query.date_to:
+        builder = builder.lt("created_at", iso(day_start(query.date_to + timedelta(days=1))))
+    if query.lossless is not None:
+        builder = builder.eq("lossless", query.lossless)
+    return builder
+
+
+_PG_CODES: dict[str, tuple[type[MetadataError] | type[AccessDenied], str]] = {
+    "42501": (AccessDenied, "You are not allowed to do that with this recording."),
+    "23505": (MetadataError, "A recording with that storage key already exists."),
+    "23503": (AccessDenied, "Your account was not found; please sign in again."),
+    "22P02": (MetadataError, "The metadata service rejected a malformed value."),
+    "23502": (MetadataError, "A required field of the recording is missing."),
+}
+
+
+def _translate_supabase_error(exc: Exception) -> Exception:
+    """postgrest/httpx failures as lib.errors, with messages a researcher can act on."""
+    import httpx
+    from postgrest.exceptions import APIError
+
+    if isinstance(exc, httpx.TransportError):
+        return MetadataUnavailable("The metadata service (Supabase) could not be reached; try again shortly.")
+    if not isinstance(exc, APIError):
+        return MetadataError(f"The metadata service failed: {type(exc).__name__}")
+    code = str(exc.code or "")
+    message = str(exc.message or "")
+    if code in {"PGRST301", "PGRST302", "PGRST303"} or "JWT expired" in message:
+        return SessionExpired("Your session has expired; please sign in again.")
+    if code == "23514":
+        if "owner" in message:
+            return KeyOwnershipError("That storage key does not belong to your account.")
+        return MetadataError("The metadata service rejected a value of the recording.")
+    if code in _PG_CODES:
+        cls, text = _PG_CODES[code]
+        return cls(text)
+    if (code.isdigit() and int(code) >= 500) or code.startswith("08") or code in {"53300", "57P01"}:
+        return MetadataUnavailable("The metadata service (Supabase) is unavailable; try again shortly.")
+    return MetadataError(f"The metadata service refused the request ({code or 'unknown error'}).")
