@@ -61,9 +61,9 @@ def test_every_asset_comes_from_the_app_itself(demo_app, page) -> None:
             if urlparse(request.url).netloc not in ("", app_host) else None)
     sign_in(page, demo_app.url, DEMO_EMAIL, DEMO_PASSWORD)
     page.get_by_role("heading", name="Upload").first.wait_for()
-    for path, heading in (("files", "My files"), ("usage", "Usage")):
-        page.goto(f"{demo_app.url}/{path}")
-        page.get_by_role("heading", name=heading).first.wait_for()
+    for title in ("My files", "Usage"):
+        page.get_by_role("link", name=title).first.click()
+        page.get_by_role("heading", name=title).first.wait_for()
     favicon = page.evaluate("() => document.querySelector('link[rel~=\"icon\"]')?.href || ''")
     assert urlparse(favicon).netloc == app_host, favicon
     # Presigned media come from the embedded S3 on 127.0.0.1, which is part of the app too.
