@@ -48,6 +48,7 @@ from lib.errors import (
 from lib.settings import MIB, Settings
 from lib.storage import (
     DEFAULT_PART_SIZE,
+    TLS_UNTRUSTED,
     ObjectStore,
     error_for_code,
     part_size_for,
@@ -224,7 +225,7 @@ def _send_parts(job: _Job, reader: _Reader, part_size: int) -> tuple[dict[int, s
                     if job.config.checksums:
                         crc = crcs[number] = base64.b64encode(zlib.crc32(view).to_bytes(4, "big")).decode()
                     headers = {"x-amz-checksum-crc32": crc} if crc else {}
-                    future = pool.submit(_put, job, _part_signer(job, number, crc), view, headers)
+                    future = pool.submit(_put, job, _part_signer(job, number, length, crc), view, headers)
                     future.add_done_callback(events.put)
                     in_flight[future] = (number, buffer)
                     following = next(parts, None)
@@ -240,10 +241,11 @@ def _send_parts(job: _Job, reader: _Reader, part_size: int) -> tuple[dict[int, s
     return etags, crcs
 
 
-def _part_signer(job: _Job, number: int, crc: str | None) -> Callable[[], str]:
+def _part_signer(job: _Job, number: int, length: int, crc: str | None) -> Callable[[], str]:
     def sign() -> str:
         # Signed per attempt: a long backoff must not outlive the URL.
-        return job.store.presign_part(job.key, job.upload_id, number, owner=job.owner, checksum_crc32=crc)
+        return job.store.presign_part(job.key, job.upload_id, number, owner=job.owner, content_length=length,
+                                      checksum_crc32=crc)
 
     return sign
 
@@ -253,10 +255,14 @@ def _put(job: _Job, sign: Callable[[], str], data: memoryview, headers: Mapping[
     for attempt in range(1, MAX_ATTEMPTS + 1):
         body = _Body(data, job)
         try:
-            response = job.http.put(sign(), data=body, headers=dict(headers), timeout=HTTP_TIMEOUT_S)
+            # verify per request: a session's own verify loses to REQUESTS_CA_BUNDLE from the environment.
+            response = job.http.put(sign(), data=body, headers=dict(headers), timeout=HTTP_TIMEOUT_S,
+                                    verify=job.verify)
         except _Stopped:
             job.progress.add(-body.sent)
             raise TransferCancelled("The upload was cancelled.") from None
+        except requests.exceptions.SSLError:  # no retry mends an untrusted certificate
+            raise StorageUnavailable(TLS_UNTRUSTED) from None
         except (requests.ConnectionError, requests.Timeout):
             failure: PulseVaultError = StorageUnavailable(
                 "The connection to the storage service dropped during the upload. Check the network, retry."
@@ -295,6 +301,7 @@ class _Job:
         self.upload_id = ""
         self.progress = _Progress(total, progress)
         self.http = _http_session(self.concurrency)
+        self.verify = store.tls_verify
         self._stopped = threading.Event()
 
     def __enter__(self) -> _Job:

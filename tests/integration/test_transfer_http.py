@@ -1,4 +1,4 @@
-"""lib.transfer over real HTTP against a ThreadedMotoServer.
+"""lib.transfer over real HTTP against SeaweedFS.
 
 Failures are injected by wrapping the HTTP session the transfer uses; parts
 are the 5 MiB S3 minimum so the files stay at a few MiB.

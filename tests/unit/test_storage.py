@@ -33,6 +33,7 @@ from lib.storage import (
     MAX_SIGV4_EXPIRY_S,
     MIN_PART_SIZE,
     ObjectStore,
+    content_disposition,
     expiry_seconds,
     part_size_for,
     translate_error,
@@ -115,6 +116,43 @@ def test_presign_put_signs_content_type_and_metadata(store: ObjectStore) -> None
     assert "unit-secret-value" not in url
 
 
+def test_presign_get_download_name(store: ObjectStore) -> None:
+    url = store.presign_get(KEY, owner=USER, download_name="../Sitzung Müller.MP4", inline=False,
+                            content_type="video/mp4")  # fmt: skip
+    q = query(url)
+    assert q["response-content-disposition"] == (
+        "attachment; filename=\"Sitzung Muller.mp4\"; filename*=UTF-8''Sitzung%20M%C3%BCller.mp4"
+    )
+    assert q["response-content-type"] == "video/mp4"
+    assert q["X-Amz-SignedHeaders"] == "host"
+
+
+def test_presign_get_inline_by_default(store: ObjectStore) -> None:
+    assert "response-content-disposition" not in query(store.presign_get(KEY, owner=USER))
+    inline = query(store.presign_get(KEY, owner=USER, download_name="a.mp4"))
+    assert inline["response-content-disposition"].startswith("inline; filename=")
+
+
+def test_content_disposition_ascii_fallback() -> None:
+    assert content_disposition("受试者.mkv", inline=False).startswith('attachment; filename="recording.mkv"')
+
+
+def test_presign_part_numbers(store: ObjectStore) -> None:
+    url = store.presign_part(KEY, "upload-1", 3, owner=USER, content_length=MIB)
+    assert query(url)["partNumber"] == "3" and query(url)["uploadId"] == "upload-1"
+    with pytest.raises(ValidationError):
+        store.presign_part(KEY, "upload-1", MAX_PARTS + 1, owner=USER, content_length=MIB)
+
+
+def test_presign_part_signs_its_exact_length(store: ObjectStore) -> None:
+    # What S3 enforces is tried against SeaweedFS (tests/integration/test_s3_refusals.py); here, what is signed.
+    url = store.presign_part(KEY, "upload-1", 1, owner=USER, content_length=5 * MIB)
+    assert "content-length" in query(url)["X-Amz-SignedHeaders"].split(";")
+    for bad in (-1, MAX_PART_SIZE + 1):
+        with pytest.raises(ValidationError):
+            store.presign_part(KEY, "upload-1", 1, owner=USER, content_length=bad)
+
+
 # --- ownership --------------------------------------------------------------
 
 
@@ -123,7 +161,7 @@ def test_presign_put_signs_content_type_and_metadata(store: ObjectStore) -> None
     [
         lambda s: s.presign_put(OTHER_KEY, owner=USER, content_type="video/mp4"),
         lambda s: s.presign_get(OTHER_KEY, owner=USER),
-        lambda s: s.presign_part(OTHER_KEY, "u", 1, owner=USER),
+        lambda s: s.presign_part(OTHER_KEY, "u", 1, owner=USER, content_length=1),
         lambda s: s.create_multipart(OTHER_KEY, owner=USER, content_type="video/mp4"),
         lambda s: s.complete_multipart(OTHER_KEY, "u", [(1, "e")], owner=USER),
         lambda s: s.abort_multipart(OTHER_KEY, "u", owner=USER),
