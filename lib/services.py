@@ -1,8 +1,9 @@
 """The backends of one running app, built once per process from Settings.
 
 ``Services`` holds what is safe to share between browser sessions: settings,
-the S3 object store (one boto3 client per process) and, in demo mode, the
-embedded backends. What belongs to one signed-in user, the auth provider with
+the S3 object store (one boto3 client per process), the check workers (one
+:class:`lib.checks.CheckPool` per process, fairly shared between users) and, in
+demo mode, the embedded backends. What belongs to one signed-in user, the auth provider with
 its Supabase client and the metadata repository running as that user, is
 made per browser session by :meth:`Services.new_auth` and
 :meth:`Services.repository_for`.
@@ -11,9 +12,10 @@ made per browser session by :meth:`Services.new_auth` and
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lib.auth import AuthProvider, DemoAuth, Session, SupabaseAuth, new_supabase_client
+from lib.checks import CheckLimits, CheckPool
 from lib.demo import DemoBackends, seed_once, start_demo
 from lib.repository import Repository, SqliteRepository, SupabaseRepository
 from lib.settings import Settings
@@ -26,6 +28,8 @@ class Services:
     object_store: ObjectStore
     """Use :attr:`store`, which waits for demo mode's storage to be up."""
     demo: DemoBackends | None = None
+    checks: CheckPool = field(default_factory=lambda: check_pool(Settings(mode="demo")), repr=False)
+    """The check workers; no process starts until the first check."""
 
     @property
     def store(self) -> ObjectStore:
@@ -63,10 +67,19 @@ def build_services(
     process (the upload pipeline provides it).
     """
     if not settings.is_demo:
-        return Services(settings=settings, object_store=ObjectStore.from_settings(settings))
+        return Services(settings=settings, object_store=ObjectStore.from_settings(settings),
+                        checks=check_pool(settings))
     demo = start_demo([*settings.app_origins, *origins])
     settings = settings.with_s3(demo.s3)
-    services = Services(settings=settings, object_store=ObjectStore.from_settings(settings), demo=demo)
+    services = Services(settings=settings, object_store=ObjectStore.from_settings(settings), demo=demo,
+                        checks=check_pool(settings))
     if seed is not None:
         seed_once(lambda: seed(services))
     return services
+
+
+def check_pool(settings: Settings) -> CheckPool:
+    """The app's check workers, sized by the settings' caps."""
+    limits = CheckLimits(total=settings.check_concurrency,
+                         per_user=min(settings.check_concurrency_per_user, settings.check_concurrency))
+    return CheckPool(limits, idle_exit_s=settings.check_worker_idle_s)
