@@ -280,7 +280,7 @@ def _prepare(path: Path, original_name: str, *, settings: Settings, repo: Reposi
     if repo is not None:
         report.step(Step.DUPLICATES)
         duplicate = repo.find_ready_by_sha256(digest)
-    analysis, analysis_error = (_quick_look(path, video, report) if analyse else (None, None))
+    analysis, analysis_error = (_quick_look(path, video, report, settings.hr_band_hz) if analyse else (None, None))
     return PreparedRecording(
         path=path, given_name=original_name, original_name=sanitize_filename(original_name),
         workdir=workdir, container=container, video=video, size_bytes=size, sha256=digest,
@@ -289,11 +289,12 @@ def _prepare(path: Path, original_name: str, *, settings: Settings, repo: Reposi
     )
 
 
-def _quick_look(path: Path, video: VideoProperties,
-                report: _Reporter) -> tuple[AnalysisSummary | None, str | None]:
+def _quick_look(path: Path, video: VideoProperties, report: _Reporter,
+                band: tuple[float, float] | None) -> tuple[AnalysisSummary | None, str | None]:
     report.step(Step.ANALYSE)
     try:
-        summary = rppg.analyse(path, progress=lambda f: report(Step.ANALYSE, f, 1.0), lossless=video.lossless)
+        summary = rppg.analyse(path, progress=lambda f: report(Step.ANALYSE, f, 1.0), lossless=video.lossless,
+                               band=band)
     except AnalysisError as exc:
         return None, str(exc)
     except Exception:
