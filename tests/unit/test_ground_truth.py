@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -279,7 +280,7 @@ def test_sync_shows_durations_offset_and_warns_past_a_second(tmp_path: Path) -> 
 
 def test_sync_refuses_a_file_for_another_recording(tmp_path: Path) -> None:
     truth = load_ground_truth(write(tmp_path / "short.csv", csv_text(np.arange(N) / FS, wave())))
-    with pytest.raises(GroundTruthError, match="short.csv: covers 10.0 s of this 60.0 s recording"):
+    with pytest.raises(GroundTruthError, match=re.escape("short.csv: covers 10.0 s of this 60.0 s recording")):
         check_sync(truth, 60.0)
     mean = load_ground_truth(write(tmp_path / "hr.txt", "70\n"))
     assert check_sync(mean, 60.0).warning is None
