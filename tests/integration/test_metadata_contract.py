@@ -18,7 +18,7 @@ from lib.errors import KeyOwnershipError, MetadataError, NotFound, ValidationErr
 from lib.records import FileRecord, ListQuery, NewRecord, ResearchFields, Status, VideoProperties
 from lib.repository import Repository, SqliteRepository
 from tests.support.postgres import pg_dsn  # noqa: F401
-from tests.support.supabase_standin import supabase_standin, supabase_standin_server  # noqa: F401
+from tests.support.supabase.fixtures import supabase_standin, supabase_standin_server  # noqa: F401
 
 MakeRepo = Callable[[str], Repository]
 VIDEO = VideoProperties(duration_s=10.0, fps=30.0, width=640, height=480, frame_count=300, codec="FFV1",
