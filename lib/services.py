@@ -23,8 +23,17 @@ from lib.storage import ObjectStore
 @dataclass(frozen=True)
 class Services:
     settings: Settings
-    store: ObjectStore
+    object_store: ObjectStore
+    """Use :attr:`store`, which waits for demo mode's storage to be up."""
     demo: DemoBackends | None = None
+
+    @property
+    def store(self) -> ObjectStore:
+        """The S3 store. In demo mode the embedded server starts in the background while the sign-in
+        page renders; the first use after that waits for it (a second at most, usually not at all)."""
+        if self.demo is not None:
+            self.demo.wait_for_storage()
+        return self.object_store
 
     def new_auth(self) -> AuthProvider:
         """A fresh auth provider for one browser session (never shared)."""
@@ -54,10 +63,10 @@ def build_services(
     process (the upload pipeline provides it).
     """
     if not settings.is_demo:
-        return Services(settings=settings, store=ObjectStore.from_settings(settings))
+        return Services(settings=settings, object_store=ObjectStore.from_settings(settings))
     demo = start_demo([*settings.app_origins, *origins])
     settings = settings.with_s3(demo.s3)
-    services = Services(settings=settings, store=ObjectStore.from_settings(settings), demo=demo)
+    services = Services(settings=settings, object_store=ObjectStore.from_settings(settings), demo=demo)
     if seed is not None:
         seed_once(lambda: seed(services))
     return services
