@@ -42,7 +42,7 @@ from typing import Any
 
 from lib import rppg
 from lib.errors import AccessDenied, NotFound, PulseVaultError, StorageError, ValidationError
-from lib.keys import extension_of
+from lib.keys import extension_of, record_folder
 from lib.records import MAX_PAGE_SIZE, FileRecord, ListQuery, Status
 from lib.repository import Repository
 from lib.settings import MAX_PRESIGN_EXPIRY_S, MIN_PRESIGN_EXPIRY_S, Settings
@@ -288,14 +288,8 @@ class DeleteReport:
 def record_object_keys(store: ObjectStore, record: FileRecord, *, owner: str) -> list[str]:
     """The record's known keys plus anything else under its prefix (a broken upload's leftovers)."""
     known = [k for k in (record.s3_key, record.thumbnail_key, record.preview_key, record.ground_truth_key) if k]
-    prefix = record.s3_key.rsplit("/", 1)[0] + "/"
-    listed = [info.key for info in store.iter_objects(prefix, owner=owner)]
+    listed = [info.key for info in store.iter_objects(record_folder(record.s3_key), owner=owner)]
     return list(dict.fromkeys([*known, *listed]))
-
-
-def delete_record(store: ObjectStore, repo: Repository, record_id: str) -> FileRecord:
-    """Delete one of the user's recordings (objects, then row); raises on failure. See the module docstring."""
-    return _delete(store, repo, repo.get(record_id))  # NotFound for another user's id
 
 
 def _delete(store: ObjectStore, repo: Repository, record: FileRecord) -> FileRecord:

@@ -59,7 +59,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from lib.errors import AccessDenied, NotFound, PulseVaultError
-from lib.keys import RECORDINGS_PREFIX, user_prefix
+from lib.keys import RECORDINGS_PREFIX, record_folder, user_prefix
 from lib.records import FileRecord, Status, UsageBucket, UsageSummary
 from lib.repository import Repository
 from lib.settings import Settings
@@ -327,9 +327,6 @@ class Reconciliation:
     discrepancies: tuple[Discrepancy, ...]
     checked_at: datetime
 
-    def of_kind(self, kind: Kind) -> tuple[Discrepancy, ...]:
-        return tuple(d for d in self.discrepancies if d.kind is kind)
-
     @property
     def ok(self) -> bool:
         return not self.discrepancies
@@ -408,7 +405,7 @@ def _compare(user_id: str, objects: list[ObjectInfo], rows: list[FileRecord], se
         referenced.update(k for k in (row.s3_key, row.thumbnail_key, row.preview_key, row.ground_truth_key)
                           if k)
         if row.status is Status.PENDING:
-            in_flight.add(record_prefix(row))
+            in_flight.add(record_folder(row.s3_key))
             if now - row.created_at > stale_after:
                 found.append(_stale(row, by_key, now))
         elif row.status is Status.READY:
@@ -416,7 +413,7 @@ def _compare(user_id: str, objects: list[ObjectInfo], rows: list[FileRecord], se
             if problem:
                 found.append(Discrepancy(Kind.MISSING, user_id, row.s3_key, row.id, row.size_bytes, problem))
     for info in objects:
-        if info.key not in referenced and _parent(info.key) not in in_flight:
+        if info.key not in referenced and record_folder(info.key) not in in_flight:
             found.append(Discrepancy(Kind.ORPHAN, user_id, info.key, None, info.size,
                                      f"{human_bytes(info.size)} that no recording refers to"))
     return Reconciliation(user_id, len(objects), len(rows), tuple(found), now)
@@ -432,21 +429,12 @@ def _missing_detail(row: FileRecord, info: ObjectInfo | None) -> str:
 
 
 def _stale(row: FileRecord, by_key: dict[str, ObjectInfo], now: datetime) -> Discrepancy:
-    prefix = record_prefix(row)
+    prefix = record_folder(row.s3_key)
     partial = [o for key, o in by_key.items() if key.startswith(prefix)]
     hours = (now - row.created_at).total_seconds() / 3600
     detail = (f"{row.original_name}: pending for {hours:.1f} h, "
               f"{len(partial)} partial file(s) ({human_bytes(sum(o.size for o in partial))})")
     return Discrepancy(Kind.STALE_PENDING, row.user_id, row.s3_key, row.id, row.size_bytes, detail)
-
-
-def record_prefix(row: FileRecord) -> str:
-    """``recordings/{uid}/{yyyy}/{mm}/{record_id}/``: the folder holding all of a record's objects."""
-    return _parent(row.s3_key)
-
-
-def _parent(key: str) -> str:
-    return key.rsplit("/", 1)[0] + "/"
 
 
 # --- repairs (each one confirmed by the user in the UI first) ------------------------------------------
@@ -475,7 +463,7 @@ def clean_stale_pending(store: ObjectStore, repo: Repository, ids: Sequence[str]
     If any object cannot be deleted the row stays pending, so the next check finds it again.
     """
     def clean(record: FileRecord) -> None:
-        keys = [o.key for o in store.iter_objects(record_prefix(record), owner=repo.user_id)]
+        keys = [o.key for o in store.iter_objects(record_folder(record.s3_key), owner=repo.user_id)]
         if keys:
             result = store.delete(keys, owner=repo.user_id)
             if result.errors:

@@ -206,7 +206,6 @@ def test_crafted_ids_and_keys_are_refused_and_nothing_changes(stored, cloud) -> 
     refused(NotFound, lambda: b_repo.update_research(a_record.id, ResearchFields(notes="mine now")))
     refused(NotFound, lambda: b_repo.mark_failed(a_record.id, "hijacked"))
     refused(NotFound, lambda: b_repo.delete(a_record.id))
-    refused(NotFound, lambda: library.delete_record(store, b_repo, a_record.id))
     refused(NotFound, lambda: library.reanalyse(store, b_repo, a_record.id))
     assert b_repo.list(ListQuery(text=a_record.original_name)).total == 0
     report = library.delete_records(store, b_repo, [a_record.id])

@@ -22,7 +22,6 @@ from lib.library import (
     LinkCache,
     SignedUrl,
     can_discard,
-    delete_record,
     delete_records,
     download_url,
     export_csv,
@@ -256,15 +255,15 @@ def test_a_failed_object_delete_leaves_a_failed_row_never_orphans(store, repo, m
     assert row.s3_key in keys_in_bucket(store)  # a row still points at the bytes: reconciliation can see both
 
 
-def test_unreachable_storage_leaves_the_row_failed_and_raises(store, repo, monkeypatch) -> None:
+def test_unreachable_storage_leaves_the_row_failed_and_reports_it(store, repo, monkeypatch) -> None:
     record = add_record(repo, store)
 
     def down(self, keys, *, owner):
         raise StorageUnavailable("Could not reach the storage service to delete the files.")
 
     monkeypatch.setattr(ObjectStore, "delete", down)
-    with pytest.raises(StorageUnavailable):
-        delete_record(store, repo, record.id)
+    report = delete_records(store, repo, [record.id])
+    assert not report.ok and "Could not reach" in report.failed[0].reason
     assert repo.get(record.id).status is Status.FAILED
     assert "Could not reach" in repo.get(record.id).error
 
