@@ -83,6 +83,8 @@ class Settings:
     check_concurrency: int = DEFAULT_CHECK_CONCURRENCY
     check_concurrency_per_user: int = DEFAULT_CHECK_CONCURRENCY_PER_USER
     check_worker_idle_s: int = DEFAULT_CHECK_WORKER_IDLE_S
+    hr_band_hz: tuple[float, float] | None = None
+    """The quick look's heart-rate band in Hz; None: ``lib.rppg``'s default, 0.75–2.5 Hz (at rest)."""
 
     @property
     def is_demo(self) -> bool:
@@ -138,6 +140,7 @@ _APP_KEYS: dict[str, tuple[str, Any]] = {
     "check_concurrency": ("PULSEVAULT_CHECK_CONCURRENCY", int),
     "check_concurrency_per_user": ("PULSEVAULT_CHECK_CONCURRENCY_PER_USER", int),
     "check_worker_idle_s": ("PULSEVAULT_CHECK_WORKER_IDLE_S", int),
+    "hr_band": ("PULSEVAULT_HR_BAND", str),
 }
 _POSITIVE_INTS = ("transfer_concurrency", "stale_pending_s", "check_concurrency", "check_concurrency_per_user",
                   "check_worker_idle_s")
@@ -227,7 +230,20 @@ def _app_fields(raw: dict[str, Any]) -> dict[str, Any]:
     if "app_origins" in raw:
         out["app_origins"] = tuple(o.strip().rstrip("/") for o in _as_list(raw["app_origins"]) if o.strip())
     out.update({key: _positive(raw, key) for key in _POSITIVE_INTS if key in raw})
+    if "hr_band" in raw:
+        out["hr_band_hz"] = _hr_band(raw["hr_band"])
     return out
+
+
+def _hr_band(value: Any) -> tuple[float, float]:
+    # Imported here, only when the band is configured: lib.rppg brings OpenCV and SciPy, which the app's
+    # cold start does not otherwise load.
+    from lib.rppg.spectrum import check_band
+
+    try:
+        return check_band(value)
+    except ValidationError as exc:
+        raise ConfigError(f"Setting [app] hr_band (or PULSEVAULT_HR_BAND): {exc}") from None
 
 
 def _positive(raw: dict[str, Any], key: str) -> Any:
