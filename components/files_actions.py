@@ -9,10 +9,11 @@ from collections.abc import Sequence
 import streamlit as st
 
 from components import files_table, upload_jobs
+from components.check_progress import run_and_wait
 from components.context import UserContext, user_context
 from components.feedback import user_errors
 from lib import uploads
-from lib.library import delete_records, export_csv, reanalyse
+from lib.library import REANALYSIS_KEY, delete_records, export_csv, reanalysis_task, save_reanalysis
 from lib.pipeline import Backends
 from lib.records import FileRecord, ListQuery, Status
 from lib.uploads import JobStatus, UploadJob
@@ -146,14 +147,11 @@ def render_unfinished(record: FileRecord, ctx: UserContext, *, can_discard: bool
 
 
 def run_reanalysis(record: FileRecord, method: str, ctx: UserContext) -> None:
-    bar = st.progress(0.0, text="Downloading the original…")
-    labels = {"download": "Downloading the original", "analyse": "Quick-look pulse analysis"}
-
-    def on_progress(stage: str, fraction: float) -> None:
-        bar.progress(min(1.0, max(0.0, fraction)), text=f"{labels[stage]}: {fraction:.0%}")
-
+    """Run the quick look again on the check workers, following its bars here; save what it found."""
+    services = ctx.services
     with user_errors("Re-analysing"):
-        reanalyse(ctx.services.store, ctx.repo, record.id, method=method, progress=on_progress,
-                  band=ctx.services.settings.hr_band_hz)
+        task = reanalysis_task(services.store, ctx.repo, record.id, method=method, band=services.settings.hr_band_hz)
+        outcome = run_and_wait(services.checks, REANALYSIS_KEY.format(record_id=record.id), ctx.repo.user_id, task)
+        save_reanalysis(ctx.repo, record.id, task, outcome)
         notify(f"{record.original_name} was re-analysed ({method}).")
         st.rerun()

@@ -31,8 +31,10 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import shutil
 import tempfile
 import threading
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -41,12 +43,14 @@ from pathlib import Path
 from typing import Any
 
 from lib import rppg
-from lib.errors import AccessDenied, NotFound, PulseVaultError, StorageError, ValidationError
+from lib.checks import UNEXPECTED_CHECK, AnalysisTask, CheckOutcome
+from lib.errors import AccessDenied, AnalysisError, NotFound, PulseVaultError, StorageError, ValidationError
 from lib.keys import extension_of, record_folder
 from lib.records import MAX_PAGE_SIZE, FileRecord, ListQuery, Status
 from lib.repository import Repository
 from lib.settings import MAX_PRESIGN_EXPIRY_S, MIN_PRESIGN_EXPIRY_S, Settings
 from lib.storage import ObjectStore
+from lib.transfer import sign_download
 
 log = logging.getLogger(__name__)
 
@@ -353,21 +357,17 @@ def can_discard(record: FileRecord, settings: Settings, *, now: datetime | None 
 # --- re-analyse ------------------------------------------------------------------------------------
 
 
-def reanalyse(
-    store: ObjectStore,
-    repo: Repository,
-    record_id: str,
-    *,
-    method: str = "POS",
-    progress: Callable[[str, float], None] | None = None,
-    workdir: Path | str | None = None,
-    band: tuple[float, float] | None = None,
-) -> FileRecord:
-    """Download the original (streamed, to a temporary folder), run the quick look again, save it.
+REANALYSIS_KEY = "reanalyse-{record_id}"
+"""The check workers' key for a recording's re-analysis (one at a time per recording)."""
 
-    ``progress(stage, fraction)`` is called with stage ``"download"`` then ``"analyse"``. The
-    ground-truth file, if the record has one, is fetched too so the summary compares against it.
-    ``band`` is the heart-rate band in Hz (None: the analysis default, at rest).
+
+def reanalysis_task(store: ObjectStore, repo: Repository, record_id: str, *, method: str = "POS",
+                    band: tuple[float, float] | None = None, parent: Path | str | None = None) -> AnalysisTask:
+    """What a check worker needs to run the quick look again on a stored recording: links signed for exactly
+    its original (and ground truth, so the summary compares against it), a fresh folder, no secret.
+
+    Run it with :class:`lib.checks.CheckPool` (the app) or :func:`lib.checks.run.run_task` (a script), then
+    :func:`save_reanalysis`.
     """
     record = repo.get(record_id)
     owner = repo.user_id
@@ -375,20 +375,22 @@ def reanalyse(
     if record.status is not Status.READY:
         raise ValidationError("Only a stored (ready) recording can be analysed.")
     method = rppg.check_method(method)
-    report = progress or (lambda _stage, _fraction: None)
-    with tempfile.TemporaryDirectory(prefix="pulsevault-reanalyse-", dir=workdir) as tmp:
-        folder = Path(tmp)
-        local = folder / f"original.{extension_of(record.s3_key) or 'bin'}"
-        store.download_to(record.s3_key, local, owner=owner,
-                          progress=lambda done, total: report("download", done / total if total else 1.0))
-        truth = None
-        if record.ground_truth_key:
-            truth = folder / f"ground_truth.{extension_of(record.ground_truth_key) or 'csv'}"
-            store.download_to(record.ground_truth_key, truth, owner=owner)
-        lossless = record.video.lossless if record.video else None
-        summary = rppg.analyse(local, method=method, lossless=lossless, ground_truth=truth, band=band,
-                               progress=lambda fraction: report("analyse", fraction))
+    source = sign_download(store, record.s3_key, owner=owner)
+    truth_key = record.ground_truth_key
+    truth = sign_download(store, truth_key, owner=owner) if truth_key else None
+    # Named, not made: the worker makes it, and a check cancelled before it started leaves no folder behind.
+    workdir = Path(parent or tempfile.gettempdir()) / f"pulsevault-reanalyse-{uuid.uuid4().hex}"
+    return AnalysisTask(name=record.original_name, workdir=workdir, source=source, method=method,
+                        lossless=record.video.lossless if record.video else None, ground_truth=truth,
+                        ground_truth_ext=(extension_of(truth_key) if truth_key else "") or "csv", band=band)
+
+
+def save_reanalysis(repo: Repository, record_id: str, task: AnalysisTask, outcome: CheckOutcome) -> FileRecord:
+    """Save what the re-analysis found (its folder goes either way); a failed one is raised, phrased for the user."""
+    shutil.rmtree(task.workdir, ignore_errors=True)
+    if outcome.analysis is None:
+        raise AnalysisError(outcome.message or UNEXPECTED_CHECK)
     try:
-        return repo.set_analysis(record.id, summary.to_json())
+        return repo.set_analysis(record_id, outcome.analysis.to_json())
     except NotFound:
         raise NotFound("The recording was deleted while it was being analysed.") from None

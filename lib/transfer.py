@@ -532,6 +532,17 @@ class SignedDownload:
     """requests' ``verify``: a lab's CA bundle, or True."""
 
 
+WORKER_LINK_S = 6 * 3_600
+"""How long a worker's download link lasts (capped by the store's presign limit): a check may wait its turn."""
+
+
+def sign_download(store: ObjectStore, key: str, *, owner: str) -> SignedDownload:
+    """A link a worker fetches ``key`` through, pinned to the object's current bytes (its ETag)."""
+    info = store.head(key, owner=owner)
+    url = store.presign_get(key, owner=owner, expires=WORKER_LINK_S)
+    return SignedDownload(url=url, size=info.size, etag=info.etag, verify=store.tls_verify)
+
+
 def download_signed(link: SignedDownload, path: str | os.PathLike[str], *,
                     progress: ProgressCallback | None = None) -> None:
     """Stream the object to ``path`` in :data:`lib.storage.DOWNLOAD_RANGE` ranges; a partial file never stays."""

@@ -1,7 +1,7 @@
 """Recording checks out of the web process: worker processes owned by the app, fairly shared.
 
 * :mod:`.values` — one check as picklable values (the task, the outcome);
-* :mod:`.run` — :func:`lib.checks.run.run_check` runs one anywhere (heavy: imported by workers and
+* :mod:`.run` — :func:`lib.checks.run.run_task` runs one anywhere (heavy: imported by workers and
   scripts, never by the web process);
 * :mod:`.scheduler` — per-user queues served round-robin under a per-user and a total cap;
 * :mod:`.worker` — a worker process's body (the forkserver preloads it with the check's libraries);
@@ -14,10 +14,11 @@ duplicate lookup, which needs the user's repository, stays in the web process.
 
 from lib.checks.pool import CheckPool, CheckState, Phase
 from lib.checks.scheduler import CheckLimits, FairQueue
-from lib.checks.values import UNEXPECTED_CHECK, CheckOutcome, CheckTask, Verdict
+from lib.checks.values import UNEXPECTED_CHECK, AnalysisTask, CheckOutcome, CheckTask, Task, Verdict
 
 __all__ = [
     "UNEXPECTED_CHECK",
+    "AnalysisTask",
     "CheckLimits",
     "CheckOutcome",
     "CheckPool",
@@ -25,5 +26,6 @@ __all__ = [
     "CheckTask",
     "FairQueue",
     "Phase",
+    "Task",
     "Verdict",
 ]

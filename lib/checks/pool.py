@@ -26,6 +26,7 @@ How it works:
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import multiprocessing
 import os
@@ -35,13 +36,14 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from multiprocessing import forkserver, popen_forkserver, reduction, spawn, util
 from multiprocessing.connection import Connection, wait
-from multiprocessing.context import BaseContext
+from multiprocessing.context import BaseContext, ForkServerProcess, set_spawning_popen
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING
 
 from lib.checks.scheduler import CheckLimits, FairQueue
-from lib.checks.values import CheckOutcome, CheckTask
+from lib.checks.values import CheckOutcome, Task
 from lib.memory import trim_heap
 
 if TYPE_CHECKING:
@@ -89,7 +91,7 @@ class CheckState:
 
 @dataclass
 class _Entry:
-    task: CheckTask
+    task: Task
     owner: str
     state: CheckState = field(default_factory=lambda: CheckState(Phase.WAITING))
     done_at: float = 0.0
@@ -130,7 +132,7 @@ class CheckPool:
 
     # --- what pages call --------------------------------------------------------------------------------
 
-    def submit(self, key: str, owner: str, task: CheckTask) -> None:
+    def submit(self, key: str, owner: str, task: Task) -> None:
         """Queue a check; a finished one under the same key (not taken yet) is replaced."""
         with self._lock:
             if self._closed:
@@ -181,10 +183,6 @@ class CheckPool:
         """(waiting, running, worker processes alive) right now."""
         with self._lock:
             return self._queue.waiting_count, self._queue.running_count, len(self._workers)
-
-    def worker_pids(self) -> list[int]:
-        with self._lock:
-            return [w.process.pid for w in self._workers if w.process.pid is not None]
 
     def close(self) -> None:
         """Stop every check and worker (the app is shutting down, or a test is done)."""
@@ -253,7 +251,7 @@ class CheckPool:
 
         parent, child = multiprocessing.Pipe()
         try:
-            process = self._get_context().Process(target=serve, args=(child,), name="pulsevault-check", daemon=True)
+            process = self._process_class()(target=serve, args=(child,), name="pulsevault-check", daemon=True)
             process.start()
         except Exception as exc:  # any failure to start is reported on the card
             log.exception("could not start a check worker")
@@ -269,14 +267,11 @@ class CheckPool:
             self._workers.append(worker)
         return worker
 
-    def _get_context(self) -> BaseContext:
-        if self._context is None:
-            context = multiprocessing.get_context("forkserver")
-            # "__main__" too: the forkserver imports the main script once (Streamlit's, guarded), so a
-            # worker does not import it again on start (multiprocessing would, for every worker).
-            context.set_forkserver_preload(["__main__", PRELOAD])
-            self._context = context
-        return self._context
+    def _process_class(self) -> type[BaseProcess]:
+        if self._context is not None:
+            return self._context.Process
+        multiprocessing.get_context("forkserver").set_forkserver_preload([PRELOAD])
+        return _WorkerProcess
 
     def _read(self, worker: _Worker) -> None:
         """Every message the worker has sent so far; a closed pipe means it is gone (its sentinel says more)."""
@@ -377,6 +372,39 @@ class CheckPool:
             os.write(self._wake_w, b"x")
 
 
+class _WorkerPopen(popen_forkserver.Popen):
+    """Starts a worker from the forkserver without the web process's main script.
+
+    multiprocessing tells every child to run the parent's ``__main__`` again; under Streamlit that is
+    the app's page script (a Streamlit run puts it there), which must never run in a worker. The rest is
+    :class:`multiprocessing.popen_forkserver.Popen`'s own launch.
+    """
+
+    def _launch(self, process_obj: BaseProcess) -> None:
+        prep_data = spawn.get_preparation_data(process_obj.name)
+        for key in ("init_main_from_name", "init_main_from_path"):
+            prep_data.pop(key, None)
+        buf = io.BytesIO()
+        set_spawning_popen(self)
+        try:
+            reduction.dump(prep_data, buf)
+            reduction.dump(process_obj, buf)
+        finally:
+            set_spawning_popen(None)
+        self.sentinel, w = forkserver.connect_to_new_process(self._fds)
+        parent_w = os.dup(w)  # the child's sign that the parent is alive, as the stdlib keeps it
+        self.finalizer = util.Finalize(self, util.close_fds, (parent_w, self.sentinel))
+        with open(w, "wb", closefd=True) as f:
+            f.write(buf.getbuffer())
+        self.pid = forkserver.read_signed(self.sentinel)
+
+
+class _WorkerProcess(ForkServerProcess):
+    @staticmethod
+    def _Popen(process_obj: BaseProcess) -> _WorkerPopen:
+        return _WorkerPopen(process_obj)
+
+
 def _kill_group(worker: _Worker) -> None:
     """SIGKILL the worker's process group (it leads one: the ffmpeg it started is in it)."""
     pid = worker.process.pid
@@ -388,6 +416,6 @@ def _kill_group(worker: _Worker) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-def _remove_workdir(task: CheckTask) -> None:
+def _remove_workdir(task: Task) -> None:
     shutil.rmtree(task.workdir, ignore_errors=True)
 

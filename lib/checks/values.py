@@ -1,4 +1,5 @@
-"""One check as picklable values: what to check (:class:`CheckTask`) and how it ended (:class:`CheckOutcome`).
+"""One check as picklable values: what to do (:class:`CheckTask`, :class:`AnalysisTask`) and how it ended
+(:class:`CheckOutcome`).
 
 Light on purpose (no OpenCV, no SciPy): the web process builds tasks and reads
 outcomes without loading what only a check needs (:mod:`lib.checks.run`).
@@ -16,6 +17,7 @@ from lib.transfer import SignedDownload
 
 if TYPE_CHECKING:
     from lib.pipeline.check import PreparedRecording
+    from lib.rppg import AnalysisSummary
 
 UNEXPECTED_CHECK = "The check failed unexpectedly; the server log has the details. Check again, or discard the file."
 """What a researcher reads when a check broke on something that is no PulseVault error (a bug)."""
@@ -46,6 +48,8 @@ class CheckTask:
     path: Path | None = None
     source: SignedDownload | None = None
     analyse: bool = True
+    band: tuple[float, float] | None = None
+    """The quick look's heart-rate band in Hz (None: at rest)."""
 
     def __post_init__(self) -> None:
         if (self.path is None) == (self.source is None):
@@ -58,9 +62,37 @@ class CheckTask:
 
 
 @dataclass(frozen=True)
+class AnalysisTask:
+    """Run the quick look again on a stored recording (My files' Re-analyse), fetched through signed links.
+
+    Like a check it holds no secret: the web process signed the links, and saves the result itself.
+    """
+
+    name: str
+    workdir: Path
+    source: SignedDownload
+    method: str
+    lossless: bool | None = None
+    ground_truth: SignedDownload | None = None
+    ground_truth_ext: str = "csv"
+    band: tuple[float, float] | None = None
+
+    @property
+    def fetched_path(self) -> Path:
+        return self.workdir / f"original.{extension_of(self.name) or 'bin'}"
+
+
+Task = CheckTask | AnalysisTask
+"""Anything the check workers run."""
+
+
+@dataclass(frozen=True)
 class CheckOutcome:
     verdict: Verdict
     prepared: PreparedRecording | None = None
+    """What a passed check made (a :class:`CheckTask`)."""
+    analysis: AnalysisSummary | None = None
+    """What a passed re-analysis found (an :class:`AnalysisTask`)."""
     message: str | None = None
     """Why it was refused or failed (safe to show)."""
 

@@ -5,7 +5,7 @@ pipeline): the pool's ``forkserver`` preloads it once, so a new worker is a fork
 a process that has them already and starts in milliseconds, while the web
 process's memory never holds a check's frames.
 
-Protocol on the worker's end of its pipe: it receives ``(key, CheckTask)`` or
+Protocol on the worker's end of its pipe: it receives ``(key, Task)`` or
 ``None`` (stop), and sends ``("progress", key, Progress)`` (``"pulse"`` for the
 quick-look analysis) while a check runs and ``("done", key, CheckOutcome)`` when it
 ends. It leads its own process group, so cancelling a check kills the worker
@@ -18,8 +18,8 @@ import contextlib
 import os
 from multiprocessing.connection import Connection
 
-from lib.checks.run import run_check
-from lib.checks.values import CheckTask
+from lib.checks.run import run_task
+from lib.checks.values import Task
 from lib.pipeline.progress import Progress, Step
 
 WORKER_NICENESS = 10
@@ -48,11 +48,11 @@ def serve(conn: Connection) -> None:
             return
 
 
-def _run(conn: Connection, key: str, task: CheckTask) -> None:
+def _run(conn: Connection, key: str, task: Task) -> None:
     def progress(report: Progress) -> None:
         _send(conn, ("pulse" if report.step is Step.ANALYSE else "progress", key, report))
 
-    _send(conn, ("done", key, run_check(task, progress)))
+    _send(conn, ("done", key, run_task(task, progress)))
 
 
 def _send(conn: Connection, message: tuple) -> None:

@@ -15,7 +15,7 @@ The upload *job* (which step is next, which record id an attempt writes) is
 
 from lib.pipeline.check import PreparedRecording, check_recording, discard, sha256_file
 from lib.pipeline.cleanup import INTERRUPTED, clean_up_failure, remove_unfinished
-from lib.pipeline.finish import OriginalInBucket, check_in_bucket, fetch_original, finish_in_bucket
+from lib.pipeline.finish import OriginalInBucket, finish_in_bucket
 from lib.pipeline.limits import check_fits, duplicate_note, find_duplicate
 from lib.pipeline.progress import STEP_LABELS, Progress, ProgressCallback, Reporter, Step
 from lib.pipeline.send import Backends
@@ -33,12 +33,10 @@ __all__ = [
     "Reporter",
     "Step",
     "check_fits",
-    "check_in_bucket",
     "check_recording",
     "clean_up_failure",
     "discard",
     "duplicate_note",
-    "fetch_original",
     "find_duplicate",
     "finish_in_bucket",
     "process_upload",
