@@ -41,6 +41,7 @@ from lib.storage import ObjectStore
 from lib.usage import reconcile, storage_health
 from lib.workspace import Workspace
 from tests.support import videos
+from tests.support.checks import reanalyse_here
 from tests.support.journey import Holdings, assert_consistent, object_keys
 from tests.support.journey_net import Switch
 from tests.support.s3 import reset_moto_buckets
@@ -216,7 +217,7 @@ def test_storage_down_for_listing_playback_delete_and_reanalysis(world: World, c
     assert "storage service" in report.failed[0].reason and "http://" not in report.summary()
     assert world.repo.get(record.id).status is Status.READY
     with pytest.raises(StorageUnavailable) as caught:
-        library.reanalyse(world.store, world.repo, record.id)
+        reanalyse_here(world.store, world.repo, record.id)
     assert_clear(caught.value, "storage service")
     with pytest.raises(StorageUnavailable) as caught:
         reconcile(world.store, world.repo, world.repo.user_id, world.settings)

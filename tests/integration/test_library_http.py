@@ -20,16 +20,16 @@ from lib.library import (
     delete_records,
     download_url,
     playback_url,
-    reanalyse,
     share_link,
     thumbnail_url,
 )
-from lib.pipeline import Backends
+from lib.pipeline import Backends, Step
 from lib.records import FileRecord, NewRecord, ResearchFields
 from lib.repository import SqliteRepository
 from lib.settings import MIB, Settings
 from lib.storage import ObjectStore, content_disposition
 from tests.support import videos
+from tests.support.checks import reanalyse_here
 
 USER = "0b6f3c5e-5a55-4c1e-9d7c-1f2a3b4c5d6e"
 OTHER = "9f1e2d3c-4b5a-4968-8776-655443322110"
@@ -123,7 +123,7 @@ def test_cross_user_attempts_are_refused_and_nothing_is_signed(stored, store, se
     report = delete_records(store, intruder, [stored.id])
     assert not report.deleted and "does not exist" in report.failed[0].reason
     with pytest.raises(NotFound):
-        reanalyse(store, intruder, stored.id)
+        reanalyse_here(store, intruder, stored.id)
     assert signed == []
     assert store.head(stored.s3_key, owner=USER).size == stored.size_bytes  # untouched
 
@@ -143,11 +143,11 @@ def test_delete_removes_objects_and_row(stored, store, repo, s3_client) -> None:
 
 def test_reanalyse_streams_the_original_and_saves_the_summary(stored, store, repo) -> None:
     assert stored.analysis is None
-    stages: list[tuple[str, float]] = []
-    updated = reanalyse(store, repo, stored.id, progress=lambda s, f: stages.append((s, f)))
+    stages: list[tuple[Step, float]] = []
+    updated = reanalyse_here(store, repo, stored.id, progress=lambda p: stages.append((p.step, p.fraction)))
     assert updated.analysis is not None and updated.analysis["frames_analysed"] == 30
     assert repo.get(stored.id).analysis == updated.analysis
-    assert ("download", 1.0) in stages and stages[-1] == ("analyse", 1.0)
+    assert (Step.DOWNLOAD, 1.0) in stages and stages[-1] == (Step.ANALYSE, 1.0)
 
 
 def test_original_without_preview_plays_and_seeks(store, repo, s3_client) -> None:

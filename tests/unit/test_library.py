@@ -26,18 +26,19 @@ from lib.library import (
     download_url,
     export_csv,
     playback_url,
-    reanalyse,
     records_csv,
     share_expiry_options,
     share_link,
     thumbnail_url,
     thumbnail_urls,
 )
+from lib.pipeline import Step
 from lib.records import FileRecord, ListQuery, NewRecord, ResearchFields, Status, VideoProperties
 from lib.repository import SqliteRepository
 from lib.rppg import AnalysisSummary
 from lib.settings import S3Settings, Settings
 from lib.storage import DeleteResult, ObjectStore
+from tests.support.checks import reanalyse_here
 
 BUCKET = "pulsevault-unit"
 USER = "0b6f3c5e-5a55-4c1e-9d7c-1f2a3b4c5d6e"
@@ -311,21 +312,21 @@ def test_reanalyse_downloads_the_original_and_ground_truth_and_saves(store, repo
                                flags=(), frames_analysed=375, seconds_taken=0.1)
 
     monkeypatch.setattr(library.rppg, "analyse", fake_analyse)
-    stages: list[str] = []
-    updated = reanalyse(store, repo, record.id, method="chrom", progress=lambda s, f: stages.append(s),
-                        workdir=Path(repo.db_path).parent, band=(0.7, 4.0))
+    stages: list[Step] = []
+    updated = reanalyse_here(store, repo, record.id, method="chrom", progress=lambda p: stages.append(p.step),
+                             parent=Path(repo.db_path).parent, band=(0.7, 4.0))
     assert seen == {"body": b"bytes", "method": "CHROM", "lossless": True, "truth": b"time,value\n0,1\n",
                     "band": (0.7, 4.0)}
     assert updated.analysis["hr_bpm"] == 70.0 and repo.get(record.id).analysis["method"] == "CHROM"
-    assert stages[0] == "download" and stages[-1] == "analyse"
+    assert stages[0] is Step.DOWNLOAD and stages[-1] is Step.ANALYSE
     assert not [p for p in Path(repo.db_path).parent.iterdir() if p.name.startswith("pulsevault-reanalyse-")]
 
 
 def test_reanalyse_refuses_unknown_methods_unfinished_and_foreign_records(store, repo, tmp_path) -> None:
     with pytest.raises(ValidationError):
-        reanalyse(store, repo, add_record(repo, store).id, method="magic")
+        reanalyse_here(store, repo, add_record(repo, store).id, method="magic")
     with pytest.raises(ValidationError):
-        reanalyse(store, repo, add_record(repo, ready=False).id)
+        reanalyse_here(store, repo, add_record(repo, ready=False).id)
     theirs = add_record(SqliteRepository(tmp_path / "demo.db", OTHER))
     with pytest.raises(NotFound):
-        reanalyse(store, repo, theirs.id)
+        reanalyse_here(store, repo, theirs.id)
