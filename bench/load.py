@@ -103,9 +103,9 @@ def rss_mb(pid: int) -> float:
 
 
 def workers_alive(pid: int) -> int:
-    alive = [p for p in psutil.Process(pid).children(recursive=True)
-             if "python" in p.name().lower() and p.status() != psutil.STATUS_ZOMBIE]
-    return max(0, len(alive) - 1)  # the forkserver itself is not a worker
+    """Check workers: the children of the pool's forkserver (which the server started)."""
+    servers = [p for p in psutil.Process(pid).children() if "forkserver" in " ".join(p.cmdline())]
+    return sum(1 for server in servers for p in server.children() if p.status() != psutil.STATUS_ZOMBIE)
 
 
 def start_checks(pages: list, files: list[Path]) -> None:

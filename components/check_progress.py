@@ -16,7 +16,7 @@ from streamlit.delta_generator import DeltaGenerator
 from lib.checks import CheckOutcome, CheckPool, CheckState, Phase, Task
 from lib.pipeline import Progress
 
-POLL_S = 0.25
+POLL_S = 0.5
 """How often the page asks the pool how far the checks got."""
 KEEPALIVE_S = 1.0
 """With nothing new to show for this long, a bar is drawn again anyway: a click is only noticed when the
