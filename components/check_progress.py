@@ -58,6 +58,10 @@ def show(bars: CheckBars, state: CheckState | None, *, force: bool = False) -> b
 
 def follow(pool: CheckPool, bars: list[CheckBars]) -> None:
     """Keep the bars up to date until one of their checks ends, then rerun the page to show its outcome."""
+    if bars:
+        waiting, running, _workers = pool.counts()
+        st.caption(f"The server checks {pool.limits.total} recordings at a time ({pool.limits.per_user} per "
+                   f"researcher); {running} running, {waiting} waiting now.")
     last_drawn = time.monotonic()
     while bars:
         drawn = False

@@ -88,9 +88,6 @@ class FairQueue:
     def is_waiting(self, key: str) -> bool:
         return key in self._owner_of
 
-    def is_running(self, key: str) -> bool:
-        return key in self._running
-
     @property
     def running_count(self) -> int:
         return len(self._running)
