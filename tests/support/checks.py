@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -14,6 +16,7 @@ from lib.library import reanalysis_task, save_reanalysis
 from lib.pipeline import Backends, ProgressCallback
 from lib.records import FileRecord
 from lib.repository import Repository
+from lib.services import Services
 from lib.storage import ObjectStore
 from lib.uploads import JobStatus, UploadJob
 from lib.workspace import Workspace
@@ -53,3 +56,17 @@ def reanalyse_here(store: ObjectStore, repo: Repository, record_id: str, *,
     """My files' Re-analyse as a script runs it: signed, run in this process, saved."""
     task = reanalysis_task(store, repo, record_id, **options)
     return save_reanalysis(repo, record_id, task, run_task(task, progress))
+
+
+@contextmanager
+def forked_checks(services: Services) -> Iterator[CheckPool]:
+    """The running app's check workers, forked from this process while the block runs, so what a test
+    monkeypatches (a fault injected into a check) reaches them; the app's own pool is back afterwards."""
+    own = services.checks
+    pool = CheckPool(own.limits, idle_exit_s=own.idle_exit_s, context=multiprocessing.get_context("fork"))
+    object.__setattr__(services, "checks", pool)  # Services is frozen: one process-wide value, swapped here only
+    try:
+        yield pool
+    finally:
+        object.__setattr__(services, "checks", own)
+        pool.close()
