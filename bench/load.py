@@ -11,6 +11,7 @@ other four each check a large lossless recording at once. Prints one JSON line:
 * ``load_rss_after_mb``: the server process's RSS one minute after the last check
   ended minus its RSS before the load (goal ≤ 50);
 * the medians and maxima behind them, the recordings' size, how long the checks took,
+  the web process's own CPU (% of a core) while the fifth session was timed under load,
   and the check workers still alive at the end.
 
 The four loaded sessions share the demo account, so the per-user cap is lifted to
@@ -137,9 +138,13 @@ def measure(browser, quick: bool, figures: dict) -> None:
         interactions(watcher, 1)  # warm-up: first renders import and cache what later ones reuse
         alone = interactions(watcher, ROUNDS)
         rss_before = rss_mb(app.pid)
-        started = time.monotonic()
+        server = psutil.Process(app.pid)
+        cpu_before, started = sum(server.cpu_times()[:2]), time.monotonic()
         start_checks(loaded, files)
         under_load = interactions(watcher, ROUNDS)
+        # Where the time goes: the web process's own share of a core while the fifth session was timed.
+        figures["load_server_cpu_pct"] = round(
+            100 * (sum(server.cpu_times()[:2]) - cpu_before) / (time.monotonic() - started), 1)
         wait_checked(loaded, files)
         figures["load_checks_s"] = round(time.monotonic() - started, 1)
         time.sleep(RECOVERY_S)
