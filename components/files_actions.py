@@ -12,6 +12,7 @@ import streamlit as st
 from components import files_table, upload_state
 from components.context import UserContext, user_context
 from components.feedback import user_errors
+from components.text import literal
 from components.upload_state import UploadItem
 from lib import pipeline
 from lib.errors import PulseVaultError
@@ -28,6 +29,7 @@ DIALOG_NAMES_SHOWN = 10
 
 
 def notify(message: str, kind: str = "success") -> None:
+    """Keep a notice for the next run (Markdown: quote user text with ``literal``)."""
     st.session_state[NOTICE_KEY] = (kind, message)
 
 
@@ -64,7 +66,7 @@ def _confirm_delete(pending: tuple[tuple[str, str], ...]) -> None:
     st.markdown(f"Delete {'this' if count == 1 else 'these'} {noun}? The original, thumbnail, preview and "
                 "ground truth are removed from storage, and the metadata with them. **This cannot be undone.**")
     names = [name for _id, name in pending]
-    shown = "\n".join(f"- {name}" for name in names[:DIALOG_NAMES_SHOWN])
+    shown = "\n".join(f"- {literal(name)}" for name in names[:DIALOG_NAMES_SHOWN])
     more = f"\n- … and {count - DIALOG_NAMES_SHOWN} more" if count > DIALOG_NAMES_SHOWN else ""
     st.markdown(shown + more)
     confirm, cancel = st.columns(2)
@@ -80,10 +82,10 @@ def _delete(ids: list[str]) -> None:
     ctx = user_context()
     bar = st.progress(0.0, text="Deleting…")
     with user_errors("Deleting"):
-        report = delete_records(ctx.services.store, ctx.repo, ids,
+        report = delete_records(ctx.services.store, ctx.repo, ctx.server, ids,
                                 progress=lambda done, total: bar.progress(done / total, text=f"Deleted {done} "
                                                                           f"of {total}"))
-        notify(report.summary(), "success" if report.ok else "warning")
+        notify(literal(report.summary()), "success" if report.ok else "warning")
         _forget_delete()
         files_table.clear_selection()
         st.rerun()
@@ -130,12 +132,12 @@ def retry(item: UploadItem, record: FileRecord, ctx: UserContext) -> None:
                                  progress=lambda p: bar.progress(p.fraction, text=p.describe()))
     except PulseVaultError as exc:
         upload_state.put(replace(item, failure=str(exc), failed_record_id=attempt))
-        notify(f"The upload of {record.original_name} failed again. {exc}", "error")
+        notify(f"The upload of {literal(record.original_name)} failed again. {literal(exc)}", "error")
     else:
         upload_state.release_files(item)
         upload_state.put(replace(item, record=stored, prepared=None, local_path=None, failure=None,
                                  failed_record_id=None))
-        notify(f"{stored.original_name} is stored and ready.")
+        notify(f"{literal(stored.original_name)} is stored and ready.")
     files_table.clear_selection()  # the failed row is gone; the new one is listed first
     st.rerun()
 
@@ -143,7 +145,7 @@ def retry(item: UploadItem, record: FileRecord, ctx: UserContext) -> None:
 def render_unfinished(record: FileRecord, ctx: UserContext, *, can_discard: bool) -> None:
     """Why an upload failed (or is still pending), with Retry and Discard where they make sense."""
     if record.status is Status.FAILED:
-        st.error(f"This upload failed: {record.error or 'no reason was recorded.'}", icon=":material/error:")
+        st.error(f"This upload failed: {literal(record.error or 'no reason was recorded.')}", icon=":material/error:")
     else:
         st.info("This upload has not finished. If it is not running any more, discard it and upload the file "
                 "again.", icon=":material/hourglass_top:")
@@ -171,6 +173,6 @@ def run_reanalysis(record: FileRecord, method: str, ctx: UserContext) -> None:
         bar.progress(min(1.0, max(0.0, fraction)), text=f"{labels[stage]}: {fraction:.0%}")
 
     with user_errors("Re-analysing"):
-        reanalyse(ctx.services.store, ctx.repo, record.id, method=method, progress=on_progress)
-        notify(f"{record.original_name} was re-analysed ({method}).")
+        reanalyse(ctx.services.store, ctx.repo, ctx.server, record.id, method=method, progress=on_progress)
+        notify(f"{literal(record.original_name)} was re-analysed ({method}).")
         st.rerun()

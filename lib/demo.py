@@ -1,7 +1,8 @@
 """Demo mode: embedded backends so the app runs with no credentials at all.
 
 An S3 API (moto's server) on 127.0.0.1 on a free port, a SQLite database for
-accounts and metadata, and a seeded demo account. Everything lives in a
+accounts and metadata, and two seeded accounts: a researcher and an
+administrator (the role only the server sets; both shown on the sign-in page). Everything lives in a
 temporary folder and in memory, so it disappears when the process ends; the
 app says so in a banner.
 """
@@ -22,13 +23,15 @@ import boto3
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
-from lib.auth import DemoAuth
+from lib.auth import ADMIN_ROLE, DemoAuth
 from lib.settings import S3Settings
 
 log = logging.getLogger(__name__)
 
 DEMO_EMAIL = "demo@pulsevault.app"
 DEMO_PASSWORD = "pulse-demo-2026"
+DEMO_ADMIN_EMAIL = "admin@pulsevault.app"
+DEMO_ADMIN_PASSWORD = "pulse-admin-2026"
 DEMO_BUCKET = "pulsevault-demo"
 DEMO_REGION = "us-east-1"
 CORS_MAX_AGE_S = 3_000
@@ -42,6 +45,8 @@ class DemoBackends:
     email: str
     password: str = field(repr=False)
     user_id: str
+    admin_email: str = DEMO_ADMIN_EMAIL
+    admin_password: str = field(repr=False, default=DEMO_ADMIN_PASSWORD)
 
 
 _lock = threading.Lock()
@@ -99,7 +104,9 @@ def _start(origins: tuple[str, ...]) -> DemoBackends:
     atexit.register(shutil.rmtree, workdir, ignore_errors=True)
     s3 = _start_s3(origins)
     db_path = workdir / "pulsevault-demo.sqlite3"
-    user_id = DemoAuth(db_path).ensure_account(DEMO_EMAIL, DEMO_PASSWORD)
+    accounts = DemoAuth(db_path)
+    user_id = accounts.ensure_account(DEMO_EMAIL, DEMO_PASSWORD)
+    accounts.ensure_account(DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, role=ADMIN_ROLE)
     log.info("demo mode: S3 at %s, database in %s", s3.endpoint_url, workdir)
     return DemoBackends(s3=s3, db_path=db_path, workdir=workdir, email=DEMO_EMAIL,
                         password=DEMO_PASSWORD, user_id=user_id)
