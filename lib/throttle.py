@@ -25,6 +25,7 @@ second line behind the per-address count, never the only one.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -140,7 +141,7 @@ def _keys(email: str, address: str | None) -> list[tuple[str, int]]:
 
 
 def _throttled(key: str, wait_s: float, now: float) -> SignInThrottled:
-    seconds = max(1, round(wait_s + 0.5))
+    seconds = max(1, math.ceil(wait_s))
     until = datetime.fromtimestamp(now + seconds, UTC)
     who = "this e-mail address" if key.startswith("email:") else "your network address"
     wait = f"{seconds} s" if seconds < 120 else f"{round(seconds / 60)} min"
