@@ -104,7 +104,7 @@ def test_app_settings_from_secrets() -> None:
 def test_admin_emails_is_refused_with_what_replaced_it(secrets, env) -> None:
     """Issue 14, attack 4: an e-mail list made whoever signed up with the address an admin. The setting is
     gone, and an install that still sets it is told so instead of silently losing (or keeping) admins."""
-    with pytest.raises(ConfigError, match="admin_emails.*removed.*app_metadata"):
+    with pytest.raises(ConfigError, match=r"admin_emails.*removed.*app_metadata"):
         load_settings(secrets, env)
 
 
