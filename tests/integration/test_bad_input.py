@@ -9,16 +9,18 @@ tests/app/test_bad_input_pages.py.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import psycopg
 import pytest
 from supabase import create_client
 
 from lib import library, pipeline
-from lib.auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, DemoAuth, SupabaseAuth
+from lib.auth import ADMIN_ROLE, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, DemoAuth, SupabaseAuth
 from lib.errors import (
     AccountExists,
     DuplicateRecording,
@@ -34,6 +36,7 @@ from lib.records import ListQuery, ResearchFields, Status
 from lib.repository import Repository, SqliteRepository
 from lib.settings import MAX_PRESIGN_EXPIRY_S, MIB, MIN_PRESIGN_EXPIRY_S, Settings
 from lib.storage import ObjectStore
+from lib.throttle import FREE_ADDRESS_FAILURES, FREE_FAILURES, SignInThrottled
 from tests.support import videos
 from tests.support.journey import Holdings, assert_consistent, object_keys
 
@@ -416,3 +419,66 @@ def test_sign_up_twice_and_unicode_password(auth) -> None:
     email, password = f"uni-{uuid.uuid4().hex[:6]}@lab.test", "pässwörd-\U0001f511-long"
     assert provider.sign_up(email, password).session is not None
     assert provider.sign_in(f"  {email.upper()} ", password).email == email
+
+
+# --- sign-in throttling and administrators (issue 14, attacks 4 and 6; each on demo auth and Supabase) -------
+
+
+def test_wrong_passwords_are_throttled_and_then_even_the_right_one_waits(auth) -> None:
+    """Fifty wrong passwords no longer run back to back: after five the sixth waits, and so does the right one."""
+    provider, known = auth
+    for _ in range(FREE_FAILURES):
+        with pytest.raises(InvalidCredentials):
+            provider.sign_in(known, "wrong-password", client_address="198.51.100.20")
+    started = time.monotonic()
+    refused = 0
+    for _ in range(45):
+        with pytest.raises((InvalidCredentials, SignInThrottled)) as caught:
+            provider.sign_in(known, "wrong-password", client_address="198.51.100.20")
+        refused += isinstance(caught.value, SignInThrottled)
+    assert refused >= 40 and time.monotonic() - started < 30
+    with pytest.raises(SignInThrottled) as caught:
+        provider.sign_in(known, PASSWORD, client_address="198.51.100.20")
+    assert_clear(caught.value, "Too many failed sign-ins", "UTC), then try again")
+
+
+def test_one_address_guessing_many_accounts_is_throttled(auth) -> None:
+    provider, _known = auth
+    for i in range(FREE_ADDRESS_FAILURES):
+        with pytest.raises(InvalidCredentials):
+            provider.sign_in(f"guess{i}@lab.test", "wrong-password", client_address="203.0.113.99")
+    with pytest.raises(SignInThrottled) as caught:
+        provider.sign_in("another@lab.test", "wrong-password", client_address="203.0.113.99")
+    assert_clear(caught.value, "your network address")
+
+
+def test_admin_by_sign_up_is_impossible(auth, request: pytest.FixtureRequest) -> None:
+    """Signing up with an address that reads like an admin's, or (Supabase) with user_metadata claiming
+    the admin role, gives a researcher: the role is app_metadata, which only the service role writes."""
+    provider, _known = auth
+    email = f"ADMIN-{uuid.uuid4().hex[:6]}@lab.test"
+    signed_up = provider.sign_up(email, PASSWORD).session
+    assert signed_up is not None and not signed_up.is_admin
+    assert not provider.sign_in(email, PASSWORD).is_admin
+    if isinstance(provider, SupabaseAuth):
+        standin = request.getfixturevalue("supabase_standin")
+        claimed = f"claims-admin-{uuid.uuid4().hex[:6]}@lab.test"
+        raw = create_client(standin.url, standin.anon_key)  # what an attacker's own script sends
+        raw.auth.sign_up({"email": claimed, "password": PASSWORD, "options": {"data": {"role": "admin"}}})
+        assert raw.auth.get_user().user.user_metadata["role"] == "admin"
+        assert not SupabaseAuth(create_client(standin.url, standin.anon_key)).sign_in(claimed, PASSWORD).is_admin
+
+
+def test_the_admin_role_is_the_servers_to_give(auth, request: pytest.FixtureRequest) -> None:
+    provider, known = auth
+    assert not provider.sign_in(known, PASSWORD).is_admin
+    if isinstance(provider, DemoAuth):
+        provider.ensure_account(known, PASSWORD, role=ADMIN_ROLE)  # the server seeding accounts
+    else:  # what the README tells an operator to run in the SQL editor
+        standin = request.getfixturevalue("supabase_standin")
+        with psycopg.connect(standin.pg_dsn, autocommit=True) as conn:
+            conn.execute("update auth.users set raw_app_meta_data = raw_app_meta_data || '{\"role\": \"admin\"}' "
+                         "where email = %s", (known,))
+    session = provider.sign_in(known, PASSWORD)
+    assert session.is_admin and session.caller.is_admin
+    assert provider.refresh(session).is_admin
