@@ -27,6 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from lib import media
+from lib.media.decoding import ffmpeg_exe
+from lib.media.derivatives import PREVIEW_CRF, PREVIEW_PRESET
 
 WIDTH, HEIGHT, FPS = 640, 480, 30
 QUICK_SECONDS = 10
@@ -44,7 +46,7 @@ def recording(seconds: int, pix_fmt: str, noise: int) -> Path:
         if noise:
             source += f",noise=alls={noise}:allf=t"
         subprocess.run(
-            [media._ffmpeg(), "-hide_banner", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", source,
+            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", source,
              "-c:v", "ffv1", "-pix_fmt", pix_fmt, str(partial)],
             check=True,
         )
@@ -107,8 +109,8 @@ def main(argv: list[str] | None = None) -> None:
         "ratio_max": max(ratios),
         "pix_fmt": args.pix_fmt,
         "noise": args.noise,
-        "preset": media.PREVIEW_PRESET,
-        "crf": media.PREVIEW_CRF,
+        "preset": PREVIEW_PRESET,
+        "crf": PREVIEW_CRF,
         "cpus": os.cpu_count(),
         "load_1min": round(os.getloadavg()[0], 2),
         "goal": 0.25,

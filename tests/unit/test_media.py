@@ -1,4 +1,4 @@
-"""lib/media.py on tiny generated videos (64x48, 1 s): sniffing, refusals, probe,
+"""lib/media on tiny generated videos (64x48, 1 s): sniffing, refusals, probe,
 thumbnail and the H.264 preview proxy."""
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import pytest
 
 from lib import media
 from lib.errors import FileTooLarge, PulseVaultError, UnsupportedMedia
+from lib.media import containers, derivatives
+from lib.media import h264 as h264_sps
 from lib.records import VideoProperties
 from tests.support import videos
 
@@ -60,32 +62,32 @@ def h264_lossless(vdir: Path) -> Path:
 )
 def test_sniff_each_container(opencv_videos, name, kind, content_type):
     path = _opencv(opencv_videos, name)
-    info = media.sniff_container(path, f"Subject 07/{path.name}")
+    info = containers.sniff_container(path, f"Subject 07/{path.name}")
     assert info == media.ContainerInfo(kind=kind, extension=path.suffix[1:], content_type=content_type)
 
 
 def test_sniff_mp4_family_brands(h264, tmp_path):
-    assert media.sniff_container(h264, "clip.MOV").content_type == "video/quicktime"
-    assert media.sniff_container(h264, "clip.m4v").kind == "mp4"
+    assert containers.sniff_container(h264, "clip.MOV").content_type == "video/quicktime"
+    assert containers.sniff_container(h264, "clip.m4v").kind == "mp4"
     qt = tmp_path / "qt.mov"
     data = bytearray(h264.read_bytes())
     data[8:12] = b"qt  "
     qt.write_bytes(bytes(data))
-    assert media._sniff(qt.read_bytes()[:64]).subtype == "mov"
+    assert containers._sniff(qt.read_bytes()[:64]).subtype == "mov"
 
 
 def test_webm_bytes_may_be_named_mkv_but_not_the_other_way(opencv_videos):
     webm = _opencv(opencv_videos, "vp8")
-    assert media.sniff_container(webm, "clip.mkv").content_type == "video/webm"
+    assert containers.sniff_container(webm, "clip.mkv").content_type == "video/webm"
     wrong_name = r"not a WebM video: .* Matroska \(MKV\) video. Rename it to .mkv"
     with pytest.raises(UnsupportedMedia, match=wrong_name):
-        media.sniff_container(opencv_videos["ffv1_mkv"], "clip.webm")
+        containers.sniff_container(opencv_videos["ffv1_mkv"], "clip.webm")
 
 
 def test_extension_disagreeing_with_bytes_is_refused(opencv_videos):
     avi = _opencv(opencv_videos, "mjpg")
     with pytest.raises(UnsupportedMedia) as caught:
-        media.sniff_container(avi, "take1.mp4")
+        containers.sniff_container(avi, "take1.mp4")
     assert str(caught.value) == (
         "take1.mp4 is not an MP4 video: its bytes look like an AVI video. Rename it to .avi and try again."
     )
@@ -94,13 +96,13 @@ def test_extension_disagreeing_with_bytes_is_refused(opencv_videos):
 @pytest.mark.parametrize("name", ["notes.wmv", "noextension", "clip.mp4.exe"])
 def test_extension_outside_allow_list_is_refused(h264, name):
     with pytest.raises(UnsupportedMedia, match="accepted videos: mp4, mov, m4v, avi, mkv, webm"):
-        media.sniff_container(h264, name)
+        containers.sniff_container(h264, name)
 
 
 def test_zero_byte_file_is_refused(tmp_path):
     path = videos.zero_byte(tmp_path / "empty.mp4")
     with pytest.raises(UnsupportedMedia, match=r"^empty.mp4 is empty \(0 bytes\).$"):
-        media.sniff_container(path, "empty.mp4")
+        containers.sniff_container(path, "empty.mp4")
     with pytest.raises(UnsupportedMedia, match="empty"):
         media.validate(path, "empty.mp4", max_bytes=1000)
 
@@ -116,7 +118,7 @@ def test_other_known_formats_are_named(tmp_path):
     jpeg = tmp_path / "x.avi"
     jpeg.write_bytes(b"\xff\xd8\xff\xe0" + bytes(100))
     with pytest.raises(UnsupportedMedia, match="look like a JPEG image"):
-        media.sniff_container(jpeg, "x.avi")
+        containers.sniff_container(jpeg, "x.avi")
 
 
 def test_too_large_is_refused_in_human_units(h264):
@@ -232,8 +234,8 @@ def test_h264_in_matroska_is_not_browser_playable(vdir):
 def test_sps_parser_reads_the_transform_bypass_flag():
     # avcC records as x264 writes them: High (100) lossy, High 4:4:4 Predictive (244) with -qp 0.
     high = bytes.fromhex("01640014ffe10018676400" + "14acd9") + bytes(20)
-    assert media._sps_from(high).profile_idc == 100
-    bypass = media._parse_sps(bytes.fromhex("67f4000aaeb208f602"))
+    assert h264_sps._sps_from(high).profile_idc == 100
+    bypass = h264_sps._parse_sps(bytes.fromhex("67f4000aaeb208f602"))
     assert (bypass.profile_idc, bypass.chroma_format_idc, bypass.transform_bypass) == (244, 1, True)
 
 
@@ -285,7 +287,7 @@ def test_preview_scales_to_720p_with_even_sides(vdir, tmp_path):
     assert "1270x720" in info and "yuv420p(tv" in info  # full-range MJPEG brought to TV range
     portrait = videos.write_opencv(vdir / "portrait.avi", "MJPG", frames=3, size=(722, 1283))
     assert "720x1278" in _stream_info(media.make_preview(portrait, tmp_path / "q.mp4"))
-    assert media.preview_size(722, 1283) == (720, 1278)
+    assert derivatives.preview_size(722, 1283) == (720, 1278)
 
 
 def test_preview_follows_rotation_metadata(h264, tmp_path):
@@ -301,25 +303,25 @@ def test_preview_follows_rotation_metadata(h264, tmp_path):
      ((65, 49), (64, 48)), ((2000, 800), (1280, 512))],
 )
 def test_preview_size(size, expected):
-    assert media.preview_size(*size) == expected
+    assert derivatives.preview_size(*size) == expected
 
 
 def test_preview_only_for_originals_browsers_cannot_play(opencv_videos, h264):
     webm = _opencv(opencv_videos, "vp8")
     for path, needed in [(h264, False), (webm, False), (opencv_videos["mjpg"], True),
                          (opencv_videos["ffv1_mkv"], True), (opencv_videos["mp4v"], True)]:
-        container = media.sniff_container(path, path.name)
+        container = containers.sniff_container(path, path.name)
         assert media.needs_preview(media.probe(path), container) is needed, path.name
 
 
 def test_preview_failure_is_summarised_without_paths(tmp_path, monkeypatch):
-    monkeypatch.setattr(media, "_preview_command",
+    monkeypatch.setattr(derivatives, "_preview_command",
                         lambda src, dst: [videos.ffmpeg_exe(), "-v", "error", "-i", str(src), str(dst)])
     bogus = tmp_path / "private" / "dir" / "in.avi"
     bogus.parent.mkdir(parents=True)
     bogus.write_bytes(b"RIFF\x00\x00\x00\x00AVI " + bytes(64))
     with pytest.raises(UnsupportedMedia) as caught:
-        media._run_ffmpeg(media._preview_command(bogus, tmp_path / "o.mp4"), 1.0, None, "in.avi")
+        derivatives._run_ffmpeg(derivatives._preview_command(bogus, tmp_path / "o.mp4"), 1.0, None, "in.avi")
     message = str(caught.value)
     assert message.startswith("The preview of in.avi could not be made: ffmpeg says ")
     assert str(tmp_path) not in message
@@ -353,6 +355,6 @@ def test_frames_are_never_all_loaded(opencv_videos, monkeypatch):
         def __getattr__(self, name):
             return getattr(self._cap, name)
 
-    monkeypatch.setattr(media.cv2, "VideoCapture", Counting)
+    monkeypatch.setattr(cv2, "VideoCapture", Counting)
     media.probe(_opencv(opencv_videos, "ffv1_avi"))
     assert len(reads) == 1

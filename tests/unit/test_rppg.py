@@ -1,4 +1,4 @@
-"""lib/rppg.py on generated face clips with a known pulse (tests/support/synthetic_pulse.py).
+"""lib/rppg on generated face clips with a known pulse (tests/support/synthetic_pulse.py).
 
 Clips are small (160x120, 12 s) so the module stays well under a minute. The Haar cascade fires on the
 synthetic face for the skin tones used here; a few tests also give the skin box directly (``roi=``) to
@@ -16,6 +16,9 @@ import pytest
 
 from lib import rppg
 from lib.errors import AnalysisError, NotFound, ValidationError
+from lib.media import codecs
+from lib.rppg import methods, quality, spectrum
+from lib.rppg.timing import frame_timing
 from tests.support.synthetic_pulse import (
     ClipSpec,
     make_clip,
@@ -57,8 +60,7 @@ def test_hr_within_3_bpm_on_clean_clips(clips, hr: float) -> None:
     clip = clips(spec(hr_bpm=hr, seed=int(hr)))
     summary = rppg.analyse(clip.path)
     assert summary.hr_bpm == pytest.approx(hr, abs=3.0)
-    assert summary.snr_db is not None and summary.snr_db > rppg.SNR_MIN_DB[0]
-    assert summary.usable
+    assert summary.snr_db is not None and summary.snr_db > quality.SNR_MIN_DB[0]
     assert not codes(summary), summary.flags
 
 
@@ -128,7 +130,7 @@ def test_summary_carries_track_pulse_and_timing(clips) -> None:
 def test_no_face_is_critical_and_gives_no_heart_rate(clips) -> None:
     summary = rppg.analyse(clips(spec(face=False)).path)
     flags = codes(summary)
-    assert summary.hr_bpm is None and summary.snr_db is None and not summary.usable
+    assert summary.hr_bpm is None and summary.snr_db is None
     assert flags["face_missing"].severity is rppg.Severity.CRITICAL
     assert flags["face_missing"].value == 0.0
     assert flags["no_pulse"].severity is rppg.Severity.CRITICAL
@@ -139,26 +141,26 @@ def test_ten_fps_is_flagged_low_fps(clips) -> None:
     summary = rppg.analyse(clips(spec(fps=10.0, hr_bpm=70.0, seed=3)).path)
     flag = codes(summary)["low_fps"]
     assert flag.value == pytest.approx(10.0, abs=0.1)
-    assert flag.threshold == rppg.FPS_MIN[0]
+    assert flag.threshold == quality.FPS_MIN[0]
     assert "10.0 fps" in flag.message
 
 
 def test_heavy_noise_is_flagged_low_snr(clips) -> None:
     summary = rppg.analyse(clips(spec(noise_sigma=30.0, pulse_amplitude=0.0005, seed=4)).path)
     flag = codes(summary)["low_snr"]
-    assert flag.value is not None and flag.value < rppg.SNR_MIN_DB[0]
+    assert flag.value is not None and flag.value < quality.SNR_MIN_DB[0]
     assert flag.unit == "dB"
 
 
 def test_blown_out_skin_is_flagged_overexposed(clips) -> None:
     flag = codes(rppg.analyse(clips(spec(exposure=1.7, seed=5)).path))["overexposed"]
-    assert flag.value is not None and flag.value > rppg.CLIPPED_PCT[0]
+    assert flag.value is not None and flag.value > quality.CLIPPED_PCT[0]
 
 
 def test_black_skin_pixels_are_flagged_underexposed(clips) -> None:
     clip = clips(spec(exposure=0.03, seed=6))
     flag = codes(rppg.analyse(clip.path, roi=clip.skin_roi))["underexposed"]  # too dark to detect a face
-    assert flag.value is not None and flag.value > rppg.CLIPPED_PCT[0]
+    assert flag.value is not None and flag.value > quality.CLIPPED_PCT[0]
 
 
 def test_short_clip_is_flagged_too_short(clips) -> None:
@@ -174,26 +176,26 @@ def test_lossy_codec_from_fourcc_or_caller(clips) -> None:
     assert "lossy_codec" not in codes(rppg.analyse(lossy.path, lossless=True))
     lossless = clips(spec(hr_bpm=75.0, seed=75))
     assert "lossy_codec" in codes(rppg.analyse(lossless.path, lossless=False))
-    assert rppg.lossless_from_fourcc("FFV1") is True
-    assert rppg.lossless_from_fourcc("????") is None
+    assert codecs.lossless_from_fourcc("FFV1") is True
+    assert codecs.lossless_from_fourcc("????") is None
 
 
 def test_head_motion_is_flagged(clips) -> None:
     shaky = spec(motion_px=0.2, motion_hz=0.6, seed=9)
     flag = codes(rppg.analyse(clips(shaky).path))["motion"]
-    assert flag.value is not None and flag.value > rppg.MOTION_BOX_PER_S[0]
+    assert flag.value is not None and flag.value > quality.MOTION_BOX_PER_S[0]
 
 
 def test_jittery_timestamps_are_flagged_unstable() -> None:
     rng = np.random.default_rng(0)
     t = np.cumsum(rng.choice([1 / 30, 2 / 30], size=600, p=[0.8, 0.2]))
-    timing = rppg.frame_timing(t, 30.0)
+    timing = frame_timing(t, 30.0)
     assert timing.fps == pytest.approx(30.0)
     trace = _trace(t)
-    flags = {f.code: f for f in rppg.quality_flags(trace, timing=timing)}
+    flags = {f.code: f for f in quality.quality_flags(trace, timing=timing)}
     assert flags["unstable_fps"].value == pytest.approx(timing.jitter_pct)
-    assert timing.jitter_pct > rppg.FPS_JITTER_PCT[0]
-    steady = rppg.frame_timing(np.arange(600) / 30.0, 30.0)
+    assert timing.jitter_pct > quality.FPS_JITTER_PCT[0]
+    steady = frame_timing(np.arange(600) / 30.0, 30.0)
     assert steady.jitter_pct == pytest.approx(0.0, abs=1e-6)
 
 
@@ -214,17 +216,17 @@ def test_estimate_hr_is_sub_bin_accurate_and_snr_separates_pulse_from_noise() ->
     t = np.arange(int(15 * fs)) / fs
     rng = np.random.default_rng(2)
     pulse = np.sin(2 * np.pi * 1.2345 * t) + 0.3 * rng.standard_normal(len(t))
-    hr, snr = rppg.estimate_hr(pulse, fs)
+    hr, snr = spectrum.estimate_hr(pulse, fs)
     assert hr == pytest.approx(1.2345 * 60, abs=0.3)
     assert snr > 5.0
-    _, noise_snr = rppg.estimate_hr(rppg.bandpass(rng.standard_normal(len(t)), fs), fs)
-    assert noise_snr < rppg.SNR_MIN_DB[0]
+    _, noise_snr = spectrum.estimate_hr(spectrum.bandpass(rng.standard_normal(len(t)), fs), fs)
+    assert noise_snr < quality.SNR_MIN_DB[0]
 
 
 def test_hr_track_windows() -> None:
     fs = 30.0
     t = np.arange(int(30 * fs)) / fs
-    track = rppg.hr_track(np.sin(2 * np.pi * 1.5 * t), fs)
+    track = spectrum.hr_track(np.sin(2 * np.pi * 1.5 * t), fs)
     assert len(track) == 21  # 10 s windows every 1 s over 30 s
     assert track[0][0] == pytest.approx(5.0) and track[-1][0] == pytest.approx(25.0)
     assert all(bpm == pytest.approx(90.0, abs=0.5) for _, bpm in track)
@@ -232,7 +234,7 @@ def test_hr_track_windows() -> None:
 
 def test_pulse_signal_rejects_wrong_shape() -> None:
     with pytest.raises(ValidationError):
-        rppg.pulse_signal(np.zeros((100, 2)), 30.0)
+        methods.pulse_signal(np.zeros((100, 2)), 30.0)
 
 
 # --- ground truth ---------------------------------------------------------------------------------------
