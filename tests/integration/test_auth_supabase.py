@@ -43,7 +43,7 @@ from tests.support.services import free_port
 if not hasattr(_conftest, "pg_dsn"):
     from tests.support.postgres import pg_dsn  # noqa: F401
 if not hasattr(_conftest, "supabase_standin"):
-    from tests.support.supabase_standin import supabase_standin, supabase_standin_server  # noqa: F401
+    from tests.support.supabase.fixtures import supabase_standin, supabase_standin_server  # noqa: F401
 
 MakeClient = Callable[[], Client]
 
@@ -108,7 +108,7 @@ def _reads_user_files(client: Client) -> bool:
 
 def _expect_runs_as(client: Client, session: Session, standin) -> None:
     assert _bearer(client) == f"Bearer {session.access_token}"
-    claims = standin.decode(session.access_token)
+    claims = standin.keys.verify(session.access_token)
     assert claims["sub"] == session.user_id
     assert claims["role"] == "authenticated"
     assert _reads_user_files(client)

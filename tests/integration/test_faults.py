@@ -43,7 +43,7 @@ from tests.support.journey import Holdings, assert_consistent, object_keys
 from tests.support.journey_net import Switch
 from tests.support.s3 import reset_buckets
 from tests.support.services import free_port
-from tests.support.supabase_standin import SupabaseStandin
+from tests.support.supabase.server import SupabaseStandin
 
 BUCKET = "pulsevault-faults"
 PASSWORD = "fault-pass-123"

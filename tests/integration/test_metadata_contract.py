@@ -23,7 +23,7 @@ from lib.units import human_bytes
 from lib.usage import UserRows
 from tests.support.postgres import pg_dsn  # noqa: F401
 from tests.support.records import sqlite_rows, supabase_rows
-from tests.support.supabase_standin import supabase_standin, supabase_standin_server  # noqa: F401
+from tests.support.supabase.fixtures import supabase_standin, supabase_standin_server  # noqa: F401
 
 MakeRows = Callable[[str], UserRows]
 QUOTA = 10**12

@@ -3,4 +3,4 @@
 from __future__ import annotations
 
 from tests.support.postgres import pg_clean, pg_dsn  # noqa: F401
-from tests.support.supabase_standin import supabase_standin, supabase_standin_server  # noqa: F401
+from tests.support.supabase.fixtures import supabase_standin, supabase_standin_server  # noqa: F401

@@ -1,8 +1,10 @@
-"""The Supabase stand-in answers supabase-py 2.34 the way Supabase does (GoTrue + PostgREST)."""
+"""The Supabase stand-in answers supabase-py 2.34 the way Supabase does (GoTrue + PostgREST),
+and is no looser than Supabase: API keys, token audience, upserts and e-mail confirmation."""
 
 from __future__ import annotations
 
 import time
+import uuid
 
 import httpx
 import jwt
@@ -11,7 +13,7 @@ from postgrest.exceptions import APIError
 from supabase import ClientOptions, create_client
 from supabase_auth.errors import AuthApiError, AuthWeakPasswordError
 
-from tests.support.supabase_standin import SupabaseStandin
+from tests.support.supabase.server import SupabaseStandin
 
 EMAIL, PASSWORD = "ada@lab.test", "correct horse"
 
@@ -127,15 +129,211 @@ def test_anon_key_cannot_read_user_files(supabase_standin):
     assert caught.value.code == "42501"
 
 
-def test_unknown_api_key_is_refused(supabase_standin):
-    response = httpx.get(f"{supabase_standin.url}/rest/v1/user_files", headers={"apikey": "nope"})
-    assert response.status_code == 401
+# --- the gateway: only the project's two API keys -------------------------------------
+
+
+def _forged(standin: SupabaseStandin, **claims) -> str:
+    """A token signed with the project's secret, but not one Supabase issued."""
+    now = int(time.time())
+    return jwt.encode({"iat": now, "exp": now + 3600, **claims}, standin.jwt_secret, algorithm="HS256")
+
+
+def test_only_the_project_api_keys_pass_the_gateway(supabase_standin):
+    user_id = supabase_standin.create_user(EMAIL, PASSWORD)
+    session = _client(supabase_standin).auth.sign_in_with_password({"email": EMAIL, "password": PASSWORD}).session
+    refused = {
+        "not a JWT": "nope",
+        "another anon token": _forged(supabase_standin, role="anon", iss="supabase-standin"),
+        "a service-role token": _forged(supabase_standin, role="service_role"),
+        "a user's access token": session.access_token,
+        "a token for this user": supabase_standin.access_token_for(user_id, EMAIL),
+    }
+    for path in ("/rest/v1/user_files", "/auth/v1/health"):
+        for what, key in refused.items():
+            response = httpx.get(f"{supabase_standin.url}{path}", headers={"apikey": key})
+            assert (response.status_code, response.json()["message"]) == (401, "Invalid API key"), (path, what)
+        missing = httpx.get(f"{supabase_standin.url}{path}")
+        assert (missing.status_code, missing.json()["message"]) == (401, "No API key found in request")
+    for key in (supabase_standin.anon_key, supabase_standin.service_role_key):
+        assert httpx.get(f"{supabase_standin.url}/auth/v1/health", headers={"apikey": key}).status_code == 200
+
+
+def test_a_forged_api_key_fails_in_supabase_py(supabase_standin):
+    forged = _forged(supabase_standin, role="anon")
+    with pytest.raises(APIError) as caught:
+        create_client(supabase_standin.url, forged).table("user_files").select("*").execute()
+    assert caught.value.message == "Invalid API key"
+    with pytest.raises(AuthApiError) as auth_caught:
+        create_client(supabase_standin.url, forged).auth.sign_in_with_password({"email": EMAIL, "password": PASSWORD})
+    assert auth_caught.value.status == 401
+
+
+# --- the audience of a user's token ----------------------------------------------------
+
+
+def _with_audience(standin: SupabaseStandin, token: str, audience) -> str:
+    claims = jwt.decode(token, standin.jwt_secret, algorithms=["HS256"], options={"verify_aud": False})
+    claims.pop("aud")
+    if audience is not None:
+        claims["aud"] = audience
+    return jwt.encode(claims, standin.jwt_secret, algorithm="HS256")
+
+
+def _reads_user_files(standin: SupabaseStandin, token: str) -> list:
+    client = _client(standin, headers={"Authorization": f"Bearer {token}"})
+    return client.table("user_files").select("id").execute().data
+
+
+def test_gotrue_accepts_only_its_own_audience(supabase_standin):
+    supabase_standin.create_user(EMAIL, PASSWORD)
+    client = _client(supabase_standin)
+    token = client.auth.sign_in_with_password({"email": EMAIL, "password": PASSWORD}).session.access_token
+    assert client.auth.get_user(token).user.email == EMAIL
+    for audience in ("somewhere-else", None, ["somewhere-else", "authenticated"]):
+        with pytest.raises(AuthApiError) as caught:
+            client.auth.get_user(_with_audience(supabase_standin, token, audience))
+        assert (caught.value.status, caught.value.code) == (400, "validation_failed"), audience
+        assert "audience" in caught.value.message
+
+
+def test_postgrest_refuses_a_token_for_another_audience(supabase_standin):
+    supabase_standin.create_user(EMAIL, PASSWORD)
+    token = _client(supabase_standin).auth.sign_in_with_password(
+        {"email": EMAIL, "password": PASSWORD}).session.access_token
+    assert _reads_user_files(supabase_standin, token) == []
+    # PostgREST's jwt-aud: a token naming an audience must name ours; one naming none is not refused.
+    assert _reads_user_files(supabase_standin, _with_audience(supabase_standin, token, ["x", "authenticated"])) == []
+    assert _reads_user_files(supabase_standin, _with_audience(supabase_standin, token, None)) == []
+    for audience, message in (("somewhere-else", "JWT not in audience"), (["x"], "JWT not in audience"),
+                              (42, "The JWT 'aud' claim must be a string or an array of strings")):
+        with pytest.raises(APIError) as caught:
+            _reads_user_files(supabase_standin, _with_audience(supabase_standin, token, audience))
+        assert (caught.value.code, caught.value.message) == ("PGRST303", message)
+
+
+# --- upserts as PostgREST resolves them -----------------------------------------------
+
+
+def _signed_in_client(standin: SupabaseStandin, email: str = EMAIL):
+    user_id = standin.create_user(email, PASSWORD)
+    client = _client(standin)
+    client.auth.sign_in_with_password({"email": email, "password": PASSWORD})
+    return client, user_id
+
+
+def _row(user_id: str, *, row_id: str | None = None, key: str = "a", notes: str = "") -> dict:
+    return {"id": row_id or str(uuid.uuid4()), "bucket": "lab", "s3_key": f"recordings/{user_id}/2024/05/{key}",
+            "original_name": f"{key}.avi", "content_type": "video/x-msvideo", "notes": notes}
+
+
+def _rows(client) -> list[tuple[str, str, str]]:
+    data = client.table("user_files").select("id,s3_key,notes").order("s3_key").execute().data
+    return [(r["id"], r["s3_key"].rsplit("/", 1)[1], r["notes"]) for r in data]
+
+
+def test_upsert_inserts_then_merges_on_the_primary_key(supabase_standin):
+    client, user_id = _signed_in_client(supabase_standin)
+    row = _row(user_id, notes="first")
+    response = client.table("user_files").upsert(row).execute()
+    assert [r["notes"] for r in response.data] == ["first"]
+    client.table("user_files").upsert({**row, "notes": "second"}).execute()
+    assert _rows(client) == [(row["id"], "a", "second")]
+    with pytest.raises(APIError) as caught:  # without a resolution preference a duplicate is a conflict
+        client.table("user_files").insert({**row, "notes": "third"}).execute()
+    assert caught.value.code == "23505"
+    assert _rows(client) == [(row["id"], "a", "second")]
+
+
+def test_upsert_on_conflict_columns(supabase_standin):
+    client, user_id = _signed_in_client(supabase_standin)
+    first = _row(user_id, key="a", notes="first")
+    client.table("user_files").insert(first).execute()
+    same_key = _row(user_id, key="a", notes="merged")  # another id, the same unique s3_key
+    client.table("user_files").upsert([same_key, _row(user_id, key="b", notes="new")], on_conflict="s3_key").execute()
+    # The update keeps the row's id (the table's trigger), merges the columns the body names.
+    assert _rows(client) == [(first["id"], "a", "merged"), (_rows(client)[1][0], "b", "new")]
+    with pytest.raises(APIError) as caught:
+        client.table("user_files").upsert(same_key, on_conflict="notes").execute()
+    assert caught.value.code == "42P10"  # no unique constraint on that column, as PostgreSQL says
+
+
+def test_upsert_ignoring_duplicates(supabase_standin):
+    client, user_id = _signed_in_client(supabase_standin)
+    row = _row(user_id, notes="kept")
+    client.table("user_files").insert(row).execute()
+    response = client.table("user_files").upsert([{**row, "notes": "ignored"}, _row(user_id, key="b")],
+                                                 ignore_duplicates=True).execute()
+    assert [r["s3_key"].rsplit("/", 1)[1] for r in response.data] == ["b"]
+    assert [notes for _, key, notes in _rows(client) if key == "a"] == ["kept"]
+
+
+def test_upsert_cannot_take_over_another_users_row(supabase_standin):
+    ada, ada_id = _signed_in_client(supabase_standin, "ada@lab.test")
+    bob, bob_id = _signed_in_client(supabase_standin, "bob@lab.test")
+    row = _row(ada_id, notes="ada's")
+    ada.table("user_files").insert(row).execute()
+    bobs = _row(bob_id, row_id=row["id"], notes="bob's")  # ada's id, bob's own key
+    with pytest.raises(APIError) as caught:
+        bob.table("user_files").upsert(bobs).execute()
+    assert caught.value.code == "42501"  # row-level security refuses the update of ada's row
+    assert bob.table("user_files").upsert(bobs, ignore_duplicates=True).execute().data == []
+    assert _rows(ada) == [(row["id"], "a", "ada's")] and _rows(bob) == []
+
+
+# --- e-mail confirmation, and the admin API that confirms ---------------------------------
+
+
+def test_sign_up_again_before_confirming_resends_the_confirmation(supabase_standin):
+    supabase_standin.set_require_confirmation(True)
+    first = _client(supabase_standin).auth.sign_up({"email": EMAIL, "password": PASSWORD})
+    again = _client(supabase_standin).auth.sign_up({"email": EMAIL, "password": PASSWORD})
+    assert again.session is None and again.user.id == first.user.id and again.user.identities
+    assert again.user.confirmation_sent_at >= first.user.confirmation_sent_at
+
+
+def test_the_admin_api_confirms_an_address(supabase_standin):
+    supabase_standin.set_require_confirmation(True)
+    client = _client(supabase_standin)
+    user = client.auth.sign_up({"email": EMAIL, "password": PASSWORD}).user
+    with pytest.raises(AuthApiError, match="Email not confirmed"):
+        client.auth.sign_in_with_password({"email": EMAIL, "password": PASSWORD})
+    admin = create_client(supabase_standin.url, supabase_standin.service_role_key).auth.admin
+    confirmed = admin.update_user_by_id(user.id, {"email_confirm": True}).user
+    assert confirmed.email_confirmed_at is not None
+    assert client.auth.sign_in_with_password({"email": EMAIL, "password": PASSWORD}).user.id == user.id
+
+
+def test_the_admin_api_creates_accounts(supabase_standin):
+    admin = create_client(supabase_standin.url, supabase_standin.service_role_key).auth.admin
+    confirmed = admin.create_user({"email": EMAIL, "password": PASSWORD, "email_confirm": True}).user
+    assert _client(supabase_standin).auth.sign_in_with_password(
+        {"email": EMAIL, "password": PASSWORD}).user.id == confirmed.id
+    admin.create_user({"email": "bob@lab.test", "password": PASSWORD})
+    with pytest.raises(AuthApiError) as unconfirmed:
+        _client(supabase_standin).auth.sign_in_with_password({"email": "bob@lab.test", "password": PASSWORD})
+    assert unconfirmed.value.code == "email_not_confirmed"
+    with pytest.raises(AuthApiError) as duplicate:
+        admin.create_user({"email": EMAIL, "password": PASSWORD})
+    assert (duplicate.value.status, duplicate.value.code) == (422, "email_exists")
+
+
+def test_the_admin_api_needs_a_service_role_bearer(supabase_standin):
+    user_id = supabase_standin.create_user(EMAIL, PASSWORD, confirmed=False)
+    signed_in, _ = _signed_in_client(supabase_standin, "bob@lab.test")
+    for client in (_client(supabase_standin), signed_in):
+        with pytest.raises(AuthApiError) as caught:
+            client.auth.admin.update_user_by_id(user_id, {"email_confirm": True})
+        assert (caught.value.status, caught.value.code) == (403, "not_admin")
+    with pytest.raises(AuthApiError, match="Email not confirmed"):
+        _client(supabase_standin).auth.sign_in_with_password({"email": EMAIL, "password": PASSWORD})
 
 
 def test_control_api_needs_the_service_role_key(supabase_standin):
-    url = f"{supabase_standin.url}/_standin/users"
-    body = {"email": EMAIL, "password": PASSWORD}
+    supabase_standin.create_user(EMAIL, PASSWORD)
+    url = f"{supabase_standin.url}/_standin/settings"
+    body = {"rate_limited": True}
     assert httpx.post(url, json=body, headers={"apikey": supabase_standin.anon_key}).status_code == 403
-    created = httpx.post(url, json=body, headers={"apikey": supabase_standin.service_role_key})
-    assert created.status_code == 201
-    assert _client(supabase_standin).auth.sign_in_with_password(body).user.id == created.json()["id"]
+    assert httpx.post(url, json=body, headers={"apikey": supabase_standin.service_role_key}).status_code == 200
+    with pytest.raises(AuthApiError) as caught:
+        _client(supabase_standin).auth.sign_in_with_password({"email": EMAIL, "password": PASSWORD})
+    assert caught.value.status == 429

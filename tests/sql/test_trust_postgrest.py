@@ -16,7 +16,7 @@ import requests
 
 from lib.records import NewRecord
 from tests.support.records import supabase_rows
-from tests.support.supabase_standin import SupabaseStandin
+from tests.support.supabase.server import SupabaseStandin
 
 QUOTA = 10**12
 

@@ -100,7 +100,7 @@ def _moto_process(log_dir: Path) -> Iterator[str]:
 def _standin_process(log_dir: Path, jwt_secret: str) -> Iterator[dict]:
     with (log_dir / "standin.log").open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.supabase_standin", "--throwaway-pg", "--jwt-secret", jwt_secret,
+            [sys.executable, "-m", "tests.support.supabase", "--throwaway-pg", "--jwt-secret", jwt_secret,
              "--user", f"{USER_EMAIL}:{USER_PASSWORD}", "--user", f"{SECOND_EMAIL}:{USER_PASSWORD}"],
             cwd=REPO, stdout=subprocess.PIPE, stderr=log, text=True,
         )

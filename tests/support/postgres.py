@@ -7,7 +7,7 @@ Fixtures (import them into a conftest):
 - ``pg_clean`` function: empties ``auth.users`` (and so ``user_files``) first; yields the DSN.
 
 The cluster can also be used outside pytest (``ThrowawayCluster``), e.g. by
-``python -m tests.support.supabase_standin``.
+``python -m tests.support.supabase``.
 """
 
 from __future__ import annotations
