@@ -102,7 +102,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=RUNS)
     args = parser.parse_args()
     rows = QUICK_ROWS if args.quick else FULL_ROWS
-    for name in _CLOUD_VARS:  # demo mode: embedded moto S3 and SQLite
+    for name in _CLOUD_VARS:  # demo mode: embedded SeaweedFS S3 and SQLite
         os.environ.pop(name, None)
     logging.disable(logging.WARNING)
 

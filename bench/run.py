@@ -22,13 +22,14 @@ REPO = BENCH.parent
 
 # script -> the keys it must report
 BENCHMARKS: dict[str, tuple[str, ...]] = {
-    "transfer": ("upload_ratio_vs_boto3", "upload_peak_rss_mb"),
+    "transfer": ("upload_ratio_vs_boto3", "upload_ratio_vs_boto3_seaweedfs", "upload_ratio_vs_boto3_tuned_seaweedfs",
+                 "upload_peak_rss_mb"),
     "rppg": ("hr_mae_bpm", "analysis_vs_decode_ratio"),
     "media": ("preprocess_vs_duration_ratio",),
     "files_page": ("files_page_render_s_10k",),
     "usage": ("usage_aggregation_ms_100k",),
     "cold_start": ("cold_start_s",),
-    "direct_upload": ("direct_upload_server_peak_rss_mb",),
+    "direct_upload": ("direct_upload_server_peak_rss_mb", "demo_large_upload_peak_rss_mb"),
     "idle_cpu": ("idle_cpu_pct",),
 }
 

@@ -1,10 +1,19 @@
 """Demo mode: embedded backends so the app runs with no credentials at all.
 
-An S3 API (moto's server) on 127.0.0.1 on a free port, a SQLite database for
-accounts and metadata, and two seeded accounts: a researcher and an
-administrator (the role only the server sets; both shown on the sign-in page). Everything lives in a
-temporary folder and in memory, so it disappears when the process ends; the
-app says so in a banner.
+An S3 API (SeaweedFS's ``weed mini``, a child process on 127.0.0.1 on free
+ports, see :mod:`lib.seaweedfs`), a SQLite database for accounts and metadata,
+and two seeded accounts, a researcher and an administrator (the role only
+the server sets; both shown on the sign-in page). Everything lives in one
+temporary folder that goes when the app stops; the app says so in a banner.
+
+The S3 server is a real one: it checks signatures, so a share link stops
+working at its expiry and a changed link is refused, as in cloud mode. It keeps
+objects on disk, so a recording at the upload limit does not sit in memory.
+It starts in the background (about a second) while the sign-in page renders:
+:meth:`DemoBackends.wait_for_storage` is the one place that waits for it, and
+:class:`lib.services.Services` calls it before handing out the store. It
+stops with the app, even a killed one (:mod:`lib.childwatch`), and takes the
+temporary folder with it.
 """
 
 from __future__ import annotations
@@ -16,14 +25,15 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import boto3
 from botocore.config import Config
-from moto.server import ThreadedMotoServer
 
 from lib.auth import ADMIN_ROLE, DemoAuth
+from lib.errors import PulseVaultError, StorageUnavailable
+from lib.seaweedfs import READY_TIMEOUT_S, SeaweedFS, admin_identities, start_seaweedfs
 from lib.settings import S3Settings
 
 log = logging.getLogger(__name__)
@@ -35,6 +45,37 @@ DEMO_ADMIN_PASSWORD = "pulse-admin-2026"
 DEMO_BUCKET = "pulsevault-demo"
 DEMO_REGION = "us-east-1"
 CORS_MAX_AGE_S = 3_000
+STORAGE_FOLDER = "s3"
+"""The S3 server's data folder inside the demo's temporary folder."""
+
+
+class StorageStartup:
+    """The embedded S3 server coming up in the background: answering, with the bucket and its CORS rule."""
+
+    def __init__(self, server: SeaweedFS, s3: S3Settings, origins: tuple[str, ...]) -> None:
+        self.server = server
+        self._done = threading.Event()
+        self._error: PulseVaultError | None = None
+        threading.Thread(target=self._run, args=(s3, origins), name="pulsevault-demo-storage", daemon=True).start()
+
+    def _run(self, s3: S3Settings, origins: tuple[str, ...]) -> None:
+        try:
+            self.server.wait_ready()
+            _create_bucket(s3, origins)
+        except PulseVaultError as exc:
+            self._error = exc
+        except Exception as exc:  # boto3's own errors: the demo has no storage, say so once
+            log.exception("demo mode: setting up the embedded S3 bucket failed")
+            self._error = StorageUnavailable(f"The demo's storage could not be set up ({type(exc).__name__}); "
+                                             "restart PulseVault.")
+        finally:
+            self._done.set()
+
+    def wait(self, timeout_s: float) -> None:
+        if not self._done.wait(timeout_s):
+            raise StorageUnavailable("The demo's storage is still starting; try again in a moment.")
+        if self._error is not None:
+            raise self._error
 
 
 @dataclass(frozen=True)
@@ -47,6 +88,13 @@ class DemoBackends:
     user_id: str
     admin_email: str = DEMO_ADMIN_EMAIL
     admin_password: str = field(repr=False, default=DEMO_ADMIN_PASSWORD)
+    storage: StorageStartup | None = field(default=None, repr=False, compare=False)
+    """The embedded server coming up; None when ``s3`` is already answering (a script's own server)."""
+
+    def wait_for_storage(self, timeout_s: float = READY_TIMEOUT_S) -> None:
+        """Return once the embedded S3 answers with the bucket in place; :class:`StorageUnavailable` if it cannot."""
+        if self.storage is not None:
+            self.storage.wait(timeout_s)
 
 
 _lock = threading.Lock()
@@ -101,35 +149,29 @@ def _run_seed(seed: Callable[[], None]) -> None:
 
 def _start(origins: tuple[str, ...]) -> DemoBackends:
     workdir = Path(tempfile.mkdtemp(prefix="pulsevault-demo-"))
-    atexit.register(shutil.rmtree, workdir, ignore_errors=True)
-    s3 = _start_s3(origins)
+    # Random credentials: the server checks them, and no well-known demo secret exists anywhere.
+    s3 = S3Settings(bucket=DEMO_BUCKET, region=DEMO_REGION, access_key_id="PVDEMO" + secrets.token_hex(7).upper(),
+                    secret_access_key=secrets.token_urlsafe(30))
+    try:
+        # The watcher removes the folder once the server has stopped, also when this process was killed.
+        identities = admin_identities(s3.access_key_id, s3.secret_access_key)
+        server = start_seaweedfs(workdir / STORAGE_FOLDER, identities=identities, allowed_origins=origins,
+                                 cleanup=[workdir])
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    atexit.register(server.stop, wait=False)
+    s3 = replace(s3, endpoint_url=server.endpoint_url)
     db_path = workdir / "pulsevault-demo.sqlite3"
     accounts = DemoAuth(db_path)
     user_id = accounts.ensure_account(DEMO_EMAIL, DEMO_PASSWORD)
     accounts.ensure_account(DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, role=ADMIN_ROLE)
     log.info("demo mode: S3 at %s, database in %s", s3.endpoint_url, workdir)
-    return DemoBackends(s3=s3, db_path=db_path, workdir=workdir, email=DEMO_EMAIL,
-                        password=DEMO_PASSWORD, user_id=user_id)
+    return DemoBackends(s3=s3, db_path=db_path, workdir=workdir, email=DEMO_EMAIL, password=DEMO_PASSWORD,
+                        user_id=user_id, storage=StorageStartup(server, s3, origins))
 
 
-def _start_s3(origins: tuple[str, ...]) -> S3Settings:
-    server_log = logging.getLogger("werkzeug")
-    # moto's request log would print every presigned URL; keep it quiet.
-    server_log.setLevel(logging.WARNING)
-    server_log.addFilter(_quiet_server_errors)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    atexit.register(server.stop)
-    host, port = server.get_host_and_port()
-    s3 = S3Settings(
-        bucket=DEMO_BUCKET,
-        region=DEMO_REGION,
-        # moto accepts any credentials; fresh random ones keep the code path
-        # identical to cloud mode without inventing a well-known secret.
-        access_key_id="demo-" + secrets.token_hex(8),
-        secret_access_key=secrets.token_urlsafe(24),
-        endpoint_url=f"http://{host}:{port}",
-    )
+def _create_bucket(s3: S3Settings, origins: tuple[str, ...]) -> None:
     client = boto3.client(
         "s3",
         endpoint_url=s3.endpoint_url,
@@ -140,30 +182,6 @@ def _start_s3(origins: tuple[str, ...]) -> S3Settings:
     )
     client.create_bucket(Bucket=s3.bucket)
     client.put_bucket_cors(Bucket=s3.bucket, CORSConfiguration=cors_configuration(origins))
-    return s3
-
-
-_CLIENT_ABORTS = ("read of closed file", "ConnectionResetError", "BrokenPipeError", "ConnectionAbortedError")
-
-
-def _quiet_server_errors(record: logging.LogRecord) -> bool:
-    """Keep the embedded S3 server's failures to one line each, and drop client aborts.
-
-    werkzeug logs a failed request as "Error on request" with the whole
-    traceback in the message. A browser pausing or cancelling an upload closes
-    its PUT mid-body, which is routine for S3, so that is dropped; anything
-    else is moto's own trouble (a 500 the app retries or reports), so one
-    warning line says what it was without a traceback in the app's log.
-    """
-    message = record.getMessage()
-    if not message.startswith("Error on request"):
-        return True
-    if any(abort in message for abort in _CLIENT_ABORTS):
-        return False
-    last = message.strip().splitlines()[-1]
-    record.msg, record.args = "embedded S3 failed a request: %s", (last,)
-    record.levelno, record.levelname = logging.WARNING, "WARNING"
-    return True
 
 
 def cors_configuration(origins: Iterable[str]) -> dict:

@@ -251,7 +251,9 @@ def sign_parts(upload: DirectUpload, part_numbers: Iterable[int], *, store: Obje
         raise ValidationError(f"At most {SIGN_BATCH} part links are handed out at once.")
     if any(not 1 <= n <= min(upload.part_count, MAX_PARTS) for n in numbers):
         raise ValidationError("The browser asked for a part this upload does not have.")
-    return {n: store.presign_part(upload.key, upload.upload_id, n, owner=upload.user_id) for n in numbers}
+    # Each URL signs its part's exact length: S3 refuses a longer or shorter body (and parks nothing of it).
+    return {n: store.presign_part(upload.key, upload.upload_id, n, owner=upload.user_id,
+                                  content_length=upload.part_bytes(n)) for n in numbers}
 
 
 # --- complete / cancel ---------------------------------------------------------------------------------------

@@ -35,12 +35,21 @@ from lib.throttle import SignInThrottle
 @dataclass(frozen=True)
 class Services:
     settings: Settings
-    store: ObjectStore
+    object_store: ObjectStore
+    """Use :attr:`store`, which waits for demo mode's storage to be up."""
     demo: DemoBackends | None = None
     service_client: Any = field(default=None, repr=False)
     """Cloud mode: the service-role PostgREST client behind every ServerRecords (None in demo mode)."""
     throttle: SignInThrottle = field(default_factory=SignInThrottle)
     """One per process, shared by every browser session's sign-ins."""
+
+    @property
+    def store(self) -> ObjectStore:
+        """The S3 store. In demo mode the embedded server starts in the background while the sign-in
+        page renders; the first use after that waits for it (a second at most, usually not at all)."""
+        if self.demo is not None:
+            self.demo.wait_for_storage()
+        return self.object_store
 
     def new_auth(self) -> AuthProvider:
         """A fresh auth provider for one browser session (never shared)."""
@@ -77,11 +86,11 @@ def build_services(
     """
     if not settings.is_demo:
         assert settings.supabase is not None
-        return Services(settings=settings, store=ObjectStore.from_settings(settings),
+        return Services(settings=settings, object_store=ObjectStore.from_settings(settings),
                         service_client=new_service_client(settings.supabase))
     demo = start_demo([*settings.app_origins, *origins])
     settings = settings.with_s3(demo.s3)
-    services = Services(settings=settings, store=ObjectStore.from_settings(settings), demo=demo)
+    services = Services(settings=settings, object_store=ObjectStore.from_settings(settings), demo=demo)
     if seed is not None:
         seed_once(lambda: seed(services))
     return services

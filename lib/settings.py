@@ -44,6 +44,8 @@ class S3Settings:
     access_key_id: str = field(repr=False)
     secret_access_key: str = field(repr=False)
     endpoint_url: str | None = None
+    ca_bundle: str | None = None
+    """A PEM file of the CA(s) that signed the endpoint's TLS certificate (a lab's own CA); None: the usual ones."""
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,7 @@ _S3_REQUIRED = {
     "region": "AWS_REGION",
     "bucket": "AWS_S3_BUCKET",
 }
-_S3_OPTIONAL = {"endpoint_url": "AWS_S3_ENDPOINT_URL"}
+_S3_OPTIONAL = {"endpoint_url": "AWS_S3_ENDPOINT_URL", "ca_bundle": "AWS_CA_BUNDLE"}
 _SUPABASE_REQUIRED = {"url": "SUPABASE_URL", "anon_key": "SUPABASE_ANON_KEY",
                       "service_role_key": "SUPABASE_SERVICE_ROLE_KEY"}
 

@@ -38,6 +38,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import SSLError as BotoSSLError
 
 from lib.errors import (
     BucketNotFound,
@@ -75,6 +76,9 @@ DEFAULT_MAX_ATTEMPTS = 5
 MIN_POOL_CONNECTIONS = 10
 """botocore's default pool; grown to the transfer concurrency when that is larger."""
 DOWNLOAD_CHUNK = MIB
+DOWNLOAD_RANGE = 32 * MIB
+"""Bytes asked for per GET when downloading. It bounds what the server reads ahead for one request:
+asked for a whole 1 GiB object at once, SeaweedFS held 1.1 GB of it in memory; in 32 MiB ranges, 60 MB."""
 _DELETE_BATCH = 1_000  # DeleteObjects takes at most 1,000 keys
 _SESSION_LOCK = threading.Lock()
 
@@ -191,6 +195,11 @@ class ObjectStore:
         return self._s3.bucket
 
     @property
+    def tls_verify(self) -> str | bool:
+        """What HTTPS requests to the endpoint verify its certificate against (requests' ``verify``)."""
+        return self._s3.ca_bundle or True
+
+    @property
     def settings(self) -> Settings | None:
         """The app settings this store was built with (transfer defaults come from them)."""
         return self._settings
@@ -261,14 +270,23 @@ class ObjectStore:
         part_number: int,
         *,
         owner: str,
+        content_length: int,
         expires: int | None = None,
         checksum_crc32: str | None = None,
     ) -> str:
-        """A part URL; with ``checksum_crc32`` (base64) the x-amz-checksum-crc32 header is signed and S3 checks it."""
+        """A part URL for exactly ``content_length`` bytes.
+
+        Content-Length is a signed header, so S3 refuses a body of any other size (403) and
+        nobody can park more bytes in an unfinished upload than the layout allows. With
+        ``checksum_crc32`` (base64) the x-amz-checksum-crc32 header is signed too and S3 checks it.
+        """
         check_owner(key, owner)
         if not 1 <= part_number <= MAX_PARTS:
             raise ValidationError(f"Part numbers run from 1 to {MAX_PARTS}.")
-        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "UploadId": upload_id, "PartNumber": part_number}
+        if not 0 <= content_length <= MAX_PART_SIZE:
+            raise ValidationError(f"A part holds between 0 and {MAX_PART_SIZE} bytes.")
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "UploadId": upload_id, "PartNumber": part_number,
+                                  "ContentLength": content_length}
         if checksum_crc32:
             params["ChecksumCRC32"] = checksum_crc32
         return self._presign("upload_part", params, expires)
@@ -429,20 +447,29 @@ class ObjectStore:
         owner: str,
         progress: Callable[[int, int], None] | None = None,
     ) -> Path:
-        """Stream an object to a local file in 1 MiB chunks; a partial file never stays behind."""
+        """Stream an object to a local file, :data:`DOWNLOAD_RANGE` at a time; a partial file never stays behind.
+
+        Each range is asked for with the ETag the HEAD saw, so an object replaced mid-download
+        fails (412) instead of mixing two versions.
+        """
         check_owner(key, owner)
+        info = self.head(key, owner=owner)
         target = Path(path)
         partial = target.with_name(target.name + ".part")
         try:
-            with self._errors("download the file"):
-                body = self._client.get_object(Bucket=self.bucket, Key=key)
-                total, done = body["ContentLength"], 0
-                with open(partial, "wb") as out:
+            with self._errors("download the file"), open(partial, "wb") as out:
+                done = 0
+                for start in range(0, info.size, DOWNLOAD_RANGE):
+                    last = min(info.size, start + DOWNLOAD_RANGE) - 1
+                    body = self._client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{last}",
+                                                   IfMatch=f'"{info.etag}"')
                     for chunk in body["Body"].iter_chunks(DOWNLOAD_CHUNK):
                         out.write(chunk)
                         done += len(chunk)
                         if progress:
-                            progress(done, total)
+                            progress(done, info.size)
+            if done != info.size:
+                raise StorageUnavailable("The download ended early. Try again.")
             os.replace(partial, target)
         finally:
             partial.unlink(missing_ok=True)
@@ -476,6 +503,9 @@ class ObjectStore:
 
 # --- error translation ----------------------------------------------------
 
+TLS_UNTRUSTED = ("The storage service's TLS certificate is not trusted here. If your lab signs its own "
+                 "certificates, set [s3] ca_bundle (or AWS_CA_BUNDLE) to its CA certificate file.")
+"""The message for a certificate the client cannot verify (both boto3 and lib.transfer use it)."""
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _DENIED = {"403", "AccessDenied", "AllAccessDisabled", "AccountProblem", "InvalidAccessKeyId",
            "SignatureDoesNotMatch", "ExpiredToken", "TokenRefreshRequired", "InvalidToken",
@@ -501,6 +531,8 @@ def translate_error(exc: BaseException, *, action: str, bucket: str = "") -> Pul
         error = exc.response.get("Error", {})
         status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
         return error_for_code(str(error.get("Code") or status), action, bucket, status=status)
+    if isinstance(exc, BotoSSLError):
+        return StorageUnavailable(TLS_UNTRUSTED)
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError)):
         return StorageAccessDenied("No usable storage credentials are configured. Check the [s3] settings.")
     if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, BotoConnectionError)):
@@ -553,6 +585,7 @@ def _make_client(s3: S3Settings, *, max_pool_connections: int, max_attempts: int
             endpoint_url=s3.endpoint_url or None,
             aws_access_key_id=s3.access_key_id,
             aws_secret_access_key=s3.secret_access_key,
+            verify=s3.ca_bundle or None,
             config=config,
         )
 

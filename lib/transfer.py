@@ -47,6 +47,7 @@ from lib.errors import (
 from lib.settings import MIB
 from lib.storage import (
     DEFAULT_PART_SIZE,
+    TLS_UNTRUSTED,
     ObjectStore,
     PartInfo,
     error_for_code,
@@ -241,7 +242,7 @@ def _send_parts(
                     else:
                         crc = crcs.get(number)
                         headers = {"x-amz-checksum-crc32": crc} if crc else {}
-                        future = pool.submit(_put, job, _part_signer(job, number, crc), view, headers)
+                        future = pool.submit(_put, job, _part_signer(job, number, length, crc), view, headers)
                         future.add_done_callback(events.put)
                         in_flight[future] = (number, buffer)
                     following = next(parts, None)
@@ -257,10 +258,11 @@ def _send_parts(
     return etags, crcs
 
 
-def _part_signer(job: _Job, number: int, crc: str | None) -> Callable[[], str]:
+def _part_signer(job: _Job, number: int, length: int, crc: str | None) -> Callable[[], str]:
     def sign() -> str:
         # Signed per attempt: a long backoff must not outlive the URL.
-        return job.store.presign_part(job.key, job.upload_id, number, owner=job.owner, checksum_crc32=crc)
+        return job.store.presign_part(job.key, job.upload_id, number, owner=job.owner, content_length=length,
+                                      checksum_crc32=crc)
 
     return sign
 
@@ -270,10 +272,14 @@ def _put(job: _Job, sign: Callable[[], str], data: memoryview, headers: Mapping[
     for attempt in range(1, MAX_ATTEMPTS + 1):
         body = _Body(data, job)
         try:
-            response = job.http.put(sign(), data=body, headers=dict(headers), timeout=HTTP_TIMEOUT_S)
+            # verify per request: a session's own verify loses to REQUESTS_CA_BUNDLE from the environment.
+            response = job.http.put(sign(), data=body, headers=dict(headers), timeout=HTTP_TIMEOUT_S,
+                                    verify=job.verify)
         except _Stopped:
             job.progress.add(-body.sent)
             raise TransferCancelled("The upload was cancelled.") from None
+        except requests.exceptions.SSLError:  # no retry mends an untrusted certificate
+            raise StorageUnavailable(TLS_UNTRUSTED) from None
         except (requests.ConnectionError, requests.Timeout):
             failure: PulseVaultError = StorageUnavailable(
                 "The connection to the storage service dropped during the upload. Check the network, retry."
@@ -319,6 +325,7 @@ class _Job:
         self.crc32 = False
         self.progress = _Progress(total, progress)
         self.http = _http_session(concurrency)
+        self.verify = store.tls_verify
         self._stopped = threading.Event()
 
     def __enter__(self) -> _Job:

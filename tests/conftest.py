@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.postgres import pg_clean, pg_dsn  # noqa: F401
-from tests.support.s3 import _no_real_aws, moto_server, s3_client, s3_endpoint, s3_settings  # noqa: F401
+from tests.support.s3 import _no_real_aws  # noqa: F401
+from tests.support.seaweedfs import s3_client, s3_endpoint, s3_settings, seaweedfs  # noqa: F401
 from tests.support.supabase.fixtures import supabase_standin, supabase_standin_server  # noqa: F401
 
 TIERS = ("unit", "integration", "sql", "app", "e2e")

@@ -1,4 +1,4 @@
-"""The Upload page's Large files tab in Chromium against the demo app's moto server: a 50 MB recording
+"""The Upload page's Large files tab in Chromium against the demo app's S3 server (SeaweedFS): a 50 MB recording
 goes from the browser straight to the bucket in 5 MiB parts and its card stores it; a page killed
 mid-upload resumes without re-sending parts already in the bucket; cancel aborts the multipart upload.
 """
@@ -6,22 +6,19 @@ mid-upload resumes without re-sending parts already in the bucket; cancel aborts
 from __future__ import annotations
 
 import hashlib
-import re
 import sqlite3
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from components.direct_upload import DIRECT_TAB
-from lib.demo import DEMO_BUCKET, DEMO_EMAIL, DEMO_PASSWORD, DEMO_REGION
+from lib.demo import DEMO_BUCKET, DEMO_EMAIL, DEMO_PASSWORD
 from tests.support.app_server import RunningApp, run_app
 from tests.support.browser import sign_in
+from tests.support.demo_storage import demo_storage
 from tests.support.services import require_chromium
 from tests.support.videos import write_opencv
 
@@ -32,12 +29,6 @@ STORE_TIMEOUT_MS = 150_000
 INPUT = "[data-testid=pv-direct-input]"
 
 
-@dataclass(frozen=True)
-class Backends:
-    endpoint: str
-    db_path: Path
-
-
 @pytest.fixture(scope="module")
 def direct_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
     """The real app in demo mode, 5 MiB parts, and a threshold below the test files (so they are "large")."""
@@ -45,13 +36,6 @@ def direct_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]
     env = {"PULSEVAULT_TRANSFER_PART_SIZE_MB": str(PART_MB), "PULSEVAULT_DIRECT_UPLOAD_THRESHOLD_MB": "40"}
     with run_app(tmp_path_factory.mktemp("direct-app"), env=env) as app:
         yield app
-
-
-def backends(app: RunningApp) -> Backends:
-    """The demo's moto endpoint and SQLite file, as the app logs them once a session started it."""
-    found = re.search(r"demo mode: S3 at (\S+), database in (\S+)", app.log_text())
-    assert found, app.log_text()
-    return Backends(found.group(1), Path(found.group(2)) / "pulsevault-demo.sqlite3")
 
 
 @pytest.fixture(scope="module")
@@ -76,12 +60,7 @@ def open_upload_tab(browser, app: RunningApp):
     page.get_by_role("heading", name="Upload").first.wait_for()
     page.get_by_role("tab", name=DIRECT_TAB).click()
     page.locator(INPUT).wait_for(state="attached")
-    return context, page, backends(app)
-
-
-def s3(endpoint: str):
-    return boto3.client("s3", endpoint_url=endpoint, region_name=DEMO_REGION, aws_access_key_id="x",
-                        aws_secret_access_key="y", config=Config(signature_version="s3v4"))
+    return context, page, demo_storage(app)
 
 
 def row(db_path: Path, name: str) -> sqlite3.Row | None:
@@ -130,7 +109,7 @@ def test_a_large_recording_goes_straight_to_the_bucket(browser, direct_app, reco
     record = row(demo.db_path, "whole.avi")
     assert record is not None and record["status"] == "ready" and record["size_bytes"] == size
     assert record["frame_count"] == size // FRAME_BYTES and record["thumbnail_key"] and record["preview_key"]
-    body = s3(demo.endpoint).get_object(Bucket=DEMO_BUCKET, Key=record["s3_key"])["Body"].read()
+    body = demo.client().get_object(Bucket=DEMO_BUCKET, Key=record["s3_key"])["Body"].read()
     assert hashlib.sha256(body).hexdigest() == hashlib.sha256(recordings["whole"].read_bytes()).hexdigest()
     assert record["sha256"] == hashlib.sha256(body).hexdigest()
 
@@ -146,7 +125,7 @@ def test_killed_mid_upload_resumes_without_resending_done_parts(browser, direct_
     context.close()  # the tab dies with parts in flight
     assert len(finished) >= 3
 
-    client = s3(demo.endpoint)
+    client = demo.client()
     uploads = client.list_multipart_uploads(Bucket=DEMO_BUCKET).get("Uploads", [])
     assert len(uploads) == 1
 
@@ -194,6 +173,6 @@ def test_cancel_aborts_the_multipart_upload(browser, direct_app, recordings):
         assert wait_status(page, ("Cancelled", "Cancel failed")) == "Cancelled"
     finally:
         context.close()
-    assert s3(demo.endpoint).list_multipart_uploads(Bucket=DEMO_BUCKET).get("Uploads", []) == []
+    assert demo.client().list_multipart_uploads(Bucket=DEMO_BUCKET).get("Uploads", []) == []
     assert row(demo.db_path, "cancel.avi") is None
     assert "Traceback" not in direct_app.log_text()

@@ -1,4 +1,4 @@
-"""Issue 10: two researchers signed in at once (cloud mode: moto + the Supabase stand-in with RLS), each in
+"""Issue 10: two researchers signed in at once (cloud mode: SeaweedFS + the Supabase stand-in with RLS), each in
 their own browser context.
 
 In the browser: each sees only their own recordings; whatever B types or puts in the URL (A's file

@@ -79,7 +79,7 @@ class World:
 
 @pytest.fixture
 def world(s3_settings, tmp_path: Path) -> Iterator[World]:
-    """A fresh user on SQLite and the moto server; reconciled after the case."""
+    """A fresh user on SQLite and SeaweedFS; reconciled after the case."""
     settings = Settings(mode="cloud", s3=s3_settings, max_upload_bytes=20 * MIB, quota_bytes=100 * MIB)
     w = World(settings, ObjectStore.from_settings(settings), SqliteRepository(tmp_path / "m.db", str(uuid.uuid4())))
     yield w

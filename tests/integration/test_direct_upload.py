@@ -1,4 +1,4 @@
-"""lib/direct_upload.py against the moto server over real HTTP, as the browser would drive it:
+"""lib/direct_upload.py against SeaweedFS over real HTTP, as the browser would drive it:
 start → PUT parts to the signed URLs → complete → finish, plus resume, cancel and the limits."""
 
 from __future__ import annotations
@@ -108,6 +108,16 @@ def test_key_is_in_the_callers_prefix_and_other_keys_are_never_signed(clip, sett
         du.sign_parts(someone_else, [1], store=store)
     with pytest.raises(Exception, match="part this upload does not have"):
         du.sign_parts(upload, [4], store=store)
+
+
+def test_a_browser_cannot_park_more_bytes_than_it_declared(clip, settings, store, repo):
+    """Issue 14's unbounded unfinished upload: declare 1,000 bytes, then PUT 9 MB to the part URL."""
+    tiny = du.start_upload(identity(clip, size=1_000), settings=settings, store=store, repo=repo)
+    url = du.sign_parts(tiny, [1], store=store)[1]
+    response = requests.put(url, data=b"\0" * (9 * MIB), timeout=60)
+    assert response.status_code == 403
+    assert store.list_parts(tiny.key, tiny.upload_id, owner=repo.user_id) == []
+    assert requests.put(url, data=b"\0" * 1_000, timeout=30).ok  # the declared size goes in
 
 
 # --- resume -----------------------------------------------------------------------------------------------

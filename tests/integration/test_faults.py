@@ -41,7 +41,7 @@ from lib.usage import reconcile, storage_health
 from tests.support import videos
 from tests.support.journey import Holdings, assert_consistent, object_keys
 from tests.support.journey_net import Switch
-from tests.support.s3 import reset_buckets
+from tests.support.s3 import reset_moto_buckets
 from tests.support.services import free_port
 from tests.support.supabase.server import SupabaseStandin
 
@@ -123,7 +123,7 @@ def make_store(s3: StoppableS3) -> tuple[Settings, ObjectStore]:
 @pytest.fixture
 def s3() -> Iterator[StoppableS3]:
     server = StoppableS3()
-    reset_buckets(server.url, create=BUCKET)
+    reset_moto_buckets(server.url, create=BUCKET)
     yield server
     server.stop()
 

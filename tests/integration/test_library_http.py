@@ -1,4 +1,4 @@
-"""lib/library.py against a moto server over real HTTP: the links a browser gets work, Range
+"""lib/library.py against SeaweedFS over real HTTP: the links a browser gets work, Range
 requests seek, downloads carry the original name, and another user's records get no link."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""lib/pipeline.py end to end: the moto server over real HTTP, SQLite and (where PostgreSQL is
+"""lib/pipeline.py end to end: SeaweedFS over real HTTP, SQLite and (where PostgreSQL is
 installed) the Supabase stand-in; every bad input of issue 5 leaves a clear message and nothing stored."""
 
 from __future__ import annotations
@@ -357,7 +357,7 @@ def test_seed_demo_stores_a_ready_sample_with_a_pulse(settings, store, s3_client
     user_id = DemoAuth(db).ensure_account(DEMO_EMAIL, DEMO_PASSWORD)
     demo = DemoBackends(s3=settings.s3, db_path=db, workdir=tmp_path, email=DEMO_EMAIL,
                         password=DEMO_PASSWORD, user_id=user_id)
-    pipeline.seed_demo(Services(settings=settings, store=store, demo=demo))
+    pipeline.seed_demo(Services(settings=settings, object_store=store, demo=demo))
 
     [record] = rows(SqliteRepository(db, user_id))
     assert record.status is Status.READY and record.video is not None and record.video.lossless

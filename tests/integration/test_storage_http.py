@@ -1,13 +1,15 @@
-"""ObjectStore over real HTTP against a ThreadedMotoServer: the presigned URLs work end to end."""
+"""ObjectStore over real HTTP against SeaweedFS: the presigned URLs work end to end."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import pytest
 import requests
 
-from lib.errors import BucketNotFound, KeyOwnershipError, NotFound
+from lib import storage
+from lib.errors import BucketNotFound, KeyOwnershipError, NotFound, PulseVaultError
 from lib.settings import MIB, S3Settings
 from lib.storage import MIN_PART_SIZE, ObjectStore, content_disposition
 
@@ -69,7 +71,8 @@ def test_multipart_with_presigned_parts(store: ObjectStore, s3_client) -> None:
     upload_id = store.create_multipart(KEY, owner=USER, content_type="video/x-msvideo")
     etags = []
     for number, body in ((1, first), (2, last)):
-        response = requests.put(store.presign_part(KEY, upload_id, number, owner=USER), data=body, timeout=60)
+        url = store.presign_part(KEY, upload_id, number, owner=USER, content_length=len(body))
+        response = requests.put(url, data=body, timeout=60)
         response.raise_for_status()
         etags.append((number, response.headers["ETag"]))
     assert [p.part_number for p in store.list_parts(KEY, upload_id, owner=USER)] == [1, 2]
@@ -80,7 +83,8 @@ def test_multipart_with_presigned_parts(store: ObjectStore, s3_client) -> None:
 
 def test_abort_leaves_no_parts(store: ObjectStore, s3_client) -> None:
     upload_id = store.create_multipart(KEY, owner=USER, content_type="video/x-msvideo")
-    requests.put(store.presign_part(KEY, upload_id, 1, owner=USER), data=b"x" * 1000, timeout=30).raise_for_status()
+    url = store.presign_part(KEY, upload_id, 1, owner=USER, content_length=1000)
+    requests.put(url, data=b"x" * 1000, timeout=30).raise_for_status()
     store.abort_multipart(KEY, upload_id, owner=USER)
     assert "Uploads" not in s3_client.list_multipart_uploads(Bucket=store.bucket)
     with pytest.raises(NotFound):
@@ -108,10 +112,30 @@ def test_list_delete_download(store: ObjectStore, tmp_path) -> None:
     assert list(store.iter_objects(f"recordings/{USER}/", owner=USER)) == []
 
 
+def test_download_goes_in_ranges_and_a_replaced_object_fails(store: ObjectStore, s3_client, tmp_path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(storage, "DOWNLOAD_RANGE", MIB)
+    body = os.urandom(2 * MIB + 77)
+    put(store, body)
+    seen: list[int] = []
+    assert store.download_to(KEY, tmp_path / "whole.avi", owner=USER,
+                             progress=lambda done, total: seen.append(done)).read_bytes() == body
+    assert MIB in seen and 2 * MIB in seen and seen[-1] == len(body)
+
+    def replace_after_the_first_range(done: int, total: int) -> None:
+        if done == MIB:
+            s3_client.put_object(Bucket=store.bucket, Key=KEY, Body=os.urandom(len(body)))
+
+    with pytest.raises(PulseVaultError):
+        store.download_to(KEY, tmp_path / "mixed.avi", owner=USER, progress=replace_after_the_first_range)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["whole.avi"]  # nothing of the mixed one stays
+    put(store, b"", KEY)
+    assert store.download_to(KEY, tmp_path / "empty.avi", owner=USER).read_bytes() == b""
+
+
 def test_health_and_missing_bucket(store: ObjectStore, s3_settings: S3Settings) -> None:
     assert store.health().ok
-    missing = ObjectStore(S3Settings("not-created-bucket", s3_settings.region, "testing", "testing-secret",
-                                     endpoint_url=s3_settings.endpoint_url))  # fmt: skip
+    missing = ObjectStore(replace(s3_settings, bucket="not-created-bucket"))
     status = missing.health()
     assert not status.ok and "not-created-bucket" in status.message and "does not exist" in status.message
     with pytest.raises(BucketNotFound):

@@ -1,4 +1,4 @@
-"""lib.transfer over real HTTP against a ThreadedMotoServer.
+"""lib.transfer over real HTTP against SeaweedFS.
 
 Failures are injected by wrapping the HTTP session the transfer uses; parts
 are the 5 MiB S3 minimum so the files stay at a few MiB.
@@ -295,7 +295,7 @@ def test_resume_sends_only_missing_parts(store: ObjectStore, recording: Path, se
     body = recording.read_bytes()
     upload_id = store.create_multipart(KEY, owner=USER, content_type="video/x-matroska")
     for number, chunk in ((1, body[:PART]), (3, body[2 * PART :])):  # part 2 was lost
-        url = store.presign_part(KEY, upload_id, number, owner=USER)
+        url = store.presign_part(KEY, upload_id, number, owner=USER, content_length=len(chunk))
         requests.put(url, data=chunk, timeout=60).raise_for_status()
     made = sessions()
     seen: list[int] = []
@@ -309,7 +309,8 @@ def test_resume_resends_a_part_whose_bytes_changed(store: ObjectStore, recording
     body = recording.read_bytes()
     upload_id = store.create_multipart(KEY, owner=USER, content_type="video/x-matroska")
     stale = os.urandom(PART)  # same size, other bytes: only the ETag (MD5) tells
-    requests.put(store.presign_part(KEY, upload_id, 1, owner=USER), data=stale, timeout=60).raise_for_status()
+    url = store.presign_part(KEY, upload_id, 1, owner=USER, content_length=len(stale))
+    requests.put(url, data=stale, timeout=60).raise_for_status()
     made = sessions()
     resume_upload(store, KEY, upload_id, recording, owner=USER, part_size=PART)
     assert made[0].attempts == Counter({1: 1, 2: 1, 3: 1})

@@ -1,4 +1,4 @@
-"""Reconciliation on a real moto S3 server: each kind of discrepancy made on purpose, found, repaired."""
+"""Reconciliation on a real S3 server (SeaweedFS): each kind of discrepancy made on purpose, found, repaired."""
 
 from __future__ import annotations
 

@@ -36,6 +36,11 @@ class RunningApp:
         return self.log_path.read_text(errors="replace")
 
 
+def app_origins(app: RunningApp) -> list[str]:
+    """The origins a browser may load the app from (what a bucket's CORS rule must allow)."""
+    return [app.url, f"http://localhost:{app.port}"]
+
+
 def app_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _CONFIG_VARS}
     env.update(extra or {})

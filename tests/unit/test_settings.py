@@ -41,6 +41,14 @@ def test_secrets_mapping_wins_over_environment() -> None:
     assert settings.s3.endpoint_url == "http://minio:9000"
 
 
+def test_ca_bundle_for_a_labs_own_tls_certificates() -> None:
+    assert load_settings({}, CLOUD_ENV).s3.ca_bundle is None
+    assert load_settings({}, {**CLOUD_ENV, "AWS_CA_BUNDLE": "/etc/lab/ca.pem"}).s3.ca_bundle == "/etc/lab/ca.pem"
+    secrets = {"s3": {"ca_bundle": "/srv/pulsevault/lab-ca.pem"}}
+    assert load_settings(secrets, {**CLOUD_ENV, "AWS_CA_BUNDLE": "/etc/lab/ca.pem"}).s3.ca_bundle.endswith("lab-ca.pem")
+    assert load_settings({}, {"AWS_CA_BUNDLE": "/etc/lab/ca.pem"}).is_demo  # optional keys do not decide the mode
+
+
 def test_half_configuration_names_each_missing_key() -> None:
     env = {k: v for k, v in CLOUD_ENV.items() if k not in ("AWS_SECRET_ACCESS_KEY", "SUPABASE_ANON_KEY")}
     with pytest.raises(ConfigError) as info:

@@ -156,10 +156,19 @@ def test_content_disposition_ascii_fallback() -> None:
 
 
 def test_presign_part_numbers(store: ObjectStore) -> None:
-    url = store.presign_part(KEY, "upload-1", 3, owner=USER)
+    url = store.presign_part(KEY, "upload-1", 3, owner=USER, content_length=MIB)
     assert query(url)["partNumber"] == "3" and query(url)["uploadId"] == "upload-1"
     with pytest.raises(ValidationError):
-        store.presign_part(KEY, "upload-1", MAX_PARTS + 1, owner=USER)
+        store.presign_part(KEY, "upload-1", MAX_PARTS + 1, owner=USER, content_length=MIB)
+
+
+def test_presign_part_signs_its_exact_length(store: ObjectStore) -> None:
+    # What S3 enforces is tried against SeaweedFS (tests/integration/test_s3_refusals.py); here, what is signed.
+    url = store.presign_part(KEY, "upload-1", 1, owner=USER, content_length=5 * MIB)
+    assert "content-length" in query(url)["X-Amz-SignedHeaders"].split(";")
+    for bad in (-1, MAX_PART_SIZE + 1):
+        with pytest.raises(ValidationError):
+            store.presign_part(KEY, "upload-1", 1, owner=USER, content_length=bad)
 
 
 # --- ownership --------------------------------------------------------------
@@ -171,7 +180,7 @@ def test_presign_part_numbers(store: ObjectStore) -> None:
         lambda s: s.presign_put(OTHER_KEY, owner=USER, content_type="video/mp4"),
         lambda s: s.presign_post(OTHER_KEY, owner=USER, content_type="video/mp4", max_bytes=1),
         lambda s: s.presign_get(OTHER_KEY, owner=USER),
-        lambda s: s.presign_part(OTHER_KEY, "u", 1, owner=USER),
+        lambda s: s.presign_part(OTHER_KEY, "u", 1, owner=USER, content_length=1),
         lambda s: s.create_multipart(OTHER_KEY, owner=USER, content_type="video/mp4"),
         lambda s: s.complete_multipart(OTHER_KEY, "u", [(1, "e")], owner=USER),
         lambda s: s.abort_multipart(OTHER_KEY, "u", owner=USER),
