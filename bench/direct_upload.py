@@ -50,7 +50,7 @@ from components.direct_upload import DIRECT_TAB
 from lib.demo import DEMO_EMAIL, DEMO_PASSWORD
 from lib.settings import MIB, S3Settings
 from lib.storage import ObjectStore
-from lib.transfer import upload_file
+from lib.transfer import ObjectTarget, upload_file
 from tests.support.app_server import REPO, _wait_healthy, app_environment
 from tests.support.cloud import (
     ACCESS_KEY_ID,
@@ -201,8 +201,8 @@ def file_uploader(browser, url: str, pid: int, recording: Path) -> float:
 def server_transfer(endpoint: str, recording: Path) -> float:
     store = ObjectStore(S3Settings(BUCKET, REGION, ACCESS_KEY_ID, SECRET_ACCESS_KEY, endpoint), max_pool_connections=16)
     started = time.monotonic()
-    upload_file(store, "recordings/bench-user/transfer/original.avi", recording, owner="bench-user",
-                content_type="video/x-msvideo")
+    upload_file(store, ObjectTarget("recordings/bench-user/transfer/original.avi", "bench-user", "video/x-msvideo"),
+                recording)
     return recording.stat().st_size / MIB / (time.monotonic() - started)
 
 

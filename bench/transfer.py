@@ -237,7 +237,7 @@ def _child(args: argparse.Namespace) -> None:
 
     from lib.settings import S3Settings
     from lib.storage import ObjectStore
-    from lib.transfer import upload_file
+    from lib.transfer import DEFAULT_CONCURRENCY, ObjectTarget, TransferConfig, upload_file
 
     if args.child == "ours":
         key_id, secret = CREDENTIALS["AWS_ACCESS_KEY_ID"], CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
@@ -245,8 +245,8 @@ def _child(args: argparse.Namespace) -> None:
         store = ObjectStore(s3)
         part_size = args.part_size_mb * MIB if args.part_size_mb else None
         cpu, start = _cpu_seconds(), time.perf_counter()
-        upload_file(store, KEY, args.file, owner=OWNER, content_type="application/octet-stream",
-                    concurrency=args.concurrency, part_size=part_size)  # fmt: skip
+        config = TransferConfig(concurrency=args.concurrency or DEFAULT_CONCURRENCY, part_size=part_size)
+        upload_file(store, ObjectTarget(KEY, OWNER, "application/octet-stream"), args.file, config=config)
     else:
         checksums = os.environ.get("PULSEVAULT_BENCH_BOTO3_CHECKSUMS", "when_supported")
         config = Config(signature_version="s3v4", request_checksum_calculation=checksums,

@@ -59,7 +59,7 @@ def get_services() -> Services:
 def _seed_demo(services: Services) -> None:
     # Imported here, on the background seeding thread: the pipeline pulls in
     # OpenCV and SciPy, which the sign-in page should not wait for.
-    from lib.pipeline import seed_demo
+    from lib.sample import seed_demo
 
     seed_demo(services)
 

@@ -5,20 +5,18 @@ retry or discard a failed upload, re-analyse — and the page's one-line notices
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
 import streamlit as st
 
-from components import files_table, upload_state
+from components import files_table, upload_jobs
 from components.context import UserContext, user_context
 from components.feedback import user_errors
 from components.text import literal
-from components.upload_state import UploadItem
-from lib import pipeline
-from lib.errors import PulseVaultError
-from lib.keys import new_record_id
+from lib import uploads
 from lib.library import delete_records, export_csv, reanalyse
+from lib.pipeline import Backends
 from lib.records import FileRecord, ListQuery, Status
+from lib.uploads import JobStatus, UploadJob
 
 CONFIRM_KEY = "pv_user_files_confirm_delete"
 NOTICE_KEY = "pv_user_files_notice"
@@ -85,6 +83,7 @@ def _delete(ids: list[str]) -> None:
         report = delete_records(ctx.services.store, ctx.repo, ctx.server, ids,
                                 progress=lambda done, total: bar.progress(done / total, text=f"Deleted {done} "
                                                                           f"of {total}"))
+        upload_jobs.records_deleted(report.deleted)  # the Upload page must not call them stored any more
         notify(literal(report.summary()), "success" if report.ok else "warning")
         _forget_delete()
         files_table.clear_selection()
@@ -111,33 +110,16 @@ def render_toolbar(selected: Sequence[FileRecord], query: ListQuery, ctx: UserCo
 # --- failed and pending uploads ------------------------------------------------------------------------
 
 
-def local_copy_for(record_id: str) -> UploadItem | None:
-    """The Upload page's item that still holds this failed upload's local copy, if any (this session)."""
-    for item in st.session_state.get(upload_state.ITEMS_KEY, {}).values():
-        if (item.failed_record_id == record_id and item.prepared is not None and item.record is None
-                and not item.dismissed):
-            return item
-    return None
-
-
-def retry(item: UploadItem, record: FileRecord, ctx: UserContext) -> None:
-    """Upload the kept local copy again; the pipeline replaces the failed row (``replaces=``)."""
-    assert item.prepared is not None
+def retry(job: UploadJob, record: FileRecord, ctx: UserContext) -> None:
+    """Store the kept local copy again; the job's new attempt replaces the failed row."""
     bar = st.progress(0.0, text="Starting the upload…")
-    attempt = new_record_id()  # so a failure of this attempt can be retried in turn
-    try:
-        stored = pipeline.upload(item.prepared, record.research, settings=ctx.services.settings,
-                                 store=ctx.services.store, repo=ctx.repo, replaces=record.id, record_id=attempt,
-                                 allow_duplicate=item.allow_duplicate,
-                                 progress=lambda p: bar.progress(p.fraction, text=p.describe()))
-    except PulseVaultError as exc:
-        upload_state.put(replace(item, failure=str(exc), failed_record_id=attempt))
-        notify(f"The upload of {literal(record.original_name)} failed again. {literal(exc)}", "error")
+    backends = Backends(ctx.services.settings, ctx.services.store, ctx.repo)
+    job = upload_jobs.put(uploads.retry_failed(job, record, backends, upload_jobs.workspace(),
+                                               progress=lambda p: bar.progress(p.fraction, text=p.describe())))
+    if job.status is JobStatus.READY:
+        notify(f"{literal(job.display_name)} is stored and ready.")
     else:
-        upload_state.release_files(item)
-        upload_state.put(replace(item, record=stored, prepared=None, local_path=None, failure=None,
-                                 failed_record_id=None))
-        notify(f"{literal(stored.original_name)} is stored and ready.")
+        notify(f"The upload of {literal(record.original_name)} failed again. {literal(job.message)}", "error")
     files_table.clear_selection()  # the failed row is gone; the new one is listed first
     st.rerun()
 
@@ -149,14 +131,14 @@ def render_unfinished(record: FileRecord, ctx: UserContext, *, can_discard: bool
     else:
         st.info("This upload has not finished. If it is not running any more, discard it and upload the file "
                 "again.", icon=":material/hourglass_top:")
-    item = local_copy_for(record.id)
+    job = upload_jobs.job_to_retry(record.id)
     retry_col, discard_col, hint = st.columns([1, 1, 3], vertical_alignment="center")
-    if item is not None and retry_col.button("Retry", key=f"pv_user_files_retry_{record.id}",
-                                             icon=":material/refresh:", type="primary"):
-        retry(item, record, ctx)
+    if job is not None and retry_col.button("Retry", key=f"pv_user_files_retry_{record.id}",
+                                            icon=":material/refresh:", type="primary"):
+        retry(job, record, ctx)
     discard_col.button("Discard", key=f"pv_user_files_discard_{record.id}", icon=":material/delete:",
                        on_click=ask_delete, args=((record,),), disabled=not can_discard)
-    if item is None:
+    if job is None:
         hint.caption("The local copy is not in this session any more: upload the file again from the Upload page.")
     elif not can_discard:
         hint.caption("Still uploading; it can be discarded once it has been pending for a while.")

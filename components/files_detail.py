@@ -14,6 +14,7 @@ from components.context import UserContext
 from components.feedback import user_errors
 from components.files_table import STATUS_LABELS, link_cache
 from components.quicklook import render_saved_analysis
+from components.research_form import render_research_fields
 from components.text import literal
 from lib.library import (
     can_discard,
@@ -23,7 +24,7 @@ from lib.library import (
     share_expiry_options,
     share_link,
 )
-from lib.records import FileRecord, ResearchFields, Status
+from lib.records import FileRecord, Status
 from lib.rppg import METHODS
 from lib.units import human_bytes, human_duration
 
@@ -128,20 +129,10 @@ def _share(record: FileRecord, ctx: UserContext) -> None:
 
 
 def _research(record: FileRecord, ctx: UserContext) -> None:
-    r = record.research
     with st.form(f"pv_user_files_research_{record.id}", border=True):
         st.markdown("**Research fields**")
-        subject, session, tags = st.columns(3)
-        subject_id = subject.text_input("Subject id", value=r.subject_id, key=f"pv_user_files_subject_{record.id}")
-        session_label = session.text_input("Session label", value=r.session_label,
-                                           key=f"pv_user_files_session_{record.id}")
-        tag_text = tags.text_input("Tags", value=", ".join(r.tags), key=f"pv_user_files_tagtext_{record.id}",
-                                   placeholder="comma-separated")
-        notes = st.text_area("Notes", value=r.notes, key=f"pv_user_files_notes_{record.id}", height=80)
+        research = render_research_fields(lambda field: f"pv_user_files_{field}_{record.id}", record.research)
         if st.form_submit_button("Save", icon=":material/save:"):
-            research = ResearchFields(subject_id=subject_id.strip(), session_label=session_label.strip(),
-                                      notes=notes.strip(), tags=tuple(t.strip() for t in tag_text.split(",")
-                                                                      if t.strip()))
             with user_errors("Saving the research fields"):
                 ctx.repo.update_research(record.id, research)
                 files_actions.notify(f"Research fields of {literal(record.original_name)} saved.")

@@ -7,21 +7,24 @@ from collections import Counter
 import pandas as pd
 import streamlit as st
 
-from components import upload_state
-from components.upload_card import consent_ok
-from components.upload_state import UploadItem
+from components import upload_jobs
 from lib.settings import Settings
 from lib.units import human_bytes
+from lib.uploads import JobStatus, UploadJob
+
+IN_PROGRESS = (JobStatus.WAITING, JobStatus.CHECKING)
+"""Statuses that say nothing happened yet: a batch of only these has no summary."""
+REFUSED = (JobStatus.NOT_ACCEPTED, JobStatus.CHECK_FAILED)
 
 
-def eligible(items: list[UploadItem], settings: Settings) -> list[UploadItem]:
+def eligible(jobs: list[UploadJob], settings: Settings) -> list[UploadJob]:
     """Files "Upload all" would send: checked, not stored, no unresolved duplicate, consent given."""
-    return [i for i in items if i.uploadable and consent_ok(i, settings)]
+    return [j for j in jobs if j.ready_to_store(settings.require_consent)]
 
 
-def render_toolbar(items: list[UploadItem], settings: Settings) -> None:
-    ready = eligible(items, settings)
-    waiting_consent = [i for i in items if i.uploadable and not consent_ok(i, settings)]
+def render_toolbar(jobs: list[UploadJob], settings: Settings) -> None:
+    ready = eligible(jobs, settings)
+    waiting_consent = [j for j in jobs if j.storable and not j.consent_ok(settings.require_consent)]
     left, right = st.columns([1, 3])
     left.button(
         f"Upload all ({len(ready)})", key="pv_user_upload_all", type="primary",
@@ -33,35 +36,35 @@ def render_toolbar(items: list[UploadItem], settings: Settings) -> None:
 
 
 def _queue_all(settings: Settings) -> None:
-    # Evaluated when clicked, so it sees the consent boxes as they are now.
-    upload_state.queue(i.file_id for i in eligible(list(upload_state.items().values()), settings))
+    # Evaluated when clicked, so it sees the jobs as the last run left them.
+    upload_jobs.queue(j.id for j in eligible(list(upload_jobs.jobs().values()), settings))
 
 
-def render_summary(items: list[UploadItem]) -> None:
-    if not any(i.status not in ("Waiting", "Checking") for i in items):
+def render_summary(jobs: list[UploadJob]) -> None:
+    if not any(j.status not in IN_PROGRESS for j in jobs):
         return
     st.subheader("Summary")
-    counts = Counter(i.status for i in items)
-    stored = sum(i.record.size_bytes for i in items if i.record is not None)
-    ready, failed, refused, other = st.columns(4)
-    ready.metric("Ready", counts["Ready"], help=f"{human_bytes(stored)} stored in this batch.")
-    failed.metric("Failed", counts["Upload failed"])
-    refused.metric("Not accepted", counts["Not accepted"] + counts["Check failed"])
-    other.metric("Waiting or skipped", len(items) - counts["Ready"] - counts["Upload failed"]
-                 - counts["Not accepted"] - counts["Check failed"])
-    st.dataframe(_rows(items), hide_index=True, width="stretch")
+    counts = Counter(j.status for j in jobs)
+    stored = sum(j.record.size_bytes for j in jobs if j.status is JobStatus.READY and j.record is not None)
+    refused = sum(counts[s] for s in REFUSED)
+    ready, failed, not_accepted, other = st.columns(4)
+    ready.metric("Ready", counts[JobStatus.READY], help=f"{human_bytes(stored)} stored in this batch.")
+    failed.metric("Failed", counts[JobStatus.UPLOAD_FAILED])
+    not_accepted.metric("Not accepted", refused)
+    other.metric("Waiting or skipped", len(jobs) - counts[JobStatus.READY] - counts[JobStatus.UPLOAD_FAILED]
+                 - refused)
+    st.dataframe(_rows(jobs), hide_index=True, width="stretch")
 
 
-def _rows(items: list[UploadItem]) -> pd.DataFrame:
+def _rows(jobs: list[UploadJob]) -> pd.DataFrame:
     rows = []
-    for item in items:
-        duplicate = item.duplicate_note if item.status == "Already stored" else ""
-        detail = item.error or item.failure or duplicate
+    for job in jobs:
+        duplicate = job.duplicate_note if job.status is JobStatus.ALREADY_STORED else ""
         rows.append({
-            "File": item.display_name,
-            "Status": item.status,
-            "Size": human_bytes(item.record.size_bytes if item.record else item.size_bytes),
-            "Record": item.record.id if item.record else "",
-            "Details": detail or "",
+            "File": job.display_name,
+            "Status": job.status.value,
+            "Size": human_bytes(job.record.size_bytes if job.record else job.size_bytes),
+            "Record": job.record.id if job.status is JobStatus.READY and job.record else "",
+            "Details": job.message or duplicate or "",
         })
     return pd.DataFrame(rows)

@@ -169,8 +169,6 @@ class AuthProvider(Protocol):
 
     def ensure_fresh(self, session: Session, *, margin_s: float = DEFAULT_MARGIN_S) -> Session: ...
 
-    def restore(self, access_token: str, refresh_token: str) -> Session: ...
-
 
 def normalize_email(email: str) -> str:
     """The canonical (trimmed, lower-case) form of an e-mail address, or ValidationError."""
@@ -340,16 +338,6 @@ class SupabaseAuth:
     def ensure_fresh(self, session: Session, *, margin_s: float = DEFAULT_MARGIN_S) -> Session:
         with self._lock:
             return _ensure_fresh(self, session, margin_s)
-
-    def restore(self, access_token: str, refresh_token: str) -> Session:
-        """Put a known session back into this client (refreshing it if expired)."""
-        if not access_token or not refresh_token:
-            raise SessionExpired(MSG_SESSION_EXPIRED)
-        with self._lock, _translated("restore"):
-            response = self._client.auth.set_session(access_token, refresh_token)
-        if response.session is None:
-            raise SessionExpired(MSG_SESSION_EXPIRED)
-        return _from_supabase(response.session)
 
     def _held_session(self) -> SupabaseSession | None:
         try:
@@ -551,20 +539,6 @@ class DemoAuth:
 
     def ensure_fresh(self, session: Session, *, margin_s: float = DEFAULT_MARGIN_S) -> Session:
         return _ensure_fresh(self, session, margin_s, self._now())
-
-    def restore(self, access_token: str, refresh_token: str) -> Session:
-        """The session for these tokens; refreshed if the access token has expired."""
-        now = self._now()
-        with self._connect() as conn:
-            row = conn.execute(
-                "select s.user_id, a.email, s.access_expires_at from demo_sessions s "
-                "join demo_accounts a on a.id = s.user_id "
-                "where s.access_hash = ? and s.refresh_hash = ?",
-                (_token_hash(access_token or ""), _token_hash(refresh_token or "")),
-            ).fetchone()
-        if row is not None and row[2] > now.timestamp():
-            return Session(row[0], row[1], access_token, refresh_token, datetime.fromtimestamp(row[2], UTC))
-        return self._rotate(refresh_token)
 
     def ensure_account(self, email: str, password: str, *, role: str = RESEARCHER_ROLE) -> str:
         """The id of the account for ``email`` with this password and role, created if missing (idempotent).

@@ -3,13 +3,12 @@
 The browser (``components/direct_upload``) asks for a multipart upload,
 receives presigned part URLs in batches, PUTs the parts itself and reports
 their ETags; the server never holds the recording's bytes while it goes up.
-Afterwards the rest is :mod:`lib.pipeline` itself, not a copy of it:
-:func:`prepare_in_bucket` streams the object to local disk
-(:func:`lib.pipeline.fetch_original`) and runs :func:`lib.pipeline.prepare`,
-then :func:`lib.pipeline.upload` with ``original_in_bucket`` sends only the
-thumbnail and proxy, verifies and marks the row ready — so the row ends up
-exactly like one the server-side path makes. :func:`finish_upload` runs both
-in one call; the Upload page runs them from the file's card.
+Afterwards the rest is :mod:`lib.pipeline` itself, not a copy of it: the
+upload becomes an upload job (:func:`lib.uploads.from_browser`) whose check
+fetches and checks the object (:func:`lib.pipeline.finish.check_in_bucket`)
+and whose store step sends only the thumbnail and proxy, verifies and marks
+the row ready (:func:`lib.pipeline.finish.finish_in_bucket`) — so the row ends
+up exactly like one the server-side path makes.
 
 Resume without new state. The record id of a browser upload is derived from
 the user and the file's fingerprint (name, size, last-modified time and a
@@ -18,8 +17,10 @@ id is part of the object key, so S3's own list of unfinished multipart
 uploads under the user's prefix *is* the fingerprint → upload-id map: it
 survives a server restart and a closed tab, needs no table, and disappears
 when the upload is completed or aborted. ``generation`` moves on once a
-record with that id exists, so the same file can be stored again after it
-was deleted or when the researcher keeps a duplicate.
+record with that id exists, so the same file can be stored again when the
+researcher keeps a duplicate; a session also passes the ids its own jobs
+used for records that are gone (deleted, discarded), so a new pick of the same
+file after a delete never reuses the id of the record the session just lost.
 
 Rows: a ``pending`` row is written when the browser reports every part (just
 before S3 assembles the object), so no complete object ever sits in the bucket
@@ -27,8 +28,7 @@ without a row. An unfinished multipart upload has no row and is invisible to
 listings: the bucket's lifecycle rule (AbortIncompleteMultipartUpload, see
 the README) sweeps the ones nobody resumes.
 
-Failure policy once the bytes are in the bucket (the same as
-:mod:`lib.pipeline`'s for ``original_in_bucket``): a file that turns out not
+Failure policy once the bytes are in the bucket (:mod:`lib.pipeline.finish`): a file that turns out not
 to be an acceptable video is deleted and its row marked ``failed`` with the
 reason. Anything else that fails while finishing (fetching, the proxy, the
 derivatives' upload, verification, the metadata store) keeps the original and
@@ -36,7 +36,7 @@ its ``pending`` row and removes only the derivatives: re-sending gigabytes
 because a thumbnail upload hiccupped is the worse deal. The researcher gets
 Retry (runs only the finishing step again; choosing the same file again also
 lands there, since :func:`start_upload` finds the complete object) and Discard
-(:func:`discard_upload`). One nobody comes back for stays ``pending`` and the
+(:func:`cancel_upload`). One nobody comes back for stays ``pending`` and the
 Usage page's reconciliation lists it once it is older than
 ``settings.stale_pending_s``.
 """
@@ -46,33 +46,23 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
-import tempfile
 import uuid
 from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from lib import pipeline
-from lib.errors import (
-    FileTooLarge,
-    IntegrityError,
-    NotFound,
-    PulseVaultError,
-    QuotaExceeded,
-    UnsupportedMedia,
-    ValidationError,
-)
-from lib.keys import extension_of, record_keys, sanitize_filename, user_prefix
-from lib.media import ALLOWED_EXTENSIONS, CONTENT_TYPES
-from lib.pipeline import OriginalInBucket, PreparedRecording, ProgressCallback
+from lib.errors import IntegrityError, NotFound, PulseVaultError, UnsupportedMedia, ValidationError
+from lib.keys import extension_of, record_keys, record_keys_of, sanitize_filename, user_prefix
+from lib.media import CONTENT_TYPES, check_extension
+from lib.pipeline.cleanup import clean_up_failure, remove_unfinished
+from lib.pipeline.limits import check_fits
 from lib.records import FileRecord, NewRecord, ResearchFields, Status
 from lib.repository import Repository
 from lib.settings import MIB, Settings
-from lib.storage import MAX_PARTS, ObjectStore, PartInfo, part_size_for
+from lib.storage import MAX_PARTS, ObjectStore, PartInfo
+from lib.transfer import TransferConfig
 from lib.units import human_bytes
 
 FINGERPRINT_HEAD_BYTES = MIB
@@ -152,57 +142,63 @@ class DirectUpload:
 # --- start / resume ----------------------------------------------------------------------------------------
 
 
-def start_upload(identity: FileIdentity, *, settings: Settings, store: ObjectStore,
-                 repo: Repository) -> DirectUpload:
+def start_upload(identity: FileIdentity, *, settings: Settings, store: ObjectStore, repo: Repository,
+                 retired: frozenset[str] = frozenset()) -> DirectUpload:
     """Open a multipart upload for this file, or find the one already open for it.
 
-    Limits (allow-list, size, quota) are checked before anything is signed.
+    Limits (allow-list, size, quota) are checked before anything is signed. ``retired``: record
+    ids this session's jobs used for records that are gone; they are never handed out again.
     """
-    _check_acceptable(identity, settings, repo)
+    _check_acceptable(identity)
+    check_fits(identity.name, identity.size, settings, repo)
     user = repo.user_id
+    ids = [record_id_for(user, identity.fingerprint, generation) for generation in range(MAX_GENERATIONS)]
     open_uploads = _open_uploads_by_record(store, user)
-    for generation in range(MAX_GENERATIONS):
-        record_id = record_id_for(user, identity.fingerprint, generation)
+    # Resume first, whatever generation the open upload has (an earlier one may have been freed since).
+    for record_id in ids:
         if record_id in open_uploads:
             key, upload_id = open_uploads[record_id]
             return _resumed(identity, record_id, key, upload_id, settings=settings, store=store, user=user)
-        row = _row_or_none(repo, record_id)
-        if row is None:
-            return _created(identity, record_id, settings=settings, store=store, user=user)
-        if row.status is Status.PENDING:
-            if _object_size(store, row.s3_key, user) == identity.size:
-                # Completed earlier, finish never ran (tab closed, server restarted): only finish is left.
-                return _uploaded(identity, row, settings)
-            # A row left by a completion that failed half-way: nothing of it is in the bucket.
-            repo.delete(record_id)
-            return _created(identity, record_id, settings=settings, store=store, user=user)
+    for record_id in ids:
+        if record_id not in retired:
+            found = _fresh_or_uploaded(identity, record_id, settings=settings, store=store, repo=repo)
+            if found is not None:
+                return found
     raise ValidationError("This file has been stored too many times already.")
+
+
+def _fresh_or_uploaded(identity: FileIdentity, record_id: str, *, settings: Settings, store: ObjectStore,
+                       repo: Repository) -> DirectUpload | None:
+    """A new upload under this id, or the finish step of one completed under it; None if the id is taken."""
+    user = repo.user_id
+    row = _row_or_none(repo, record_id)
+    if row is None:
+        return _created(identity, record_id, settings=settings, store=store, user=user)
+    if row.status is not Status.PENDING:
+        return None
+    if _object_size(store, row.s3_key, user) == identity.size:
+        # Completed earlier, finish never ran (tab closed, server restarted): only finish is left.
+        return _uploaded(identity, row, settings)
+    # A row left by a completion that failed half-way: nothing of it is in the bucket.
+    repo.delete(record_id)
+    return _created(identity, record_id, settings=settings, store=store, user=user)
 
 
 def record_id_for(user_id: str, fingerprint: str, generation: int = 0) -> str:
     return str(uuid.uuid5(RECORD_NAMESPACE, f"{user_id}/{fingerprint}/{generation}"))
 
 
-def _check_acceptable(identity: FileIdentity, settings: Settings, repo: Repository) -> None:
+def _check_acceptable(identity: FileIdentity) -> None:
     name = sanitize_filename(identity.name)
-    ext = extension_of(name)
-    if ext not in ALLOWED_EXTENSIONS:
-        raise UnsupportedMedia(f"{name}: only {', '.join(ALLOWED_EXTENSIONS)} videos are accepted.")
+    check_extension(name)
     if identity.size == 0:
         raise UnsupportedMedia(f"{name} is empty (0 bytes).")
-    if identity.size > settings.max_upload_bytes:
-        raise FileTooLarge(f"{name} is {human_bytes(identity.size)}, over the "
-                           f"{human_bytes(settings.max_upload_bytes)} upload limit.")
-    used = repo.usage().total_bytes
-    if used + identity.size > settings.quota_bytes:
-        raise QuotaExceeded(f"{name} ({human_bytes(identity.size)}) does not fit: you use {human_bytes(used)} "
-                            f"of your {human_bytes(settings.quota_bytes)} quota.")
 
 
 def _layout(identity: FileIdentity, settings: Settings) -> tuple[str, str, int]:
     # The type by extension for now; the bytes are sniffed once they are in.
     name = sanitize_filename(identity.name)
-    return name, CONTENT_TYPES[extension_of(name)], part_size_for(identity.size, settings.transfer_part_size_bytes)
+    return name, CONTENT_TYPES[extension_of(name)], TransferConfig.from_settings(settings).part_size_for(identity.size)
 
 
 def _created(identity: FileIdentity, record_id: str, *, settings: Settings, store: ObjectStore,
@@ -284,7 +280,7 @@ def complete_upload(upload: DirectUpload, parts: Iterable[tuple[int, str]], rese
     if size != upload.size:
         error = IntegrityError(f"{upload.original_name}: the bucket holds {human_bytes(size or 0)} where "
                                f"{human_bytes(upload.size)} were expected, so the upload was removed. Upload again.")
-        pipeline.clean_up_failure(row, [upload.key], error, store=store, repo=repo)
+        clean_up_failure(row, [upload.key], error, store=store, repo=repo)
         raise error
     return row
 
@@ -312,59 +308,7 @@ def cancel_upload(upload: DirectUpload, *, store: ObjectStore, repo: Repository)
         with suppress(NotFound):  # already finished or aborted elsewhere: nothing left to drop
             store.abort_multipart(upload.key, upload.upload_id, owner=upload.user_id)
         return
-    pipeline.remove_unfinished(upload.record_id, store=store, repo=repo)
-
-
-# --- finish --------------------------------------------------------------------------------------------------
-
-
-def prepare_in_bucket(upload: DirectUpload, *, settings: Settings, store: ObjectStore, repo: Repository,
-                      workdir: Path | str, progress: ProgressCallback | None = None
-                      ) -> tuple[PreparedRecording, OriginalInBucket]:
-    """Fetch a completed browser upload into ``workdir`` and run :func:`lib.pipeline.prepare` on it.
-
-    A file that is not an acceptable video is removed from the bucket and its row marked
-    ``failed`` with the reason; any other failure keeps both (module docstring).
-    """
-    row = repo.get(upload.record_id)
-    if row.status is Status.FAILED:
-        raise ValidationError(row.error or f"{upload.original_name} could not be stored; upload it again.")
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    local = workdir / f"original.{extension_of(upload.original_name)}"
-    original = pipeline.fetch_original(row, local, store=store, progress=progress)
-    try:
-        prepared = pipeline.prepare(local, upload.original_name, settings=settings, repo=repo, workdir=workdir,
-                                    progress=progress)
-    except ValidationError as exc:
-        pipeline.clean_up_failure(row, [row.s3_key], exc, store=store, repo=repo)  # nothing of it may stay
-        raise
-    return prepared, original
-
-
-def finish_upload(upload: DirectUpload, *, settings: Settings, store: ObjectStore, repo: Repository,
-                  progress: ProgressCallback | None = None, allow_duplicate: bool = False,
-                  workdir: Path | str | None = None) -> FileRecord:
-    """Everything after the bytes are in the bucket, in one call; returns the ``ready`` row.
-
-    :func:`prepare_in_bucket` then :func:`lib.pipeline.upload` with ``original_in_bucket``,
-    in a temporary folder removed at the end. A duplicate raises :class:`DuplicateRecording`
-    and keeps everything, so the caller can ask: keep it (``allow_duplicate=True``) or
-    :func:`discard_upload`.
-    """
-    folder = Path(tempfile.mkdtemp(prefix="pulsevault-direct-", dir=workdir))
-    try:
-        prepared, original = prepare_in_bucket(upload, settings=settings, store=store, repo=repo, workdir=folder,
-                                               progress=progress)
-        return pipeline.upload(prepared, original.record.research, settings=settings, store=store, repo=repo,
-                               progress=progress, allow_duplicate=allow_duplicate, original_in_bucket=original)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def discard_upload(upload: DirectUpload, *, store: ObjectStore, repo: Repository) -> None:
-    """Remove a browser upload the researcher does not want (e.g. a duplicate): object and row."""
-    cancel_upload(upload, store=store, repo=repo)
+    remove_unfinished(upload.record_id, store=store, repo=repo)
 
 
 # --- helpers -------------------------------------------------------------------------------------------------
@@ -388,7 +332,7 @@ def _open_uploads_by_record(store: ObjectStore, user_id: str) -> dict[str, tuple
     """record id → (key, upload id) of the user's unfinished multipart uploads (newest wins)."""
     found: dict[str, tuple[str, str, datetime]] = {}
     for item in store.list_multipart_uploads(user_prefix(user_id), owner=user_id):
-        record_id = item.key.split("/")[-2]  # keys are .../{record_id}/original.{ext}
+        record_id = record_keys_of(item.key).record_id
         stamp = item.initiated or datetime.min.replace(tzinfo=UTC)
         if record_id not in found or found[record_id][2] <= stamp:
             found[record_id] = (item.key, item.upload_id, stamp)

@@ -90,6 +90,10 @@ class DuplicateRecording(ValidationError):
         self.existing_id = existing_id
 
 
+class JobStateError(ValidationError):
+    """An upload job was asked for a step its state does not allow (say, storing a file twice)."""
+
+
 # --- local files -----------------------------------------------------------
 
 

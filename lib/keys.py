@@ -24,6 +24,10 @@ MAX_KEY_BYTES = 1024
 FALLBACK_STEM = "recording"
 """Name used when nothing printable is left of the original one."""
 GROUND_TRUTH_EXTENSIONS = ("csv", "txt")
+THUMBNAIL_NAME = "thumb.jpg"
+"""A record's thumbnail, beside its original."""
+PREVIEW_NAME = "preview.mp4"
+"""A record's H.264 preview proxy, beside its original."""
 
 KEY_FILES = {
     "original": r"original\.[a-z0-9]{1,10}",
@@ -60,6 +64,11 @@ class RecordKeys:
     thumbnail: str
     preview: str
 
+    @property
+    def record_id(self) -> str:
+        """The record id: the last folder of the prefix."""
+        return self.prefix.rstrip("/").rsplit("/", 1)[-1]
+
     def ground_truth(self, ext: str) -> str:
         ext = ext.lower().lstrip(".")
         if ext not in GROUND_TRUTH_EXTENSIONS:
@@ -76,12 +85,22 @@ def record_keys(user_id: str, record_id: str, ext: str, created: datetime) -> Re
         raise ValidationError("The recording's file extension is not usable in storage.")
     when = created.astimezone(UTC) if created.tzinfo else created.replace(tzinfo=UTC)
     prefix = f"{user_prefix(user_id)}{when:%Y}/{when:%m}/{record_id}/"
-    return RecordKeys(
-        prefix=prefix,
-        original=f"{prefix}original.{ext}",
-        thumbnail=f"{prefix}thumb.jpg",
-        preview=f"{prefix}preview.mp4",
-    )
+    return _keys_in(prefix, f"{prefix}original.{ext}")
+
+
+def record_folder(key: str) -> str:
+    """``recordings/{uid}/{yyyy}/{mm}/{record_id}/``: the folder an object of a record lies in."""
+    return key.rsplit("/", 1)[0] + "/"
+
+
+def record_keys_of(original_key: str) -> RecordKeys:
+    """The keys of the record whose original is ``original_key`` (its derivatives lie beside it)."""
+    return _keys_in(record_folder(original_key), original_key)
+
+
+def _keys_in(prefix: str, original: str) -> RecordKeys:
+    return RecordKeys(prefix=prefix, original=original, thumbnail=f"{prefix}{THUMBNAIL_NAME}",
+                      preview=f"{prefix}{PREVIEW_NAME}")
 
 
 def check_owner(key: str, user_id: str) -> str:

@@ -49,7 +49,7 @@ from typing import Any
 
 from lib import rppg
 from lib.errors import AccessDenied, NotFound, PulseVaultError, StorageError, ValidationError
-from lib.keys import extension_of
+from lib.keys import extension_of, record_folder
 from lib.media import served_as
 from lib.records import MAX_PAGE_SIZE, FileRecord, ListQuery, Status
 from lib.repository import Repository, ServerRecords
@@ -308,18 +308,12 @@ class DeleteReport:
 def _object_keys(store: ObjectStore, owner: str, record: FileRecord) -> list[str]:
     """The record's known keys plus anything else under its prefix (a broken upload's leftovers)."""
     known = [k for k in (record.s3_key, record.thumbnail_key, record.preview_key, record.ground_truth_key) if k]
-    prefix = record.s3_key.rsplit("/", 1)[0] + "/"
-    listed = [info.key for info in store.iter_objects(prefix, owner=owner)]
+    listed = [info.key for info in store.iter_objects(record_folder(record.s3_key), owner=owner)]
     return list(dict.fromkeys([*known, *listed]))
 
 
-def delete_record(store: ObjectStore, repo: Repository, server: ServerRecords, record_id: str) -> FileRecord:
-    """Delete one of the user's recordings (objects, then row); raises on failure. See the module docstring."""
-    return _delete(store, repo, server, repo.get(record_id))  # NotFound for anyone else's id
-
-
 def _delete(store: ObjectStore, repo: Repository, server: ServerRecords, record: FileRecord) -> FileRecord:
-    """``record`` is always a row just read through ``repo`` (callers above), never one handed in."""
+    """``record`` is always a row just read through ``repo`` (the caller), never one handed in."""
     owner = _same_user(repo, server)
     keys = _object_keys(store, owner, record)  # refuses foreign keys before anything changes
     server.mark_failed(record.id, DELETING)

@@ -1,4 +1,5 @@
-"""A generated sample recording for demo mode: a cartoon face whose skin pulses.
+"""A generated sample recording for demo mode: a cartoon face whose skin pulses, and
+:func:`seed_demo`, which stores it for the demo account through the upload pipeline.
 
 Demo mode has no real recordings, yet every page should have something to
 show. This draws a short face-like clip (skin ellipse, hair, eyes, brows,
@@ -14,13 +15,33 @@ The test suite has a richer generator (tests/support/synthetic_pulse.py);
 
 from __future__ import annotations
 
+import logging
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
+from lib.pipeline import Backends, process_upload
+from lib.records import ResearchFields
+from lib.repository import SqliteRepository
+
+if TYPE_CHECKING:
+    from lib.services import Services
+
+log = logging.getLogger(__name__)
+
 SAMPLE_NAME = "demo-sample-face-72bpm.avi"
+SAMPLE_RESEARCH = ResearchFields(
+    subject_id="DEMO-01",
+    session_label="sample",
+    notes="Generated sample: a cartoon face whose skin pulses at 72 bpm (lossless FFV1).",
+    tags=("demo", "synthetic"),
+)
+"""The research fields the sample is stored with."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +81,21 @@ def write_sample(path: Path, spec: SampleSpec = SampleSpec()) -> Path:
     finally:
         writer.release()
     return path
+
+
+def seed_demo(services: Services) -> None:
+    """Demo mode: one generated sample recording for the demo account, through the upload pipeline."""
+    demo = services.demo
+    if demo is None:
+        return
+    backends = Backends(services.settings, services.store, SqliteRepository(demo.db_path, demo.user_id))
+    folder = Path(tempfile.mkdtemp(prefix="sample-", dir=demo.workdir))
+    try:
+        clip = write_sample(folder / SAMPLE_NAME)
+        record = process_upload(clip, SAMPLE_NAME, SAMPLE_RESEARCH, backends)
+        log.info("demo mode: sample recording %s is %s", record.id, record.status)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _still(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:

@@ -62,8 +62,6 @@ MAX_PARTS = 10_000
 """S3's largest part number, so the most parts one upload can have."""
 MAX_OBJECT_SIZE = 5 * 1024 * 1024 * MIB
 """S3's largest object."""
-MAX_SINGLE_PUT_SIZE = 5 * 1024 * MIB
-"""S3's largest object one PUT (or POST) may carry."""
 MAX_SIGV4_EXPIRY_S = 604_800
 """SigV4 refuses presigned URLs that live longer than seven days."""
 DEFAULT_PART_SIZE = 8 * MIB
@@ -81,12 +79,6 @@ DOWNLOAD_RANGE = 32 * MIB
 asked for a whole 1 GiB object at once, SeaweedFS held 1.1 GB of it in memory; in 32 MiB ranges, 60 MB."""
 _DELETE_BATCH = 1_000  # DeleteObjects takes at most 1,000 keys
 _SESSION_LOCK = threading.Lock()
-
-
-@dataclass(frozen=True)
-class PresignedPost:
-    url: str
-    fields: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -199,11 +191,6 @@ class ObjectStore:
         """What HTTPS requests to the endpoint verify its certificate against (requests' ``verify``)."""
         return self._s3.ca_bundle or True
 
-    @property
-    def settings(self) -> Settings | None:
-        """The app settings this store was built with (transfer defaults come from them)."""
-        return self._settings
-
     def expiry(self, expires: int | float | None = None) -> int:
         return expiry_seconds(expires, self._settings)
 
@@ -224,23 +211,6 @@ class ObjectStore:
         if metadata:
             params["Metadata"] = dict(_ascii_metadata(metadata))
         return self._presign("put_object", params, expires)
-
-    def presign_post(
-        self, key: str, *, owner: str, content_type: str, max_bytes: int, expires: int | None = None
-    ) -> PresignedPost:
-        """A browser form upload: the policy pins the exact key, the Content-Type and the size range."""
-        check_owner(key, owner)
-        max_bytes = min(int(max_bytes), MAX_SINGLE_PUT_SIZE)
-        conditions: list[Any] = [{"Content-Type": content_type}, ["content-length-range", 1, max_bytes]]
-        with self._errors("prepare the upload form"):
-            post = self._client.generate_presigned_post(
-                Bucket=self.bucket,
-                Key=key,
-                Fields={"Content-Type": content_type},
-                Conditions=conditions,
-                ExpiresIn=self.expiry(expires),
-            )
-        return PresignedPost(url=post["url"], fields=dict(post["fields"]))
 
     def presign_get(
         self,
@@ -378,25 +348,12 @@ class ObjectStore:
             metadata=dict(r.get("Metadata") or {}),
         )
 
-    def tags(self, key: str, *, owner: str) -> dict[str, str]:
-        check_owner(key, owner)
-        with self._errors("read the file's tags"):
-            r = self._client.get_object_tagging(Bucket=self.bucket, Key=key)
-        return {t["Key"]: t["Value"] for t in r.get("TagSet", [])}
-
     def put_tags(self, key: str, tags: Mapping[str, str], *, owner: str) -> None:
         """Replace an object's tags: the one place to attach facts learnt after the upload began."""
         check_owner(key, owner)
         tag_set = [{"Key": k, "Value": v} for k, v in tags.items()]
         with self._errors("tag the file"):
             self._client.put_object_tagging(Bucket=self.bucket, Key=key, Tagging={"TagSet": tag_set})
-
-    def exists(self, key: str, *, owner: str) -> bool:
-        try:
-            self.head(key, owner=owner)
-        except NotFound:
-            return False
-        return True
 
     def delete(self, keys: Iterable[str], *, owner: str) -> DeleteResult:
         """Delete a record's objects in batches; every key is checked before anything is deleted."""

@@ -7,6 +7,7 @@ is read exactly once, in order, on the calling thread: each part is hashed
 workers, and no new part is read while ``concurrency`` parts are in flight,
 so peak memory is about ``part_size × concurrency`` whatever the file size.
 
+All the knobs come in one :class:`TransferConfig` (built from the settings).
 The progress callback runs on the calling thread (so a Streamlit page may
 update its progress bar from it), about every MiB sent. Failed requests are
 retried with jittered exponential backoff on an allow-list (connection errors,
@@ -28,7 +29,7 @@ import threading
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -44,12 +45,11 @@ from lib.errors import (
     TransferError,
     ValidationError,
 )
-from lib.settings import MIB
+from lib.settings import MIB, Settings
 from lib.storage import (
     DEFAULT_PART_SIZE,
     TLS_UNTRUSTED,
     ObjectStore,
-    PartInfo,
     error_for_code,
     part_size_for,
 )
@@ -73,12 +73,47 @@ SHA256_METADATA = "sha256"
 """Name of the user metadata (``x-amz-meta-sha256``) or tag holding the file's hex SHA-256."""
 _POLL_S = 0.1  # how often the calling thread looks at the cancel event while waiting
 _RETRY_CODES = frozenset({"RequestTimeout", "SlowDown", "InternalError", "ServiceUnavailable"})
-_MD5_HEX = re.compile(r"[0-9a-f]{32}")
 
 log = logging.getLogger(__name__)
 
 Source = str | os.PathLike[str] | BinaryIO
 ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """The knobs of every transfer, grouped in one value (as s3transfer's ``TransferConfig``)."""
+
+    concurrency: int = DEFAULT_CONCURRENCY
+    """Parts in flight at once (also the number of part buffers held in memory)."""
+    part_size: int | None = None
+    """Preferred multipart part size; None: ``storage.DEFAULT_PART_SIZE``. Raised when a file needs it."""
+    checksums: bool = True
+    """Each part carries a CRC32 that S3 verifies (off for endpoints that reject checksums).
+
+    Declaring it also spares S3-compatible servers (moto among them) computing a
+    whole-object checksum themselves when the upload completes."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TransferConfig:
+        return cls(concurrency=max(1, settings.transfer_concurrency or DEFAULT_CONCURRENCY),
+                   part_size=settings.transfer_part_size_bytes, checksums=settings.transfer_checksums)
+
+    def part_size_for(self, file_size: int) -> int:
+        """The part size for a file of this size (S3 allows at most ``MAX_PARTS`` parts)."""
+        return part_size_for(file_size, self.part_size)
+
+
+@dataclass(frozen=True)
+class ObjectTarget:
+    """Where a file's bytes go and what they must be."""
+
+    key: str
+    owner: str
+    """The signed-in user: the key must lie under their prefix (lib.keys.check_owner)."""
+    content_type: str
+    sha256: str | None = None
+    """The digest if the caller knows it already: stored as metadata, and the streamed bytes must match it."""
 
 
 @dataclass(frozen=True)
@@ -93,124 +128,77 @@ class UploadResult:
 
 def upload_file(
     store: ObjectStore,
-    key: str,
-    path: Source,
+    target: ObjectTarget,
+    source: Source,
     *,
-    owner: str,
-    content_type: str,
+    config: TransferConfig | None = None,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
-    concurrency: int | None = None,
-    part_size: int | None = None,
-    metadata: Mapping[str, str] | None = None,
-    sha256: str | None = None,
-    size: int | None = None,
 ) -> UploadResult:
-    """Upload a local file (or a binary stream, positioned at its start) to ``key``.
+    """Upload a local file (or a seekable binary stream, positioned at its start) to ``target``.
 
-    ``sha256``: the digest if the caller already knows it (e.g. from a
-    duplicate check). It is then stored as ``x-amz-meta-sha256`` from the start
-    and the streamed digest must match it. Without it, a single PUT still
-    carries the metadata (the bytes are hashed before the URL is signed); a
-    multipart upload cannot (its metadata is fixed before the first byte is
+    With ``target.sha256`` the digest is stored as ``x-amz-meta-sha256`` from
+    the start and the streamed digest must match it. Without it, a single PUT
+    still carries the metadata (the bytes are hashed before the URL is signed);
+    a multipart upload cannot (its metadata is fixed before the first byte is
     read), so the digest is attached as the object tag ``sha256`` after it
-    completes. ``size`` is needed only for a stream that cannot seek.
+    completes. What arrived is not HEAD-verified here: the caller verifies what
+    it needs once (lib.pipeline.send.verify).
     """
+    config = config or TransferConfig()
     _check_cancel(cancel)
-    with _open_source(path, size) as (stream, total):
-        layout_size = part_size_for(total, part_size or _configured(store, "transfer_part_size_bytes"))
-        job = _Job(store, key, owner, total, progress, cancel, _concurrency(store, concurrency))
+    with _open_source(source) as (stream, total):
+        layout_size = config.part_size_for(total)
+        job = _Job(store, target, total, progress, cancel, config)
         with job:
             reader = _Reader(stream)
             if total <= min(MULTIPART_THRESHOLD, layout_size):
-                return _single_put(job, reader, content_type, metadata or {}, sha256)
-            meta = dict(metadata or {})
-            if sha256:
-                meta[SHA256_METADATA] = sha256.lower()
-            job.crc32 = _part_checksums(store)
+                return _single_put(job, reader)
+            meta = {SHA256_METADATA: target.sha256.lower()} if target.sha256 else {}
             job.upload_id = store.create_multipart(
-                key, owner=owner, content_type=content_type, metadata=meta,
-                checksum_algorithm="CRC32" if job.crc32 else None,
+                target.key, owner=target.owner, content_type=target.content_type, metadata=meta,
+                checksum_algorithm="CRC32" if config.checksums else None,
             )
-            return _multipart(job, reader, layout_size, {}, sha256)
-
-
-def resume_upload(
-    store: ObjectStore,
-    key: str,
-    upload_id: str,
-    path: Source,
-    *,
-    owner: str,
-    progress: ProgressCallback | None = None,
-    cancel: threading.Event | None = None,
-    concurrency: int | None = None,
-    part_size: int | None = None,
-    sha256: str | None = None,
-    size: int | None = None,
-) -> UploadResult:
-    """Finish an interrupted multipart upload, sending only the parts the bucket lacks.
-
-    A whole-file SHA-256 needs every byte, so the parts already uploaded are
-    re-read and hashed (not sent); each is kept only if its size and ETag (the
-    part's MD5) match what is read now, otherwise it is sent again. The part
-    size is taken from the parts already there unless ``part_size`` is given.
-    """
-    _check_cancel(cancel)
-    listed = {p.part_number: p for p in store.list_parts(key, upload_id, owner=owner)}
-    with _open_source(path, size) as (stream, total):
-        preferred = part_size or max((p.size for p in listed.values()), default=None)
-        layout_size = part_size_for(total, preferred or _configured(store, "transfer_part_size_bytes"))
-        job = _Job(store, key, owner, total, progress, cancel, _concurrency(store, concurrency))
-        job.upload_id = upload_id
-        job.crc32 = _part_checksums(store)  # as when the upload was started
-        with job:
-            return _multipart(job, _Reader(stream), layout_size, listed, sha256)
+            return _multipart(job, reader, layout_size)
 
 
 # --- the two upload shapes ------------------------------------------------
 
 
-def _single_put(
-    job: _Job, reader: _Reader, content_type: str, metadata: Mapping[str, str], expected: str | None
-) -> UploadResult:
+def _single_put(job: _Job, reader: _Reader) -> UploadResult:
     # At most one part's worth of bytes: read and hash them before signing, so the digest is a signed header.
     data = memoryview(bytearray(job.total))
     reader.read_into(data)
     reader.expect_end()
-    digest = reader.hexdigest(expected)
-    meta = {str(k).lower(): str(v) for k, v in metadata.items()} | {SHA256_METADATA: digest}
+    digest = reader.hexdigest(job.target.sha256)
+    content_type = job.target.content_type
+    meta = {SHA256_METADATA: digest}
     url = job.store.presign_put(job.key, owner=job.owner, content_type=content_type, metadata=meta)
     headers = {"Content-Type": content_type} | {f"x-amz-meta-{k}": v for k, v in meta.items()}
     etag = _put(job, lambda: url, data, headers)
     job.progress.report()
-    _verify(job, digest)
     return UploadResult(job.key, job.total, digest, etag, 1)
 
 
-def _multipart(
-    job: _Job, reader: _Reader, part_size: int, listed: Mapping[int, PartInfo], expected: str | None
-) -> UploadResult:
+def _multipart(job: _Job, reader: _Reader, part_size: int) -> UploadResult:
     try:
-        etags, crcs = _send_parts(job, reader, part_size, listed)
+        etags, crcs = _send_parts(job, reader, part_size)
         reader.expect_end()
-        digest = reader.hexdigest(expected)
+        digest = reader.hexdigest(job.target.sha256)
         etag = job.store.complete_multipart(
-            job.key, job.upload_id, etags.items(), owner=job.owner, checksums_crc32=crcs if job.crc32 else None
+            job.key, job.upload_id, etags.items(), owner=job.owner,
+            checksums_crc32=crcs if job.config.checksums else None,
         )
     except BaseException:
         _abort(job)
         raise
     job.progress.report()
-    stored = _verify(job, digest)
-    if stored is None:
+    if not job.target.sha256:
         _tag_digest(job, digest)
     return UploadResult(job.key, job.total, digest, etag, len(etags))
 
 
-def _send_parts(
-    job: _Job, reader: _Reader, part_size: int, listed: Mapping[int, PartInfo]
-) -> tuple[dict[int, str], dict[int, str]]:
+def _send_parts(job: _Job, reader: _Reader, part_size: int) -> tuple[dict[int, str], dict[int, str]]:
     """Read parts in order on this thread, send them from the pool.
 
     Parts are read into at most ``concurrency`` reused buffers, and a part is
@@ -233,18 +221,13 @@ def _send_parts(
                     buffer = free.pop() if free else bytearray(part_size)
                     view = memoryview(buffer)[:length]
                     reader.read_into(view)
-                    if job.crc32:
-                        crcs[number] = base64.b64encode(zlib.crc32(view).to_bytes(4, "big")).decode()
-                    if _reusable(listed.get(number), view):
-                        etags[number] = listed[number].etag
-                        job.progress.add(length)
-                        free.append(buffer)
-                    else:
-                        crc = crcs.get(number)
-                        headers = {"x-amz-checksum-crc32": crc} if crc else {}
-                        future = pool.submit(_put, job, _part_signer(job, number, length, crc), view, headers)
-                        future.add_done_callback(events.put)
-                        in_flight[future] = (number, buffer)
+                    crc = None
+                    if job.config.checksums:
+                        crc = crcs[number] = base64.b64encode(zlib.crc32(view).to_bytes(4, "big")).decode()
+                    headers = {"x-amz-checksum-crc32": crc} if crc else {}
+                    future = pool.submit(_put, job, _part_signer(job, number, length, crc), view, headers)
+                    future.add_done_callback(events.put)
+                    in_flight[future] = (number, buffer)
                     following = next(parts, None)
                 else:
                     for done in _wait_events(events):
@@ -308,23 +291,16 @@ class _Stopped(Exception):
 class _Job:
     """What every part of one upload shares: where, who, progress, the HTTP pool and the stop flag."""
 
-    def __init__(
-        self,
-        store: ObjectStore,
-        key: str,
-        owner: str,
-        total: int,
-        progress: ProgressCallback | None,
-        cancel: threading.Event | None,
-        concurrency: int,
-    ) -> None:
-        self.store, self.key, self.owner, self.total = store, key, owner, total
+    def __init__(self, store: ObjectStore, target: ObjectTarget, total: int, progress: ProgressCallback | None,
+                 cancel: threading.Event | None, config: TransferConfig) -> None:
+        self.store, self.target, self.total = store, target, total
+        self.key, self.owner = target.key, target.owner
         self.cancel = cancel
-        self.concurrency = concurrency
+        self.config = config
+        self.concurrency = max(1, config.concurrency)
         self.upload_id = ""
-        self.crc32 = False
         self.progress = _Progress(total, progress)
-        self.http = _http_session(concurrency)
+        self.http = _http_session(self.concurrency)
         self.verify = store.tls_verify
         self._stopped = threading.Event()
 
@@ -452,7 +428,7 @@ def _http_session(concurrency: int) -> requests.Session:
 
 
 @contextmanager
-def _open_source(source: Source, size: int | None) -> Iterator[tuple[BinaryIO, int]]:
+def _open_source(source: Source) -> Iterator[tuple[BinaryIO, int]]:
     if isinstance(source, (str, os.PathLike)):
         try:
             stream = open(source, "rb", buffering=0)  # noqa: SIM115 - closed below; unbuffered: no extra copy
@@ -461,29 +437,18 @@ def _open_source(source: Source, size: int | None) -> Iterator[tuple[BinaryIO, i
         with stream:
             yield stream, os.fstat(stream.fileno()).st_size  # type: ignore[misc]
         return
-    if size is None:
-        try:
-            start = source.tell()
-            size = source.seek(0, os.SEEK_END) - start
-            source.seek(start)
-        except (OSError, AttributeError, ValueError):
-            raise ValidationError("Pass size= to upload a stream that cannot seek.") from None
+    try:
+        start = source.tell()
+        size = source.seek(0, os.SEEK_END) - start
+        source.seek(start)
+    except (OSError, AttributeError, ValueError):
+        raise ValidationError("Only a stream that can seek can be uploaded (its size must be known).") from None
     yield source, size
 
 
 def _layout(total: int, part_size: int) -> Iterator[tuple[int, int]]:
     for index in range(math.ceil(total / part_size)):
         yield index + 1, min(part_size, total - index * part_size)
-
-
-def _reusable(part: PartInfo | None, data: memoryview | bytes) -> bool:
-    """Is a part already in the bucket exactly these bytes? Its plain ETag is their MD5."""
-    if part is None or part.size != len(data):
-        return False
-    etag = part.etag.strip('"').lower()
-    if not _MD5_HEX.fullmatch(etag):  # SSE-KMS/SSE-C ETags are not MD5s: the size must do
-        return True
-    return hashlib.md5(data, usedforsecurity=False).hexdigest() == etag
 
 
 def _wait_events(events: queue.SimpleQueue[Future[str] | None]) -> list[Future[str]]:
@@ -497,17 +462,6 @@ def _wait_events(events: queue.SimpleQueue[Future[str] | None]) -> list[Future[s
             item = events.get_nowait()
     except queue.Empty:
         return finished
-
-
-def _verify(job: _Job, digest: str) -> str | None:
-    """HEAD the object: the size must match, and a stored digest too. Returns the stored digest."""
-    info = job.store.head(job.key, owner=job.owner)
-    stored = info.metadata.get(SHA256_METADATA)
-    if info.size != job.total or (stored is not None and stored.lower() != digest):
-        with suppress(PulseVaultError):
-            job.store.delete([job.key], owner=job.owner)
-        raise IntegrityError("What arrived in the bucket does not match the file, so it was removed. Upload again.")
-    return stored
 
 
 def _tag_digest(job: _Job, digest: str) -> None:
@@ -552,20 +506,3 @@ def _backoff(attempt: int) -> float:
 def _check_cancel(cancel: threading.Event | None) -> None:
     if cancel is not None and cancel.is_set():
         raise TransferCancelled("The upload was cancelled.")
-
-
-def _concurrency(store: ObjectStore, concurrency: int | None) -> int:
-    return max(1, concurrency or _configured(store, "transfer_concurrency") or DEFAULT_CONCURRENCY)
-
-
-def _part_checksums(store: ObjectStore) -> bool:
-    """Whether parts carry a CRC32 that S3 verifies (off for endpoints that reject checksums).
-
-    Declaring it also spares S3-compatible servers (moto among them) computing a
-    whole-object checksum themselves when the upload completes.
-    """
-    return store.settings.transfer_checksums if store.settings is not None else True
-
-
-def _configured(store: ObjectStore, name: str) -> int | None:
-    return getattr(store.settings, name, None) if store.settings is not None else None

@@ -25,7 +25,3 @@ def human_duration(seconds: float | None) -> str:
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def human_rate(bytes_per_s: float) -> str:
-    return f"{human_bytes(bytes_per_s)}/s"

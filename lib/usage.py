@@ -65,7 +65,7 @@ from enum import StrEnum
 
 from lib.auth import Caller
 from lib.errors import AccessDenied, NotFound, PulseVaultError
-from lib.keys import RECORDINGS_PREFIX, user_prefix
+from lib.keys import RECORDINGS_PREFIX, record_folder, user_prefix
 from lib.records import FileRecord, Status, UsageBucket, UsageSummary
 from lib.repository import Repository, ServerRecords
 from lib.settings import Settings
@@ -350,9 +350,6 @@ class Reconciliation:
     discrepancies: tuple[Discrepancy, ...]
     checked_at: datetime
 
-    def of_kind(self, kind: Kind) -> tuple[Discrepancy, ...]:
-        return tuple(d for d in self.discrepancies if d.kind is kind)
-
     @property
     def ok(self) -> bool:
         return not self.discrepancies
@@ -431,7 +428,7 @@ def _compare(user_id: str, objects: list[ObjectInfo], rows: list[FileRecord], se
         referenced.update(k for k in (row.s3_key, row.thumbnail_key, row.preview_key, row.ground_truth_key)
                           if k)
         if row.status is Status.PENDING:
-            in_flight.add(record_prefix(row))
+            in_flight.add(record_folder(row.s3_key))
             if now - row.created_at > stale_after:
                 found.append(_stale(row, by_key, now))
         elif row.status is Status.READY:
@@ -439,7 +436,7 @@ def _compare(user_id: str, objects: list[ObjectInfo], rows: list[FileRecord], se
             if problem:
                 found.append(Discrepancy(Kind.MISSING, user_id, row.s3_key, row.id, row.size_bytes, problem))
     for info in objects:
-        if info.key not in referenced and _parent(info.key) not in in_flight:
+        if info.key not in referenced and record_folder(info.key) not in in_flight:
             found.append(Discrepancy(Kind.ORPHAN, user_id, info.key, None, info.size,
                                      f"{human_bytes(info.size)} that no recording refers to"))
     return Reconciliation(user_id, len(objects), len(rows), tuple(found), now)
@@ -455,21 +452,12 @@ def _missing_detail(row: FileRecord, info: ObjectInfo | None) -> str:
 
 
 def _stale(row: FileRecord, by_key: dict[str, ObjectInfo], now: datetime) -> Discrepancy:
-    prefix = record_prefix(row)
+    prefix = record_folder(row.s3_key)
     partial = [o for key, o in by_key.items() if key.startswith(prefix)]
     hours = (now - row.created_at).total_seconds() / 3600
     detail = (f"{row.original_name}: pending for {hours:.1f} h, "
               f"{len(partial)} partial file(s) ({human_bytes(sum(o.size for o in partial))})")
     return Discrepancy(Kind.STALE_PENDING, row.user_id, row.s3_key, row.id, row.size_bytes, detail)
-
-
-def record_prefix(row: FileRecord) -> str:
-    """``recordings/{uid}/{yyyy}/{mm}/{record_id}/``: the folder holding all of a record's objects."""
-    return _parent(row.s3_key)
-
-
-def _parent(key: str) -> str:
-    return key.rsplit("/", 1)[0] + "/"
 
 
 # --- repairs (each one confirmed by the user in the UI first) ------------------------------------------
@@ -502,10 +490,10 @@ def clean_stale_pending(store: ObjectStore, rows: UserRows, ids: Sequence[str]) 
     owner = rows.repo.user_id
 
     def clean(record: FileRecord) -> None:
-        prefix = record_prefix(record)
-        for upload in store.list_multipart_uploads(prefix, owner=owner):
+        folder = record_folder(record.s3_key)
+        for upload in store.list_multipart_uploads(folder, owner=owner):
             store.abort_multipart(upload.key, upload.upload_id, owner=owner)
-        keys = [o.key for o in store.iter_objects(prefix, owner=owner)]
+        keys = [o.key for o in store.iter_objects(folder, owner=owner)]
         if keys:
             result = store.delete(keys, owner=owner)
             if result.errors:

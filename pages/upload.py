@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components import upload_state
+from components import upload_jobs
 from components.context import user_context
 from components.direct_upload import DIRECT_TAB, default_tab, render_direct_upload, too_large_hint, uploader_limit_mb
 from components.upload_card import render_card
 from components.upload_summary import render_summary, render_toolbar
 from lib.media import ALLOWED_EXTENSIONS
 from lib.units import human_bytes
+from lib.uploads import JobStatus
 
 
 def render() -> None:
@@ -39,20 +40,20 @@ def render() -> None:
             st.caption(hint)
     with direct_tab:
         render_direct_upload(ctx)
-    items = upload_state.sync([*(files or []), *(folder or [])])
-    if not items:
+    jobs = upload_jobs.sync([*(files or []), *(folder or [])])
+    if not jobs:
         st.info("Nothing added yet. Drag recordings onto the box above, pick a whole folder, or send large "
                 f"ones through the {DIRECT_TAB} tab.", icon=":material/upload_file:")
         return
     toolbar = st.container()  # filled after the cards, once their checks have run
-    batch = upload_state.queued()
-    items = [render_card(item, ctx) for item in items if not item.dismissed]
+    batch = upload_jobs.queued()
+    jobs = [render_card(job, ctx) for job in jobs if not job.dismissed]
     with toolbar:
-        render_toolbar(items, settings)
-    if len(batch) > 1 and not upload_state.queued():
-        ready = sum(1 for i in items if i.file_id in batch and i.record is not None)
+        render_toolbar(jobs, settings)
+    if len(batch) > 1 and not upload_jobs.queued():
+        ready = sum(1 for j in jobs if j.id in batch and j.status is JobStatus.READY)
         st.toast(f"Uploads finished: {ready} of {len(batch)} stored and ready.", icon=":material/done_all:")
-    render_summary(list(upload_state.items().values()))
+    render_summary(list(upload_jobs.jobs().values()))
 
 
 if __name__ == "__main__":  # run by st.navigation

@@ -5,12 +5,13 @@ component: ``uploader.js``/``uploader.css`` beside this file, no build step)
 inside a fragment, so its requests rerun only this section. Each request from
 the browser (start, sign, complete, abort) is answered by one
 :mod:`lib.direct_upload` call and handed back through the component's data.
-Once S3 has assembled a file, it becomes an item of the Upload page like a
-dropped one (:mod:`components.upload_state`) and the whole page reruns: the
-same card (:mod:`components.upload_card`) fetches it, checks it, shows its
-thumbnail, preview, properties, badges and quick look, and stores it, with
-the same duplicate choice, Retry and Discard (see :mod:`lib.direct_upload`
-for what is kept when finishing fails).
+Once S3 has assembled a file, it becomes an upload job like a dropped one
+(:func:`lib.uploads.browser_job`, carrying the research fields and consent
+given above the uploader) and the whole page reruns: the same card
+(:mod:`components.upload_card`) fetches it, checks it, shows its thumbnail,
+preview, properties, badges and quick look, and stores it, with the same
+duplicate choice, Retry and Discard (see :mod:`lib.pipeline.finish` for what
+is kept when finishing fails).
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from typing import Any
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from components import upload_state
+from components import upload_jobs
 from components.context import UserContext
-from components.upload_card import field_key, parse_tags
-from components.upload_state import UploadItem
+from components.research_form import render_research_fields
 from lib import direct_upload as du
+from lib import uploads
 from lib.errors import PulseVaultError
 from lib.media import ALLOWED_EXTENSIONS
 from lib.records import ResearchFields
@@ -43,8 +44,10 @@ CONCURRENCY = 4
 COMPONENT_KEY = "pv_user_direct_component"
 _UPLOADS = "pv_user_direct_uploads"  # fingerprint -> DirectUpload, a cache: S3 is the truth
 _RESPONSES = "pv_user_direct_responses"  # request id -> answer, so a re-sent request gets the same one
-ITEM_PREFIX = "direct-"
-"""Upload-page items of browser uploads are ``direct-{record id}``."""
+FIELD_KEY_PREFIX = "pv_user_direct_"
+"""Widget keys of the research fields above the uploader: ``pv_user_direct_{field}``."""
+CONSENT_KEY = "pv_user_direct_consent"
+"""Widget key of the consent confirmation above the uploader."""
 _KEEP_RESPONSES = 16
 _UNEXPECTED = "The upload failed unexpectedly; the server log has the details."
 
@@ -66,7 +69,7 @@ def uploader_limit_mb(settings: Settings) -> int:
 
 def default_tab(settings: Settings) -> str | None:
     """:data:`DIRECT_TAB` when every accepted file is above the threshold, or once this session used it."""
-    used = any(item.direct is not None for item in upload_state.items().values())
+    used = any(job.browser is not None for job in upload_jobs.jobs().values())
     if settings.direct_upload_threshold_bytes <= MIB or used:
         return DIRECT_TAB
     return None
@@ -132,7 +135,8 @@ def _answer(request: dict[str, Any], ctx: UserContext, research: ResearchFields)
 
 def _start(request: dict[str, Any], ctx: UserContext) -> dict[str, Any]:
     identity = du.FileIdentity.from_client(request.get("file") or {})
-    upload = du.start_upload(identity, settings=ctx.services.settings, store=ctx.services.store, repo=ctx.repo)
+    upload = du.start_upload(identity, settings=ctx.services.settings, store=ctx.services.store, repo=ctx.repo,
+                             retired=upload_jobs.retired_record_ids())
     _uploads()[identity.fingerprint] = upload
     first = list(upload.missing[: du.SIGN_BATCH]) if not upload.uploaded else []
     urls = du.sign_parts(upload, first, store=ctx.services.store) if first else {}
@@ -150,7 +154,7 @@ def _upload_for(request: dict[str, Any], ctx: UserContext) -> du.DirectUpload:
     if upload is None:
         identity = du.FileIdentity.from_client(request.get("file") or {})
         upload = du.start_upload(identity, settings=ctx.services.settings, store=ctx.services.store,
-                                 repo=ctx.repo)
+                                 repo=ctx.repo, retired=upload_jobs.retired_record_ids())
         _uploads()[identity.fingerprint] = upload
     return upload
 
@@ -164,16 +168,10 @@ def _complete(upload: du.DirectUpload, parts: list[tuple[int, str]], research: R
 
 
 def _hand_to_card(upload: du.DirectUpload, research: ResearchFields, settings: Settings) -> None:
-    """Add the upload to the page's items, its card's fields filled in from the ones above the uploader."""
-    file_id = f"{ITEM_PREFIX}{upload.record_id}"
-    if file_id in upload_state.items():
+    """A new upload job for the file, carrying the research fields and consent given above the uploader."""
+    if upload_jobs.covering_browser_record(upload.record_id):
         return  # the browser sent "complete" again (resumed after the object was assembled)
-    for name, value in (("subject", research.subject_id), ("session", research.session_label),
-                        ("tags", ", ".join(research.tags)), ("notes", research.notes)):
-        st.session_state[field_key(name, file_id)] = value
-    if settings.require_consent:
-        st.session_state[field_key("consent", file_id)] = True  # the uploader is blocked until it is given
-    upload_state.put(UploadItem(file_id, upload.original_name, upload.size, direct=upload))
+    upload_jobs.put(uploads.browser_job(upload, research, consent=_consent_ok(settings)))
 
 
 # --- page pieces -----------------------------------------------------------------------------------------
@@ -182,20 +180,14 @@ def _hand_to_card(upload: du.DirectUpload, research: ResearchFields, settings: S
 def _research_fields(settings: Settings) -> ResearchFields:
     """Fields for the recordings sent from here; read when each upload completes."""
     with st.expander("Research fields for these uploads", expanded=False, icon=":material/edit_note:"):
-        subject, session, tags = st.columns(3)
-        subject_id = subject.text_input("Subject id", key="pv_user_direct_subject", placeholder="e.g. S07")
-        session_label = session.text_input("Session label", key="pv_user_direct_session",
-                                           placeholder="e.g. baseline, exercise")
-        tag_text = tags.text_input("Tags", key="pv_user_direct_tags", placeholder="comma-separated")
-        notes = st.text_area("Notes", key="pv_user_direct_notes", height=68)
+        research = render_research_fields(lambda field: f"{FIELD_KEY_PREFIX}{field}")
     if settings.require_consent:
-        st.checkbox("The participants' consent to store these recordings is on file", key="pv_user_direct_consent")
-    return ResearchFields(subject_id=subject_id.strip(), session_label=session_label.strip(),
-                          notes=notes.strip(), tags=parse_tags(tag_text))
+        st.checkbox("The participants' consent to store these recordings is on file", key=CONSENT_KEY)
+    return research
 
 
 def _consent_ok(settings: Settings) -> bool:
-    return not settings.require_consent or bool(st.session_state.get("pv_user_direct_consent"))
+    return not settings.require_consent or bool(st.session_state.get(CONSENT_KEY))
 
 
 def _data(settings: Settings, blocked: str | None) -> dict[str, Any]:

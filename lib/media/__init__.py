@@ -15,7 +15,7 @@ video in memory. The names below are what the rest of the app uses; scripts and 
 stages through their modules.
 """
 
-from lib.media.containers import ALLOWED_EXTENSIONS, CONTENT_TYPES, ContainerInfo, served_as
+from lib.media.containers import ALLOWED_EXTENSIONS, CONTENT_TYPES, ContainerInfo, check_extension, served_as
 from lib.media.derivatives import make_preview, make_thumbnail
 from lib.media.probing import needs_preview, probe, validate
 
@@ -23,6 +23,7 @@ __all__ = [
     "ALLOWED_EXTENSIONS",
     "CONTENT_TYPES",
     "ContainerInfo",
+    "check_extension",
     "make_preview",
     "make_thumbnail",
     "needs_preview",

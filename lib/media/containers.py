@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lib.errors import UnsupportedMedia
+from lib.keys import extension_of
 from lib.media import ebml
 
 ALLOWED_EXTENSIONS = ("mp4", "mov", "m4v", "avi", "mkv", "webm")
@@ -69,16 +70,22 @@ class Sniffed:
     subtype: str  # the extension the bytes call for: mp4/mov/m4v/avi/mkv/webm
 
 
+def check_extension(original_name: str) -> str:
+    """The name's extension if the allow-list has it; otherwise UnsupportedMedia saying what is accepted."""
+    ext = extension_of(original_name)
+    if ext not in _EXTENSION_KIND:
+        label, allowed = display_name(original_name), ", ".join(ALLOWED_EXTENSIONS)
+        if not ext:
+            raise UnsupportedMedia(f"{label} has no file extension; accepted videos: {allowed}.")
+        raise UnsupportedMedia(f"{label}: .{ext} files are not accepted; accepted videos: {allowed}.")
+    return ext
+
+
 def sniff_container(path: Path | str, original_name: str) -> ContainerInfo:
     """Check that the bytes of ``path`` are the container its name claims."""
     path = Path(path)
     label = display_name(original_name)
-    ext = _extension(original_name)
-    if ext not in _EXTENSION_KIND:
-        allowed = ", ".join(ALLOWED_EXTENSIONS)
-        if not ext:
-            raise UnsupportedMedia(f"{label} has no file extension; accepted videos: {allowed}.")
-        raise UnsupportedMedia(f"{label}: .{ext} files are not accepted; accepted videos: {allowed}.")
+    ext = check_extension(original_name)
     head = _read_head(path)
     if not head:
         raise UnsupportedMedia(f"{label} is empty (0 bytes).")
@@ -184,11 +191,6 @@ def _looks_like_text(head: bytes) -> bool:
 def _read_head(path: Path) -> bytes:
     with path.open("rb") as fh:
         return fh.read(SNIFF_BYTES)
-
-
-def _extension(name: str) -> str:
-    base = _base_name(name)
-    return base.rsplit(".", 1)[1].lower() if "." in base.strip(".") else ""
 
 
 def _base_name(name: str) -> str:

@@ -8,25 +8,24 @@ from pathlib import Path
 
 import cv2
 
-from lib.errors import FileTooLarge, UnsupportedMedia
+from lib.errors import UnsupportedMedia
 from lib.media import codecs, h264
 from lib.media.containers import BROWSER_CONTENT_TYPES, ContainerInfo, display_name, sniff_container, sniff_path
 from lib.media.decoding import capture, ffmpeg_exe, first_frame
 from lib.media.integrity import check_structure
 from lib.records import VideoProperties
-from lib.units import human_bytes
 
 COUNT_FRAMES_MAX_BYTES = 4 * 1024**3
 """Above this, a Matroska frame count stays the container's duration x fps estimate."""
 
 
-def validate(path: Path | str, original_name: str, *, max_bytes: int) -> ContainerInfo:
-    """Size limit, extension allow-list, magic bytes, structure, and one decoded frame."""
+def validate(path: Path | str, original_name: str) -> ContainerInfo:
+    """Extension allow-list, magic bytes, structure, and one decoded frame.
+
+    The upload size limit is not a property of the video: ``lib.pipeline.limits`` checks it first.
+    """
     path = Path(path)
     label = display_name(original_name)
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise FileTooLarge(f"{label} is {human_bytes(size)}, over the {human_bytes(max_bytes)} upload limit.")
     info = sniff_container(path, original_name)
     check_structure(path, info.kind, label)
     with capture(path, label) as cap:

@@ -20,11 +20,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib import demo, media, pipeline, throttle
+from lib import demo, media, pipeline, throttle, workspace
 from lib.auth import DemoAuth
 from lib.demo import DEMO_EMAIL, DEMO_PASSWORD
 from lib.errors import MetadataUnavailable
 from lib.keys import record_keys
+from lib.pipeline import Backends
 from lib.records import NewRecord, ResearchFields, Status
 from lib.repository import SqliteRepository, SqliteServerRecords
 from lib.settings import Settings
@@ -285,8 +286,8 @@ def searchable(account: Account, tmp_path_factory: pytest.TempPathFactory) -> Ac
     awkward = ResearchFields(subject_id="it's \"quoted\" back\\slash")
     for i, (name, research) in enumerate([("100% rest_1.avi", ResearchFields()), ("quoted.avi", awkward)]):
         unique_clip(folder, 70 + i)
-        pipeline.process_upload(folder / f"u{70 + i}.avi", name, research, settings=settings,
-                                store=store, repo=account.repo(), analyse=False)
+        pipeline.process_upload(folder / f"u{70 + i}.avi", name, research, Backends(settings, store, account.repo()),
+                                analyse=False)
     return account
 
 
@@ -376,7 +377,7 @@ def no_space(*_args, **_kwargs):
 def test_disk_full_while_copying_the_dropped_file(account: Account, monkeypatch: pytest.MonkeyPatch,
                                                   tmp_path: Path) -> None:
     at = account.page("pages/upload.py")
-    monkeypatch.setattr(pipeline.shutil, "copyfileobj", no_space)  # the copy into the workspace
+    monkeypatch.setattr(workspace.shutil, "copyfileobj", no_space)  # the copy into the workspace
     at.file_uploader(key="pv_user_upload_files").set_value([("full.avi", unique_clip(tmp_path, 80), "video/mp4")])
     at.run()
     assert not at.exception, at.exception

@@ -8,6 +8,7 @@ token in their names and searches for it.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -17,11 +18,12 @@ import pytest
 from botocore.config import Config
 from streamlit.testing.v1 import AppTest
 
-from components import upload_state
+from components import upload_jobs
 from components.text import literal
-from lib import demo, pipeline
+from lib import demo, pipeline, uploads
 from lib.errors import NotFound
 from lib.keys import record_keys
+from lib.pipeline import Backends
 from lib.records import FileRecord, ListQuery, NewRecord, ResearchFields, Status, VideoProperties
 from lib.repository import SqliteRepository, SqliteServerRecords
 from lib.settings import Settings
@@ -243,7 +245,7 @@ def test_edit_research_fields(at: AppTest, token: str) -> None:
     record = add(f"{token} edit.avi", research=ResearchFields(subject_id="S01"))
     select(search(at, token), 0)
     at.text_input(key=f"pv_user_files_subject_{record.id}").input("S02")
-    at.text_input(key=f"pv_user_files_tagtext_{record.id}").input("rest, glasses")
+    at.text_input(key=f"pv_user_files_tags_{record.id}").input("rest, glasses")
     at.text_area(key=f"pv_user_files_notes_{record.id}").input("re-labelled")
     click(at, "Save")
     saved = demo_repo().get(record.id).research
@@ -315,29 +317,30 @@ def test_retry_uploads_the_local_copy_kept_in_this_session(at: AppTest, token: s
 
     clip = videos.opencv_video(tmp_path, "mjpg", frames=30)
     assert clip is not None
-    prepared = pipeline.prepare(clip, f"{token} retry.avi", settings=Settings(mode="demo", s3=backends().s3),
-                                repo=None, workdir=tmp_path / "work", analyse=False)
-    at.session_state[upload_state.ITEMS_KEY] = {
-        "file-1": upload_state.UploadItem("file-1", f"{token} retry.avi", prepared.size_bytes, prepared=prepared,
-                                          failure="Network down", failed_record_id=failed.id,
-                                          allow_duplicate=True),  # other tests store the same generated clip
-    }
+    prepared = pipeline.check_recording(clip, f"{token} retry.avi", max_bytes=Settings(mode="demo").max_upload_bytes,
+                                        workdir=tmp_path / "work", analyse=False)
+    # The job the Upload page left after an attempt that wrote the failed row (its id) and failed.
+    job = replace(uploads.local_job("file-1", f"{token} retry.avi", prepared.size_bytes, prepared.path),
+                  duplicate_allowed=True)  # other tests store the same generated clip
+    job = replace(job.checked(prepared), attempt_id=failed.id).upload_failed("Network down")
+    at.session_state[upload_jobs.JOBS_KEY] = {job.id: job}
     run(at)
     click(at, "Retry")
     assert any("is stored and ready" in s.value for s in at.success)
-    assert gone(failed)  # the pipeline replaced the failed row
+    assert gone(failed)  # the job's new attempt replaced the failed row
     stored = demo_repo().list(ListQuery(text=token)).records
     assert [(r.status, r.research) for r in stored] == [(Status.READY, research)]
-    assert at.session_state[upload_state.ITEMS_KEY]["file-1"].record.id == stored[0].id
+    after = at.session_state[upload_jobs.JOBS_KEY]["file-1"]
+    assert after.status is uploads.JobStatus.READY and after.record.id == stored[0].id
 
 
 def test_reanalyse_saves_a_new_summary(at: AppTest, token: str, tmp_path: Path) -> None:
     clip = videos.opencv_video(tmp_path, "mjpg", frames=30)
     assert clip is not None
     record = pipeline.process_upload(clip, f"{token} clip.avi", ResearchFields(),
-                                     settings=Settings(mode="demo", s3=backends().s3),
-                                     store=ObjectStore(backends().s3), repo=demo_repo(), analyse=False,
-                                     allow_duplicate=True)  # other tests store the same generated clip
+                                     Backends(Settings(mode="demo", s3=backends().s3), ObjectStore(backends().s3),
+                                              demo_repo()),
+                                     analyse=False, allow_duplicate=True)  # other tests store the same clip
     assert record.analysis is None
     select(search(at, token), 0)
     assert any("No quick-look pulse analysis" in i.value for i in at.info)

@@ -136,7 +136,8 @@ def test_same_file_twice_offers_skip_or_upload_anyway(clip_dir: Path) -> None:
     data = _clip(clip_dir, 31)
     at = _drop(_signed_in_upload_page(), ("first.avi", data), ("second.avi", data))
     _click(at, "Upload all (2)")
-    assert any("already stored as first.avi" in w for w in _texts(at.warning))
+    [prompt] = [w for w in _texts(at.warning) if "already stored as first.avi" in w]
+    assert prompt.count("upload it anyway") == 1 and "Skip it" not in prompt  # one question, asked once
     assert {"Skip", "Upload anyway"} <= {b.label for b in at.button}
     assert len([r for r in _demo_rows() if r.original_name in ("first.avi", "second.avi")]) == 1
     _click(at, "Skip")
@@ -184,3 +185,48 @@ def test_large_files_tab_is_there_and_the_uploaders_stop_at_its_threshold() -> N
         assert at.file_uploader(key=key).proto.max_upload_size_mb == limit // MIB
     hint = f"Files over {human_bytes(limit)} go through the {DIRECT_TAB} tab, straight from your browser to storage."
     assert hint in _texts(at.caption)
+
+
+def _stored_card(clip_dir: Path, name: str, frames: int) -> tuple[AppTest, str]:
+    """A signed-in Upload page with one file stored through its card; returns the page and the record id."""
+    at = _drop(_signed_in_upload_page(), (name, _clip(clip_dir, frames)))
+    _click(at, "Upload")
+    assert any("Stored and ready" in s for s in _texts(at.success))
+    [row] = [r for r in _demo_rows() if r.original_name == name]
+    return at, row.id
+
+
+def test_a_recording_deleted_in_my_files_is_not_called_stored_on_the_upload_page(clip_dir: Path) -> None:
+    at, record_id = _stored_card(clip_dir, "deleted later.avi", 34)
+    at.switch_page("pages/files.py").run()
+    at.text_input(key="pv_user_files_search").input("deleted later").run()
+    at.session_state["pv_user_files_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    next(b for b in at.button if b.key == f"pv_user_files_delete_{record_id}").click()
+    at.run()
+    next(b for b in at.button if b.key == "pv_user_files_dialog_confirm").click()
+    at.run()
+    assert not [r for r in _demo_rows() if r.id == record_id]
+
+    at.switch_page("pages/upload.py").run()
+    assert not at.exception, at.exception
+    assert not any("Stored and ready" in s for s in _texts(at.success))
+    assert any("has been deleted since" in i for i in _texts(at.info))
+    assert at.dataframe[-1].value.set_index("File")["Status"].to_dict()["deleted later.avi"] == "Deleted"
+
+
+def test_a_recording_deleted_elsewhere_is_noticed_by_its_card(clip_dir: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from lib.library import delete_records
+    from lib.storage import ObjectStore
+    from lib.uploads import steps
+
+    at, record_id = _stored_card(clip_dir, "deleted elsewhere.avi", 35)
+    demo = start_demo([])
+    report = delete_records(ObjectStore(demo.s3), SqliteRepository(demo.db_path, demo.user_id), [record_id])
+    assert report.ok  # say, from another browser tab
+    monkeypatch.setattr(steps, "RECHECK_STORED_S", 0.0)  # not 30 s later: now
+    at.run()
+    assert not at.exception, at.exception
+    assert not any("Stored and ready" in s for s in _texts(at.success))
+    assert any("has been deleted since" in i for i in _texts(at.info))

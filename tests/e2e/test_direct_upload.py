@@ -1,11 +1,13 @@
 """The Upload page's Large files tab in Chromium against the demo app's S3 server (SeaweedFS): a 50 MB recording
 goes from the browser straight to the bucket in 5 MiB parts and its card stores it; a page killed
-mid-upload resumes without re-sending parts already in the bucket; cancel aborts the multipart upload.
+mid-upload resumes without re-sending parts already in the bucket; cancel aborts the multipart upload;
+a recording deleted in My files can be sent again in the same session and is stored anew (issue 21).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -27,6 +29,9 @@ FRAME_BYTES = 640 * 480 * 3 // 2  # OpenCV's raw AVI stores yuv420p
 STORE_TIMEOUT_MS = 150_000
 """Fetch, checks, proxy and quick look of a 50 MB clip, then the derivatives; a busy 2-core box needs slack."""
 INPUT = "[data-testid=pv-direct-input]"
+HEADER_PX = 36
+ROW_PX = 48
+"""My files' grid: its header row and data rows (pages/files.py sets row_height=48)."""
 
 
 @pytest.fixture(scope="module")
@@ -176,3 +181,56 @@ def test_cancel_aborts_the_multipart_upload(browser, direct_app, recordings):
     assert demo.client().list_multipart_uploads(Bucket=DEMO_BUCKET).get("Uploads", []) == []
     assert row(demo.db_path, "cancel.avi") is None
     assert "Traceback" not in direct_app.log_text()
+
+
+def delete_in_my_files(page, name: str) -> None:
+    """My files: find the recording, open it, delete it through the dialog."""
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="My files").click()
+    page.get_by_role("heading", name="My files").first.wait_for()
+    box = page.get_by_placeholder("name, subject, session, notes…")
+    box.fill(name)
+    box.press("Enter")
+    page.get_by_text(re.compile(r"of 1 recordings? · page")).first.wait_for()
+    table = page.get_by_test_id("stDataFrame").first
+    bounds = table.bounding_box()
+    assert bounds is not None
+    page.mouse.click(bounds["x"] + 18, bounds["y"] + HEADER_PX + ROW_PX / 2)  # the grid is a canvas
+    page.get_by_role("heading", name=name).wait_for()
+    page.get_by_role("button", name="Delete", exact=True).click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete", exact=True).click()
+    page.get_by_text("Deleted 1 recording.").wait_for()
+
+
+def test_deleted_then_sent_again_in_the_same_session_is_stored_anew(browser, direct_app, tmp_path):
+    """Issue 21 item 2: the second send reused the deleted record's id, stayed pending behind the old
+    "Stored and ready" card, and could be neither finished nor discarded."""
+    clip = write_opencv(tmp_path / "again.avi", "\0\0\0\0", frames=24, size=(640, 480))  # 3 parts
+    assert clip is not None
+    context, page, demo = open_upload_tab(browser, direct_app)
+    try:
+        page.locator(INPUT).set_input_files(clip)
+        assert wait_status(page, ("In the bucket", "Failed")) == "In the bucket"
+        wait_stored(page, "again.avi")
+        first = row(demo.db_path, "again.avi")
+        assert first is not None and first["status"] == "ready"
+
+        delete_in_my_files(page, "again.avi")
+        page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Upload").click()
+        page.get_by_role("heading", name="Upload").first.wait_for()
+        page.get_by_text("has been deleted since").first.wait_for()  # the old card no longer claims it
+        assert page.get_by_test_id("stAlert").filter(has_text="Stored and ready").count() == 0
+
+        page.get_by_role("tab", name=DIRECT_TAB).click()
+        page.locator(INPUT).wait_for(state="attached")
+        page.locator(INPUT).set_input_files(clip)
+        assert wait_status(page, ("In the bucket", "Failed")) == "In the bucket"
+        wait_stored(page, "again.avi")
+        assert "Traceback" not in page.content()
+    finally:
+        context.close()
+    second = row(demo.db_path, "again.avi")
+    assert second is not None and second["status"] == "ready"
+    assert second["id"] != first["id"]  # a new record, never the deleted one's id
+    with sqlite3.connect(demo.db_path) as conn:
+        assert conn.execute("select count(*) from user_files where original_name = 'again.avi' and status != 'ready'"
+                            ).fetchone()[0] == 0  # nothing stuck pending

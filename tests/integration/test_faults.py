@@ -24,6 +24,7 @@ from moto.server import ThreadedMotoServer
 from supabase import create_client
 
 from lib import library, media, pipeline, transfer
+from lib import workspace as workspaces
 from lib.auth import SupabaseAuth
 from lib.errors import (
     LocalDiskError,
@@ -32,12 +33,13 @@ from lib.errors import (
     SessionExpired,
     StorageUnavailable,
 )
-from lib.pipeline import Progress, Step
+from lib.pipeline import Attempt, Backends, Progress, Step
 from lib.records import ListQuery, ResearchFields, Status
 from lib.repository import Repository, SqliteRepository, SupabaseRepository
 from lib.settings import MIB, S3Settings, Settings
 from lib.storage import ObjectStore
 from lib.usage import reconcile, storage_health
+from lib.workspace import Workspace
 from tests.support import videos
 from tests.support.journey import Holdings, assert_consistent, object_keys
 from tests.support.journey_net import Switch
@@ -98,13 +100,17 @@ class World:
     """One attempt per request: a dead endpoint fails at once instead of after botocore's back-off."""
     repo: Repository
 
-    def prepare(self, path: Path, workdir: Path) -> pipeline.PreparedRecording:
-        return pipeline.prepare(path, "fault.avi", settings=self.settings, repo=None, workdir=workdir,
-                                analyse=False)
+    @property
+    def backends(self) -> Backends:
+        return Backends(self.settings, self.store, self.repo)
 
-    def upload(self, prepared, progress: Callable[[Progress], None] | None = None, **kwargs):
-        return pipeline.upload(prepared, RESEARCH, settings=self.settings, store=self.store, repo=self.repo,
-                               progress=progress, **kwargs)
+    def prepare(self, path: Path, workdir: Path) -> pipeline.PreparedRecording:
+        return pipeline.check_recording(path, "fault.avi", max_bytes=self.settings.max_upload_bytes,
+                                        workdir=workdir, analyse=False)
+
+    def upload(self, prepared, progress: Callable[[Progress], None] | None = None, replaces: str | None = None):
+        return pipeline.store_recording(prepared, RESEARCH, self.backends, Attempt(replaces=replaces),
+                                        progress=progress)
 
     def check(self) -> None:
         """Bring storage back if it is down, then reconcile."""
@@ -194,8 +200,7 @@ def test_storage_down_in_the_middle_of_an_upload(world: World, clip: Path, tmp_p
 
 
 def test_storage_down_for_listing_playback_delete_and_reanalysis(world: World, clip: Path) -> None:
-    record = pipeline.process_upload(clip, "stored.avi", RESEARCH, settings=world.settings, store=world.store,
-                                     repo=world.repo, analyse=False)
+    record = pipeline.process_upload(clip, "stored.avi", RESEARCH, world.backends, analyse=False)
     before = Holdings.of(world.store, world.repo)
     world.s3.stop()
 
@@ -330,8 +335,8 @@ def test_session_expires_in_the_middle_of_an_upload(s3: StoppableS3, standin: Re
     """The access token runs out while the bytes travel and its refresh token is revoked: the pipeline
     does not refresh, so the upload fails cleanly (objects removed) and says to sign in again."""
     settings, store = make_store(s3)
-    prepared = pipeline.prepare(clip, "fault.avi", settings=settings, repo=None, workdir=tmp_path / "w",
-                                analyse=False)
+    prepared = pipeline.check_recording(clip, "fault.avi", max_bytes=settings.max_upload_bytes,
+                                        workdir=tmp_path / "w", analyse=False)
     lifetime_s = 4
     standin.live.set_access_token_lifetime(lifetime_s)
     auth, user_id, email = supabase_user(standin)
@@ -377,8 +382,8 @@ def disk_full(*_args, **_kwargs):
 
 
 def test_disk_full_while_saving_the_local_copy(monkeypatch: pytest.MonkeyPatch, clip: Path, tmp_path: Path) -> None:
-    workspace = pipeline.Workspace(tmp_path)
-    monkeypatch.setattr(pipeline.shutil, "copyfileobj", disk_full)
+    workspace = Workspace(tmp_path)
+    monkeypatch.setattr(workspaces.shutil, "copyfileobj", disk_full)
     with clip.open("rb") as stream, pytest.raises(LocalDiskError) as caught:
         workspace.save("file-1", stream, "rec.avi")
     assert "ran out of disk space" in str(caught.value) and "rec.avi" in str(caught.value)
@@ -391,8 +396,7 @@ def test_disk_full_while_making_the_derivatives(world: World, monkeypatch: pytes
     monkeypatch.setattr(media, "make_thumbnail", disk_full)
     try:
         with pytest.raises(PulseVaultError) as caught:
-            pipeline.process_upload(clip, "full.avi", RESEARCH, settings=world.settings, store=world.store,
-                                    repo=world.repo, analyse=False)
+            pipeline.process_upload(clip, "full.avi", RESEARCH, world.backends, analyse=False)
         assert_clear(caught.value, "space")
     finally:
         world.check()

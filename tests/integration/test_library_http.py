@@ -24,6 +24,7 @@ from lib.library import (
     share_link,
     thumbnail_url,
 )
+from lib.pipeline import Backends
 from lib.records import FileRecord, NewRecord, ResearchFields
 from lib.repository import SqliteRepository
 from lib.settings import MIB, Settings
@@ -60,8 +61,8 @@ def repo(tmp_path: Path) -> SqliteRepository:
 @pytest.fixture
 def stored(clip: Path, settings: Settings, store: ObjectStore, repo: SqliteRepository) -> FileRecord:
     """The clip uploaded through the real pipeline (MJPG: it gets an H.264 preview)."""
-    return pipeline.process_upload(clip, NAME, ResearchFields(subject_id="S1"), settings=settings, store=store,
-                                   repo=repo, analyse=False)
+    return pipeline.process_upload(clip, NAME, ResearchFields(subject_id="S1"), Backends(settings, store, repo),
+                                   analyse=False)
 
 
 def body_of(s3_client, key: str) -> bytes:
@@ -124,7 +125,7 @@ def test_cross_user_attempts_are_refused_and_nothing_is_signed(stored, store, se
     with pytest.raises(NotFound):
         reanalyse(store, intruder, stored.id)
     assert signed == []
-    assert store.exists(stored.s3_key, owner=USER)
+    assert store.head(stored.s3_key, owner=USER).size == stored.size_bytes  # untouched
 
 
 def _as(record: FileRecord, user_id: str) -> FileRecord:

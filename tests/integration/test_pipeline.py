@@ -1,4 +1,4 @@
-"""lib/pipeline.py end to end: SeaweedFS over real HTTP, SQLite and (where PostgreSQL is
+"""lib/pipeline end to end: SeaweedFS over real HTTP, SQLite and (where PostgreSQL is
 installed) the Supabase stand-in; every bad input of issue 5 leaves a clear message and nothing stored."""
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from lib import pipeline
 from lib.errors import (
     DuplicateRecording,
     FileTooLarge,
+    IntegrityError,
     MetadataUnavailable,
     QuotaExceeded,
     UnsupportedMedia,
 )
 from lib.keys import MAX_FILENAME_LENGTH, user_prefix
-from lib.pipeline import Progress, Step
+from lib.pipeline import Attempt, Backends, Progress, Step
 from lib.records import FileRecord, ResearchFields, Status
 from lib.repository import Repository, SqliteRepository
 from lib.settings import MIB, Settings
@@ -76,6 +77,10 @@ def repo(tmp_path: Path) -> Repository:
     return SqliteRepository(tmp_path / "demo.db", str(uuid.uuid4()))
 
 
+def check(path: Path, name: str, settings: Settings, workdir: Path, **kwargs) -> pipeline.PreparedRecording:
+    return pipeline.check_recording(path, name, max_bytes=settings.max_upload_bytes, workdir=workdir, **kwargs)
+
+
 def objects(s3_client, bucket: str) -> list[str]:
     return [o["Key"] for o in s3_client.list_objects_v2(Bucket=bucket).get("Contents", [])]
 
@@ -96,8 +101,8 @@ def test_lossy_avi_becomes_ready_with_original_thumbnail_and_proxy(clips, settin
                                                                   s3_client, tmp_path):
     repo = make_repo()
     events: list[Progress] = []
-    record = pipeline.process_upload(clips["mjpg"], "lab rec 1.avi", RESEARCH, settings=settings, store=store,
-                                     repo=repo, progress=events.append)
+    record = pipeline.process_upload(clips["mjpg"], "lab rec 1.avi", RESEARCH, Backends(settings, store, repo),
+                                     progress=events.append)
 
     assert record.status is Status.READY
     assert record.original_name == "lab rec 1.avi"
@@ -127,8 +132,8 @@ def test_lossy_avi_becomes_ready_with_original_thumbnail_and_proxy(clips, settin
 
 
 def test_browser_playable_mp4_gets_no_proxy(clips, settings, store, repo, s3_client):
-    record = pipeline.process_upload(clips["h264"], "clip.mp4", RESEARCH, settings=settings, store=store,
-                                     repo=repo, analyse=False)
+    record = pipeline.process_upload(clips["h264"], "clip.mp4", RESEARCH, Backends(settings, store, repo),
+                                     analyse=False)
     assert record.status is Status.READY
     assert record.preview_key is None and record.playback_key == record.s3_key
     assert record.analysis is None
@@ -136,13 +141,39 @@ def test_browser_playable_mp4_gets_no_proxy(clips, settings, store, repo, s3_cli
 
 
 def test_prepare_stores_nothing_and_discard_removes_its_files(clips, settings, repo, s3_client, tmp_path):
-    prepared = pipeline.prepare(clips["mjpg"], "a.avi", settings=settings, repo=repo, workdir=tmp_path / "w")
+    prepared = check(clips["mjpg"], "a.avi", settings, tmp_path / "w")
     assert prepared.thumbnail.is_file() and prepared.preview is not None and prepared.preview.is_file()
     assert prepared.playback_path == prepared.preview
     assert_nothing_stored(s3_client, settings, repo)
     pipeline.discard(prepared)
     assert not (tmp_path / "w").exists()
     assert clips["mjpg"].exists()  # the source outside the workdir is never touched
+
+
+def test_each_stored_object_is_verified_once(clips, settings, store, repo, monkeypatch):
+    heads: list[str] = []
+    real_head = store.head
+
+    def head(key: str, *, owner: str):
+        heads.append(key)
+        return real_head(key, owner=owner)
+
+    monkeypatch.setattr(store, "head", head)
+    record = pipeline.process_upload(clips["mjpg"], "once.avi", RESEARCH, Backends(settings, store, repo),
+                                     analyse=False)
+    assert sorted(heads) == sorted([record.s3_key, record.thumbnail_key, record.preview_key])
+
+
+def test_a_size_mismatch_after_upload_removes_what_arrived(clips, settings, store, repo, s3_client, tmp_path,
+                                                           monkeypatch):
+    prepared = check(clips["mjpg"], "a.avi", settings, tmp_path / "w", analyse=False)
+    real_head = store.head
+    monkeypatch.setattr(store, "head", lambda key, *, owner: replace(real_head(key, owner=owner), size=1))
+    with pytest.raises(IntegrityError, match="so the upload was removed"):
+        pipeline.store_recording(prepared, RESEARCH, Backends(settings, store, repo))
+    assert objects(s3_client, settings.s3.bucket) == []
+    [row] = rows(repo)
+    assert row.status is Status.FAILED and prepared.path.exists()
 
 
 # --- bad input: refused before anything is stored ---------------------------------------------------------
@@ -162,7 +193,7 @@ def test_prepare_stores_nothing_and_discard_removes_its_files(clips, settings, r
 def test_bad_file_is_refused_with_a_clear_message(clips, settings, store, repo, s3_client,
                                                   clip, name, error, words):
     with pytest.raises(error) as caught:
-        pipeline.process_upload(clips[clip], name, RESEARCH, settings=settings, store=store, repo=repo)
+        pipeline.process_upload(clips[clip], name, RESEARCH, Backends(settings, store, repo))
     assert words in str(caught.value)
     assert "Traceback" not in str(caught.value) and str(clips[clip].parent) not in str(caught.value)
     assert_nothing_stored(s3_client, settings, repo)
@@ -171,23 +202,21 @@ def test_bad_file_is_refused_with_a_clear_message(clips, settings, store, repo, 
 def test_file_over_the_size_limit_is_refused(clips, settings, store, repo, s3_client):
     small = replace(settings, max_upload_bytes=1024)
     with pytest.raises(FileTooLarge, match=r"over the 1\.0 KB upload limit"):
-        pipeline.process_upload(clips["mjpg"], "big.avi", RESEARCH, settings=small, store=store, repo=repo)
+        pipeline.process_upload(clips["mjpg"], "big.avi", RESEARCH, Backends(small, store, repo))
     assert_nothing_stored(s3_client, settings, repo)
 
 
 def test_limit_is_checked_again_at_upload_time(clips, settings, store, repo, s3_client, tmp_path):
-    prepared = pipeline.prepare(clips["mjpg"], "a.avi", settings=settings, repo=repo, workdir=tmp_path / "w",
-                                analyse=False)
+    prepared = check(clips["mjpg"], "a.avi", settings, tmp_path / "w", analyse=False)
     with pytest.raises(FileTooLarge):
-        pipeline.upload(prepared, RESEARCH, settings=replace(settings, max_upload_bytes=1024), store=store,
-                        repo=repo)
+        pipeline.store_recording(prepared, RESEARCH, Backends(replace(settings, max_upload_bytes=1024), store, repo))
     assert_nothing_stored(s3_client, settings, repo)
 
 
 def test_quota_is_checked_before_anything_is_stored(clips, settings, store, repo, s3_client):
     tiny = replace(settings, quota_bytes=clips["mjpg"].stat().st_size - 1)
     with pytest.raises(QuotaExceeded, match="quota"):
-        pipeline.process_upload(clips["mjpg"], "a.avi", RESEARCH, settings=tiny, store=store, repo=repo,
+        pipeline.process_upload(clips["mjpg"], "a.avi", RESEARCH, Backends(tiny, store, repo),
                                 analyse=False)
     assert_nothing_stored(s3_client, settings, repo)
 
@@ -203,7 +232,7 @@ def test_quota_is_checked_before_anything_is_stored(clips, settings, store, repo
     ],
 )
 def test_hostile_names_are_sanitised_and_never_reach_the_key(clips, settings, store, repo, s3_client, name):
-    record = pipeline.process_upload(clips["mjpg"], name, RESEARCH, settings=settings, store=store, repo=repo,
+    record = pipeline.process_upload(clips["mjpg"], name, RESEARCH, Backends(settings, store, repo),
                                      analyse=False)
     assert record.status is Status.READY
     stored = record.original_name
@@ -215,11 +244,9 @@ def test_hostile_names_are_sanitised_and_never_reach_the_key(clips, settings, st
 
 
 def test_name_change_is_reported(clips, settings, repo, tmp_path):
-    prepared = pipeline.prepare(clips["mjpg"], "rec\x00ord.avi", settings=settings, repo=repo,
-                                workdir=tmp_path / "w", analyse=False)
+    prepared = check(clips["mjpg"], "rec\x00ord.avi", settings, tmp_path / "w", analyse=False)
     assert prepared.name_changed and prepared.original_name == "record.avi"
-    folder = pipeline.prepare(clips["mjpg"], "day1/rec.avi", settings=settings, repo=repo,
-                              workdir=tmp_path / "v", analyse=False)
+    folder = check(clips["mjpg"], "day1/rec.avi", settings, tmp_path / "v", analyse=False)
     assert not folder.name_changed  # a folder upload's path is not a change worth a notice
 
 
@@ -228,33 +255,30 @@ def test_name_change_is_reported(clips, settings, repo, tmp_path):
 
 def test_same_file_twice_is_reported_as_duplicate(clips, settings, store, make_repo, s3_client, tmp_path):
     repo = make_repo()
-    first = pipeline.process_upload(clips["mjpg"], "a.avi", RESEARCH, settings=settings, store=store,
-                                    repo=repo, analyse=False)
+    first = pipeline.process_upload(clips["mjpg"], "a.avi", RESEARCH, Backends(settings, store, repo), analyse=False)
     stored = sorted(objects(s3_client, settings.s3.bucket))
 
-    prepared = pipeline.prepare(clips["mjpg"], "copy of a.avi", settings=settings, repo=repo,
-                                workdir=tmp_path / "w", analyse=False)
-    assert prepared.duplicate_of is not None and prepared.duplicate_of.id == first.id
+    prepared = check(clips["mjpg"], "copy of a.avi", settings, tmp_path / "w", analyse=False)
+    duplicate = pipeline.find_duplicate(prepared.sha256, repo)
+    assert duplicate is not None and duplicate.id == first.id
     with pytest.raises(DuplicateRecording, match=r"already stored as a\.avi") as caught:
-        pipeline.upload(prepared, RESEARCH, settings=settings, store=store, repo=repo)
+        pipeline.store_recording(prepared, RESEARCH, Backends(settings, store, repo))
     assert caught.value.existing_id == first.id
     assert sorted(objects(s3_client, settings.s3.bucket)) == stored
     assert [r.id for r in rows(repo)] == [first.id]
 
-    again = pipeline.upload(prepared, RESEARCH, settings=settings, store=store, repo=repo,
-                            allow_duplicate=True)
+    again = pipeline.store_recording(prepared, RESEARCH, Backends(settings, store, repo),
+                                     Attempt(allow_duplicate=True))
     assert again.status is Status.READY and again.id != first.id
 
 
 def test_same_file_twice_in_one_batch(clips, settings, store, repo, s3_client, tmp_path):
-    one = pipeline.prepare(clips["mjpg"], "a.avi", settings=settings, repo=repo, workdir=tmp_path / "1",
-                           analyse=False)
-    two = pipeline.prepare(clips["mjpg"], "b.avi", settings=settings, repo=repo, workdir=tmp_path / "2",
-                           analyse=False)
-    assert one.duplicate_of is None and two.duplicate_of is None  # nothing was stored yet
-    pipeline.upload(one, RESEARCH, settings=settings, store=store, repo=repo)
+    one = check(clips["mjpg"], "a.avi", settings, tmp_path / "1", analyse=False)
+    two = check(clips["mjpg"], "b.avi", settings, tmp_path / "2", analyse=False)
+    assert pipeline.find_duplicate(one.sha256, repo) is None  # nothing was stored yet
+    pipeline.store_recording(one, RESEARCH, Backends(settings, store, repo))
     with pytest.raises(DuplicateRecording):
-        pipeline.upload(two, RESEARCH, settings=settings, store=store, repo=repo)
+        pipeline.store_recording(two, RESEARCH, Backends(settings, store, repo))
     assert len(rows(repo)) == 1 and len(objects(s3_client, settings.s3.bucket)) == 3
 
 
@@ -286,10 +310,9 @@ def test_metadata_unreachable_after_upload_removes_the_objects(clips, settings, 
     """Our choice (lib/pipeline.py docstring): the objects go; the row ends failed, local copy kept."""
     inner = make_repo()
     repo = MetadataGoesAway(inner, mark_failed_works=True)
-    prepared = pipeline.prepare(clips["mjpg"], "a.avi", settings=settings, repo=inner, workdir=tmp_path / "w",
-                                analyse=False)
+    prepared = check(clips["mjpg"], "a.avi", settings, tmp_path / "w", analyse=False)
     with pytest.raises(MetadataUnavailable, match="uploaded copy was removed"):
-        pipeline.upload(prepared, RESEARCH, settings=settings, store=store, repo=repo)
+        pipeline.store_recording(prepared, RESEARCH, Backends(settings, store, repo))
     assert objects(s3_client, settings.s3.bucket) == []
     [row] = rows(inner)
     assert row.status is Status.FAILED and "metadata store" in (row.error or "")
@@ -300,8 +323,7 @@ def test_metadata_gone_for_good_leaves_a_pending_row_pointing_at_nothing(clips, 
                                                                          s3_client, tmp_path):
     wrapped = MetadataGoesAway(repo, mark_failed_works=False)
     with pytest.raises(MetadataUnavailable):
-        pipeline.process_upload(clips["mjpg"], "a.avi", RESEARCH, settings=settings, store=store,
-                                repo=wrapped, analyse=False)
+        pipeline.process_upload(clips["mjpg"], "a.avi", RESEARCH, Backends(settings, store, wrapped), analyse=False)
     assert objects(s3_client, settings.s3.bucket) == []
     [row] = rows(repo)
     assert row.status is Status.PENDING  # reconciliation reports it once older than stale_pending_s
@@ -311,8 +333,7 @@ def test_interrupted_upload_is_cleaned_up_and_retry_replaces_the_failed_row(clip
                                                                             s3_client, tmp_path):
     """A progress callback that raises is what a Streamlit rerun looks like mid-upload."""
     repo = make_repo()
-    prepared = pipeline.prepare(clips["mjpg"], "a.avi", settings=settings, repo=repo, workdir=tmp_path / "w",
-                                analyse=False)
+    prepared = check(clips["mjpg"], "a.avi", settings, tmp_path / "w", analyse=False)
 
     class Rerun(BaseException):
         pass
@@ -323,25 +344,25 @@ def test_interrupted_upload_is_cleaned_up_and_retry_replaces_the_failed_row(clip
 
     attempt = str(uuid.uuid4())
     with pytest.raises(Rerun):
-        pipeline.upload(prepared, RESEARCH, settings=settings, store=store, repo=repo, progress=interrupt,
-                        record_id=attempt)
+        pipeline.store_recording(prepared, RESEARCH, Backends(settings, store, repo), Attempt(record_id=attempt),
+                                 progress=interrupt)
     assert objects(s3_client, settings.s3.bucket) == []
     failed = repo.get(attempt)
     assert failed.status is Status.FAILED and failed.error == pipeline.INTERRUPTED
     assert prepared.path.exists()
 
-    record = pipeline.upload(prepared, RESEARCH, settings=settings, store=store, repo=repo, replaces=attempt)
+    record = pipeline.store_recording(prepared, RESEARCH, Backends(settings, store, repo),
+                                      attempt=Attempt(replaces=attempt))
     assert record.status is Status.READY
     assert [r.id for r in rows(repo)] == [record.id]
     assert len(objects(s3_client, settings.s3.bucket)) == 3
 
 
 def test_retry_never_removes_a_ready_record(clips, settings, store, repo, tmp_path):
-    first = pipeline.process_upload(clips["mjpg"], "a.avi", RESEARCH, settings=settings, store=store,
-                                    repo=repo, analyse=False)
-    prepared = pipeline.prepare(clips["h264"], "b.mp4", settings=settings, repo=repo, workdir=tmp_path / "w",
-                                analyse=False)
-    pipeline.upload(prepared, RESEARCH, settings=settings, store=store, repo=repo, replaces=first.id)
+    first = pipeline.process_upload(clips["mjpg"], "a.avi", RESEARCH, Backends(settings, store, repo), analyse=False)
+    prepared = check(clips["h264"], "b.mp4", settings, tmp_path / "w", analyse=False)
+    pipeline.store_recording(prepared, RESEARCH, Backends(settings, store, repo),
+                             attempt=Attempt(replaces=first.id))
     assert repo.get(first.id).status is Status.READY
 
 
@@ -351,13 +372,14 @@ def test_retry_never_removes_a_ready_record(clips, settings, store, repo, tmp_pa
 def test_seed_demo_stores_a_ready_sample_with_a_pulse(settings, store, s3_client, tmp_path):
     from lib.auth import DemoAuth
     from lib.demo import DEMO_EMAIL, DEMO_PASSWORD, DemoBackends
+    from lib.sample import seed_demo
     from lib.services import Services
 
     db = tmp_path / "demo.sqlite3"
     user_id = DemoAuth(db).ensure_account(DEMO_EMAIL, DEMO_PASSWORD)
     demo = DemoBackends(s3=settings.s3, db_path=db, workdir=tmp_path, email=DEMO_EMAIL,
                         password=DEMO_PASSWORD, user_id=user_id)
-    pipeline.seed_demo(Services(settings=settings, object_store=store, demo=demo))
+    seed_demo(Services(settings=settings, object_store=store, demo=demo))
 
     [record] = rows(SqliteRepository(db, user_id))
     assert record.status is Status.READY and record.video is not None and record.video.lossless

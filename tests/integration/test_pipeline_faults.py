@@ -13,6 +13,7 @@ import pytest
 
 from lib import pipeline, transfer
 from lib.errors import StorageUnavailable
+from lib.pipeline import Attempt, Backends
 from lib.records import ResearchFields, Status
 from lib.repository import SqliteRepository
 from lib.settings import MIB, S3Settings, Settings
@@ -76,10 +77,10 @@ def test_part_urls_unreachable_mid_multipart(big_avi, s3_settings, s3_client, re
         return url if part_number == 1 else url.replace(s3_settings.endpoint_url, dead)
 
     monkeypatch.setattr(store, "presign_part", presign_part)
-    prepared = pipeline.prepare(big_avi, "long take.avi", settings=settings, repo=repo,
-                                workdir=tmp_path / "w", analyse=False)
+    prepared = pipeline.check_recording(big_avi, "long take.avi", max_bytes=settings.max_upload_bytes,
+                                        workdir=tmp_path / "w", analyse=False)
     with pytest.raises(StorageUnavailable, match="connection to the storage service dropped") as caught:
-        pipeline.upload(prepared, ResearchFields(), settings=settings, store=store, repo=repo)
+        pipeline.store_recording(prepared, ResearchFields(), Backends(settings, store, repo))
     assert "127.0.0.1" not in str(caught.value)
     assert _objects(s3_client, s3_settings.bucket) == []
     assert _open_uploads(s3_client, s3_settings.bucket) == []  # aborted, no parts linger
@@ -88,8 +89,8 @@ def test_part_urls_unreachable_mid_multipart(big_avi, s3_settings, s3_client, re
     assert prepared.path.exists()  # kept for Retry
 
     monkeypatch.setattr(store, "presign_part", real_presign)
-    record = pipeline.upload(prepared, ResearchFields(), settings=settings, store=store, repo=repo,
-                             replaces=row.id)
+    record = pipeline.store_recording(prepared, ResearchFields(), Backends(settings, store, repo),
+                                      Attempt(replaces=row.id))
     assert record.status is Status.READY and [r.id for r in repo.iter_all()] == [record.id]
 
 
@@ -157,10 +158,10 @@ def test_storage_gone_mid_multipart(big_avi, s3_settings, s3_client, repo, tmp_p
                            endpoint_url=f"http://127.0.0.1:{proxy.port}")
     settings = _settings(via_proxy)
     store = ObjectStore(via_proxy, settings=settings, max_attempts=1)
-    prepared = pipeline.prepare(big_avi, "long take.avi", settings=settings, repo=repo,
-                                workdir=tmp_path / "w", analyse=False)
+    prepared = pipeline.check_recording(big_avi, "long take.avi", max_bytes=settings.max_upload_bytes,
+                                        workdir=tmp_path / "w", analyse=False)
     with pytest.raises(StorageUnavailable):
-        pipeline.upload(prepared, ResearchFields(), settings=settings, store=store, repo=repo)
+        pipeline.store_recording(prepared, ResearchFields(), Backends(settings, store, repo))
     assert _objects(s3_client, s3_settings.bucket) == []
     [row] = repo.iter_all()
     assert row.status is Status.FAILED and row.error

@@ -64,7 +64,7 @@ def test_a_share_link_works_until_its_expiry_and_is_refused_after(store: ObjectS
                           preview_key=None)
     signed_at = datetime.datetime.now(datetime.UTC).replace(tzinfo=None) - datetime.timedelta(seconds=55)
     monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *a, **k: signed_at)
-    link = library.share_link(store, row, MIN_PRESIGN_EXPIRY_S, store.settings, owner=USER)
+    link = library.share_link(store, row, MIN_PRESIGN_EXPIRY_S, Settings(mode="cloud"), owner=USER)
     monkeypatch.undo()
     assert link.expires_s == MIN_PRESIGN_EXPIRY_S
     assert requests.get(link.url, timeout=30).content == BODY

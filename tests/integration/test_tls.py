@@ -18,7 +18,7 @@ from lib.errors import StorageUnavailable
 from lib.seaweedfs import SeaweedFS, TlsFiles, admin_identities, start_seaweedfs
 from lib.settings import S3Settings
 from lib.storage import ObjectStore
-from lib.transfer import upload_file
+from lib.transfer import ObjectTarget, upload_file
 from tests.support.seaweedfs import TEST_REGION
 from tests.support.services import service_missing
 
@@ -75,7 +75,7 @@ def test_https_with_the_labs_ca_works_end_to_end(lab, tmp_path: Path) -> None:
     assert store.health().ok
     recording = tmp_path / "r.avi"
     recording.write_bytes(os.urandom(11 * 1024 * 1024))  # two parts through presigned HTTPS URLs
-    result = upload_file(store, KEY, recording, owner=USER, content_type="video/x-msvideo")
+    result = upload_file(store, ObjectTarget(KEY, USER, "video/x-msvideo"), recording)
     assert result.parts == 2 and store.head(KEY, owner=USER).size == recording.stat().st_size
     link = store.presign_get(KEY, owner=USER)
     assert link.startswith("https://")
@@ -90,4 +90,4 @@ def test_without_the_labs_ca_the_message_says_what_to_set(lab, tmp_path: Path) -
     recording = tmp_path / "r.avi"
     recording.write_bytes(b"RIFF" * 1000)
     with pytest.raises(StorageUnavailable, match="ca_bundle"):
-        upload_file(untrusting, KEY, recording, owner=USER, content_type="video/x-msvideo")
+        upload_file(untrusting, ObjectTarget(KEY, USER, "video/x-msvideo"), recording)

@@ -18,7 +18,9 @@ from lib.storage import ObjectStore
 from lib.usage import (
     MISSING_REASON,
     STALE_REASON,
+    Discrepancy,
     Kind,
+    Reconciliation,
     UserRows,
     bucket_wide_usage,
     clean_stale_pending,
@@ -92,6 +94,10 @@ def _listing(s3_client) -> set[str]:
     return {o["Key"] for page in pages for o in page.get("Contents", [])}
 
 
+def of_kind(found: Reconciliation, kind: Kind) -> list[Discrepancy]:
+    return [d for d in found.discrepancies if d.kind is kind]
+
+
 def test_each_kind_is_found_and_repaired(store, db, s3_client):
     rows = sqlite_rows(db, ME)
     repo = rows.repo
@@ -110,16 +116,16 @@ def test_each_kind_is_found_and_repaired(store, db, s3_client):
     found = reconcile(store, repo, ME, SETTINGS)
 
     assert found.objects_checked == 10 and found.rows_checked == 6
-    assert {d.key for d in found.of_kind(Kind.ORPHAN)} == {orphan, stray, stray_derivative}
+    assert {d.key for d in of_kind(found, Kind.ORPHAN)} == {orphan, stray, stray_derivative}
     assert theirs not in {d.key for d in found.discrepancies}  # another user's prefix is never listed
-    assert {d.record_id for d in found.of_kind(Kind.MISSING)} == {missing.id, wrong_size.id}
-    assert "60 bytes" in next(d.detail for d in found.of_kind(Kind.MISSING) if d.record_id == wrong_size.id)
-    assert [d.record_id for d in found.of_kind(Kind.STALE_PENDING)] == [stale.id]
-    assert "1 partial file" in found.of_kind(Kind.STALE_PENDING)[0].detail
+    assert {d.record_id for d in of_kind(found, Kind.MISSING)} == {missing.id, wrong_size.id}
+    assert "60 bytes" in next(d.detail for d in of_kind(found, Kind.MISSING) if d.record_id == wrong_size.id)
+    assert [d.record_id for d in of_kind(found, Kind.STALE_PENDING)] == [stale.id]
+    assert "1 partial file" in of_kind(found, Kind.STALE_PENDING)[0].detail
     assert in_flight.id not in {d.record_id for d in found.discrepancies}
 
-    deleted = delete_orphans(store, ME, [d.key for d in found.of_kind(Kind.ORPHAN)])
-    marked = mark_missing_failed(rows, [d.record_id for d in found.of_kind(Kind.MISSING)])
+    deleted = delete_orphans(store, ME, [d.key for d in of_kind(found, Kind.ORPHAN)])
+    marked = mark_missing_failed(rows, [d.record_id for d in of_kind(found, Kind.MISSING)])
     cleaned = clean_stale_pending(store, rows, [stale.id])
 
     assert set(deleted.done) == {orphan, stray, stray_derivative} and not deleted.errors

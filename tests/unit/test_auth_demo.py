@@ -168,31 +168,8 @@ def test_sign_out_ends_the_session(demo: DemoAuth, db_path: Path) -> None:
     demo.sign_out(session)
     with pytest.raises(SessionExpired):
         demo.refresh(session)
-    with pytest.raises(SessionExpired):
-        demo.restore(session.access_token, session.refresh_token)
     demo.sign_out(session)  # idempotent
     assert demo.refresh(other).user_id == other.user_id  # other sign-ins stay
-
-
-def test_restore_returns_the_same_session_while_valid(demo: DemoAuth) -> None:
-    session = demo.sign_up(EMAIL, PASSWORD).session
-    restored = demo.restore(session.access_token, session.refresh_token)
-    assert restored == session
-
-
-def test_restore_refreshes_an_expired_access_token(demo: DemoAuth, clock: Clock) -> None:
-    session = demo.sign_up(EMAIL, PASSWORD).session
-    clock.advance(auth.DEMO_ACCESS_TTL_S + 1)
-    restored = demo.restore(session.access_token, session.refresh_token)
-    assert restored.user_id == session.user_id
-    assert restored.access_token != session.access_token
-    assert restored.expires_in_s(clock.now) > 0
-
-
-@pytest.mark.parametrize("tokens", [("", ""), ("bogus", "bogus")])
-def test_restore_with_unknown_tokens_is_session_expired(demo: DemoAuth, tokens: tuple[str, str]) -> None:
-    with pytest.raises(SessionExpired):
-        demo.restore(*tokens)
 
 
 def test_tokens_are_not_in_repr(demo: DemoAuth) -> None:

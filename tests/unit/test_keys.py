@@ -19,7 +19,9 @@ from lib.keys import (
     check_record_key,
     extension_of,
     new_record_id,
+    record_folder,
     record_keys,
+    record_keys_of,
     sanitize_filename,
     user_prefix,
 )
@@ -38,6 +40,13 @@ def test_record_keys_follow_the_layout() -> None:
     assert keys.preview == prefix + "preview.mp4"
     assert keys.ground_truth("CSV") == prefix + "ground_truth.csv"
     assert keys.ground_truth(".txt") == prefix + "ground_truth.txt"
+
+
+def test_a_records_keys_from_its_original_key() -> None:
+    keys = record_keys(USER, RECORD, "mkv", datetime(2024, 3, 9, 12, 0, tzinfo=UTC))
+    assert record_keys_of(keys.original) == keys
+    assert keys.record_id == RECORD
+    assert record_folder(keys.thumbnail) == record_folder(keys.original) == keys.prefix
 
 
 def test_record_keys_use_the_utc_month() -> None:

@@ -22,7 +22,6 @@ from lib.library import (
     LinkCache,
     SignedUrl,
     can_discard,
-    delete_record,
     delete_records,
     download_url,
     export_csv,
@@ -177,8 +176,8 @@ def test_another_users_record_is_refused_before_signing(store, repo, server, tmp
     with pytest.raises(NotFound):
         share_link(store, repo, theirs.id, 60, SETTINGS)
     assert thumbnail_urls(store, repo, [theirs.id]) == {theirs.id: None}
-    with pytest.raises(NotFound):
-        delete_record(store, repo, server, theirs.id)
+    report = delete_records(store, repo, server, [theirs.id])
+    assert report.deleted == () and "does not exist" in report.failed[0].reason
     with pytest.raises(NotFound):
         reanalyse(store, repo, server, theirs.id)
 
@@ -186,8 +185,8 @@ def test_another_users_record_is_refused_before_signing(store, repo, server, tmp
 def test_a_repository_and_server_records_of_different_users_are_refused(store, repo, tmp_path) -> None:
     record = add_record(repo, store)
     someone_else = SqliteServerRecords(repo.db_path, OTHER)
-    with pytest.raises(AccessDenied):
-        delete_record(store, repo, someone_else, record.id)
+    report = delete_records(store, repo, someone_else, [record.id])
+    assert report.deleted == () and "another session" in report.failed[0].reason
     with pytest.raises(AccessDenied):
         reanalyse(store, repo, someone_else, record.id)
     assert repo.get(record.id).status is Status.READY
@@ -291,15 +290,15 @@ def test_a_failed_object_delete_leaves_a_failed_row_never_orphans(store, repo, s
     assert row.s3_key in keys_in_bucket(store)  # a row still points at the bytes: reconciliation can see both
 
 
-def test_unreachable_storage_leaves_the_row_failed_and_raises(store, repo, server, monkeypatch) -> None:
+def test_unreachable_storage_leaves_the_row_failed_and_reports_it(store, repo, server, monkeypatch) -> None:
     record = add_record(repo, store)
 
     def down(self, keys, *, owner):
         raise StorageUnavailable("Could not reach the storage service to delete the files.")
 
     monkeypatch.setattr(ObjectStore, "delete", down)
-    with pytest.raises(StorageUnavailable):
-        delete_record(store, repo, server, record.id)
+    report = delete_records(store, repo, server, [record.id])
+    assert not report.ok and "Could not reach" in report.failed[0].reason
     assert repo.get(record.id).status is Status.FAILED
     assert "Could not reach" in repo.get(record.id).error
 

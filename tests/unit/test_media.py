@@ -104,13 +104,13 @@ def test_zero_byte_file_is_refused(tmp_path):
     with pytest.raises(UnsupportedMedia, match=r"^empty.mp4 is empty \(0 bytes\).$"):
         containers.sniff_container(path, "empty.mp4")
     with pytest.raises(UnsupportedMedia, match="empty"):
-        media.validate(path, "empty.mp4", max_bytes=1000)
+        media.validate(path, "empty.mp4")
 
 
 def test_text_renamed_mp4_is_refused(tmp_path):
     path = videos.text_file(tmp_path / "notes.mp4")
     with pytest.raises(UnsupportedMedia) as caught:
-        media.validate(path, "notes.mp4", max_bytes=10**6)
+        media.validate(path, "notes.mp4")
     assert str(caught.value) == "notes.mp4 is not an MP4 video: its bytes look like plain text."
 
 
@@ -121,9 +121,11 @@ def test_other_known_formats_are_named(tmp_path):
         containers.sniff_container(jpeg, "x.avi")
 
 
-def test_too_large_is_refused_in_human_units(h264):
+def test_too_large_is_refused_in_human_units(h264, tmp_path):
+    from lib.pipeline import check_recording  # the size limit is the pipeline's, checked before the bytes
+
     with pytest.raises(FileTooLarge) as caught:
-        media.validate(h264, "h264.mp4", max_bytes=1024)
+        check_recording(h264, "h264.mp4", max_bytes=1024, workdir=tmp_path / "w")
     assert re.fullmatch(r"h264\.mp4 is \d+\.\d KB, over the 1\.0 KB upload limit\.", str(caught.value))
 
 
@@ -134,7 +136,7 @@ def test_truncated_mp4_without_moov_is_refused(vdir, tmp_path):
     source = videos.h264_mp4(vdir / "moov_at_end.mp4", faststart=False)
     path = videos.truncated_copy(source, tmp_path / "cut.mp4", keep=0.6)
     with pytest.raises(UnsupportedMedia, match="truncated"):
-        media.validate(path, "cut.mp4", max_bytes=10**6)
+        media.validate(path, "cut.mp4")
     with pytest.raises(UnsupportedMedia, match="truncated"):
         media.probe(path)
 
@@ -142,21 +144,21 @@ def test_truncated_mp4_without_moov_is_refused(vdir, tmp_path):
 def test_truncated_faststart_mp4_is_refused_although_frames_decode(h264, tmp_path):
     path = videos.truncated_copy(h264, tmp_path / "cut.mp4", keep=0.8)
     with pytest.raises(UnsupportedMedia, match=r"cut.mp4 is truncated: .*'mdat' box"):
-        media.validate(path, "cut.mp4", max_bytes=10**6)
+        media.validate(path, "cut.mp4")
 
 
 def test_mp4_without_moov_is_refused(tmp_path):
     path = tmp_path / "nomoov.mp4"
     path.write_bytes(b"\x00\x00\x00\x14ftypisom\x00\x00\x02\x00isom" + b"\x00\x00\x00\x10mdat" + bytes(8))
     with pytest.raises(UnsupportedMedia, match=r"no index \('moov' box\)"):
-        media.validate(path, "nomoov.mp4", max_bytes=10**6)
+        media.validate(path, "nomoov.mp4")
 
 
 def test_avi_with_broken_index_is_refused(opencv_videos, tmp_path):
     # Decided: refused with a repair hint, not accepted with a warning (see the module docstring).
     path = videos.avi_with_broken_index(_opencv(opencv_videos, "mjpg"), tmp_path / "broken.avi")
     with pytest.raises(UnsupportedMedia, match=r"broken.avi has a broken index: .* -c copy fixed.avi"):
-        media.validate(path, "broken.avi", max_bytes=10**6)
+        media.validate(path, "broken.avi")
     with pytest.raises(UnsupportedMedia, match="broken index"):
         media.probe(path)
 
@@ -164,7 +166,7 @@ def test_avi_with_broken_index_is_refused(opencv_videos, tmp_path):
 def test_avi_without_index_is_refused(opencv_videos, tmp_path):
     path = videos.avi_without_index(_opencv(opencv_videos, "mjpg"), tmp_path / "noidx.avi")
     with pytest.raises(UnsupportedMedia, match="'idx1' index is missing"):
-        media.validate(path, "noidx.avi", max_bytes=10**6)
+        media.validate(path, "noidx.avi")
 
 
 def test_truncated_avi_and_mkv_are_refused(opencv_videos, tmp_path):
@@ -172,7 +174,7 @@ def test_truncated_avi_and_mkv_are_refused(opencv_videos, tmp_path):
         source = _opencv(opencv_videos, name)
         path = videos.truncated_copy(source, tmp_path / source.name, keep=0.5)
         with pytest.raises(UnsupportedMedia, match="truncated"):
-            media.validate(path, source.name, max_bytes=10**7)
+            media.validate(path, source.name)
 
 
 def test_garbage_after_valid_header_is_undecodable(h264, tmp_path):
@@ -182,12 +184,12 @@ def test_garbage_after_valid_header_is_undecodable(h264, tmp_path):
     path = tmp_path / "zeros.mp4"
     path.write_bytes(bytes(data))
     with pytest.raises(UnsupportedMedia, match="cannot be"):
-        media.validate(path, "zeros.mp4", max_bytes=10**6)
+        media.validate(path, "zeros.mp4")
 
 
 def test_valid_files_pass_validation(opencv_videos, h264):
     for path in [*opencv_videos.values(), h264]:
-        assert media.validate(path, path.name, max_bytes=10**7).extension == path.suffix[1:]
+        assert media.validate(path, path.name).extension == path.suffix[1:]
 
 
 # --- probe ---------------------------------------------------------------------------

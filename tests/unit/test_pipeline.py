@@ -1,5 +1,5 @@
-"""lib/pipeline.py's small parts: progress reports, checksums, the session workspace,
-and the demo sample clip (lib/sample.py)."""
+"""lib/pipeline's small parts: progress reports, checksums, the size limit, the session workspace
+(lib/workspace.py), and the demo sample clip (lib/sample.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ import cv2
 import pytest
 
 from lib import pipeline
-from lib.pipeline import Progress, Step, Workspace
+from lib.errors import FileTooLarge
+from lib.pipeline import Progress, Step, check, limits, progress
 from lib.sample import SampleSpec, write_sample
+from lib.workspace import Workspace
 
 
 def test_progress_in_bytes_describes_amount_and_rate() -> None:
@@ -36,13 +38,13 @@ def test_every_step_has_a_label() -> None:
 
 def test_reporter_drops_updates_closer_than_the_interval_but_never_a_step_change_or_the_end(monkeypatch):
     clock = [100.0]
-    monkeypatch.setattr(pipeline.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(progress.time, "monotonic", lambda: clock[0])
     seen: list[Progress] = []
-    report = pipeline._Reporter(seen.append)
+    report = pipeline.Reporter(seen.append)
     report.step(Step.CHECKSUM)
     for done in (1, 2, 3):
         report(Step.CHECKSUM, done, 10, unit="bytes")  # same instant: dropped
-    clock[0] += 2 * pipeline.REPORT_EVERY_S
+    clock[0] += 2 * progress.REPORT_EVERY_S
     report(Step.CHECKSUM, 4, 10, unit="bytes")
     report(Step.CHECKSUM, 10, 10, unit="bytes")  # finished: always reported
     report(Step.ANALYSE, 0.0, 1.0)  # new step: always reported
@@ -52,11 +54,26 @@ def test_reporter_drops_updates_closer_than_the_interval_but_never_a_step_change
 
 
 def test_reporter_without_callback_does_nothing() -> None:
-    pipeline._Reporter(None)(Step.READY, 1, 1)
+    pipeline.Reporter(None)(Step.READY, 1, 1)
+
+
+def test_a_step_without_a_measure_reports_its_end() -> None:
+    """Looking for duplicates has no percentage of its own: its bar goes from 0% to 100%, never stays at 0%."""
+    seen: list[Progress] = []
+    report = pipeline.Reporter(seen.append)
+    report.step(Step.DUPLICATES)
+    report.done(Step.DUPLICATES)
+    assert [p.describe() for p in seen] == ["Looking for duplicates: 0%", "Looking for duplicates: 100%"]
+
+
+def test_the_size_limit_names_the_file_and_both_sizes() -> None:
+    limits.check_size("a.avi", 1024, 1024)
+    with pytest.raises(FileTooLarge, match=r"^rec\.avi is 2\.0 KB, over the 1\.0 KB upload limit\.$"):
+        limits.check_size("C:\\lab/rec.avi", 2048, 1024)
 
 
 def test_sha256_streams_in_blocks_and_reports_bytes(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(pipeline, "CHUNK_BYTES", 1000)
+    monkeypatch.setattr(check, "CHUNK_BYTES", 1000)
     data = bytes(range(256)) * 10
     path = tmp_path / "f.bin"
     path.write_bytes(data)

@@ -11,8 +11,8 @@ import requests
 
 import lib.transfer as transfer
 from lib.errors import IntegrityError, StorageAccessDenied, StorageUnavailable, ValidationError
-from lib.settings import MIB
-from lib.storage import MIN_PART_SIZE, PartInfo
+from lib.settings import MIB, Settings
+from lib.storage import DEFAULT_PART_SIZE, MAX_PARTS, MIN_PART_SIZE
 
 
 def test_layout_covers_the_file_exactly() -> None:
@@ -25,6 +25,17 @@ def test_defaults_are_within_s3_limits() -> None:
     assert transfer.DEFAULT_CONCURRENCY >= 1
     assert transfer.MULTIPART_THRESHOLD >= MIN_PART_SIZE
     assert transfer.PROGRESS_STEP == MIB
+
+
+def test_config_from_settings_groups_the_transfer_knobs() -> None:
+    assert transfer.TransferConfig.from_settings(Settings(mode="demo")) == transfer.TransferConfig()
+    config = transfer.TransferConfig.from_settings(Settings(mode="demo", transfer_concurrency=3,
+                                                            transfer_part_size_bytes=16 * MIB,
+                                                            transfer_checksums=False))
+    assert config == transfer.TransferConfig(concurrency=3, part_size=16 * MIB, checksums=False)
+    assert config.part_size_for(100 * MIB) == 16 * MIB
+    assert transfer.TransferConfig().part_size_for(100 * MIB) == DEFAULT_PART_SIZE
+    assert transfer.TransferConfig().part_size_for(MAX_PARTS * 10 * MIB) > DEFAULT_PART_SIZE  # at most 10,000 parts
 
 
 def test_backoff_is_jittered_and_capped() -> None:
@@ -132,29 +143,17 @@ def test_reader_notices_a_file_that_changed_size() -> None:
         grown.expect_end()
 
 
-def test_reusable_parts_must_match_size_and_md5() -> None:
-    data = b"x" * 100
-    md5 = hashlib.md5(data).hexdigest()
-    assert transfer._reusable(PartInfo(1, 100, md5), data)
-    assert not transfer._reusable(PartInfo(1, 100, hashlib.md5(b"y" * 100).hexdigest()), data)
-    assert not transfer._reusable(PartInfo(1, 99, md5), data)
-    assert not transfer._reusable(None, data)
-    assert transfer._reusable(PartInfo(1, 100, "kms-style-etag"), data)  # not an MD5: size decides
-
-
-def test_unseekable_stream_needs_a_size() -> None:
+def test_unseekable_stream_is_refused() -> None:
     class Pipe(io.RawIOBase):
         def readable(self) -> bool:
             return True
 
-    with pytest.raises(ValidationError), transfer._open_source(Pipe(), None):
+    with pytest.raises(ValidationError), transfer._open_source(Pipe()):
         pass
-    with transfer._open_source(Pipe(), 42) as (_, size):
-        assert size == 42
 
 
 def test_stream_size_counts_from_the_current_position() -> None:
     stream = io.BytesIO(b"header" + b"payload")
     stream.seek(6)
-    with transfer._open_source(stream, None) as (_, size):
+    with transfer._open_source(stream) as (_, size):
         assert size == 7 and stream.tell() == 6

@@ -1,0 +1,69 @@
+"""What a recording must pass before anything of it is stored: the size limit, the quota, duplicates.
+
+One home for each rule: the checks, the upload and the browser uploads
+(:mod:`lib.direct_upload`) all ask here. None of them reads the file.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lib.errors import DuplicateRecording, FileTooLarge, QuotaExceeded
+from lib.keys import sanitize_filename
+from lib.pipeline.progress import Reporter, Step
+from lib.settings import Settings
+from lib.units import human_bytes
+
+if TYPE_CHECKING:
+    from lib.records import FileRecord
+    from lib.repository import Repository
+
+
+def check_size(name: str, size: int, max_bytes: int) -> None:
+    """The upload limit: a file over ``max_bytes`` is refused before anything else is looked at."""
+    if size > max_bytes:
+        raise FileTooLarge(f"{sanitize_filename(name)} is {human_bytes(size)}, over the "
+                           f"{human_bytes(max_bytes)} upload limit.")
+
+
+def check_quota(name: str, size: int, settings: Settings, repo: Repository) -> None:
+    """The user's quota: what they store already, plus this file, must fit."""
+    used = repo.usage().total_bytes
+    if used + size > settings.quota_bytes:
+        raise QuotaExceeded(
+            f"{sanitize_filename(name)} ({human_bytes(size)}) does not fit: you use {human_bytes(used)} "
+            f"of your {human_bytes(settings.quota_bytes)} quota. "
+            "Delete recordings you no longer need, or ask an administrator for more space."
+        )
+
+
+def check_fits(name: str, size: int, settings: Settings, repo: Repository) -> None:
+    """Both limits, the cheap one first."""
+    check_size(name, size, settings.max_upload_bytes)
+    check_quota(name, size, settings, repo)
+
+
+def find_duplicate(sha256: str, repo: Repository, report: Reporter | None = None) -> FileRecord | None:
+    """The user's ready recording with these exact bytes, if any (a cheap indexed lookup)."""
+    if report is not None:
+        report.step(Step.DUPLICATES)
+    existing = repo.find_ready_by_sha256(sha256)
+    if report is not None:
+        report.done(Step.DUPLICATES)  # a lookup has no measure of its own: its bar must not stay at 0%
+    return existing
+
+
+def duplicate_note(existing: FileRecord, name: str | None = None) -> str:
+    """One sentence naming the stored copy (and the file, if given); the page adds the question
+    (skip, or upload anyway), so it is asked once."""
+    subject = name or "The same recording"
+    uploaded = f"{existing.created_at:%Y-%m-%d %H:%M} UTC"
+    return f"{subject} is already stored as {existing.original_name} (uploaded {uploaded})."
+
+
+def check_not_duplicate(name: str, sha256: str, repo: Repository, report: Reporter | None = None) -> None:
+    """Raise :class:`DuplicateRecording` if these bytes are stored already (checked again at upload time:
+    the same file may sit twice in one batch)."""
+    existing = find_duplicate(sha256, repo, report)
+    if existing is not None:
+        raise DuplicateRecording(duplicate_note(existing, name), existing.id)
