@@ -8,13 +8,12 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from components import files_table, upload_jobs
+from components import files_table, upload_card, upload_jobs
 from components.context import UserContext, user_context
 from components.feedback import user_errors
 from components.text import literal
 from lib import uploads
 from lib.library import delete_records, export_csv, reanalyse
-from lib.pipeline import Backends
 from lib.records import FileRecord, ListQuery, Status
 from lib.uploads import JobStatus, UploadJob
 
@@ -113,8 +112,7 @@ def render_toolbar(selected: Sequence[FileRecord], query: ListQuery, ctx: UserCo
 def retry(job: UploadJob, record: FileRecord, ctx: UserContext) -> None:
     """Store the kept local copy again; the job's new attempt replaces the failed row."""
     bar = st.progress(0.0, text="Starting the upload…")
-    backends = Backends(ctx.services.settings, ctx.services.store, ctx.repo)
-    job = upload_jobs.put(uploads.retry_failed(job, record, backends, upload_jobs.workspace(),
+    job = upload_jobs.put(uploads.retry_failed(job, record, upload_card.backends(ctx), upload_jobs.workspace(),
                                                progress=lambda p: bar.progress(p.fraction, text=p.describe())))
     if job.status is JobStatus.READY:
         notify(f"{literal(job.display_name)} is stored and ready.")

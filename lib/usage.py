@@ -491,8 +491,7 @@ def clean_stale_pending(store: ObjectStore, rows: UserRows, ids: Sequence[str]) 
 
     def clean(record: FileRecord) -> None:
         folder = record_folder(record.s3_key)
-        for upload in store.list_multipart_uploads(folder, owner=owner):
-            store.abort_multipart(upload.key, upload.upload_id, owner=owner)
+        store.abort_multipart_uploads(folder, owner=owner)
         keys = [o.key for o in store.iter_objects(folder, owner=owner)]
         if keys:
             result = store.delete(keys, owner=owner)
