@@ -25,7 +25,6 @@ from lib.auth import DemoAuth
 from lib.demo import DEMO_EMAIL, DEMO_PASSWORD
 from lib.errors import MetadataUnavailable
 from lib.keys import record_keys
-from lib.pipeline import Backends
 from lib.records import NewRecord, ResearchFields, Status
 from lib.repository import SqliteRepository, SqliteServerRecords
 from lib.settings import Settings
@@ -34,6 +33,7 @@ from lib.throttle import FREE_FAILURES
 from tests.support import videos
 from tests.support.journey import assert_consistent
 from tests.support.markdown import rendered
+from tests.support.records import backends_of
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 TIMEOUT_S = 120
@@ -286,7 +286,7 @@ def searchable(account: Account, tmp_path_factory: pytest.TempPathFactory) -> Ac
     awkward = ResearchFields(subject_id="it's \"quoted\" back\\slash")
     for i, (name, research) in enumerate([("100% rest_1.avi", ResearchFields()), ("quoted.avi", awkward)]):
         unique_clip(folder, 70 + i)
-        pipeline.process_upload(folder / f"u{70 + i}.avi", name, research, Backends(settings, store, account.repo()),
+        pipeline.process_upload(folder / f"u{70 + i}.avi", name, research, backends_of(settings, store, account.repo()),
                                 analyse=False)
     return account
 

@@ -339,7 +339,7 @@ def test_reanalyse_saves_a_new_summary(at: AppTest, token: str, tmp_path: Path) 
     assert clip is not None
     record = pipeline.process_upload(clip, f"{token} clip.avi", ResearchFields(),
                                      Backends(Settings(mode="demo", s3=backends().s3), ObjectStore(backends().s3),
-                                              demo_repo()),
+                                              demo_repo(), demo_server()),
                                      analyse=False, allow_duplicate=True)  # other tests store the same clip
     assert record.analysis is None
     select(search(at, token), 0)

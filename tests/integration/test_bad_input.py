@@ -35,12 +35,13 @@ from lib.errors import (
 from lib.keys import MAX_FILENAME_LENGTH, user_prefix
 from lib.pipeline import Backends
 from lib.records import ListQuery, ResearchFields, Status
-from lib.repository import Repository, SqliteRepository
+from lib.repository import Repository, ServerRecords
 from lib.settings import MAX_PRESIGN_EXPIRY_S, MIB, MIN_PRESIGN_EXPIRY_S, Settings
 from lib.storage import ObjectStore
 from lib.throttle import FREE_ADDRESS_FAILURES, FREE_FAILURES, SignInThrottled
 from tests.support import videos
 from tests.support.journey import Holdings, assert_consistent, object_keys
+from tests.support.records import sqlite_rows, supabase_rows
 
 PASSWORD = "correct-horse-9"
 
@@ -73,17 +74,19 @@ class World:
     settings: Settings
     store: ObjectStore
     repo: Repository
+    server: ServerRecords
 
     def process(self, path: Path, name: str, research: ResearchFields | None = None):
         return pipeline.process_upload(path, name, research or ResearchFields(),
-                                       Backends(self.settings, self.store, self.repo), analyse=False)
+                                       Backends(self.settings, self.store, self.repo, self.server), analyse=False)
 
 
 @pytest.fixture
 def world(s3_settings, tmp_path: Path) -> Iterator[World]:
     """A fresh user on SQLite and SeaweedFS; reconciled after the case."""
     settings = Settings(mode="cloud", s3=s3_settings, max_upload_bytes=20 * MIB, quota_bytes=100 * MIB)
-    w = World(settings, ObjectStore.from_settings(settings), SqliteRepository(tmp_path / "m.db", str(uuid.uuid4())))
+    rows = sqlite_rows(tmp_path / "m.db")
+    w = World(settings, ObjectStore.from_settings(settings), rows.repo, rows.server)
     yield w
     assert_consistent(w.store, w.repo, w.settings)
 
@@ -94,10 +97,10 @@ def any_world(request: pytest.FixtureRequest, s3_settings, tmp_path: Path) -> It
     settings = Settings(mode="cloud", s3=s3_settings, max_upload_bytes=20 * MIB, quota_bytes=100 * MIB)
     store = ObjectStore.from_settings(settings)
     if request.param == "sqlite":
-        repo: Repository = SqliteRepository(tmp_path / "m.db", str(uuid.uuid4()))
+        rows = sqlite_rows(tmp_path / "m.db")
     else:
-        repo = request.getfixturevalue("supabase_standin").new_user_repository()
-    w = World(settings, store, repo)
+        rows = supabase_rows(request.getfixturevalue("supabase_standin"))
+    w = World(settings, store, rows.repo, rows.server)
     yield w
     assert_consistent(w.store, w.repo, w.settings)
 
@@ -166,7 +169,8 @@ def test_local_copy_changed_after_the_check(world: World, clips, tmp_path: Path)
     with copy.open("ab") as fh:
         fh.write(b"appended after the check")
     with pytest.raises(ValidationError) as caught:
-        pipeline.store_recording(prepared, ResearchFields(), Backends(world.settings, world.store, world.repo))
+        pipeline.store_recording(prepared, ResearchFields(),
+                                 Backends(world.settings, world.store, world.repo, world.server))
     assert_clear(caught.value, "copy.avi", "changed or disappeared")
     assert_nothing_stored(world)
 
@@ -264,9 +268,9 @@ def searchable(any_world: World, clips) -> World:
     for name in SEARCH_NAMES:
         record_id = new_record_id()
         keys = record_keys(any_world.repo.user_id, record_id, "avi", datetime.now(UTC))
-        any_world.repo.create_pending(NewRecord(id=record_id, s3_key=keys.original, bucket=any_world.store.bucket,
-                                                original_name=name, content_type="video/x-msvideo", size_bytes=1,
-                                                research=ResearchFields()))
+        any_world.server.reserve(NewRecord(id=record_id, s3_key=keys.original, bucket=any_world.store.bucket,
+                                           original_name=name, content_type="video/x-msvideo", size_bytes=1,
+                                           research=ResearchFields()), quota_bytes=any_world.settings.quota_bytes)
     return any_world
 
 
@@ -319,7 +323,7 @@ def stored(world: World, clips):
     ],
 )
 def test_share_expiry_is_clamped(world: World, stored, asked, granted) -> None:
-    link = library.share_link(world.store, stored, asked, world.settings, owner=world.repo.user_id)
+    link = library.share_link(world.store, world.repo, stored.id, asked, world.settings)
     assert link.expires_s == granted
     assert f"X-Amz-Expires={granted}" in link.url
 
@@ -327,15 +331,15 @@ def test_share_expiry_is_clamped(world: World, stored, asked, granted) -> None:
 @pytest.mark.parametrize("asked", ["an hour", float("nan"), object()], ids=["words", "nan", "object"])
 def test_share_expiry_that_is_not_a_number(world: World, stored, asked) -> None:
     with pytest.raises(ValidationError) as caught:
-        library.share_link(world.store, stored, asked, world.settings, owner=world.repo.user_id)
+        library.share_link(world.store, world.repo, stored.id, asked, world.settings)
     assert_clear(caught.value, "expiry")
 
 
 def test_share_link_of_a_failed_upload_is_refused(world: World, stored) -> None:
-    failed = world.repo.mark_failed(stored.id, "testing")
+    failed = world.server.mark_failed(stored.id, "testing")
     world.store.delete([stored.s3_key, stored.thumbnail_key, stored.preview_key], owner=world.repo.user_id)
     with pytest.raises(ValidationError) as caught:
-        library.share_link(world.store, failed, 600, world.settings, owner=world.repo.user_id)
+        library.share_link(world.store, world.repo, failed.id, 600, world.settings)
     assert_clear(caught.value, "Only a stored (ready) recording")
 
 

@@ -7,8 +7,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from lib.pipeline.backends import Backends
 from lib.repository import SqliteRepository, SqliteServerRecords, SupabaseServerRecords, new_service_client
-from lib.settings import SupabaseSettings
+from lib.settings import Settings, SupabaseSettings
+from lib.storage import ObjectStore
 from lib.usage import UserRows
 
 
@@ -28,3 +30,13 @@ def supabase_rows(standin: Any, name: str | None = None) -> UserRows:
     """A new confirmed user, signed in through supabase-py (their JWT: RLS decides), and the server's records."""
     repo = standin.new_user_repository(name)
     return UserRows(repo, supabase_server(standin, repo.user_id))
+
+
+def server_of(repo: SqliteRepository) -> SqliteServerRecords:
+    """The server's records for the user of a demo-mode repository (what a session gets beside it)."""
+    return SqliteServerRecords(repo.db_path, repo.user_id)
+
+
+def backends_of(settings: Settings, store: ObjectStore, repo: SqliteRepository) -> Backends:
+    """What an upload runs against for the user of a demo-mode repository: their rows both ways."""
+    return Backends(settings, store, repo, server_of(repo))
