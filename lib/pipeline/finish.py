@@ -24,13 +24,13 @@ from dataclasses import dataclass, replace
 
 from lib.errors import PulseVaultError, ValidationError
 from lib.keys import record_keys_of
+from lib.pipeline.backends import Backends
 from lib.pipeline.check import PreparedRecording
 from lib.pipeline.cleanup import clean_up_failure
-from lib.pipeline.limits import check_fits, check_not_duplicate
+from lib.pipeline.limits import check_not_duplicate, check_size
 from lib.pipeline.progress import ProgressCallback, Reporter, Step
-from lib.pipeline.send import Backends, check_unchanged, mark_ready, send_files, verify
+from lib.pipeline.send import check_unchanged, mark_ready, send_files, verify
 from lib.records import FileRecord, ResearchFields, Status
-from lib.storage import ObjectStore
 from lib.transfer import SHA256_METADATA
 
 log = logging.getLogger(__name__)
@@ -48,14 +48,18 @@ class OriginalInBucket:
 def finish_in_bucket(prepared: PreparedRecording, original: OriginalInBucket, research: ResearchFields,
                      backends: Backends, *, allow_duplicate: bool = False, progress: ProgressCallback | None = None,
                      cancel: threading.Event | None = None) -> FileRecord:
-    """Send the derivatives, verify and mark the pending row ready; ``research`` updates the row."""
+    """Send the derivatives, verify and mark the pending row ready; ``research`` updates the row.
+
+    The row reserved its size against the quota when the browser started (:mod:`lib.direct_upload`),
+    so only the size limit is checked again here.
+    """
     report = Reporter(progress)
     repo = backends.repo
     check_unchanged(prepared)
     current = _still_pending(original, backends)
     if current.status is Status.READY:
         return current  # an earlier attempt got there (e.g. its answer was lost): nothing to do
-    check_fits(prepared.original_name, prepared.size_bytes, backends.settings, repo)
+    check_size(prepared.original_name, prepared.size_bytes, backends.settings.max_upload_bytes)
     if not allow_duplicate:
         check_not_duplicate(prepared.original_name, prepared.sha256, repo, report)
     if research != current.research:  # edited on the card since the browser finished sending
@@ -65,10 +69,10 @@ def finish_in_bucket(prepared: PreparedRecording, original: OriginalInBucket, re
     try:
         send_files(prepared, record, backends, report, cancel, with_original=False)
         report.step(Step.VERIFY)
-        verify(backends.store, record, prepared, etag=original.etag, outcome="Retry.")
-        _tag_checksum(backends.store, record, prepared)
+        verify(backends, record, prepared, etag=original.etag, outcome="Retry.")
+        _tag_checksum(backends, record, prepared)
     except BaseException as exc:  # also Streamlit's rerun/stop
-        clean_up_failure(record, owned, exc, store=backends.store, repo=repo, keep_pending=True)
+        clean_up_failure(record, owned, exc, backends, keep_pending=True)
         raise
     return mark_ready(prepared, record, owned, backends, report, in_bucket=True)
 
@@ -86,10 +90,10 @@ def _with_derivative_keys(record: FileRecord, prepared: PreparedRecording) -> Fi
     return replace(record, thumbnail_key=keys.thumbnail, preview_key=keys.preview if prepared.preview else None)
 
 
-def _tag_checksum(store: ObjectStore, record: FileRecord, prepared: PreparedRecording) -> None:
+def _tag_checksum(backends: Backends, record: FileRecord, prepared: PreparedRecording) -> None:
     # Metadata cannot be added to an object after it is stored; a tag can. The row holds the digest
     # too, so a store that refuses tagging is not fatal.
     try:
-        store.put_tags(record.s3_key, {SHA256_METADATA: prepared.sha256}, owner=record.user_id)
+        backends.store.put_tags(record.s3_key, {SHA256_METADATA: prepared.sha256}, owner=backends.owner)
     except PulseVaultError as exc:
         log.info("upload: sha256 tag not set on record %s: %s", record.id, exc)

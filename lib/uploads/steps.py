@@ -85,7 +85,7 @@ def _check_task(job: UploadJob, backends: Backends, workdir: Path) -> CheckTask:
         return CheckTask(job.given_name, workdir, settings.max_upload_bytes, path=job.local_path,
                          band=settings.hr_band_hz)
     row = _pending_row(job.browser.record_id, backends.repo)
-    source = sign_download(backends.store, row.s3_key, owner=row.user_id)
+    source = sign_download(backends.store, row.s3_key, owner=backends.owner)
     return CheckTask(job.given_name, workdir, settings.max_upload_bytes, source=source, band=settings.hr_band_hz)
 
 
@@ -130,7 +130,7 @@ def _refuse_in_bucket(job: UploadJob, reason: str, backends: Backends) -> None:
     if job.browser is None:
         return
     row = backends.repo.get(job.browser.record_id)
-    clean_up_failure(row, [row.s3_key], ValidationError(reason), store=backends.store, repo=backends.repo)
+    clean_up_failure(row, [row.s3_key], ValidationError(reason), backends)
 
 
 def store(job: UploadJob, backends: Backends, workspace: Workspace, progress: ProgressCallback | None = None,
@@ -172,7 +172,7 @@ def dismiss(job: UploadJob, backends: Backends, workspace: Workspace, *, skip: b
     pending row leave the bucket too. If the bucket cannot be reached, the job says so and stays."""
     if job.browser is not None:
         try:
-            cancel_upload(job.browser, store=backends.store, repo=backends.repo)
+            cancel_upload(job.browser, backends)
         except PulseVaultError as exc:
             return job.not_removed(f"It could not be removed from the bucket: {exc}")
     release(job, workspace)

@@ -15,7 +15,7 @@ from lib.checks.run import run_task
 from lib.library import reanalysis_task, save_reanalysis
 from lib.pipeline import Backends, ProgressCallback
 from lib.records import FileRecord
-from lib.repository import Repository
+from lib.repository import Repository, ServerRecords
 from lib.services import Services
 from lib.storage import ObjectStore
 from lib.uploads import JobStatus, UploadJob
@@ -51,11 +51,11 @@ def check_job(job: UploadJob, backends: Backends, workspace: Workspace, pool: Ch
     return job
 
 
-def reanalyse_here(store: ObjectStore, repo: Repository, record_id: str, *,
+def reanalyse_here(store: ObjectStore, repo: Repository, server: ServerRecords, record_id: str, *,
                    progress: ProgressCallback | None = None, **options: object) -> FileRecord:
     """My files' Re-analyse as a script runs it: signed, run in this process, saved."""
-    task = reanalysis_task(store, repo, record_id, **options)
-    return save_reanalysis(repo, record_id, task, run_task(task, progress))
+    task = reanalysis_task(store, repo, server, record_id, **options)
+    return save_reanalysis(repo, server, record_id, task, run_task(task, progress))
 
 
 @contextmanager
