@@ -14,10 +14,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from components import upload_jobs
+from components import state_keys, upload_jobs
 from components.context import UserContext
 from components.quicklook import render_quick_look, render_saved_analysis
 from components.research_form import render_research_fields
+from components.tables import show_table
 from lib import uploads
 from lib.pipeline import Backends, PreparedRecording, Progress, Step
 from lib.units import human_bytes, human_duration
@@ -32,7 +33,7 @@ STATUS_COLOURS = {JobStatus.READY: "green", JobStatus.UPLOAD_FAILED: "red", JobS
 
 def card_key(part: str, job_id: str) -> str:
     """Widget key of one part of a job's card (its container, research fields, consent, buttons)."""
-    return f"pv_user_upload_{part}_{job_id}"
+    return state_keys.upload_card(part, job_id)
 
 
 def backends(ctx: UserContext) -> Backends:
@@ -150,7 +151,7 @@ def _media(prepared: PreparedRecording) -> None:
             st.caption("Too large to preview here; the preview will play from My files once stored.")
         _badges(prepared)
     with props:
-        st.dataframe(_properties(prepared), hide_index=True, width="stretch")
+        show_table(_properties(prepared))
 
 
 def _badges(prepared: PreparedRecording) -> None:

@@ -7,7 +7,8 @@ from collections import Counter
 import pandas as pd
 import streamlit as st
 
-from components import upload_jobs
+from components import state_keys, upload_jobs
+from components.tables import show_table
 from lib.settings import Settings
 from lib.units import human_bytes
 from lib.uploads import JobStatus, UploadJob
@@ -27,7 +28,7 @@ def render_toolbar(jobs: list[UploadJob], settings: Settings) -> None:
     waiting_consent = [j for j in jobs if j.storable and not j.consent_ok(settings.require_consent)]
     left, right = st.columns([1, 3])
     left.button(
-        f"Upload all ({len(ready)})", key="pv_user_upload_all", type="primary",
+        f"Upload all ({len(ready)})", key=state_keys.UPLOAD_ALL, type="primary",
         icon=":material/cloud_upload:", disabled=not ready, on_click=_queue_all, args=(settings,),
         width="stretch",
     )
@@ -53,7 +54,7 @@ def render_summary(jobs: list[UploadJob]) -> None:
     not_accepted.metric("Not accepted", refused)
     other.metric("Waiting or skipped", len(jobs) - counts[JobStatus.READY] - counts[JobStatus.UPLOAD_FAILED]
                  - refused)
-    st.dataframe(_rows(jobs), hide_index=True, width="stretch")
+    show_table(_rows(jobs))
 
 
 def _rows(jobs: list[UploadJob]) -> pd.DataFrame:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from components import state_keys
 from components.context import user_context
 from components.sidebar import sign_out
 from lib.units import human_bytes, human_duration
@@ -27,7 +28,7 @@ def render() -> None:
                     f"**Upload limit** {human_bytes(settings.max_upload_bytes)}")
         if settings.is_admin(ctx.session.email):
             st.markdown("**Role** administrator")
-    if st.button("Sign out", icon=":material/logout:", key="account_sign_out"):
+    if st.button("Sign out", icon=":material/logout:", key=state_keys.ACCOUNT_SIGN_OUT):
         sign_out(ctx.services, ctx.session)
 
 

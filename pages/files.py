@@ -14,7 +14,6 @@ from lib.records import ListQuery, Status
 def render() -> None:
     ctx = user_context()
     st.title("My files")
-    files_actions.show_notice()
     _attention(ctx)
     filters = files_table.render_filters()
     page = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components import upload_jobs
+from components import state_keys, upload_jobs
 from components.context import user_context
 from components.direct_upload import DIRECT_TAB, default_tab, render_direct_upload, too_large_hint, uploader_limit_mb
 from components.upload_card import render_card
@@ -25,16 +25,16 @@ def render() -> None:
     # Streamlit refuses bigger files in the browser, before the server holds any of them in memory.
     limit_mb, hint = uploader_limit_mb(settings), too_large_hint(settings)
     files_tab, folder_tab, direct_tab = st.tabs(["Files", "A whole folder", DIRECT_TAB],
-                                                default=default_tab(settings), key="pv_user_upload_tab")
+                                                default=default_tab(settings), key=state_keys.UPLOAD_TAB)
     with files_tab:
-        files = st.file_uploader("Recordings", accept_multiple_files=True, key="pv_user_upload_files",
+        files = st.file_uploader("Recordings", accept_multiple_files=True, key=state_keys.UPLOAD_FILES,
                                  max_upload_size=limit_mb, help=hint)
         if hint:
             st.caption(hint)
     with folder_tab:
         # A folder often holds ground-truth CSVs and notes too: only videos are taken from it.
         folder = st.file_uploader("A folder of recordings", accept_multiple_files="directory",
-                                  type=list(ALLOWED_EXTENSIONS), key="pv_user_upload_folder",
+                                  type=list(ALLOWED_EXTENSIONS), key=state_keys.UPLOAD_FOLDER,
                                   max_upload_size=limit_mb, help=hint)
         if hint:
             st.caption(hint)

@@ -8,7 +8,7 @@ import streamlit as st
 from components.context import user_context
 from components.feedback import user_errors
 from components.usage_admin import render_admin
-from components.usage_charts import render_breakdown, render_month_charts
+from components.usage_charts import render_breakdown, render_history_charts
 from components.usage_overview import render_export, render_health, render_largest, render_totals
 from components.usage_reconcile import render_own_check
 from lib.demo import seeding_done
@@ -26,7 +26,7 @@ def render() -> None:
     with user_errors("Loading your usage figures"):
         usage = user_usage(ctx.repo, settings)
         render_totals(usage)
-        render_month_charts(usage.summary)
+        render_history_charts(usage.summary)
         kinds, lossless, subjects = st.columns(3)
         with kinds:
             render_breakdown("By content type", usage.summary.by_content_type, category="Type")

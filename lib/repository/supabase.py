@@ -4,7 +4,7 @@ transport failures into ``lib.errors``.
 
 Every query carries the signed-in user's JWT, so PostgreSQL row-level security
 (``sql/001_user_files.sql``) decides what they may see; usage figures are
-aggregated in the database by ``usage_summary()`` (``sql/002_usage.sql``).
+aggregated in the database by ``usage_summary()`` (``sql/004_usage_by_day.sql``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,17 @@ from datetime import timedelta
 from typing import Any
 
 from lib.errors import AccessDenied, KeyOwnershipError, MetadataError, MetadataUnavailable, SessionExpired
-from lib.records import SEARCH_COLUMNS, FileRecord, ListQuery, NewRecord, RecordPage, Status, UsageBucket, UsageSummary
+from lib.records import (
+    SEARCH_COLUMNS,
+    FileRecord,
+    ListQuery,
+    NewRecord,
+    RecordPage,
+    Status,
+    UsageBucket,
+    UsageSummary,
+    daily_history_start,
+)
 from lib.repository.base import (
     LARGEST_COUNT,
     RowUpdates,
@@ -116,7 +126,8 @@ class SupabaseRepository(RowUpdates):
             raise not_found()
 
     def usage(self) -> UsageSummary:
-        figures = self._run(self._client.rpc("usage_summary")).data or {}
+        since = {"daily_since": daily_history_start().isoformat()}
+        figures = self._run(self._client.rpc("usage_summary", since)).data or {}
         largest = self._rows(
             self._client.table(TABLE).select("*").eq("status", Status.READY.value)
             .order("size_bytes", desc=True).order("id").limit(LARGEST_COUNT)
@@ -124,6 +135,7 @@ class SupabaseRepository(RowUpdates):
         return UsageSummary(
             total_bytes=int(figures.get("total_bytes") or 0),
             total_count=int(figures.get("total_count") or 0),
+            by_day=_buckets(figures.get("by_day")),
             by_month=_buckets(figures.get("by_month")),
             by_content_type=_buckets(figures.get("by_content_type")),
             by_lossless=_buckets(figures.get("by_lossless")),

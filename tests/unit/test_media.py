@@ -126,7 +126,7 @@ def test_too_large_is_refused_in_human_units(h264, tmp_path):
 
     with pytest.raises(FileTooLarge) as caught:
         check_recording(h264, "h264.mp4", max_bytes=1024, workdir=tmp_path / "w")
-    assert re.fullmatch(r"h264\.mp4 is \d+\.\d KB, over the 1\.0 KB upload limit\.", str(caught.value))
+    assert re.fullmatch(r"h264\.mp4 is \d+\.\d KiB, over the 1\.0 KiB upload limit\.", str(caught.value))
 
 
 # --- damaged files -----------------------------------------------------------------
