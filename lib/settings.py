@@ -74,6 +74,8 @@ class Settings:
     """Each multipart part carries a CRC32 that S3 verifies; turn off for endpoints that reject checksums."""
     stale_pending_s: int = DEFAULT_STALE_PENDING_S
     app_origins: tuple[str, ...] = DEFAULT_APP_ORIGINS
+    hr_band_hz: tuple[float, float] | None = None
+    """The quick look's heart-rate band in Hz; None: ``lib.rppg``'s default, 0.75–2.5 Hz (at rest)."""
 
     @property
     def is_demo(self) -> bool:
@@ -126,6 +128,7 @@ _APP_KEYS: dict[str, tuple[str, Any]] = {
     "transfer_checksums": ("PULSEVAULT_TRANSFER_CHECKSUMS", str),
     "stale_pending_s": ("PULSEVAULT_STALE_PENDING_S", int),
     "app_origins": ("PULSEVAULT_APP_ORIGINS", str),
+    "hr_band": ("PULSEVAULT_HR_BAND", str),
 }
 
 
@@ -215,7 +218,20 @@ def _app_fields(raw: dict[str, Any]) -> dict[str, Any]:
         out["stale_pending_s"] = _positive(raw, "stale_pending_s")
     if "app_origins" in raw:
         out["app_origins"] = tuple(o.strip().rstrip("/") for o in _as_list(raw["app_origins"]) if o.strip())
+    if "hr_band" in raw:
+        out["hr_band_hz"] = _hr_band(raw["hr_band"])
     return out
+
+
+def _hr_band(value: Any) -> tuple[float, float]:
+    # Imported here, only when the band is configured: lib.rppg brings OpenCV and SciPy, which the app's
+    # cold start does not otherwise load.
+    from lib.rppg.spectrum import check_band
+
+    try:
+        return check_band(value)
+    except ValidationError as exc:
+        raise ConfigError(f"Setting [app] hr_band (or PULSEVAULT_HR_BAND): {exc}") from None
 
 
 def _positive(raw: dict[str, Any], key: str) -> Any:

@@ -118,3 +118,12 @@ def test_upload_limit_default_matches_streamlit_config() -> None:
 
     config = tomllib.loads(Path(".streamlit/config.toml").read_text())
     assert load_settings({}, {}).max_upload_bytes == config["server"]["maxUploadSize"] * MIB
+
+
+def test_heart_rate_band_default_preset_and_pair() -> None:
+    assert load_settings({}, {}).hr_band_hz is None  # lib.rppg's default, at rest
+    assert load_settings({}, {"PULSEVAULT_HR_BAND": "exercise"}).hr_band_hz == (0.7, 4.0)
+    assert load_settings({"app": {"hr_band": [0.8, 3.0]}}, {}).hr_band_hz == (0.8, 3.0)
+    assert load_settings({}, {"PULSEVAULT_HR_BAND": "0.75-2.5"}).hr_band_hz == (0.75, 2.5)
+    with pytest.raises(ConfigError, match="hr_band"):
+        load_settings({}, {"PULSEVAULT_HR_BAND": "2.5-0.75"})
