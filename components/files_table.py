@@ -27,6 +27,7 @@ from components import state_keys
 from components.tables import show_table
 from lib.library import LinkCache, quick_look_hr, thumbnail_urls
 from lib.records import FileRecord, ListQuery, RecordPage, Status
+from lib.units import BYTE_UNITS, byte_unit
 
 PAGE_SIZES = (25, 50, 100, 200)
 SORTS: dict[str, str] = {
@@ -129,7 +130,14 @@ def remember_tags(records: tuple[FileRecord, ...]) -> None:
     st.session_state[state_keys.FILES_KNOWN_TAGS] = tuple(sorted(known))[:500]
 
 
+def size_unit(records: tuple[FileRecord, ...]) -> tuple[str, int]:
+    """One byte unit for the whole Size column (the one that suits its smallest file), so it stays a
+    number the grid sorts right, in the same units as every other size the app shows."""
+    return byte_unit(min((r.size_bytes for r in records if r.size_bytes), default=0))
+
+
 def table_frame(records: tuple[FileRecord, ...], thumbs: dict[str, str | None]) -> pd.DataFrame:
+    unit_bytes = size_unit(records)[1]
     rows = []
     for r in records:
         v = r.video
@@ -142,14 +150,14 @@ def table_frame(records: tuple[FileRecord, ...], thumbs: dict[str, str | None]) 
             "duration": v.duration_s if v else None,
             "resolution": f"{v.width}×{v.height}" if v else "",
             "fps": v.fps if v else None,
-            "size": r.size_bytes,
+            "size": r.size_bytes / unit_bytes,
             "lossless": [("lossless" if v.lossless else "lossy")] if v else [],
             "hr": quick_look_hr(r),
             "status": [STATUS_LABELS[r.status]],
             "problem": r.error or "",
             "uploaded": pd.Timestamp(r.created_at),
         })
-    return pd.DataFrame(rows, columns=list(COLUMN_CONFIG))
+    return pd.DataFrame(rows, columns=list(column_config(BYTE_UNITS[0])))
 
 
 COLUMN_CONFIG: dict[str, Any] = {
@@ -161,7 +169,6 @@ COLUMN_CONFIG: dict[str, Any] = {
     "duration": st.column_config.NumberColumn("Duration", format="%.1f s"),
     "resolution": st.column_config.TextColumn("Resolution"),
     "fps": st.column_config.NumberColumn("fps", format="%.1f"),
-    "size": st.column_config.NumberColumn("Size", format="bytes"),  # numeric, so the grid sorts it right
     # Read-only multiselect columns draw coloured badges.
     "lossless": st.column_config.MultiselectColumn("Compression", options=["lossless", "lossy"],
                                                    color=["green", "orange"]),
@@ -171,6 +178,19 @@ COLUMN_CONFIG: dict[str, Any] = {
     "problem": st.column_config.TextColumn("Reason", width="medium"),
     "uploaded": st.column_config.DatetimeColumn("Uploaded (UTC)", format="YYYY-MM-DD HH:mm"),
 }
+"""The table's columns in order; :func:`column_config` adds the Size column in this page's unit."""
+SIZE_AFTER = "fps"
+"""The Size column goes after this one."""
+
+
+def column_config(unit: str) -> dict[str, Any]:
+    size = st.column_config.NumberColumn(f"Size ({unit})", format="%.0f" if unit == "B" else "%.1f")
+    columns: dict[str, Any] = {}
+    for name, column in COLUMN_CONFIG.items():
+        columns[name] = column
+        if name == SIZE_AFTER:
+            columns["size"] = size
+    return columns
 
 
 def render_table(page: RecordPage, *, store: Any, owner: str) -> list[FileRecord]:
@@ -180,8 +200,8 @@ def render_table(page: RecordPage, *, store: Any, owner: str) -> list[FileRecord
     chosen = set(st.session_state.get(state_keys.FILES_SELECTED, ()))
     still_shown = [i for i, record in enumerate(page.records) if record.id in chosen]
     event = show_table(frame, key=table_key(page.records), on_select="rerun", selection_mode="multi-row",
-                         selection_default={"selection": {"rows": still_shown}},
-                         column_config=COLUMN_CONFIG, row_height=48)
+                       selection_default={"selection": {"rows": still_shown}},
+                       column_config=column_config(size_unit(page.records)[0]), row_height=48)
     selected = [page.records[i] for i in event.selection.rows if 0 <= i < len(page.records)]
     st.session_state[state_keys.FILES_SELECTED] = tuple(r.id for r in selected)
     return selected

@@ -19,21 +19,29 @@ REFUSED = (JobStatus.NOT_ACCEPTED, JobStatus.CHECK_FAILED)
 
 
 def eligible(jobs: list[UploadJob], settings: Settings) -> list[UploadJob]:
-    """Files "Upload all" would send: checked, not stored, no unresolved duplicate, consent given."""
+    """Files "Upload all" would send: checked, not stored, no unresolved duplicate, consent given, and no
+    unusable recording the researcher has not chosen to store."""
     return [j for j in jobs if j.ready_to_store(settings.require_consent)]
 
 
 def render_toolbar(jobs: list[UploadJob], settings: Settings) -> None:
     ready = eligible(jobs, settings)
     waiting_consent = [j for j in jobs if j.storable and not j.consent_ok(settings.require_consent)]
+    doubtful = [j for j in jobs if j.storable and not j.doubts_settled]
     left, right = st.columns([1, 3])
     left.button(
         f"Upload all ({len(ready)})", key=state_keys.UPLOAD_ALL, type="primary",
         icon=":material/cloud_upload:", disabled=not ready, on_click=_queue_all, args=(settings,),
         width="stretch",
     )
+    waiting = []
     if waiting_consent:
-        right.caption(f"{len(waiting_consent)} file(s) wait for the consent confirmation.")
+        waiting.append(f"{len(waiting_consent)} file(s) wait for the consent confirmation.")
+    if doubtful:
+        waiting.append(f"{len(doubtful)} file(s) the quick look cannot use wait for “Store it anyway” on their "
+                       "card.")
+    if waiting:
+        right.caption(" ".join(waiting))
 
 
 def _queue_all(settings: Settings) -> None:

@@ -33,7 +33,7 @@ from lib.errors import PulseVaultError
 from lib.media import ALLOWED_EXTENSIONS
 from lib.records import ResearchFields
 from lib.settings import MIB, Settings
-from lib.units import human_bytes
+from lib.units import BYTE_STEP, BYTE_UNITS, human_bytes
 
 log = logging.getLogger("pulsevault")
 
@@ -190,6 +190,8 @@ def _data(settings: Settings, blocked: str | None) -> dict[str, Any]:
         "accept": ",".join(f".{ext}" for ext in ALLOWED_EXTENSIONS),
         "hint": f"{', '.join(ALLOWED_EXTENSIONS)} · up to {human_bytes(settings.max_upload_bytes)} each",
         "blocked": blocked,
+        "byteUnits": list(BYTE_UNITS),
+        "byteStep": BYTE_STEP,
         "responses": _responses(),
     }
 

@@ -46,6 +46,11 @@ class AnalysisSummary:
     fps: float | None = None
     duration_s: float | None = None
 
+    @property
+    def critical_flags(self) -> tuple[QualityFlag, ...]:
+        """The flags that say the heart rate is not to be trusted at all."""
+        return tuple(f for f in self.flags if f.severity is Severity.CRITICAL)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "version": 1,

@@ -3,7 +3,8 @@
 Create an account, sign in, upload a lossless AVI and an MP4 (previews and quick-look results shown),
 find one by search on My files, play and seek it, download it and compare bytes, make a share link
 and fetch it, see Usage count both, delete one, see Usage drop, sign out, and find every page locked.
-Each step leaves a screenshot in ``artifacts/screenshots/<mode>/``; one goes to docs/ for the README.
+Each step leaves a screenshot in ``artifacts/screenshots/<mode>/``; one replaces docs/screenshot.png (the
+README's) only when ``PULSEVAULT_PUBLISH_SCREENSHOT=1`` asks for it.
 
 In cloud mode the same run is the secrets check: every page's HTML and every websocket frame the
 browser receives, and the app's log, are searched for the AWS secret key, the service-role key, the
