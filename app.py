@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from components.context import current_session, get_services
-from components.feedback import show_notice, user_errors
+from components.feedback import user_errors
 from components.sidebar import render_sidebar
 
 FAVICON = Path(__file__).parent / "assets" / "favicon.png"
@@ -32,7 +32,6 @@ if services.demo is not None:
     )
 
 session = current_session(services)
-show_notice()
 # Every page is always registered, so a deep link or a sign-out never hits
 # Streamlit's "page not found"; signed out, every path leads to sign-in.
 sign_in_page = st.Page("pages/sign_in.py", title="Sign in", icon=":material/login:", url_path="sign-in",

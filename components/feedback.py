@@ -66,7 +66,8 @@ def notify(message: str, kind: NoticeKind = NoticeKind.SUCCESS) -> None:
 
 
 def show_notice() -> None:
-    """Draw the kept notice, if any, and forget it; app.py calls this once per run, above every page."""
+    """Draw the kept notice, if any, and forget it; every page calls this under its title (drawn from app.py,
+    above the page, Streamlit's AppTest would not show it after the first run)."""
     notice: Notice | None = st.session_state.pop(state_keys.NOTICE, None)
     if notice is not None:
         _DRAW[notice.kind](notice.message)

@@ -6,6 +6,7 @@ import streamlit as st
 
 from components import state_keys
 from components.context import user_context
+from components.feedback import show_notice
 from components.sidebar import sign_out
 from lib.units import human_bytes, human_duration
 
@@ -14,6 +15,7 @@ def render() -> None:
     ctx = user_context()
     settings = ctx.services.settings
     st.title("Account")
+    show_notice()
     left, right = st.columns(2)
     with left:
         st.markdown(f"**Signed in as** {ctx.session.email}")

@@ -6,7 +6,7 @@ import streamlit as st
 
 from components import state_keys
 from components.context import current_session, get_auth, get_services, start_session
-from components.feedback import notify, user_errors
+from components.feedback import notify, show_notice, user_errors
 
 
 def render() -> None:
@@ -14,6 +14,7 @@ def render() -> None:
     if current_session(services) is not None:
         st.switch_page("pages/upload.py")  # just signed in
     st.title("PulseVault")
+    show_notice()
     st.caption("Get rPPG recordings safely into storage, and know they are usable before the subject leaves.")
     if services.demo is not None:
         st.info(

@@ -7,6 +7,7 @@ import streamlit as st
 from components import state_keys, upload_jobs
 from components.context import user_context
 from components.direct_upload import DIRECT_TAB, default_tab, render_direct_upload, too_large_hint, uploader_limit_mb
+from components.feedback import show_notice
 from components.upload_card import render_card
 from components.upload_summary import render_summary, render_toolbar
 from lib.media import ALLOWED_EXTENSIONS
@@ -18,6 +19,7 @@ def render() -> None:
     ctx = user_context()
     settings = ctx.services.settings
     st.title("Upload")
+    show_notice()
     st.caption(
         f"Drop recordings ({', '.join(ALLOWED_EXTENSIONS)}), up to {human_bytes(settings.max_upload_bytes)} "
         "each. Every file is checked, previewed and given a quick-look pulse estimate before it is stored."
