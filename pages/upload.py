@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from components import state_keys, upload_jobs
@@ -14,6 +16,9 @@ from lib.media import ALLOWED_EXTENSIONS
 from lib.units import human_bytes
 from lib.uploads import JobStatus
 
+UPLOADER_CSS = Path(__file__).resolve().parents[1] / "assets" / "uploader.css"
+"""Hides the sizes Streamlit's uploaders write in decimal units (the page states them in the app's own)."""
+
 
 def render() -> None:
     ctx = user_context()
@@ -24,6 +29,7 @@ def render() -> None:
         f"Drop recordings ({', '.join(ALLOWED_EXTENSIONS)}), up to {human_bytes(settings.max_upload_bytes)} "
         "each. Every file is checked, previewed and given a quick-look pulse estimate before it is stored."
     )
+    st.html(UPLOADER_CSS)
     # Streamlit refuses bigger files in the browser, before the server holds any of them in memory.
     limit_mb, hint = uploader_limit_mb(settings), too_large_hint(settings)
     files_tab, folder_tab, direct_tab = st.tabs(["Files", "A whole folder", DIRECT_TAB],
