@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
+import pandas as pd
 import pytest
 from botocore.config import Config
 from streamlit.testing.v1 import AppTest
@@ -27,6 +28,7 @@ from lib.records import FileRecord, ListQuery, NewRecord, ResearchFields, Status
 from lib.repository import SqliteRepository
 from lib.settings import Settings
 from lib.storage import ObjectStore
+from lib.units import MISSING
 from tests.support import videos
 from tests.support.apptest import SEED_TIMEOUT_S, select_rows, signed_in_app
 
@@ -146,6 +148,7 @@ def test_search_lists_matches_newest_first_with_the_columns(at: AppTest, token: 
     assert (row["subject"], list(row["tags"]), row["resolution"]) == ("S01", ["rest"], "640×480")
     assert (list(row["status"]), list(row["lossless"])) == (["ready"], ["lossless"])
     assert "/thumb.jpg" in row["thumbnail"] and "X-Amz-Signature" in row["thumbnail"]
+    assert pd.isna(row["hr"]) and at.dataframe[0].proto.placeholder == MISSING  # "—", never "None" (issue 21)
 
 
 def test_search_covers_subject_session_and_notes(at: AppTest, token: str) -> None:
