@@ -16,9 +16,10 @@ from streamlit.errors import StreamlitSecretNotFoundError
 
 from components import state_keys
 from components.feedback import NoticeKind, notify
-from lib.auth import AuthProvider, Session
+from components.text import literal
+from lib.auth import AuthProvider, Caller, Session
 from lib.errors import AuthError, ConfigError
-from lib.repository import Repository
+from lib.repository import Repository, ServerRecords
 from lib.services import Services, build_services
 from lib.settings import load_settings
 
@@ -31,10 +32,18 @@ class UserContext:
     auth: AuthProvider
     session: Session
     repo: Repository
+    """Reads and research edits, as the user."""
+    server: ServerRecords
+    """Facts and the row lifecycle, written by the server for this user only."""
 
     @property
     def user_id(self) -> str:
         return self.session.user_id
+
+    @property
+    def caller(self) -> Caller:
+        """Who asks, with the role the verified session carries (never what the user typed)."""
+        return self.session.caller
 
 
 @st.cache_resource(show_spinner="Starting PulseVault…")
@@ -83,7 +92,7 @@ def current_session(services: Services) -> Session | None:
         # Expired beyond refresh, or the auth service is unreachable with an
         # expired token: either way the user must sign in again.
         end_session()
-        notify(f"{exc} Please sign in again.", NoticeKind.WARNING)
+        notify(f"{literal(exc)} Please sign in again.", NoticeKind.WARNING)
         return None
     st.session_state[state_keys.SESSION] = fresh
     return fresh
@@ -106,4 +115,5 @@ def user_context() -> UserContext:
     services = get_services()
     auth = get_auth(services)
     session = st.session_state[state_keys.SESSION]
-    return UserContext(services, auth, session, services.repository_for(auth, session))
+    return UserContext(services, auth, session, services.repository_for(auth, session),
+                       services.server_records_for(session))

@@ -13,6 +13,7 @@ from enum import StrEnum
 import streamlit as st
 
 from components import state_keys
+from components.text import literal
 from lib.errors import PulseVaultError
 
 log = logging.getLogger("pulsevault")
@@ -22,14 +23,15 @@ log = logging.getLogger("pulsevault")
 def user_errors(action: str) -> Iterator[None]:
     """Run a block; show what went wrong as ``st.error`` instead of raising.
 
-    A :class:`PulseVaultError` is already phrased for the user. Anything else
+    A :class:`PulseVaultError` is already phrased for the user, and shown as
+    text (it may quote a file name or another user-supplied string). Anything else
     is a bug: it is logged with its traceback on the server (where secrets
     never reach, see lib.settings) and the page gets a short message.
     """
     try:
         yield
     except PulseVaultError as exc:
-        st.error(f"{action} failed. {exc}", icon=":material/error:")
+        st.error(f"{action} failed. {literal(exc)}", icon=":material/error:")
     except Exception:
         log.exception("%s failed unexpectedly", action)
         st.error(
@@ -61,7 +63,8 @@ _DRAW = {NoticeKind.SUCCESS: st.success, NoticeKind.INFO: st.info, NoticeKind.WA
 
 
 def notify(message: str, kind: NoticeKind = NoticeKind.SUCCESS) -> None:
-    """Show ``message`` once, at the top of the page, on the next run (a later notice replaces it)."""
+    """Show ``message`` once, at the top of the page, on the next run (a later notice replaces it). It is
+    Markdown: quote user text with :func:`components.text.literal`."""
     st.session_state[state_keys.NOTICE] = Notice(message, kind)
 
 

@@ -16,6 +16,7 @@ from components.files_table import STATUS_LABELS, link_cache
 from components.quicklook import render_saved_analysis
 from components.research_form import render_research_fields
 from components.tables import show_table
+from components.text import literal
 from lib.library import (
     can_discard,
     describe_expiry,
@@ -38,7 +39,7 @@ def share_key(record_id: str) -> str:
 def render_detail(record: FileRecord, ctx: UserContext) -> None:
     with st.container(border=True, key=state_keys.FILES_DETAIL):
         title, badge = st.columns([5, 1])
-        title.subheader(record.original_name, anchor=False)
+        title.subheader(literal(record.original_name), anchor=False)
         with badge:
             st.badge(STATUS_LABELS[record.status], color=STATUS_COLOURS[record.status])
         if record.status is not Status.READY:
@@ -65,10 +66,9 @@ def _player(record: FileRecord, ctx: UserContext) -> None:
     with user_errors("Preparing the player"):
         # Cached: a fresh signature each rerun would make the browser reload (and restart) the video.
         link = link_cache().get(("play", owner, record.id, record.playback_key),
-                                lambda: playback_url(ctx.services.store, record, owner=owner))
+                                lambda: playback_url(ctx.services.store, ctx.repo, record.id))
         assert link is not None
-        fmt = "video/mp4" if record.preview_key else record.content_type
-        st.video(link.url, format=fmt)
+        st.video(link.url, format=link.content_type)
         if record.preview_key:
             st.caption("Playing the H.264 preview; the original is stored unchanged.")
 
@@ -102,9 +102,10 @@ def properties(record: FileRecord) -> pd.DataFrame:
 def _actions(record: FileRecord, ctx: UserContext) -> None:
     download, delete, _ = st.columns([2, 1, 3])
     with download, user_errors("Preparing the download"):
-        link = download_url(ctx.services.store, record, owner=ctx.user_id)
+        link = download_url(ctx.services.store, ctx.repo, record.id)
         st.link_button("Download original", link.url, icon=":material/download:", type="primary",
-                       help=f"Saves as {record.original_name}; the link works for {describe_expiry(link.expires_s)}.")
+                       help=f"Saves as {literal(record.original_name)}; the link works for "
+                            f"{describe_expiry(link.expires_s)}.")
     delete.button("Delete", key=state_keys.files_record("delete", record.id), icon=":material/delete:",
                   on_click=files_actions.ask_delete, args=((record,),))
 
@@ -117,8 +118,8 @@ def _share(record: FileRecord, ctx: UserContext) -> None:
                                    format_func=describe_expiry, key=state_keys.files_record("share_expiry", record.id))
         if st.button("Create link", key=state_keys.files_record("share_make", record.id), icon=":material/link:"):
             with user_errors("Creating the share link"):
-                st.session_state[share_key(record.id)] = share_link(ctx.services.store, record, expires, settings,
-                                                                    owner=ctx.user_id)
+                st.session_state[share_key(record.id)] = share_link(ctx.services.store, ctx.repo, record.id,
+                                                                    expires, settings)
         link = st.session_state.get(share_key(record.id))
         if link is not None:
             st.code(link.url, language=None, wrap_lines=True)
@@ -135,7 +136,7 @@ def _research(record: FileRecord, ctx: UserContext) -> None:
         if st.form_submit_button("Save", icon=":material/save:"):
             with user_errors("Saving the research fields"):
                 ctx.repo.update_research(record.id, research)
-                notify(f"Research fields of {record.original_name} saved.")
+                notify(f"Research fields of {literal(record.original_name)} saved.")
                 st.rerun()
 
 

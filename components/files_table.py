@@ -27,6 +27,7 @@ from components import state_keys
 from components.tables import show_table
 from lib.library import LinkCache, quick_look_hr, thumbnail_urls
 from lib.records import FileRecord, ListQuery, RecordPage, Status
+from lib.repository import Repository
 from lib.units import BYTE_UNITS, byte_unit
 
 PAGE_SIZES = (25, 50, 100, 200)
@@ -193,9 +194,9 @@ def column_config(unit: str) -> dict[str, Any]:
     return columns
 
 
-def render_table(page: RecordPage, *, store: Any, owner: str) -> list[FileRecord]:
+def render_table(page: RecordPage, *, store: Any, repo: Repository) -> list[FileRecord]:
     """The page's rows with thumbnails; returns the selected records (and remembers their ids)."""
-    thumbs = thumbnail_urls(store, page.records, owner=owner, cache=link_cache())
+    thumbs = thumbnail_urls(store, repo, [r.id for r in page.records], cache=link_cache())
     frame = table_frame(page.records, thumbs)
     chosen = set(st.session_state.get(state_keys.FILES_SELECTED, ()))
     still_shown = [i for i, record in enumerate(page.records) if record.id in chosen]

@@ -37,7 +37,8 @@ def card_key(part: str, job_id: str) -> str:
 
 
 def backends(ctx: UserContext) -> Backends:
-    return Backends(ctx.services.settings, ctx.services.store, ctx.repo)
+    """What this user's uploads run against: settings, bucket, their rows both ways (one session)."""
+    return Backends(ctx.services.settings, ctx.services.store, ctx.repo, ctx.server)
 
 
 def render_card(job: UploadJob, ctx: UserContext) -> UploadJob:

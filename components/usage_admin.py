@@ -18,7 +18,14 @@ from components.feedback import user_errors
 from components.tables import show_table
 from components.usage_reconcile import render_findings
 from lib.units import byte_unit, human_bytes
-from lib.usage import BucketReconciliation, BucketUsage, bucket_usage_csv, bucket_wide_usage, reconcile_bucket
+from lib.usage import (
+    BucketReconciliation,
+    BucketUsage,
+    bucket_usage_csv,
+    bucket_wide_usage,
+    reconcile_bucket,
+    row_access,
+)
 
 
 def render_admin(ctx: UserContext) -> None:
@@ -34,7 +41,7 @@ def render_admin(ctx: UserContext) -> None:
     if st.session_state.get(state_keys.USAGE_ADMIN_OPEN):
         with user_errors("Listing the whole bucket"):
             usage = _with_progress("Listing the bucket…", lambda progress: bucket_wide_usage(
-                ctx.services.store, ctx.services.settings, ctx.session.email, progress, refresh=refresh))
+                ctx.services.store, ctx.caller, progress, refresh=refresh))
             _render_bucket_usage(usage, ctx.user_id)
     _render_bucket_check(ctx)
 
@@ -104,8 +111,8 @@ def _render_bucket_check(ctx: UserContext) -> None:
 
     def check() -> None:
         st.session_state[state_keys.USAGE_BUCKET_CHECK] = _with_progress("Checking the bucket…", lambda progress: (
-            reconcile_bucket(ctx.services.store, ctx.services.settings, ctx.session.email,
-                             ctx.repo.rows_of, progress=progress)))
+            reconcile_bucket(ctx.services.store, ctx.services.settings, ctx.caller,
+                             row_access(ctx.repo, ctx.server), progress=progress)))
 
     if st.button("Check the whole bucket", key=state_keys.USAGE_BUCKET_CHECK_BUTTON, icon=":material/fact_check:"):
         with user_errors("Checking the whole bucket"):

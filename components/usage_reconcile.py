@@ -15,6 +15,7 @@ from components import state_keys
 from components.context import UserContext
 from components.feedback import NoticeKind, notify, user_errors
 from components.tables import show_table
+from components.text import literal
 from lib.units import human_bytes
 from lib.usage import (
     KIND_LABELS,
@@ -23,6 +24,7 @@ from lib.usage import (
     RepairResult,
     reconcile,
     repair,
+    row_access,
 )
 
 Recheck = Callable[[], None]
@@ -106,9 +108,8 @@ def _confirm(kind: Kind, ctx: UserContext, items: list[Discrepancy], recheck: Re
                       width="stretch"):
         _close()
         with user_errors("Repairing"):
-            result = repair(kind, items, store=ctx.services.store, rows_for=ctx.repo.rows_of,
-                            settings=ctx.services.settings, caller_email=ctx.session.email,
-                            caller_id=ctx.user_id)
+            result = repair(kind, items, store=ctx.services.store, rows_for=row_access(ctx.repo, ctx.server),
+                            caller=ctx.caller)
             notify(*_notice(kind, result))
             recheck()
             st.rerun()
@@ -143,7 +144,7 @@ def _notice(kind: Kind, result: RepairResult) -> tuple[str, NoticeKind]:
     verb = {Kind.ORPHAN: "deleted", Kind.MISSING: "marked failed", Kind.STALE_PENDING: "cleaned"}[kind]
     text = f"{len(result.done)} {KIND_LABELS[kind].lower()}(s) {verb}."
     if result.skipped:
-        text += f" {len(result.skipped)} skipped ({result.skipped[0][1]})."
+        text += f" {len(result.skipped)} skipped ({literal(result.skipped[0][1])})."
     if result.errors:
-        return f"{text} {len(result.errors)} failed: {result.errors[0][1]}", NoticeKind.ERROR
+        return f"{text} {len(result.errors)} failed: {literal(result.errors[0][1])}", NoticeKind.ERROR
     return text, NoticeKind.SUCCESS
