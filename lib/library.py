@@ -388,10 +388,10 @@ def reanalyse(
     *,
     method: str = "POS",
     progress: Callable[[str, float], None] | None = None,
-    workdir: Path | str | None = None,
     band: tuple[float, float] | None = None,
 ) -> FileRecord:
-    """Download the original (streamed, to a temporary folder), run the quick look again, save it.
+    """Download the original (streamed, to a temporary folder that is removed after), run the quick
+    look again, save it.
 
     ``progress(stage, fraction)`` is called with stage ``"download"`` then ``"analyse"``. The
     ground-truth file, if the record has one, is fetched too so the summary compares against it.
@@ -403,7 +403,7 @@ def reanalyse(
         raise ValidationError("Only a stored (ready) recording can be analysed.")
     method = rppg.check_method(method)
     report = progress or (lambda _stage, _fraction: None)
-    with tempfile.TemporaryDirectory(prefix="pulsevault-reanalyse-", dir=workdir) as tmp:
+    with tempfile.TemporaryDirectory(prefix="pulsevault-reanalyse-") as tmp:
         folder = Path(tmp)
         local = folder / f"original.{extension_of(record.s3_key) or 'bin'}"
         store.download_to(record.s3_key, local, owner=owner,

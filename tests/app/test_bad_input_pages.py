@@ -314,8 +314,37 @@ def test_markdown_in_names_and_reasons_is_shown_as_text(account: Account) -> Non
         rows.append(server.mark_ready(row.id, size_bytes=1, sha256=None, video=None, thumbnail_key=None,
                                       preview_key=None) if status is Status.READY
                     else server.mark_failed(row.id, MARKDOWN_REASON))
+    try:
+        shown = _shown_on_my_files(account)
+    finally:  # rows without objects: the account's later consistency checks must not see them
+        for row in rows:
+            server.delete(row.id)
+    quoted = [text for text in shown if "evil" in text]
+    assert len(quoted) >= 4, shown  # two headings, the failure message, the dialog's list
+    for text in quoted:
+        visible, tags = rendered(text)
+        assert tags <= {"p", "br", "ul", "li", "strong"}, (text, tags)  # the dialog's own list and warning
+        assert MARKDOWN_NAME in visible or MARKDOWN_REASON in visible, (text, visible)
+
+
+MARKDOWN_FILE = "![x](https://evil.example/x.png) $x$ [link](https://evil.example) rest_1.wmv"
+
+
+def test_markdown_in_a_dropped_files_name_is_shown_as_text(account: Account, clips) -> None:
+    """Issue 14, attack 9 on the Upload page: the card's heading and its refusal quote the name as text."""
+    at = drop(account.page("pages/upload.py"), (MARKDOWN_FILE, clips["mjpg"]))
+    quoted = [text for text in [*(m.value for m in at.markdown), *texts(at.error)] if "evil" in text]
+    assert len(quoted) >= 2, quoted  # the card's heading and its refusal
+    for text in quoted:
+        visible, tags = rendered(text)
+        assert tags <= {"p", "strong"}, (text, tags)
+        assert "evil.example" in visible and "rest_1.wmv" in visible, (text, visible)  # "_" not eaten
+
+
+def _shown_on_my_files(account: Account) -> list[str]:
+    """The texts My files shows for the two recordings named :data:`MARKDOWN_NAME`."""
     at = account.page("pages/files.py")
-    at.text_input(key="pv_user_files_search").input("evil")
+    at.text_input(key="pv_user_files_search").input("evil.example")
     at = run(at)
     assert listed(at) == [MARKDOWN_NAME, MARKDOWN_NAME]  # dataframe cells are text already
     shown: list[str] = []
@@ -324,13 +353,7 @@ def test_markdown_in_names_and_reasons_is_shown_as_text(account: Account) -> Non
         at = run(at)
         shown += [h.value for h in at.subheader] + texts(at.error)
     at = click(at, "Discard" if any(b.label == "Discard" for b in at.button) else "Delete")
-    shown += [m.value for m in at.markdown if "evil" in m.value]
-    quoted = [text for text in shown if "evil" in text]
-    assert len(quoted) >= 4, shown  # two headings, the failure message, the dialog's list
-    for text in quoted:
-        visible, tags = rendered(text)
-        assert tags <= {"p", "br", "ul", "li", "strong"}, (text, tags)  # the dialog's own list and warning
-        assert MARKDOWN_NAME in visible or MARKDOWN_REASON in visible, (text, visible)
+    return shown + [m.value for m in at.markdown if "evil" in m.value]
 
 
 @pytest.mark.parametrize(

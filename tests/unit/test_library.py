@@ -347,8 +347,9 @@ def test_reanalyse_downloads_the_original_and_ground_truth_and_saves(store, repo
 
     monkeypatch.setattr(library.rppg, "analyse", fake_analyse)
     stages: list[str] = []
+    monkeypatch.setattr(library.tempfile, "tempdir", str(Path(repo.db_path).parent))
     updated = reanalyse(store, repo, server, record.id, method="chrom", progress=lambda s, f: stages.append(s),
-                        workdir=Path(repo.db_path).parent, band=(0.7, 4.0))
+                        band=(0.7, 4.0))
     assert seen == {"body": b"bytes", "method": "CHROM", "lossless": True, "truth": b"time,value\n0,1\n",
                     "band": (0.7, 4.0)}
     assert updated.analysis["hr_bpm"] == 70.0 and repo.get(record.id).analysis["method"] == "CHROM"
