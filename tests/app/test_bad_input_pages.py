@@ -31,7 +31,7 @@ from lib.settings import Settings
 from lib.storage import ObjectStore
 from lib.throttle import FREE_FAILURES
 from tests.support import videos
-from tests.support.apptest import store_anyway
+from tests.support.apptest import select_rows, store_anyway
 from tests.support.journey import assert_consistent
 from tests.support.markdown import rendered
 from tests.support.records import backends_of
@@ -349,8 +349,7 @@ def _shown_on_my_files(account: Account) -> list[str]:
     assert listed(at) == [MARKDOWN_NAME, MARKDOWN_NAME]  # dataframe cells are text already
     shown: list[str] = []
     for index in (0, 1):
-        at.session_state["pv_user_files_table"] = {"selection": {"rows": [index], "columns": [], "cells": []}}
-        at = run(at)
+        at = select_rows(at, index)
         shown += [h.value for h in at.subheader] + texts(at.error)
     at = click(at, "Discard" if any(b.label == "Discard" for b in at.button) else "Delete")
     return shown + [m.value for m in at.markdown if "evil" in m.value]
