@@ -11,8 +11,9 @@ from components.context import current_session, get_services
 from components.feedback import user_errors
 from components.sidebar import render_sidebar
 
+# Served by the app itself: a `:material/...:` icon makes the browser fetch it from a public font host.
+# (A comment, not a docstring: Streamlit's "magic" draws a bare string at the top of every page.)
 FAVICON = Path(__file__).parent / "assets" / "favicon.png"
-"""Served by the app itself: a `:material/...:` icon makes the browser fetch it from a public font host."""
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

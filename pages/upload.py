@@ -16,8 +16,9 @@ from lib.media import ALLOWED_EXTENSIONS
 from lib.units import human_bytes
 from lib.uploads import JobStatus
 
+# Hides the sizes Streamlit's uploaders write in decimal units (the page states them in the app's own).
+# A comment, not a docstring: Streamlit's "magic" would draw a bare string on the page.
 UPLOADER_CSS = Path(__file__).resolve().parents[1] / "assets" / "uploader.css"
-"""Hides the sizes Streamlit's uploaders write in decimal units (the page states them in the app's own)."""
 
 
 def render() -> None:

@@ -29,6 +29,9 @@ VIDEO_TIMEOUT_MS = 60_000
 HEADER_PX = 36
 ROW_PX = 48
 """pages/files.py sets row_height=48; the grid's header row is about 36 px."""
+GRID_SETTLE_MS = 1_000
+"""Other rows make a new grid (its key names its rows); a click in the second after the rerun that draws it
+can land on the old one, which nothing on the page says has gone."""
 
 
 
@@ -115,12 +118,14 @@ def test_the_selection_follows_recordings_not_row_positions(demo_app, page) -> N
     choose(page, "Order", "Ascending")  # a, b, c: the chosen c is now the last row
     page.get_by_text("1 selected", exact=True).wait_for()
     page.get_by_role("heading", name=c).wait_for()  # still c's detail, not the first row's
+    page.wait_for_timeout(GRID_SETTLE_MS)
     select_first_row(page)  # a is chosen too: two recordings, both picked by the researcher
     page.get_by_text("2 selected", exact=True).wait_for()
     expect(page.get_by_role("button", name="Delete selected (2)")).to_be_visible()
 
     search_files(page, f"{token} b", total=1)  # both chosen ones leave the screen: nothing stays selected
     page.get_by_text("Select rows to open or delete them.").wait_for()
+    page.wait_for_timeout(GRID_SETTLE_MS)
     select_first_row(page)
     page.get_by_role("heading", name=b).wait_for()
     page.get_by_text("1 selected", exact=True).wait_for()  # b alone, never a recording off the screen
