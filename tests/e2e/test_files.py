@@ -18,10 +18,10 @@ from lib.auth import DemoAuth
 from lib.demo import DEMO_BUCKET, DEMO_EMAIL, DEMO_PASSWORD
 from lib.keys import new_record_id
 from lib.records import NewRecord
-from lib.repository import SqliteRepository
 from lib.sample import SAMPLE_NAME
 from tests.support.browser import SEEK, VIDEO_CAN_PLAY, sign_in
 from tests.support.demo_storage import demo_storage
+from tests.support.records import sqlite_rows
 
 SEED_TIMEOUT_S = 120
 """The sample is generated, analysed and uploaded in the background when the app first starts."""
@@ -99,15 +99,16 @@ def test_the_selection_follows_recordings_not_row_positions(demo_app, page) -> N
     sign_in(page, demo_app.url, DEMO_EMAIL, DEMO_PASSWORD)
     page.get_by_role("heading", name="Upload").first.wait_for()
     db_path = demo_storage(demo_app).db_path
-    repo = SqliteRepository(db_path, DemoAuth(db_path).ensure_account(DEMO_EMAIL, DEMO_PASSWORD))
+    rows = sqlite_rows(db_path, DemoAuth(db_path).ensure_account(DEMO_EMAIL, DEMO_PASSWORD))
     token = f"ghost{uuid.uuid4().hex[:8]}"
     a, b, c = (f"{token} {n}.avi" for n in "abc")
     for name in (a, b, c):  # uploaded in this order: newest first, the table lists c, b, a
         record_id = new_record_id()
-        key = f"recordings/{repo.user_id}/2026/03/{record_id}/original.avi"
-        repo.create_pending(NewRecord(id=record_id, s3_key=key, bucket=DEMO_BUCKET, original_name=name,
-                                      content_type="video/x-msvideo", size_bytes=1_000))
-        repo.mark_ready(record_id, size_bytes=1_000, sha256=None, video=None, thumbnail_key=None, preview_key=None)
+        key = f"recordings/{rows.repo.user_id}/2026/03/{record_id}/original.avi"
+        rows.server.reserve(NewRecord(id=record_id, s3_key=key, bucket=DEMO_BUCKET, original_name=name,
+                                      content_type="video/x-msvideo", size_bytes=1_000), quota_bytes=10**12)
+        rows.server.mark_ready(record_id, size_bytes=1_000, sha256=None, video=None, thumbnail_key=None,
+                               preview_key=None)
     page.get_by_role("link", name="My files").click()
     search_files(page, token, total=3)
 
