@@ -20,6 +20,7 @@ from lib.records import (
     MAX_PAGE_SIZE,
     SORT_COLUMNS,
     FileRecord,
+    GroundTruthFile,
     ListQuery,
     NewRecord,
     RecordPage,
@@ -52,7 +53,7 @@ class Repository(Protocol):
     def find_ready_by_sha256(self, sha256: str) -> FileRecord | None: ...
     def update_research(self, record_id: str, research: ResearchFields) -> FileRecord: ...
     def set_analysis(self, record_id: str, analysis: dict[str, Any] | None) -> FileRecord: ...
-    def set_ground_truth_key(self, record_id: str, key: str | None) -> FileRecord: ...
+    def set_ground_truth(self, record_id: str, attached: GroundTruthFile | None) -> FileRecord: ...
     def delete(self, record_id: str) -> None: ...
     def usage(self) -> UsageSummary: ...
     def iter_all(self, statuses: tuple[Status, ...] = ()) -> Iterator[FileRecord]: ...
@@ -167,6 +168,7 @@ def record_from_row(row: Mapping[str, Any]) -> FileRecord:
         ),
         analysis=row.get("analysis"),
         created_at=_parse_time(row["created_at"]), updated_at=_parse_time(row["updated_at"]),
+        ground_truth_name=row.get("ground_truth_name"), ground_truth_bytes=int(row.get("ground_truth_bytes") or 0),
     )
 
 
@@ -203,8 +205,14 @@ class RowUpdates:
     def set_analysis(self, record_id: str, analysis: dict[str, Any] | None) -> FileRecord:
         return self._update(record_id, {"analysis": analysis})
 
-    def set_ground_truth_key(self, record_id: str, key: str | None) -> FileRecord:
-        return self._update(record_id, {"ground_truth_key": owned_optional_key(key, self.user_id)})
+    def set_ground_truth(self, record_id: str, attached: GroundTruthFile | None) -> FileRecord:
+        """Point the row at its ground-truth file (None: it has none), with the name and bytes usage counts."""
+        if attached is None:
+            return self._update(record_id, {"ground_truth_key": None, "ground_truth_name": None,
+                                            "ground_truth_bytes": 0})
+        return self._update(record_id, {"ground_truth_key": owned_key(attached.key, self.user_id),
+                                        "ground_truth_name": storable_text(attached.name),
+                                        "ground_truth_bytes": attached.size_bytes})
 
     def iter_all(self, statuses: tuple[Status, ...] = ()) -> Iterator[FileRecord]:
         yield from _iter_pages(self, statuses)

@@ -25,18 +25,18 @@ def analyse(
     method: str = "POS",
     progress: ProgressFn | None = None,
     lossless: bool | None = None,
-    ground_truth: Path | str | None = None,
+    ground_truth: Path | str | GroundTruth | None = None,
     roi: Box | None = None,
     band: Band | None = None,
 ) -> AnalysisSummary:
     """Analyse one recording. ``lossless=None`` guesses from the codec tag; ``roi`` skips face detection;
-    ``band`` is the heart-rate band in Hz (None: at rest, 0.75–2.5 Hz)."""
+    ``band`` is the heart-rate band in Hz (None: at rest, 0.75–2.5 Hz). ``ground_truth`` is a file (a
+    table of mean heart rates is looked up by this video's name) or a reference already loaded."""
     started = time.perf_counter()
     method = check_method(method)
     band = RESTING_BAND_HZ if band is None else check_band(band)
-    truth = None
-    if ground_truth is not None:  # fail before decoding
-        truth = load_ground_truth(ground_truth, recording=Path(path).name)
+    truth = ground_truth if isinstance(ground_truth, GroundTruth) or ground_truth is None else (
+        load_ground_truth(ground_truth, recording=Path(path).name))  # fail before decoding
     trace = extract_rgb(path, roi=roi, progress=_scaled(progress, 0.97))
     if lossless is None:
         lossless = lossless_from_fourcc(trace.fourcc)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from lib.errors import KeyOwnershipError, MetadataError, NotFound, ValidationError
-from lib.records import FileRecord, ListQuery, NewRecord, ResearchFields, Status, VideoProperties
+from lib.records import FileRecord, GroundTruthFile, ListQuery, NewRecord, ResearchFields, Status, VideoProperties
 from lib.repository import Repository, SqliteRepository
 from tests.support.postgres import pg_dsn  # noqa: F401
 from tests.support.supabase.fixtures import supabase_standin, supabase_standin_server  # noqa: F401
@@ -156,10 +156,16 @@ def test_update_research_analysis_and_ground_truth(make_repo):
     assert repo.set_analysis(record.id, analysis).analysis == analysis
     assert repo.set_analysis(record.id, None).analysis is None
     key = f"{_prefix(record)}ground_truth.csv"
-    assert repo.set_ground_truth_key(record.id, key).ground_truth_key == key
-    assert repo.set_ground_truth_key(record.id, None).ground_truth_key is None
+    before = repo.usage().total_bytes
+    attached = repo.set_ground_truth(record.id, GroundTruthFile(key, "subject 1 pulse.csv", 1_234))
+    assert (attached.ground_truth_key, attached.ground_truth_name, attached.ground_truth_bytes) == (
+        key, "subject 1 pulse.csv", 1_234)
+    assert repo.usage().total_bytes == before + 1_234  # the ground truth counts in usage
+    removed = repo.set_ground_truth(record.id, None)
+    assert (removed.ground_truth_key, removed.ground_truth_name, removed.ground_truth_bytes) == (None, None, 0)
+    assert repo.usage().total_bytes == before
     with pytest.raises(KeyOwnershipError):
-        repo.set_ground_truth_key(record.id, f"recordings/{uuid.uuid4()}/x/ground_truth.csv")
+        repo.set_ground_truth(record.id, GroundTruthFile(f"recordings/{uuid.uuid4()}/x/ground_truth.csv", "a.csv", 1))
 
 
 def test_delete(make_repo):

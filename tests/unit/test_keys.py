@@ -17,6 +17,7 @@ from lib.keys import (
     RECORDINGS_PREFIX,
     check_owner,
     extension_of,
+    ground_truth_sidecar,
     new_record_id,
     record_folder,
     record_keys,
@@ -37,8 +38,12 @@ def test_record_keys_follow_the_layout() -> None:
     assert keys.original == prefix + "original.avi"
     assert keys.thumbnail == prefix + "thumb.jpg"
     assert keys.preview == prefix + "preview.mp4"
-    assert keys.ground_truth("CSV") == prefix + "ground_truth.csv"
-    assert keys.ground_truth(".txt") == prefix + "ground_truth.txt"
+    assert keys.ground_truth("subject1 ground truth.CSV") == prefix + "ground_truth.csv"
+    assert keys.ground_truth("C:\\data\\gt.txt") == prefix + "ground_truth.txt"
+    assert keys.ground_truth("sub-01_physio.tsv.gz") == prefix + "ground_truth_physio.tsv.gz"
+    assert ground_truth_sidecar(keys.ground_truth("sub-01_physio.tsv.gz")) == prefix + "ground_truth_physio.json"
+    assert ground_truth_sidecar("sub-01_physio.TSV") == "sub-01_physio.json"
+    assert ground_truth_sidecar(keys.ground_truth("01.json")) is None
 
 
 def test_a_records_keys_from_its_original_key() -> None:
@@ -66,10 +71,11 @@ def test_record_extension_must_be_plain(ext: str) -> None:
         record_keys(USER, RECORD, ext, datetime.now(UTC))
 
 
-def test_ground_truth_only_csv_or_txt() -> None:
+@pytest.mark.parametrize("name", ["tool.exe", ".csv", "gt.tsv.gz", "gt.hd5", "notes"])
+def test_ground_truth_only_in_a_readable_format(name: str) -> None:
     keys = record_keys(USER, RECORD, "mp4", datetime.now(UTC))
-    with pytest.raises(ValidationError):
-        keys.ground_truth("exe")
+    with pytest.raises(ValidationError, match="end in one of"):
+        keys.ground_truth(name)
 
 
 def test_new_record_id_is_a_uuid4() -> None:
