@@ -13,7 +13,9 @@ Attaching runs in this order, so a bad file stores nothing and the recording kee
    the recording's original name (a table of mean heart rates is looked up by it), and checked
    against the recording's duration (:func:`lib.rppg.ground_truth.check_sync`);
 2. the objects are uploaded through presigned URLs;
-3. the row is pointed at them (if this fails, new objects at new keys are deleted again);
+3. the saved quick look drops its comparison with the old ground truth (a re-analysis makes the new
+   one), and the row is pointed at the new objects (if this fails, new objects at new keys are deleted
+   again);
 4. objects of the previous ground truth that the new one did not overwrite are deleted; a failure
    there leaves an orphan that the Usage page's reconciliation lists, never a row without its file.
 
@@ -28,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lib.errors import GroundTruthError, PulseVaultError, StorageError, ValidationError
+from lib.errors import AnalysisError, GroundTruthError, PulseVaultError, StorageError, ValidationError
 from lib.keys import (
     BIDS_SIDECAR_SUFFIX,
     BIDS_TABLE_SUFFIXES,
@@ -42,6 +44,7 @@ from lib.pipeline.limits import check_quota
 from lib.records import FileRecord, GroundTruthFile, Status
 from lib.repository import Repository
 from lib.rppg.ground_truth import GroundTruth, Kind, Sync, check_sync, load_ground_truth
+from lib.rppg.results import AnalysisSummary
 from lib.settings import Settings
 from lib.storage import ObjectStore
 from lib.transfer import ObjectTarget, TransferConfig, upload_file
@@ -108,6 +111,7 @@ def attach_ground_truth(
         stored = _upload(store, repo.user_id, key, local, TransferConfig.from_settings(settings))
     old = set(ground_truth_keys(record.ground_truth_key))
     try:
+        _forget_comparison(repo, record)
         updated = repo.set_ground_truth(record.id, GroundTruthFile(key, name, size))
     except PulseVaultError:
         _delete_quietly(store, repo.user_id, [k for k in stored if k not in old])
@@ -122,6 +126,7 @@ def remove_ground_truth(store: ObjectStore, repo: Repository, record_id: str) ->
     if not record.ground_truth_key:
         raise ValidationError(f"{record.original_name} has no ground truth to remove.")
     keys = ground_truth_keys(record.ground_truth_key)
+    _forget_comparison(repo, record)
     updated = repo.set_ground_truth(record.id, None)
     result = store.delete(keys, owner=repo.user_id)
     if result.errors:
@@ -171,6 +176,19 @@ def describe_truth(truth: GroundTruth, sync: Sync | None) -> str:
     text += (f" Video {sync.video_s:.1f} s, signal {sync.signal_s or 0.0:.1f} s, offset {sync.offset_s:+.2f} s "
              f"({offset}).")
     return f"{text} {sync.warning}" if sync.warning else text
+
+
+def _forget_comparison(repo: Repository, record: FileRecord) -> None:
+    """A saved quick look compared with the old ground truth no longer holds: keep the estimate, drop the
+    comparison (a re-analysis makes the new one)."""
+    if record.analysis is None:
+        return
+    try:
+        summary = AnalysisSummary.from_json(record.analysis)
+    except AnalysisError:
+        return  # unreadable already; the detail panel says so and asks for a re-analysis
+    if summary.compared:
+        repo.set_analysis(record.id, summary.without_ground_truth().to_json())
 
 
 def _ready(repo: Repository, record_id: str) -> FileRecord:

@@ -14,7 +14,7 @@ from lib.rppg.frames import ProgressFn, RgbTrace, extract_rgb
 from lib.rppg.ground_truth import SYNC_TOLERANCE_S, GroundTruth, check_sync, ground_truth_hr, load_ground_truth
 from lib.rppg.methods import check_method, pulse_signal
 from lib.rppg.quality import quality_flags
-from lib.rppg.results import AnalysisSummary, QualityFlag, Severity
+from lib.rppg.results import GROUND_TRUTH_SYNC, AnalysisSummary, QualityFlag, Severity
 from lib.rppg.spectrum import RESTING_BAND_HZ, Band, check_band, estimate_hr, hr_track
 from lib.rppg.timing import FrameTiming, frame_timing, usable_span
 
@@ -101,7 +101,7 @@ def _reference(
     sync = check_sync(truth, timing.duration_s)
     flag = None
     if sync.warning is not None:
-        flag = QualityFlag("ground_truth_sync", Severity.WARNING, sync.mismatch_s, SYNC_TOLERANCE_S,
+        flag = QualityFlag(GROUND_TRUTH_SYNC, Severity.WARNING, sync.mismatch_s, SYNC_TOLERANCE_S,
                            sync.warning, "s")
     return ground_truth_hr(truth, start_s=span[0], end_s=span[1], band=band), flag
 

@@ -9,6 +9,7 @@ import gzip
 import json
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from lib.keys import record_keys
 from lib.records import FileRecord, NewRecord, VideoProperties
 from lib.repository import Repository, SqliteRepository
 from lib.rppg.ground_truth import Kind
+from lib.rppg.results import GROUND_TRUTH_SYNC, AnalysisSummary, QualityFlag, Severity
 from lib.settings import MIB, Settings
 from lib.storage import ObjectStore
 from lib.transfer import ObjectTarget, upload_file
@@ -73,6 +75,11 @@ def keys_under(store: ObjectStore, record: FileRecord) -> set[str]:
 
 def test_store_replace_and_remove_with_usage_counted(store, repo, settings, tmp_path) -> None:
     record = stored_recording(store, repo, tmp_path)
+    sync = QualityFlag(GROUND_TRUTH_SYNC, Severity.WARNING, 2.0, 1.0, "out of sync", "s")
+    compared = AnalysisSummary(method="POS", hr_bpm=71.0, snr_db=4.0, hr_track=(), pulse=(), pulse_fs=0.0,
+                               flags=(sync,), frames_analysed=600, seconds_taken=1.0, ground_truth_hr_bpm=90.0,
+                               hr_error_bpm=-19.0)
+    repo.set_analysis(record.id, compared.to_json())
     assert repo.usage().total_bytes == 1_000
     first = pulse_csv()
     attached = attach_ground_truth(store, repo, settings, record.id, [TruthUpload("Subject 7 PPG.csv", first)])
@@ -82,6 +89,9 @@ def test_store_replace_and_remove_with_usage_counted(store, repo, settings, tmp_
     assert store.head(row.ground_truth_key, owner=repo.user_id).size == len(first)
     assert repo.usage().total_bytes == 1_000 + len(first)
     assert attached.sync is not None and attached.sync.warning is None
+    # The comparison with the earlier truth is dropped, the estimate kept, until a re-analysis compares anew.
+    assert AnalysisSummary.from_json(row.analysis) == replace(compared, ground_truth_hr_bpm=None, hr_error_bpm=None,
+                                                              flags=())
 
     pure = {"/FullPackage": [{"Timestamp": i * 20_000_000, "Value": {"waveform": float(np.sin(i / 8))}}
                              for i in range(1000)]}
