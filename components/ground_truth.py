@@ -1,13 +1,13 @@
-"""Ground truth of one recording in My files: what is attached (its original name and size), attach or
-replace a file (checked before anything is stored, lib.ground_truth_files), remove it."""
+"""Ground truth of one stored recording: in My files what is attached (its original name and size), attach
+or replace a file (checked before anything is stored, lib.ground_truth_files), remove it; on the Upload
+card, once the recording is stored, an optional uploader to attach one."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from components import files_actions
 from components.context import UserContext
-from components.feedback import user_errors
+from components.feedback import flash, user_errors
 from lib.ground_truth_files import TruthUpload, attach_ground_truth, remove_ground_truth
 from lib.keys import GROUND_TRUTH_SUFFIXES
 from lib.records import FileRecord
@@ -22,8 +22,14 @@ FORMATS_HELP = (
 )
 
 
-def uploader_key(record_id: str) -> str:
-    return f"pv_user_files_gt_file_{record_id}"
+def uploader_key(record_id: str, place: str = "files") -> str:
+    """The file picker's key: ``place`` is ``files`` (My files) or ``upload`` (an Upload card)."""
+    return f"pv_user_{place}_gt_file_{record_id}"
+
+
+def attached_key(record_id: str) -> str:
+    """Session memory of what an Upload card attached: the card holds the record as it was stored."""
+    return f"pv_user_upload_gt_attached_{record_id}"
 
 
 def render_ground_truth(record: FileRecord, ctx: UserContext) -> None:
@@ -38,25 +44,40 @@ def render_ground_truth(record: FileRecord, ctx: UserContext) -> None:
         else:
             st.caption("No ground truth attached. Attach the reference signal or heart rate recorded with this "
                        "video, and the quick look compares its estimate with it.")
-        with st.form(f"pv_user_files_gt_form_{record.id}", border=False, clear_on_submit=True):
-            files = st.file_uploader("Ground-truth file", type=UPLOAD_TYPES, accept_multiple_files=True,
-                                     key=uploader_key(record.id), help=FORMATS_HELP)
-            label = "Replace" if record.ground_truth_key else "Attach"
-            if st.form_submit_button(label, icon=":material/upload_file:"):
-                _attach(record, [TruthUpload(f.name, f.getvalue()) for f in files or []], ctx)
+        _picker(record, ctx, "files", "Replace" if record.ground_truth_key else "Attach")
+
+
+def render_card_ground_truth(record: FileRecord, ctx: UserContext) -> None:
+    """On an Upload card once stored: attach ground truth now (optional); My files manages it later."""
+    name = st.session_state.get(attached_key(record.id))
+    if name:
+        st.caption(f"Ground truth attached: {name}. Replace or remove it in My files.")
+        return
+    with st.expander("Ground truth (optional)", icon=":material/ecg_heart:"):
+        _picker(record, ctx, "upload", "Attach")
+
+
+def _picker(record: FileRecord, ctx: UserContext, place: str, label: str) -> None:
+    with st.form(f"pv_user_{place}_gt_form_{record.id}", border=False, clear_on_submit=True):
+        files = st.file_uploader("Ground-truth file", type=UPLOAD_TYPES, accept_multiple_files=True,
+                                 key=uploader_key(record.id, place), help=FORMATS_HELP)
+        if st.form_submit_button(label, icon=":material/upload_file:"):
+            _attach(record, [TruthUpload(f.name, f.getvalue()) for f in files or []], ctx)
 
 
 def _attach(record: FileRecord, files: list[TruthUpload], ctx: UserContext) -> None:
     with st.spinner("Checking and storing the ground truth…"), user_errors("Attaching the ground truth"):
         attached = attach_ground_truth(ctx.services.store, ctx.repo, ctx.services.settings, record.id, files)
+        st.session_state[attached_key(record.id)] = attached.record.ground_truth_name
         warned = attached.sync is not None and attached.sync.warning is not None
-        files_actions.notify(f"Ground truth attached to {record.original_name}. {attached.describe()} "
-                             "Re-analyse to compare the quick look with it.", "warning" if warned else "success")
+        flash(f"Ground truth attached to {record.original_name}. {attached.describe()} Re-analyse (My files or "
+              "Evaluate) to compare the quick look with it.", "warning" if warned else "success")
         st.rerun()
 
 
 def _remove(record: FileRecord, ctx: UserContext) -> None:
     with user_errors("Removing the ground truth"):
         remove_ground_truth(ctx.services.store, ctx.repo, record.id)
-        files_actions.notify(f"Ground truth removed from {record.original_name}.")
+        st.session_state.pop(attached_key(record.id), None)
+        flash(f"Ground truth removed from {record.original_name}.", "success")
         st.rerun()

@@ -1,6 +1,6 @@
-"""AppTest of the Ground truth section of My files (components/ground_truth.py) in demo mode: attach a file
-(the demo's S3 server over real HTTP), see its name, replace it, refuse a bad one with the file, line
-and column, and remove it."""
+"""AppTest of ground truth in the app (components/ground_truth.py) in demo mode. My files: attach a file (the
+demo's S3 server over real HTTP), see its name, replace it, refuse a bad one with the file, line and
+column, and remove it. The Upload card: attach one once the recording is stored."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from components.ground_truth import uploader_key
 from lib.records import FileRecord
 from tests.app.test_files_page import add, click, demo_repo, files_page, names, run, search, select
+from tests.app.test_upload_page import _click, _clip, _demo_rows, _drop, _signed_in_upload_page
 
 
 @pytest.fixture
@@ -74,3 +75,16 @@ def test_a_bids_table_without_its_sidecar_is_refused(page: AppTest) -> None:
     submit(at, record, [("sub-01_physio.tsv.gz", b"\x1f\x8b")], "Attach")
     assert any("needs its JSON sidecar" in e.value for e in at.error)
     assert demo_repo().get(record.id).ground_truth_key is None
+
+
+def test_the_upload_card_attaches_ground_truth_once_stored(tmp_path) -> None:
+    at = _drop(_signed_in_upload_page(), ("gt card clip.avi", _clip(tmp_path, 41)))
+    _click(at, "Upload")
+    [row] = [r for r in _demo_rows() if r.original_name == "gt card clip.avi"]
+    assert "Ground truth (optional)" in [e.label for e in at.expander]
+    at.file_uploader(key=uploader_key(row.id, "upload")).set_value([("mean hr.txt", b"66\n", "text/plain")])
+    _click(at, "Attach")
+    stored = demo_repo().get(row.id)
+    assert (stored.ground_truth_name, stored.ground_truth_bytes) == ("mean hr.txt", 3)
+    assert any("Ground truth attached: mean hr.txt" in c.value for c in at.caption)
+    assert any("a mean heart rate of 66.0 bpm" in s.value for s in at.success)
