@@ -10,7 +10,6 @@ import pandas as pd
 import streamlit as st
 
 from components.context import UserContext
-from components.feedback import flash
 from lib.errors import PulseVaultError
 from lib.library import reanalyse
 from lib.rppg import METHODS
@@ -26,6 +25,14 @@ from lib.study_evaluation import (
 )
 
 CHART_HEIGHT = 320
+NOTICE_KEY = "pv_evaluate_notice"
+"""What the last re-analysis said, shown at the top of the page after the rerun that follows it."""
+
+
+def show_notice() -> None:
+    kind, message = st.session_state.pop(NOTICE_KEY, (None, None))
+    if message:
+        (st.warning if kind == "warning" else st.success)(message)
 
 
 def render_uncompared(uncompared: Sequence[Uncompared], ctx: UserContext) -> None:
@@ -56,9 +63,11 @@ def _reanalyse(uncompared: Sequence[Uncompared], method: str, ctx: UserContext) 
             failures.append(f"{item.name}: {exc}")
     done = len(uncompared) - len(failures)
     if failures:
-        flash(f"Re-analysed {done} of {len(uncompared)}. Not re-analysed: " + "; ".join(failures), "warning")
+        st.session_state[NOTICE_KEY] = ("warning", f"Re-analysed {done} of {len(uncompared)}. Not re-analysed: "
+                                        + "; ".join(failures))
     else:
-        flash(f"Re-analysed {done} recording{'s' if done != 1 else ''} with {method}.", "success")
+        st.session_state[NOTICE_KEY] = ("success", f"Re-analysed {done} recording{'s' if done != 1 else ''} "
+                                                   f"with {method}.")
     st.rerun()
 
 

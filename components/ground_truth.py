@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from components.context import UserContext
-from components.feedback import flash, user_errors
+from components.feedback import user_errors
 from lib.ground_truth_files import TruthUpload, attach_ground_truth, remove_ground_truth
 from lib.keys import GROUND_TRUTH_SUFFIXES
 from lib.records import FileRecord
@@ -27,6 +27,11 @@ def uploader_key(record_id: str, place: str = "files") -> str:
     return f"pv_user_{place}_gt_file_{record_id}"
 
 
+def notice_key(record_id: str) -> str:
+    """What the last attach or remove said, shown in the section itself after the rerun that follows it."""
+    return f"pv_user_gt_notice_{record_id}"
+
+
 def attached_key(record_id: str) -> str:
     """Session memory of what an Upload card attached: the card holds the record as it was stored."""
     return f"pv_user_upload_gt_attached_{record_id}"
@@ -35,6 +40,7 @@ def attached_key(record_id: str) -> str:
 def render_ground_truth(record: FileRecord, ctx: UserContext) -> None:
     """The Ground truth section of the detail panel."""
     with st.expander("Ground truth", icon=":material/ecg_heart:", expanded=record.ground_truth_key is None):
+        _show_notice(record.id)
         if record.ground_truth_key:
             name_col, remove_col = st.columns([4, 1], vertical_alignment="center")
             name_col.markdown(f"**{record.ground_truth_name or 'ground truth'}** · "
@@ -50,6 +56,7 @@ def render_ground_truth(record: FileRecord, ctx: UserContext) -> None:
 def render_card_ground_truth(record: FileRecord, ctx: UserContext) -> None:
     """On an Upload card once stored: attach ground truth now (optional); My files manages it later."""
     name = st.session_state.get(attached_key(record.id))
+    _show_notice(record.id)
     if name:
         st.caption(f"Ground truth attached: {name}. Replace or remove it in My files.")
         return
@@ -65,13 +72,21 @@ def _picker(record: FileRecord, ctx: UserContext, place: str, label: str) -> Non
             _attach(record, [TruthUpload(f.name, f.getvalue()) for f in files or []], ctx)
 
 
+def _show_notice(record_id: str) -> None:
+    kind, message = st.session_state.pop(notice_key(record_id), (None, None))
+    if message:
+        (st.warning if kind == "warning" else st.success)(message)
+
+
 def _attach(record: FileRecord, files: list[TruthUpload], ctx: UserContext) -> None:
     with st.spinner("Checking and storing the ground truth…"), user_errors("Attaching the ground truth"):
         attached = attach_ground_truth(ctx.services.store, ctx.repo, ctx.services.settings, record.id, files)
         st.session_state[attached_key(record.id)] = attached.record.ground_truth_name
         warned = attached.sync is not None and attached.sync.warning is not None
-        flash(f"Ground truth attached to {record.original_name}. {attached.describe()} Re-analyse (My files or "
-              "Evaluate) to compare the quick look with it.", "warning" if warned else "success")
+        st.session_state[notice_key(record.id)] = (
+            "warning" if warned else "success",
+            f"Ground truth attached to {record.original_name}. {attached.describe()} Re-analyse (My files or "
+            "Evaluate) to compare the quick look with it.")
         st.rerun()
 
 
@@ -79,5 +94,5 @@ def _remove(record: FileRecord, ctx: UserContext) -> None:
     with user_errors("Removing the ground truth"):
         remove_ground_truth(ctx.services.store, ctx.repo, record.id)
         st.session_state.pop(attached_key(record.id), None)
-        flash(f"Ground truth removed from {record.original_name}.", "success")
+        st.session_state[notice_key(record.id)] = ("success", f"Ground truth removed from {record.original_name}.")
         st.rerun()

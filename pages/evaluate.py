@@ -5,7 +5,13 @@ from __future__ import annotations
 import streamlit as st
 
 from components.context import user_context
-from components.evaluation_view import render_figures, render_plots, render_recordings, render_uncompared
+from components.evaluation_view import (
+    render_figures,
+    render_plots,
+    render_recordings,
+    render_uncompared,
+    show_notice,
+)
 from components.feedback import user_errors
 from lib.study_evaluation import Grouping, evaluate_study
 
@@ -16,6 +22,7 @@ GROUPING_LABELS = {Grouping.NONE: "Nothing", Grouping.SUBJECT: "Subject", Groupi
 def render() -> None:
     ctx = user_context()
     st.title("Evaluate")
+    show_notice()
     st.caption("Each recording's saved quick look against its ground truth (attach ground truth in My files). "
                "Nothing is decoded again unless you re-analyse.")
     grouping = st.segmented_control("Break down by", list(Grouping), format_func=GROUPING_LABELS.__getitem__,
