@@ -57,7 +57,7 @@ def _reanalyse(uncompared: Sequence[Uncompared], method: str, ctx: UserContext) 
     for index, item in enumerate(uncompared):
         bar.progress(index / len(uncompared), text=f"Re-analysing {item.name} ({index + 1} of {len(uncompared)})…")
         try:
-            reanalyse(ctx.services.store, ctx.repo, item.record_id, method=method,
+            reanalyse(ctx.services.store, ctx.repo, ctx.server, item.record_id, method=method,
                       band=ctx.services.settings.hr_band_hz)
         except PulseVaultError as exc:  # one recording failing does not stop the others
             failures.append(f"{item.name}: {exc}")

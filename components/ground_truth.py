@@ -80,7 +80,8 @@ def _show_notice(record_id: str) -> None:
 
 def _attach(record: FileRecord, files: list[TruthUpload], ctx: UserContext) -> None:
     with st.spinner("Checking and storing the ground truth…"), user_errors("Attaching the ground truth"):
-        attached = attach_ground_truth(ctx.services.store, ctx.repo, ctx.services.settings, record.id, files)
+        attached = attach_ground_truth(ctx.services.store, ctx.repo, ctx.server, ctx.services.settings, record.id,
+                                       files)
         st.session_state[attached_key(record.id)] = attached.record.ground_truth_name
         warned = attached.sync is not None and attached.sync.warning is not None
         st.session_state[notice_key(record.id)] = (
@@ -92,7 +93,7 @@ def _attach(record: FileRecord, files: list[TruthUpload], ctx: UserContext) -> N
 
 def _remove(record: FileRecord, ctx: UserContext) -> None:
     with user_errors("Removing the ground truth"):
-        remove_ground_truth(ctx.services.store, ctx.repo, record.id)
+        remove_ground_truth(ctx.services.store, ctx.repo, ctx.server, record.id)
         st.session_state.pop(attached_key(record.id), None)
         st.session_state[notice_key(record.id)] = ("success", f"Ground truth removed from {record.original_name}.")
         st.rerun()

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lib.errors import AnalysisError, GroundTruthError, PulseVaultError, StorageError, ValidationError
+from lib.errors import AccessDenied, AnalysisError, GroundTruthError, PulseVaultError, StorageError, ValidationError
 from lib.keys import (
     BIDS_SIDECAR_SUFFIX,
     BIDS_TABLE_SUFFIXES,
@@ -40,9 +40,9 @@ from lib.keys import (
     record_keys_of,
     sanitize_filename,
 )
-from lib.pipeline.limits import check_quota
 from lib.records import FileRecord, GroundTruthFile, Status
-from lib.repository import Repository
+from lib.repository import Repository, ServerRecords
+from lib.repository.base import quota_exceeded
 from lib.rppg.ground_truth import GroundTruth, Kind, Sync, check_sync, load_ground_truth
 from lib.rppg.results import AnalysisSummary
 from lib.settings import Settings
@@ -87,6 +87,7 @@ class AttachedTruth:
 def attach_ground_truth(
     store: ObjectStore,
     repo: Repository,
+    server: ServerRecords,
     settings: Settings,
     record_id: str,
     files: Sequence[TruthUpload],
@@ -95,12 +96,14 @@ def attach_ground_truth(
 ) -> AttachedTruth:
     """Check, store and attach a ground-truth file (replacing any earlier one); see the module docstring.
 
-    What it adds to the user's storage must fit their quota (a replaced file's bytes are freed)."""
+    ``repo`` reads as the user, ``server`` writes the row's facts for the same user. What it adds to the
+    user's storage must fit their quota (a replaced file's bytes are freed)."""
+    owner = _same_user(repo, server)
     record = _ready(repo, record_id)
     table, sidecar = _pair(files)
     name = _local_name(table.name)
     size = len(table.data) + (len(sidecar.data) if sidecar is not None else 0)
-    check_quota(name, size - record.ground_truth_bytes, settings, repo)
+    _check_quota(repo, settings, name, size - record.ground_truth_bytes)
     with tempfile.TemporaryDirectory(prefix="pulsevault-truth-", dir=workdir) as tmp:
         local = Path(tmp) / name
         local.write_bytes(table.data)
@@ -108,27 +111,28 @@ def attach_ground_truth(
             local.with_name(_sidecar_name(name)).write_bytes(sidecar.data)
         truth, sync = check_ground_truth(local, record)
         key = record_keys_of(record.s3_key).ground_truth(name)
-        stored = _upload(store, repo.user_id, key, local, TransferConfig.from_settings(settings))
+        stored = _upload(store, owner, key, local, TransferConfig.from_settings(settings))
     old = set(ground_truth_keys(record.ground_truth_key))
     try:
-        _forget_comparison(repo, record)
-        updated = repo.set_ground_truth(record.id, GroundTruthFile(key, name, size))
+        _forget_comparison(server, record)
+        updated = server.set_ground_truth(record.id, GroundTruthFile(key, name, size))
     except PulseVaultError:
-        _delete_quietly(store, repo.user_id, [k for k in stored if k not in old])
+        _delete_quietly(store, owner, [k for k in stored if k not in old])
         raise
-    _delete_quietly(store, repo.user_id, sorted(old - set(stored)))
+    _delete_quietly(store, owner, sorted(old - set(stored)))
     return AttachedTruth(updated, truth, sync)
 
 
-def remove_ground_truth(store: ObjectStore, repo: Repository, record_id: str) -> FileRecord:
+def remove_ground_truth(store: ObjectStore, repo: Repository, server: ServerRecords, record_id: str) -> FileRecord:
     """Detach the record's ground truth, then delete its objects."""
+    owner = _same_user(repo, server)
     record = repo.get(record_id)
     if not record.ground_truth_key:
         raise ValidationError(f"{record.original_name} has no ground truth to remove.")
     keys = ground_truth_keys(record.ground_truth_key)
-    _forget_comparison(repo, record)
-    updated = repo.set_ground_truth(record.id, None)
-    result = store.delete(keys, owner=repo.user_id)
+    _forget_comparison(server, record)
+    updated = server.set_ground_truth(record.id, None)
+    result = store.delete(keys, owner=owner)
     if result.errors:
         raise StorageError(f"The ground truth is detached from {record.original_name}, but its file could not be "
                            f"removed from storage ({result.errors[0][1]}); the Usage page's reconciliation lists "
@@ -178,7 +182,21 @@ def describe_truth(truth: GroundTruth, sync: Sync | None) -> str:
     return f"{text} {sync.warning}" if sync.warning else text
 
 
-def _forget_comparison(repo: Repository, record: FileRecord) -> None:
+def _same_user(repo: Repository, server: ServerRecords) -> str:
+    """The one user both act for (built from the same session); anything else is refused."""
+    if repo.user_id != server.user_id:
+        raise AccessDenied("These records belong to another session; sign in again.")
+    return repo.user_id
+
+
+def _check_quota(repo: Repository, settings: Settings, name: str, extra_bytes: int) -> None:
+    """What the ground truth adds must fit the quota, as a recording's bytes must."""
+    used = repo.usage().total_bytes
+    if extra_bytes > 0 and used + extra_bytes > settings.quota_bytes:
+        raise quota_exceeded(name, extra_bytes, used, 0, settings.quota_bytes)
+
+
+def _forget_comparison(server: ServerRecords, record: FileRecord) -> None:
     """A saved quick look compared with the old ground truth no longer holds: keep the estimate, drop the
     comparison (a re-analysis makes the new one)."""
     if record.analysis is None:
@@ -188,7 +206,7 @@ def _forget_comparison(repo: Repository, record: FileRecord) -> None:
     except AnalysisError:
         return  # unreadable already; the detail panel says so and asks for a re-analysis
     if summary.compared:
-        repo.set_analysis(record.id, summary.without_ground_truth().to_json())
+        server.set_analysis(record.id, summary.without_ground_truth().to_json())
 
 
 def _ready(repo: Repository, record_id: str) -> FileRecord:

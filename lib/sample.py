@@ -27,7 +27,7 @@ import numpy as np
 
 from lib.pipeline import Backends, process_upload
 from lib.records import ResearchFields
-from lib.repository import SqliteRepository
+from lib.repository import SqliteRepository, SqliteServerRecords
 
 if TYPE_CHECKING:
     from lib.services import Services
@@ -88,7 +88,9 @@ def seed_demo(services: Services) -> None:
     demo = services.demo
     if demo is None:
         return
-    backends = Backends(services.settings, services.store, SqliteRepository(demo.db_path, demo.user_id))
+    # The server seeds its own demo account: its rows, both ways, as a session of that account would have them.
+    backends = Backends(services.settings, services.store, SqliteRepository(demo.db_path, demo.user_id),
+                        SqliteServerRecords(demo.db_path, demo.user_id))
     folder = Path(tempfile.mkdtemp(prefix="sample-", dir=demo.workdir))
     try:
         clip = write_sample(folder / SAMPLE_NAME)

@@ -1,7 +1,7 @@
 """Recording checks and derivatives, one module per job:
 
-- ``containers``: the extension allow-list, content types and magic-byte sniffing (``ebml`` reads
-  Matroska headers);
+- ``containers``: the extension allow-list, content types (also what a presigned GET is served as)
+  and magic-byte sniffing (``ebml`` reads Matroska headers);
 - ``integrity``: truncation and broken indexes (MP4 boxes, AVI idx1/OpenDML, Matroska segment);
 - ``codecs``: fourcc to codec, and the one decision of "lossless" and "browser-playable" (``h264``
   reads the SPS those need);
@@ -15,7 +15,7 @@ video in memory. The names below are what the rest of the app uses; scripts and 
 stages through their modules.
 """
 
-from lib.media.containers import ALLOWED_EXTENSIONS, CONTENT_TYPES, ContainerInfo, check_extension
+from lib.media.containers import ALLOWED_EXTENSIONS, CONTENT_TYPES, ContainerInfo, check_extension, served_as
 from lib.media.derivatives import make_preview, make_thumbnail
 from lib.media.probing import needs_preview, probe, validate
 
@@ -28,5 +28,6 @@ __all__ = [
     "make_thumbnail",
     "needs_preview",
     "probe",
+    "served_as",
     "validate",
 ]

@@ -17,6 +17,7 @@ from lib.repository import SqliteRepository
 from lib.rppg import AnalysisSummary
 from tests.app.test_files_page import s3
 from tests.support.apptest import SEED_TIMEOUT_S, new_app, new_demo_account, sign_in
+from tests.support.records import server_of
 from tests.support.synthetic_pulse import ClipSpec, make_clip, write_ground_truth_csv
 
 VIDEO = VideoProperties(duration_s=10.0, fps=30.0, width=160, height=120, frame_count=300, codec="FFV1",
@@ -46,14 +47,15 @@ def add(repo: SqliteRepository, name: str, *, hr: float | None, truth: float | N
     for suffix, body in (objects or {}).items():
         key = keys.original if suffix == "video" else keys.ground_truth(suffix)
         s3().put_object(Bucket=bucket, Key=key, Body=body)
-    repo.create_pending(NewRecord(id=record_id, s3_key=keys.original, bucket=bucket, original_name=name,
-                                  content_type="video/x-msvideo", size_bytes=1_000, video=VIDEO,
-                                  research=ResearchFields(subject_id=subject)))
+    server = server_of(repo)
+    server.reserve(NewRecord(id=record_id, s3_key=keys.original, bucket=bucket, original_name=name,
+                             content_type="video/x-msvideo", size_bytes=1_000, video=VIDEO,
+                             research=ResearchFields(subject_id=subject)), quota_bytes=10**12)
     summary = AnalysisSummary(method="POS", hr_bpm=hr, snr_db=2.0, hr_track=(), pulse=(), pulse_fs=0.0,
                               flags=(), frames_analysed=300, seconds_taken=0.5, ground_truth_hr_bpm=truth)
-    repo.mark_ready(record_id, size_bytes=1_000, sha256=None, video=VIDEO, thumbnail_key=None, preview_key=None,
+    server.mark_ready(record_id, size_bytes=1_000, sha256=None, video=VIDEO, thumbnail_key=None, preview_key=None,
                     analysis=summary.to_json())
-    return repo.set_ground_truth(record_id, GroundTruthFile(keys.ground_truth("truth.csv"), "truth.csv", 10))
+    return server.set_ground_truth(record_id, GroundTruthFile(keys.ground_truth("truth.csv"), "truth.csv", 10))
 
 
 def figures_of(at: AppTest):

@@ -2,7 +2,8 @@
 
 The data's heart rates all lie within 65–86 bpm, so even an estimator that knows nothing about the pulse
 scores an MAE of about its spread; the shuffled-truth control in ``bench/rppg_real.py`` says how much of
-the figure is signal. The issue's goal (MAE ≤ 10 bpm) is not met on these crops (see the strict xfail).
+the figure is signal. The issue's goal (MAE ≤ 10 bpm) is a benchmark figure (``real_hr_mae_bpm``),
+not a test: it is not met on these crops, whose estimates carry almost no per-subject information.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from tests.support.services import require_real_data
 
 OLD_DEFAULT_MAE_BPM = 30.0
 """What a fixed central region gave with POS before the skin fallback (issue 16): the bar to stay under."""
-GOAL_MAE_BPM = 10.0
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +40,3 @@ def test_real_error_is_well_under_the_old_default(results) -> None:
     mae = float(np.mean([abs(est - hr) for _, hr, est in results if est is not None]))
     assert mae < OLD_DEFAULT_MAE_BPM * 0.67, f"MAE {mae:.1f} bpm"
 
-
-@pytest.mark.xfail(strict=True, reason="issue 16's goal is not met on these crops: the estimates carry almost "
-                                       "no per-subject information (bench/rppg_real.py's shuffled control)")
-def test_real_error_meets_the_goal(results) -> None:
-    mae = float(np.mean([abs(est - hr) for _, hr, est in results if est is not None]))
-    assert mae <= GOAL_MAE_BPM

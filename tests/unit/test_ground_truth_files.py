@@ -24,7 +24,7 @@ from lib.ground_truth_files import (
 )
 from lib.keys import record_keys
 from lib.records import FileRecord, NewRecord, VideoProperties
-from lib.repository import SqliteRepository
+from lib.repository import SqliteRepository, SqliteServerRecords
 from lib.rppg.ground_truth import check_sync
 from lib.rppg.ground_truth.model import mean_hr, waveform
 from lib.settings import S3Settings, Settings
@@ -51,12 +51,17 @@ def repo(tmp_path: Path) -> SqliteRepository:
     return SqliteRepository(tmp_path / "demo.db", USER)
 
 
-def add_record(repo: SqliteRepository, name: str = "subject7_vid.avi", size: int = 1_000) -> FileRecord:
+@pytest.fixture
+def server(tmp_path: Path) -> SqliteServerRecords:
+    return SqliteServerRecords(tmp_path / "demo.db", USER)
+
+
+def add_record(server: SqliteServerRecords, name: str = "subject7_vid.avi", size: int = 1_000) -> FileRecord:
     record_id = str(uuid.uuid4())
-    keys = record_keys(repo.user_id, record_id, "avi", datetime.now(UTC))
-    repo.create_pending(NewRecord(id=record_id, s3_key=keys.original, bucket=BUCKET, original_name=name,
-                                  content_type="video/x-msvideo", size_bytes=size, video=VIDEO))
-    return repo.mark_ready(record_id, size_bytes=size, sha256="ab" * 32, video=VIDEO, thumbnail_key=None,
+    keys = record_keys(server.user_id, record_id, "avi", datetime.now(UTC))
+    server.reserve(NewRecord(id=record_id, s3_key=keys.original, bucket=BUCKET, original_name=name,
+                             content_type="video/x-msvideo", size_bytes=size, video=VIDEO), quota_bytes=10**12)
+    return server.mark_ready(record_id, size_bytes=size, sha256="ab" * 32, video=VIDEO, thumbnail_key=None,
                            preview_key=None)
 
 
@@ -76,45 +81,46 @@ def bucket_keys(store: ObjectStore) -> set[str]:
     return {o.key for o in store.iter_all_objects()}
 
 
-def test_bad_files_are_refused_by_file_line_and_column_before_anything_is_stored(store, repo) -> None:
-    record = add_record(repo)
+def test_bad_files_are_refused_by_file_line_and_column_before_anything_is_stored(store, repo, server) -> None:
+    record = add_record(server)
     bad = b"time_s,ppg\n0,1\n0.02,nan\n" + b"".join(f"{i / 50:.2f},1\n".encode() for i in range(2, 20))
     with pytest.raises(GroundTruthError, match=r"broken\.csv, line 3, column 2"):
-        attach_ground_truth(store, repo, SETTINGS, record.id, [TruthUpload("broken.csv", bad)])
+        attach_ground_truth(store, repo, server, SETTINGS, record.id, [TruthUpload("broken.csv", bad)])
     with pytest.raises(GroundTruthError, match="another recording"):  # 5 s of signal for a 20 s video
-        attach_ground_truth(store, repo, SETTINGS, record.id, [TruthUpload("short.csv", pulse_csv(5.0))])
+        attach_ground_truth(store, repo, server, SETTINGS, record.id, [TruthUpload("short.csv", pulse_csv(5.0))])
     with pytest.raises(ValidationError, match="end in one of"):
-        attach_ground_truth(store, repo, SETTINGS, record.id, [TruthUpload("notes.docx", b"x")])
+        attach_ground_truth(store, repo, server, SETTINGS, record.id, [TruthUpload("notes.docx", b"x")])
     with pytest.raises(ValidationError, match="Choose a ground-truth file"):
-        attach_ground_truth(store, repo, SETTINGS, record.id, [])
+        attach_ground_truth(store, repo, server, SETTINGS, record.id, [])
     assert bucket_keys(store) == set() and repo.get(record.id) == record
 
 
-def test_a_bids_table_needs_its_sidecar_and_only_a_bids_pair_is_two_files(store, repo) -> None:
-    record = add_record(repo)
+def test_a_bids_table_needs_its_sidecar_and_only_a_bids_pair_is_two_files(store, repo, server) -> None:
+    record = add_record(server)
     table, sidecar = bids_pair()
     with pytest.raises(GroundTruthError, match=r"needs its JSON sidecar \(sub-01_physio\.json\)"):
-        attach_ground_truth(store, repo, SETTINGS, record.id, [TruthUpload("sub-01_physio.tsv.gz", table)])
+        attach_ground_truth(store, repo, server, SETTINGS, record.id, [TruthUpload("sub-01_physio.tsv.gz", table)])
     with pytest.raises(GroundTruthError, match="choose it together with"):
-        attach_ground_truth(store, repo, SETTINGS, record.id, [TruthUpload("sub-01_physio.json", sidecar)])
+        attach_ground_truth(store, repo, server, SETTINGS, record.id, [TruthUpload("sub-01_physio.json", sidecar)])
     with pytest.raises(ValidationError, match="Choose one ground-truth file"):
-        attach_ground_truth(store, repo, SETTINGS, record.id, [TruthUpload("a.csv", b"1"), TruthUpload("b.csv", b"2")])
+        two = [TruthUpload("a.csv", b"1"), TruthUpload("b.csv", b"2")]
+        attach_ground_truth(store, repo, server, SETTINGS, record.id, two)
     assert bucket_keys(store) == set() and repo.get(record.id) == record
 
 
-def test_the_quota_counts_the_ground_truth(store, repo) -> None:
-    record = add_record(repo, size=1_000)
+def test_the_quota_counts_the_ground_truth(store, repo, server) -> None:
+    record = add_record(server, size=1_000)
     data = pulse_csv()
     tight = replace(SETTINGS, quota_bytes=1_000 + len(data) - 1)
     with pytest.raises(QuotaExceeded, match="does not fit"):
-        attach_ground_truth(store, repo, tight, record.id, [TruthUpload("pulse.csv", data)])
+        attach_ground_truth(store, repo, server, tight, record.id, [TruthUpload("pulse.csv", data)])
     assert bucket_keys(store) == set()
 
 
-def test_only_a_ready_recording_takes_ground_truth(store, repo) -> None:
-    record = repo.mark_failed(add_record(repo).id, "interrupted")
+def test_only_a_ready_recording_takes_ground_truth(store, repo, server) -> None:
+    record = server.mark_failed(add_record(server).id, "interrupted")
     with pytest.raises(ValidationError, match="ready"):
-        attach_ground_truth(store, repo, SETTINGS, record.id, [TruthUpload("pulse.csv", pulse_csv())])
+        attach_ground_truth(store, repo, server, SETTINGS, record.id, [TruthUpload("pulse.csv", pulse_csv())])
 
 
 def test_describe_says_what_was_read_and_warns_about_sync() -> None:

@@ -16,6 +16,7 @@ from lib.records import FileRecord, GroundTruthFile, NewRecord, ResearchFields
 from lib.repository import SqliteRepository
 from lib.rppg import AnalysisSummary
 from lib.study_evaluation import ALL, NO_VALUE, Grouping, evaluate_study, figures_csv, recordings_csv
+from tests.support.records import server_of
 
 USER = "0b6f3c5e-5a55-4c1e-9d7c-1f2a3b4c5d6e"
 
@@ -31,15 +32,16 @@ def add(repo: SqliteRepository, name: str, *, method: str | None = "POS", hr: fl
     analysed) with the comparison ``hr`` against ``truth``."""
     record_id = str(uuid.uuid4())
     keys = record_keys(USER, record_id, "avi", datetime.now(UTC))
-    repo.create_pending(NewRecord(id=record_id, s3_key=keys.original, bucket="b", original_name=name,
-                                  content_type="video/x-msvideo", size_bytes=10,
-                                  research=research or ResearchFields()))
+    server = server_of(repo)
+    server.reserve(NewRecord(id=record_id, s3_key=keys.original, bucket="b", original_name=name,
+                             content_type="video/x-msvideo", size_bytes=10, research=research or ResearchFields()),
+                   quota_bytes=10**12)
     summary = AnalysisSummary(method=method or "POS", hr_bpm=hr, snr_db=3.0, hr_track=(), pulse=(), pulse_fs=0.0,
                               flags=(), frames_analysed=300, seconds_taken=0.5, ground_truth_hr_bpm=truth)
-    record = repo.mark_ready(record_id, size_bytes=10, sha256=None, video=None, thumbnail_key=None,
+    record = server.mark_ready(record_id, size_bytes=10, sha256=None, video=None, thumbnail_key=None,
                              preview_key=None, analysis=summary.to_json() if method else None)
     if attached:
-        record = repo.set_ground_truth(record_id, GroundTruthFile(keys.ground_truth("gt.csv"), "gt.csv", 5))
+        record = server.set_ground_truth(record_id, GroundTruthFile(keys.ground_truth("gt.csv"), "gt.csv", 5))
     return record
 
 
