@@ -133,7 +133,9 @@ begin
     raise exception 'reserve_upload needs the row''s id, user_id and size_bytes' using errcode = '22023';
   end if;
   perform pg_advisory_xact_lock(hashtextextended('pulsevault.quota/' || wanted.user_id::text, 0));
-  select coalesce(sum(size_bytes), 0), coalesce(sum(size_bytes) filter (where status = 'pending'), 0)
+  -- A recording's ground-truth file counts too (ground_truth_bytes, 001), as it does in usage (002).
+  select coalesce(sum(size_bytes + ground_truth_bytes), 0),
+         coalesce(sum(size_bytes) filter (where status = 'pending'), 0)
     into held, pending
     from public.user_files
    where user_id = wanted.user_id and status in ('ready', 'pending');

@@ -218,7 +218,7 @@ class SqliteServerRecords(FactUpdates, _SqliteStore):
         try:
             conn.execute("begin immediate")
             held, pending = conn.execute(
-                "select coalesce(sum(size_bytes), 0),"
+                "select coalesce(sum(size_bytes + ground_truth_bytes), 0),"  # ground truth counts in the quota
                 " coalesce(sum(case when status = 'pending' then size_bytes end), 0)"
                 " from user_files where user_id = ? and status in ('ready', 'pending')", (self.user_id,)).fetchone()
             if held + values["size_bytes"] > quota_bytes:

@@ -174,6 +174,8 @@ def test_update_research_analysis_and_ground_truth(make_rows):
     assert (attached.ground_truth_key, attached.ground_truth_name, attached.ground_truth_bytes) == (
         key, "subject 1 pulse.csv", 1_234)
     assert repo.usage().total_bytes == before + 1_234  # the ground truth counts in usage
+    with pytest.raises(QuotaExceeded):  # and in the quota a new recording is reserved against
+        server.reserve(_new(repo, size=100), quota_bytes=before + 1_234 + 99)
     removed = server.set_ground_truth(record.id, None)
     assert (removed.ground_truth_key, removed.ground_truth_name, removed.ground_truth_bytes) == (None, None, 0)
     assert repo.usage().total_bytes == before
