@@ -1,6 +1,7 @@
 -- PulseVault: the Usage page's figures in one round trip, public.usage_summary(daily_since).
 -- Apply after 002_usage.sql (and 003). Safe to run again. (002 defined it first without an argument; a short
--- history drawn per month was one dot, so it now also counts uploads per day.)
+-- history drawn per month was one dot, so it now also counts uploads per day.) A recording's bytes include its
+-- ground-truth file's (ground_truth_bytes), as everywhere in usage (002).
 --
 -- Returns {"total_bytes", "total_count", "by_day", "by_month", "by_content_type", "by_lossless",
 -- "by_subject"}, each breakdown a list of {"label", "bytes", "count"}: by_day ("YYYY-MM-DD", UTC) and
@@ -26,7 +27,7 @@ as $$
            case when lossless then 'lossless' when not lossless then 'lossy' else 'unknown' end
              as lossless_label,
            case when subject_id = '' then '(none)' else subject_id end as subject_label,
-           sum(size_bytes) as bytes,
+           sum(size_bytes + ground_truth_bytes) as bytes,
            count(*) as n
     from public.user_files
     where user_id = (select auth.uid()) and status = 'ready'
@@ -53,7 +54,7 @@ as $$
   -- The recent days only: a range scan of the (user_id, created_at) index.
   days as (
     select to_char(date_trunc('day', created_at, 'UTC'), 'YYYY-MM-DD') as label,
-           sum(size_bytes)::bigint as bytes,
+           sum(size_bytes + ground_truth_bytes)::bigint as bytes,
            count(*)::bigint as n
     from public.user_files
     where daily_since is not null and user_id = (select auth.uid()) and status = 'ready'

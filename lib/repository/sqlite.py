@@ -124,7 +124,7 @@ group by subject_id
 """Subjects on their own: folded into the combinations above they would multiply them."""
 
 _SQLITE_USAGE_BY_DAY = """
-select substr(created_at, 1, 10) as day, sum(size_bytes) as bytes, count(*) as count
+select substr(created_at, 1, 10) as day, sum(size_bytes + ground_truth_bytes) as bytes, count(*) as count
 from user_files where user_id = ? and status = 'ready' and created_at >= ?
 group by substr(created_at, 1, 10) order by day
 """
