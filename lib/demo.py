@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import atexit
 import logging
+import multiprocessing
+import os
 import secrets
 import shutil
 import tempfile
@@ -33,7 +35,7 @@ from botocore.config import Config
 from lib.auth import DemoAuth
 from lib.errors import PulseVaultError, StorageUnavailable
 from lib.seaweedfs import READY_TIMEOUT_S, SeaweedFS, admin_identities, start_seaweedfs
-from lib.settings import S3Settings
+from lib.settings import S3Settings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,8 @@ DEMO_PASSWORD = "pulse-demo-2026"
 DEMO_BUCKET = "pulsevault-demo"
 DEMO_REGION = "us-east-1"
 CORS_MAX_AGE_S = 3_000
+SEED_NICENESS = 10
+"""The seeding process yields the CPU to the app: the first pages render before the sample is drawn."""
 STORAGE_FOLDER = "s3"
 """The S3 server's data folder inside the demo's temporary folder."""
 
@@ -123,9 +127,44 @@ def seed_once(seed: Callable[[], None]) -> None:
         if _seeded:
             return
         _seeded = True
-    # Not a daemon: the interpreter waits for it at exit, because killing a
-    # thread inside OpenCV/ffmpeg at shutdown aborts the whole process.
-    threading.Thread(target=_run_seed, args=(seed,), name="pulsevault-demo-seed", daemon=False).start()
+    # A daemon: the heavy work runs in a child process (lib.sample), so this thread only waits,
+    # and stopping the app must not wait for the sample to finish.
+    threading.Thread(target=_run_seed, args=(seed,), name="pulsevault-demo-seed", daemon=True).start()
+
+
+@dataclass(frozen=True)
+class SeedTarget:
+    """Where the demo sample goes: all the seeding process needs, and nothing it cannot pickle."""
+
+    settings: Settings
+    db_path: Path
+    user_id: str
+    workdir: Path
+
+
+def seed_sample(settings: Settings, demo: DemoBackends) -> None:
+    """Store the generated sample recording for the demo account (:mod:`lib.sample`), in a child process.
+
+    Drawing, checking and analysing the sample loads OpenCV and SciPy and takes seconds of CPU, which
+    the app (still rendering its first pages) should neither hold in memory nor wait for when it stops:
+    the child is a daemon, so stopping the app stops it.
+    """
+    demo.wait_for_storage()  # the child talks to the embedded S3
+    child = multiprocessing.get_context("spawn").Process(
+        target=_store_sample, args=(SeedTarget(settings, demo.db_path, demo.user_id, demo.workdir),),
+        name="pulsevault-demo-seed", daemon=True)
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise PulseVaultError(f"storing the demo sample failed (seeding process exit code {child.exitcode})")
+
+
+def _store_sample(target: SeedTarget) -> None:
+    os.nice(SEED_NICENESS)
+    from lib.sample import store_sample  # OpenCV and the pipeline load in the child only
+
+    logging.basicConfig(level=logging.INFO)  # the child's one line of news reaches the app's log
+    store_sample(target)
 
 
 def seeding_done(timeout_s: float | None = 0) -> bool:
