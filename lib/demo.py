@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import atexit
 import logging
-import multiprocessing
 import os
+import pickle
 import secrets
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
@@ -33,6 +36,7 @@ import boto3
 from botocore.config import Config
 
 from lib.auth import DemoAuth
+from lib.childwatch import die_with_parent
 from lib.errors import PulseVaultError, StorageUnavailable
 from lib.seaweedfs import READY_TIMEOUT_S, SeaweedFS, admin_identities, start_seaweedfs
 from lib.settings import S3Settings, Settings
@@ -46,6 +50,8 @@ DEMO_REGION = "us-east-1"
 CORS_MAX_AGE_S = 3_000
 SEED_NICENESS = 10
 """The seeding process yields the CPU to the app: the first pages render before the sample is drawn."""
+REPO_ROOT = Path(__file__).resolve().parents[1]
+"""Where ``python -m lib.sample`` runs from."""
 STORAGE_FOLDER = "s3"
 """The S3 server's data folder inside the demo's temporary folder."""
 
@@ -143,28 +149,21 @@ class SeedTarget:
 
 
 def seed_sample(settings: Settings, demo: DemoBackends) -> None:
-    """Store the generated sample recording for the demo account (:mod:`lib.sample`), in a child process.
+    """Store the generated sample recording for the demo account (``python -m lib.sample``), in a child process.
 
     Drawing, checking and analysing the sample loads OpenCV and SciPy and takes seconds of CPU, which
-    the app (still rendering its first pages) should neither hold in memory nor wait for when it stops:
-    the child is a daemon, so stopping the app stops it.
+    the app (still rendering its first pages) should neither hold in memory nor wait for when it stops.
+    A plain subprocess, not ``multiprocessing``: under Streamlit ``__main__`` is the app script, which a
+    spawned child would run again. The target goes over stdin, so no secret shows in a process list.
     """
     demo.wait_for_storage()  # the child talks to the embedded S3
-    child = multiprocessing.get_context("spawn").Process(
-        target=_store_sample, args=(SeedTarget(settings, demo.db_path, demo.user_id, demo.workdir),),
-        name="pulsevault-demo-seed", daemon=True)
-    child.start()
-    child.join()
-    if child.exitcode != 0:
-        raise PulseVaultError(f"storing the demo sample failed (seeding process exit code {child.exitcode})")
-
-
-def _store_sample(target: SeedTarget) -> None:
-    os.nice(SEED_NICENESS)
-    from lib.sample import store_sample  # OpenCV and the pipeline load in the child only
-
-    logging.basicConfig(level=logging.INFO)  # the child's one line of news reaches the app's log
-    store_sample(target)
+    target = SeedTarget(settings, demo.db_path, demo.user_id, demo.workdir)
+    child = subprocess.Popen([sys.executable, "-m", "lib.sample"], cwd=REPO_ROOT, stdin=subprocess.PIPE,
+                             preexec_fn=die_with_parent(signal.SIGTERM))  # this thread waits for it
+    os.setpriority(os.PRIO_PROCESS, child.pid, SEED_NICENESS)
+    child.communicate(pickle.dumps(target))
+    if child.returncode != 0:
+        raise PulseVaultError(f"storing the demo sample failed (seeding process exit code {child.returncode})")
 
 
 def seeding_done(timeout_s: float | None = 0) -> bool:

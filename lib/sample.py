@@ -16,7 +16,9 @@ The test suite has a richer generator (tests/support/synthetic_pulse.py);
 from __future__ import annotations
 
 import logging
+import pickle
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,7 +86,7 @@ def write_sample(path: Path, spec: SampleSpec = SampleSpec()) -> Path:
 def store_sample(target: SeedTarget) -> None:
     """Draw the sample clip and store it for ``target``'s user through the upload pipeline.
 
-    Runs in the seeding process :func:`lib.demo.seed_sample` starts, never in the app's own.
+    Runs in the process :func:`lib.demo.seed_sample` starts (:func:`main`), never in the app's own.
     """
     backends = Backends(target.settings, ObjectStore.from_settings(target.settings),
                         SqliteRepository(target.db_path, target.user_id))
@@ -141,3 +143,13 @@ def _features(image: np.ndarray, covered: np.ndarray, cx: int, cy: int, fw: int,
     mouth = (cx, cy + int(fh * 0.45)), (int(fw * 0.38), max(1, int(fh * 0.06)))
     cv2.ellipse(image, *mouth, 0, 0, 360, (70, 60, 140), -1)
     cv2.ellipse(covered, *mouth, 0, 0, 360, 255, -1)
+
+
+def main() -> None:
+    """``python -m lib.sample``: store the sample for the pickled :class:`~lib.demo.SeedTarget` on stdin."""
+    logging.basicConfig(level=logging.INFO)  # the one line of news reaches the app's log
+    store_sample(pickle.load(sys.stdin.buffer))
+
+
+if __name__ == "__main__":
+    main()
