@@ -43,7 +43,7 @@ RUNS = 7
 TABLE_KEY = "pv_user_files_table"
 PAGE_KEY = "pv_user_files_page"
 _CLOUD_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_S3_BUCKET", "AWS_S3_ENDPOINT_URL",
-               "SUPABASE_URL", "SUPABASE_ANON_KEY")
+               "SUPABASE_URL", "SUPABASE_ANON_KEY", "SUPABASE_SERVICE_ROLE_KEY")
 
 
 def analysis(i: int) -> str:

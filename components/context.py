@@ -15,10 +15,11 @@ import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
 from components.feedback import flash
-from lib.auth import AuthProvider, Session
+from components.text import literal
+from lib.auth import AuthProvider, Caller, Session
 from lib.demo import seed_sample
 from lib.errors import AuthError, ConfigError
-from lib.repository import Repository
+from lib.repository import Repository, ServerRecords
 from lib.services import Services, build_services
 from lib.settings import load_settings
 
@@ -34,10 +35,18 @@ class UserContext:
     auth: AuthProvider
     session: Session
     repo: Repository
+    """Reads and research edits, as the user."""
+    server: ServerRecords
+    """Facts and the row lifecycle, written by the server for this user only."""
 
     @property
     def user_id(self) -> str:
         return self.session.user_id
+
+    @property
+    def caller(self) -> Caller:
+        """Who asks, with the role the verified session carries (never what the user typed)."""
+        return self.session.caller
 
 
 @st.cache_resource(show_spinner="Starting PulseVault…")
@@ -83,7 +92,7 @@ def current_session(services: Services) -> Session | None:
         # Expired beyond refresh, or the auth service is unreachable with an
         # expired token: either way the user must sign in again.
         end_session()
-        flash(f"{exc} Please sign in again.", "warning")
+        flash(f"{literal(exc)} Please sign in again.", "warning")
         return None
     st.session_state[_SESSION_KEY] = fresh
     return fresh
@@ -106,4 +115,5 @@ def user_context() -> UserContext:
     services = get_services()
     auth = get_auth(services)
     session = st.session_state[_SESSION_KEY]
-    return UserContext(services, auth, session, services.repository_for(auth, session))
+    return UserContext(services, auth, session, services.repository_for(auth, session),
+                       services.server_records_for(session))

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 import streamlit as st
 
+from components.text import literal
 from lib.errors import PulseVaultError
 
 log = logging.getLogger("pulsevault")
@@ -19,14 +20,15 @@ _FLASH_KEY = "pv_flash"
 def user_errors(action: str) -> Iterator[None]:
     """Run a block; show what went wrong as ``st.error`` instead of raising.
 
-    A :class:`PulseVaultError` is already phrased for the user. Anything else
+    A :class:`PulseVaultError` is already phrased for the user, and shown as
+    text (it may quote a file name or another user-supplied string). Anything else
     is a bug: it is logged with its traceback on the server (where secrets
     never reach, see lib.settings) and the page gets a short message.
     """
     try:
         yield
     except PulseVaultError as exc:
-        st.error(f"{action} failed. {exc}", icon=":material/error:")
+        st.error(f"{action} failed. {literal(exc)}", icon=":material/error:")
     except Exception:
         log.exception("%s failed unexpectedly", action)
         st.error(
@@ -37,7 +39,7 @@ def user_errors(action: str) -> Iterator[None]:
 
 
 def flash(message: str, kind: str = "info") -> None:
-    """Keep a message to show once after the next rerun."""
+    """Keep a message to show once after the next rerun (Markdown: quote user text with ``literal``)."""
     st.session_state[_FLASH_KEY] = (kind, message)
 
 

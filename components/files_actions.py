@@ -8,12 +8,12 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from components import files_table, upload_jobs
+from components import files_table, upload_card, upload_jobs
 from components.context import UserContext, user_context
 from components.feedback import user_errors
+from components.text import literal
 from lib import uploads
 from lib.library import delete_records, export_csv, reanalyse
-from lib.pipeline import Backends
 from lib.records import FileRecord, ListQuery, Status
 from lib.uploads import JobStatus, UploadJob
 
@@ -26,6 +26,7 @@ DIALOG_NAMES_SHOWN = 10
 
 
 def notify(message: str, kind: str = "success") -> None:
+    """Keep a notice for the next run (Markdown: quote user text with ``literal``)."""
     st.session_state[NOTICE_KEY] = (kind, message)
 
 
@@ -62,7 +63,7 @@ def _confirm_delete(pending: tuple[tuple[str, str], ...]) -> None:
     st.markdown(f"Delete {'this' if count == 1 else 'these'} {noun}? The original, thumbnail, preview and "
                 "ground truth are removed from storage, and the metadata with them. **This cannot be undone.**")
     names = [name for _id, name in pending]
-    shown = "\n".join(f"- {name}" for name in names[:DIALOG_NAMES_SHOWN])
+    shown = "\n".join(f"- {literal(name)}" for name in names[:DIALOG_NAMES_SHOWN])
     more = f"\n- … and {count - DIALOG_NAMES_SHOWN} more" if count > DIALOG_NAMES_SHOWN else ""
     st.markdown(shown + more)
     confirm, cancel = st.columns(2)
@@ -78,11 +79,11 @@ def _delete(ids: list[str]) -> None:
     ctx = user_context()
     bar = st.progress(0.0, text="Deleting…")
     with user_errors("Deleting"):
-        report = delete_records(ctx.services.store, ctx.repo, ids,
+        report = delete_records(ctx.services.store, ctx.repo, ctx.server, ids,
                                 progress=lambda done, total: bar.progress(done / total, text=f"Deleted {done} "
                                                                           f"of {total}"))
         upload_jobs.records_deleted(report.deleted)  # the Upload page must not call them stored any more
-        notify(report.summary(), "success" if report.ok else "warning")
+        notify(literal(report.summary()), "success" if report.ok else "warning")
         _forget_delete()
         files_table.clear_selection()
         st.rerun()
@@ -111,13 +112,12 @@ def render_toolbar(selected: Sequence[FileRecord], query: ListQuery, ctx: UserCo
 def retry(job: UploadJob, record: FileRecord, ctx: UserContext) -> None:
     """Store the kept local copy again; the job's new attempt replaces the failed row."""
     bar = st.progress(0.0, text="Starting the upload…")
-    backends = Backends(ctx.services.settings, ctx.services.store, ctx.repo)
-    job = upload_jobs.put(uploads.retry_failed(job, record, backends, upload_jobs.workspace(),
+    job = upload_jobs.put(uploads.retry_failed(job, record, upload_card.backends(ctx), upload_jobs.workspace(),
                                                progress=lambda p: bar.progress(p.fraction, text=p.describe())))
     if job.status is JobStatus.READY:
-        notify(f"{job.display_name} is stored and ready.")
+        notify(f"{literal(job.display_name)} is stored and ready.")
     else:
-        notify(f"The upload of {record.original_name} failed again. {job.message}", "error")
+        notify(f"The upload of {literal(record.original_name)} failed again. {literal(job.message)}", "error")
     files_table.clear_selection()  # the failed row is gone; the new one is listed first
     st.rerun()
 
@@ -125,7 +125,7 @@ def retry(job: UploadJob, record: FileRecord, ctx: UserContext) -> None:
 def render_unfinished(record: FileRecord, ctx: UserContext, *, can_discard: bool) -> None:
     """Why an upload failed (or is still pending), with Retry and Discard where they make sense."""
     if record.status is Status.FAILED:
-        st.error(f"This upload failed: {record.error or 'no reason was recorded.'}", icon=":material/error:")
+        st.error(f"This upload failed: {literal(record.error or 'no reason was recorded.')}", icon=":material/error:")
     else:
         st.info("This upload has not finished. If it is not running any more, discard it and upload the file "
                 "again.", icon=":material/hourglass_top:")
@@ -153,7 +153,7 @@ def run_reanalysis(record: FileRecord, method: str, ctx: UserContext) -> None:
         bar.progress(min(1.0, max(0.0, fraction)), text=f"{labels[stage]}: {fraction:.0%}")
 
     with user_errors("Re-analysing"):
-        reanalyse(ctx.services.store, ctx.repo, record.id, method=method, progress=on_progress,
+        reanalyse(ctx.services.store, ctx.repo, ctx.server, record.id, method=method, progress=on_progress,
                   band=ctx.services.settings.hr_band_hz)
-        notify(f"{record.original_name} was re-analysed ({method}).")
+        notify(f"{literal(record.original_name)} was re-analysed ({method}).")
         st.rerun()

@@ -15,6 +15,7 @@ from components.feedback import user_errors
 from components.files_table import STATUS_LABELS, link_cache
 from components.quicklook import render_saved_analysis
 from components.research_form import render_research_fields
+from components.text import literal
 from lib.library import (
     can_discard,
     describe_expiry,
@@ -37,7 +38,7 @@ def share_key(record_id: str) -> str:
 def render_detail(record: FileRecord, ctx: UserContext) -> None:
     with st.container(border=True, key="pv_user_files_detail"):
         title, badge = st.columns([5, 1])
-        title.subheader(record.original_name, anchor=False)
+        title.subheader(literal(record.original_name), anchor=False)
         with badge:
             st.badge(STATUS_LABELS[record.status], color=STATUS_COLOURS[record.status])
         if record.status is not Status.READY:
@@ -64,10 +65,9 @@ def _player(record: FileRecord, ctx: UserContext) -> None:
     with user_errors("Preparing the player"):
         # Cached: a fresh signature each rerun would make the browser reload (and restart) the video.
         link = link_cache().get(("play", owner, record.id, record.playback_key),
-                                lambda: playback_url(ctx.services.store, record, owner=owner))
+                                lambda: playback_url(ctx.services.store, ctx.repo, record.id))
         assert link is not None
-        fmt = "video/mp4" if record.preview_key else record.content_type
-        st.video(link.url, format=fmt)
+        st.video(link.url, format=link.content_type)
         if record.preview_key:
             st.caption("Playing the H.264 preview; the original is stored unchanged.")
 
@@ -101,9 +101,10 @@ def properties(record: FileRecord) -> pd.DataFrame:
 def _actions(record: FileRecord, ctx: UserContext) -> None:
     download, delete, _ = st.columns([2, 1, 3])
     with download, user_errors("Preparing the download"):
-        link = download_url(ctx.services.store, record, owner=ctx.user_id)
+        link = download_url(ctx.services.store, ctx.repo, record.id)
         st.link_button("Download original", link.url, icon=":material/download:", type="primary",
-                       help=f"Saves as {record.original_name}; the link works for {describe_expiry(link.expires_s)}.")
+                       help=f"Saves as {literal(record.original_name)}; the link works for "
+                            f"{describe_expiry(link.expires_s)}.")
     delete.button("Delete", key=f"pv_user_files_delete_{record.id}", icon=":material/delete:",
                   on_click=files_actions.ask_delete, args=((record,),))
 
@@ -116,8 +117,8 @@ def _share(record: FileRecord, ctx: UserContext) -> None:
                                    format_func=describe_expiry, key=f"pv_user_files_share_expiry_{record.id}")
         if st.button("Create link", key=f"pv_user_files_share_make_{record.id}", icon=":material/link:"):
             with user_errors("Creating the share link"):
-                st.session_state[share_key(record.id)] = share_link(ctx.services.store, record, expires, settings,
-                                                                    owner=ctx.user_id)
+                st.session_state[share_key(record.id)] = share_link(ctx.services.store, ctx.repo, record.id,
+                                                                    expires, settings)
         link = st.session_state.get(share_key(record.id))
         if link is not None:
             st.code(link.url, language=None, wrap_lines=True)
@@ -134,7 +135,7 @@ def _research(record: FileRecord, ctx: UserContext) -> None:
         if st.form_submit_button("Save", icon=":material/save:"):
             with user_errors("Saving the research fields"):
                 ctx.repo.update_research(record.id, research)
-                files_actions.notify(f"Research fields of {record.original_name} saved.")
+                files_actions.notify(f"Research fields of {literal(record.original_name)} saved.")
                 st.rerun()
 
 

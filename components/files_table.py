@@ -17,6 +17,7 @@ import streamlit as st
 
 from lib.library import LinkCache, quick_look_hr, thumbnail_urls
 from lib.records import FileRecord, ListQuery, RecordPage, Status
+from lib.repository import Repository
 
 TABLE_KEY = "pv_user_files_table"
 PAGE_KEY = "pv_user_files_page"
@@ -166,9 +167,9 @@ COLUMN_CONFIG: dict[str, Any] = {
 }
 
 
-def render_table(page: RecordPage, *, store: Any, owner: str) -> list[FileRecord]:
+def render_table(page: RecordPage, *, store: Any, repo: Repository) -> list[FileRecord]:
     """The page's rows with thumbnails; returns the selected records."""
-    thumbs = thumbnail_urls(store, page.records, owner=owner, cache=link_cache())
+    thumbs = thumbnail_urls(store, repo, [r.id for r in page.records], cache=link_cache())
     frame = table_frame(page.records, thumbs)
     event = st.dataframe(frame, key=TABLE_KEY, on_select="rerun", selection_mode="multi-row", hide_index=True,
                          column_config=COLUMN_CONFIG, row_height=48, width="stretch")

@@ -8,6 +8,7 @@ import streamlit as st
 
 from components.context import end_session, get_auth, user_context
 from components.feedback import flash
+from components.text import literal
 from lib.auth import Session
 from lib.errors import PulseVaultError
 from lib.services import Services
@@ -16,7 +17,7 @@ from lib.units import human_bytes
 
 def render_sidebar(services: Services, session: Session) -> None:
     with st.sidebar:
-        st.markdown(f"**{session.email}**")
+        st.markdown(f"**{literal(session.email)}**" + (" · administrator" if session.is_admin else ""))
         mode = "Demo (embedded backends)" if services.settings.is_demo else "Cloud (S3 + Supabase)"
         st.caption(f"Mode: {mode}")
         _storage_meter(services)

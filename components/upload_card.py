@@ -18,6 +18,7 @@ from components import upload_jobs
 from components.context import UserContext
 from components.quicklook import render_quick_look, render_saved_analysis
 from components.research_form import render_research_fields
+from components.text import literal
 from lib import uploads
 from lib.pipeline import Backends, PreparedRecording, Progress, Step
 from lib.units import human_bytes, human_duration
@@ -36,7 +37,8 @@ def card_key(part: str, job_id: str) -> str:
 
 
 def backends(ctx: UserContext) -> Backends:
-    return Backends(ctx.services.settings, ctx.services.store, ctx.repo)
+    """What this user's uploads run against: settings, bucket, their rows both ways (one session)."""
+    return Backends(ctx.services.settings, ctx.services.store, ctx.repo, ctx.server)
 
 
 def render_card(job: UploadJob, ctx: UserContext) -> UploadJob:
@@ -78,17 +80,17 @@ def _body(job: UploadJob, ctx: UserContext) -> UploadJob:
 
 def _header(job: UploadJob) -> None:
     name, status = st.columns([4, 1])
-    name.markdown(f"**{job.display_name}** · {human_bytes(job.size_bytes)}")
+    name.markdown(f"**{literal(job.display_name)}** · {human_bytes(job.size_bytes)}")
     with status:
         st.badge(job.status.value, color=STATUS_COLOURS.get(job.status, "gray"))
     if job.prepared is not None and job.prepared.name_changed:
-        st.caption(f"Stored as “{job.prepared.original_name}”: the file name had characters that are "
+        st.caption(f"Stored as “{literal(job.prepared.original_name)}”: the file name had characters that are "
                    "not allowed in stored names.")
 
 
 def _check(job: UploadJob, ctx: UserContext) -> UploadJob:
     """Check the file and make its thumbnail, preview and quick look; nothing is stored."""
-    with st.status(f"Checking {job.given_name}…", expanded=True) as status:
+    with st.status(f"Checking {literal(job.given_name)}…", expanded=True) as status:
         check_bar = st.progress(0.0, text="Checking the file")
         pulse_bar = st.progress(0.0, text="Quick-look pulse: waiting")
 
@@ -100,14 +102,14 @@ def _check(job: UploadJob, ctx: UserContext) -> UploadJob:
 
         job = uploads.check(job, backends(ctx), upload_jobs.workspace(), on_progress)
         if job.status in (JobStatus.NOT_ACCEPTED, JobStatus.CHECK_FAILED):
-            status.update(label=f"{job.given_name} cannot be accepted", state="error", expanded=False)
+            status.update(label=f"{literal(job.given_name)} cannot be accepted", state="error", expanded=False)
         else:
-            status.update(label=f"{job.display_name} checked", state="complete", expanded=False)
+            status.update(label=f"{literal(job.display_name)} checked", state="complete", expanded=False)
     return job
 
 
 def _refused(job: UploadJob, ctx: UserContext) -> None:
-    st.error(job.message, icon=":material/block:")
+    st.error(literal(job.message), icon=":material/block:")
     left, right, _ = st.columns([1, 1, 4])
     if job.status is JobStatus.CHECK_FAILED:
         left.button("Check again", key=card_key("recheck", job.id), icon=":material/refresh:",
@@ -166,7 +168,7 @@ def _badges(prepared: PreparedRecording) -> None:
         else:
             st.badge("H.264 preview proxy", icon=":material/movie:", color="violet")
     if not video.lossless:
-        st.warning(f"Lossy compression ({video.codec}) weakens the faint colour changes the pulse is read "
+        st.warning(f"Lossy compression ({literal(video.codec)}) weakens the faint colour changes the pulse is read "
                    "from; record losslessly (e.g. FFV1) when you can.", icon=":material/warning:")
     if prepared.preview is not None:
         st.caption("Browsers cannot play the original, so a small H.264 copy is stored with it for previews.")
@@ -201,7 +203,7 @@ def _input(job: UploadJob, ctx: UserContext) -> UploadJob:
 
 
 def _store(job: UploadJob, ctx: UserContext) -> UploadJob:
-    name = job.display_name
+    name = literal(job.display_name)  # Markdown in every label below
     bar = st.progress(0.0, text="Starting the upload…")
     with st.status(f"Uploading {name}", expanded=True) as status:
         last: list[Step] = []
@@ -229,7 +231,7 @@ def _actions(job: UploadJob, ctx: UserContext) -> None:
         _stored(job, with_analysis=False)  # just uploaded: the quick look is shown above
         return
     if job.status is JobStatus.UPLOAD_FAILED:
-        st.error(job.message, icon=":material/error:")
+        st.error(literal(job.message), icon=":material/error:")
         if job.in_bucket is not None:
             st.info("The recording itself is safe in the bucket (waiting, not listed as ready yet). Retry "
                     "finishes storing it without sending it again; Discard removes it from the bucket.",
@@ -250,7 +252,7 @@ def _actions(job: UploadJob, ctx: UserContext) -> None:
 
 
 def _duplicate_choice(job: UploadJob, ctx: UserContext) -> None:
-    st.warning(f"{job.duplicate_note} Skip this file, or upload it anyway?", icon=":material/content_copy:")
+    st.warning(f"{literal(job.duplicate_note)} Skip this file, or upload it anyway?", icon=":material/content_copy:")
     skip, anyway, _ = st.columns([1, 1, 3])
     skip.button("Skip", key=card_key("skip", job.id), icon=":material/skip_next:",
                 on_click=_dismiss, args=(job.id, ctx, True))
@@ -268,7 +270,7 @@ def _stored(job: UploadJob, *, with_analysis: bool = True) -> None:
         return
     research = record.research
     labelled = (("subject", research.subject_id), ("session", research.session_label))
-    details = ", ".join(f"{label} {value}" for label, value in labelled if value)
+    details = ", ".join(f"{label} {literal(value)}" for label, value in labelled if value)
     st.success(f"Stored and ready{f' ({details})' if details else ''}. Find it under My files.",
                icon=":material/cloud_done:")
     st.caption(f"Record {record.id}")

@@ -17,7 +17,14 @@ from components.feedback import user_errors
 from components.usage_charts import byte_unit
 from components.usage_reconcile import render_findings
 from lib.units import human_bytes
-from lib.usage import BucketReconciliation, BucketUsage, bucket_usage_csv, bucket_wide_usage, reconcile_bucket
+from lib.usage import (
+    BucketReconciliation,
+    BucketUsage,
+    bucket_usage_csv,
+    bucket_wide_usage,
+    reconcile_bucket,
+    row_access,
+)
 
 OPEN_KEY = "pv_user_usage_admin_open"
 BUCKET_CHECK_KEY = "pv_user_usage_bucket_check"
@@ -36,7 +43,7 @@ def render_admin(ctx: UserContext) -> None:
     if st.session_state.get(OPEN_KEY):
         with user_errors("Listing the whole bucket"):
             usage = _with_progress("Listing the bucket…", lambda progress: bucket_wide_usage(
-                ctx.services.store, ctx.services.settings, ctx.session.email, progress, refresh=refresh))
+                ctx.services.store, ctx.caller, progress, refresh=refresh))
             _render_bucket_usage(usage, ctx.user_id)
     _render_bucket_check(ctx)
 
@@ -106,8 +113,8 @@ def _render_bucket_check(ctx: UserContext) -> None:
 
     def check() -> None:
         st.session_state[BUCKET_CHECK_KEY] = _with_progress("Checking the bucket…", lambda progress: (
-            reconcile_bucket(ctx.services.store, ctx.services.settings, ctx.session.email,
-                             ctx.repo.rows_of, progress=progress)))
+            reconcile_bucket(ctx.services.store, ctx.services.settings, ctx.caller,
+                             row_access(ctx.repo, ctx.server), progress=progress)))
 
     if st.button("Check the whole bucket", key="pv_user_usage_bucket_check_button", icon=":material/fact_check:"):
         with user_errors("Checking the whole bucket"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from components.text import literal
 from lib.storage import HealthStatus
 from lib.units import human_bytes
 from lib.usage import UserUsage, usage_csv
@@ -15,7 +16,7 @@ SLOW_STORAGE_MS = 2_000
 
 def render_health(health: HealthStatus) -> None:
     if not health.ok:
-        st.error(f"**Storage check failed.** {health.message} Uploads, playback and the bucket check will "
+        st.error(f"**Storage check failed.** {literal(health.message)} Uploads, playback and the bucket check will "
                  "not work until this is fixed; the figures below come from the metadata and may be "
                  "out of date.", icon=":material/cloud_off:")
     elif health.latency_ms > SLOW_STORAGE_MS:

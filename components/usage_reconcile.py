@@ -13,6 +13,7 @@ import streamlit as st
 
 from components.context import UserContext
 from components.feedback import user_errors
+from components.text import literal
 from lib.units import human_bytes
 from lib.usage import (
     KIND_LABELS,
@@ -21,6 +22,7 @@ from lib.usage import (
     RepairResult,
     reconcile,
     repair,
+    row_access,
 )
 
 OWN_CHECK_KEY = "pv_user_usage_check"
@@ -110,9 +112,8 @@ def _confirm(kind: Kind, ctx: UserContext, items: list[Discrepancy], recheck: Re
                       width="stretch"):
         _close()
         with user_errors("Repairing"):
-            result = repair(kind, items, store=ctx.services.store, rows_for=ctx.repo.rows_of,
-                            settings=ctx.services.settings, caller_email=ctx.session.email,
-                            caller_id=ctx.user_id)
+            result = repair(kind, items, store=ctx.services.store, rows_for=row_access(ctx.repo, ctx.server),
+                            caller=ctx.caller)
             st.session_state[NOTICE_KEY] = _notice(kind, result)
             recheck()
             st.rerun()
@@ -147,9 +148,9 @@ def _notice(kind: Kind, result: RepairResult) -> tuple[str, str]:
     verb = {Kind.ORPHAN: "deleted", Kind.MISSING: "marked failed", Kind.STALE_PENDING: "cleaned"}[kind]
     text = f"{len(result.done)} {KIND_LABELS[kind].lower()}(s) {verb}."
     if result.skipped:
-        text += f" {len(result.skipped)} skipped ({result.skipped[0][1]})."
+        text += f" {len(result.skipped)} skipped ({literal(result.skipped[0][1])})."
     if result.errors:
-        return "error", f"{text} {len(result.errors)} failed: {result.errors[0][1]}"
+        return "error", f"{text} {len(result.errors)} failed: {literal(result.errors[0][1])}"
     return "success", text
 
 

@@ -2,8 +2,9 @@
 
 An S3 API (SeaweedFS's ``weed mini``, a child process on 127.0.0.1 on free
 ports, see :mod:`lib.seaweedfs`), a SQLite database for accounts and metadata,
-and a seeded demo account. Everything lives in one temporary folder that goes
-when the app stops; the app says so in a banner.
+and two seeded accounts, a researcher and an administrator (the role only
+the server sets; both shown on the sign-in page). Everything lives in one
+temporary folder that goes when the app stops; the app says so in a banner.
 
 The S3 server is a real one: it checks signatures, so a share link stops
 working at its expiry and a changed link is refused, as in cloud mode. It keeps
@@ -35,7 +36,7 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
-from lib.auth import DemoAuth
+from lib.auth import ADMIN_ROLE, DemoAuth
 from lib.childwatch import die_with_parent
 from lib.errors import PulseVaultError, StorageUnavailable
 from lib.seaweedfs import READY_TIMEOUT_S, SeaweedFS, admin_identities, start_seaweedfs
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 
 DEMO_EMAIL = "demo@pulsevault.app"
 DEMO_PASSWORD = "pulse-demo-2026"
+DEMO_ADMIN_EMAIL = "admin@pulsevault.app"
+DEMO_ADMIN_PASSWORD = "pulse-admin-2026"
 DEMO_BUCKET = "pulsevault-demo"
 DEMO_REGION = "us-east-1"
 CORS_MAX_AGE_S = 3_000
@@ -93,6 +96,8 @@ class DemoBackends:
     email: str
     password: str = field(repr=False)
     user_id: str
+    admin_email: str = DEMO_ADMIN_EMAIL
+    admin_password: str = field(repr=False, default=DEMO_ADMIN_PASSWORD)
     storage: StorageStartup | None = field(default=None, repr=False, compare=False)
     """The embedded server coming up; None when ``s3`` is already answering (a script's own server)."""
 
@@ -196,7 +201,9 @@ def _start(origins: tuple[str, ...]) -> DemoBackends:
     atexit.register(server.stop, wait=False)
     s3 = replace(s3, endpoint_url=server.endpoint_url)
     db_path = workdir / "pulsevault-demo.sqlite3"
-    user_id = DemoAuth(db_path).ensure_account(DEMO_EMAIL, DEMO_PASSWORD)
+    accounts = DemoAuth(db_path)
+    user_id = accounts.ensure_account(DEMO_EMAIL, DEMO_PASSWORD)
+    accounts.ensure_account(DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, role=ADMIN_ROLE)
     log.info("demo mode: S3 at %s, database in %s", s3.endpoint_url, workdir)
     return DemoBackends(s3=s3, db_path=db_path, workdir=workdir, email=DEMO_EMAIL, password=DEMO_PASSWORD,
                         user_id=user_id, storage=StorageStartup(server, s3, origins))

@@ -29,6 +29,15 @@ THUMBNAIL_NAME = "thumb.jpg"
 PREVIEW_NAME = "preview.mp4"
 """A record's H.264 preview proxy, beside its original."""
 
+KEY_FILES = {
+    "original": r"original\.[a-z0-9]{1,10}",
+    "thumbnail": r"thumb\.jpg",
+    "preview": r"preview\.mp4",
+    "ground_truth": r"ground_truth\.(?:csv|txt)",
+}
+"""The file a key of each kind may name inside its record folder: exactly what :func:`record_keys`
+makes. ``sql/003_trust.sql`` refuses any other key with the same patterns."""
+
 _EXTENSION = re.compile(r"[A-Za-z0-9]{1,10}")
 # Path separators plus what Windows refuses in a file name: a downloaded file must save anywhere.
 _UNSAFE_CHARS = frozenset('/\\:*?"<>|')
@@ -102,6 +111,20 @@ def check_owner(key: str, user_id: str) -> str:
     prefix = user_prefix(user_id)
     if not isinstance(key, str) or not key.startswith(prefix) or _is_malformed(key):
         raise KeyOwnershipError("That file is not in your storage area, so PulseVault will not touch it.")
+    return key
+
+
+def check_record_key(key: str, user_id: str, record_id: str, kind: str) -> str:
+    """Return ``key`` if it is exactly a key :func:`record_keys` makes for this user, record and kind.
+
+    ``recordings/{user_id}/{yyyy}/{mm}/{record_id}/{file}`` and nothing else: no ``..``, no ``//``, no
+    other record's folder. The database checks the same (``sql/003_trust.sql``); this refuses it first
+    with a message that names nothing.
+    """
+    pattern = (re.escape(user_prefix(user_id)) + r"[0-9]{4}/(?:0[1-9]|1[0-2])/"
+               + re.escape(str(record_id)) + "/" + KEY_FILES[kind])
+    if not isinstance(key, str) or not re.fullmatch(pattern, key):
+        raise KeyOwnershipError("That storage key is not one PulseVault makes for this recording, so it is refused.")
     return key
 
 

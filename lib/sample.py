@@ -29,7 +29,7 @@ import numpy as np
 from lib.demo import SeedTarget
 from lib.pipeline import Backends, process_upload
 from lib.records import ResearchFields
-from lib.repository import SqliteRepository
+from lib.repository import SqliteRepository, SqliteServerRecords
 from lib.storage import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,8 @@ def store_sample(target: SeedTarget) -> None:
     Runs in the process :func:`lib.demo.seed_sample` starts (:func:`main`), never in the app's own.
     """
     backends = Backends(target.settings, ObjectStore.from_settings(target.settings),
-                        SqliteRepository(target.db_path, target.user_id))
+                        SqliteRepository(target.db_path, target.user_id),
+                        SqliteServerRecords(target.db_path, target.user_id))
     folder = Path(tempfile.mkdtemp(prefix="sample-", dir=target.workdir))
     try:
         clip = write_sample(folder / SAMPLE_NAME)

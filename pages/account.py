@@ -6,6 +6,7 @@ import streamlit as st
 
 from components.context import user_context
 from components.sidebar import sign_out
+from components.text import literal
 from lib.units import human_bytes, human_duration
 
 
@@ -15,7 +16,7 @@ def render() -> None:
     st.title("Account")
     left, right = st.columns(2)
     with left:
-        st.markdown(f"**Signed in as** {ctx.session.email}")
+        st.markdown(f"**Signed in as** {literal(ctx.session.email)}")
         st.markdown(f"**User id** `{ctx.user_id}`")
         st.markdown(f"**Session expires** {ctx.session.expires_at:%Y-%m-%d %H:%M:%S} UTC "
                     f"(in {human_duration(ctx.session.expires_in_s())}; refreshed automatically)")
@@ -25,8 +26,7 @@ def render() -> None:
         st.markdown(f"**Bucket** `{settings.s3.bucket if settings.s3 else '—'}`")
         st.markdown(f"**Quota** {human_bytes(settings.quota_bytes)} · "
                     f"**Upload limit** {human_bytes(settings.max_upload_bytes)}")
-        if settings.is_admin(ctx.session.email):
-            st.markdown("**Role** administrator")
+        st.markdown(f"**Role** {'administrator' if ctx.caller.is_admin else 'researcher'}")
     if st.button("Sign out", icon=":material/logout:", key="account_sign_out"):
         sign_out(ctx.services, ctx.session)
 

@@ -30,7 +30,7 @@ def render() -> None:
                 "No recordings yet. Upload some on the Upload page.", icon=":material/video_library:")
         files_actions.render_delete_dialog()
         return
-    selected = files_table.render_table(page, store=ctx.services.store, owner=ctx.user_id)
+    selected = files_table.render_table(page, store=ctx.services.store, repo=ctx.repo)
     files_table.render_pager(page)
     files_actions.render_toolbar(selected, filters.query(1), ctx)
     if len(selected) == 1:

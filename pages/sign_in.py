@@ -6,6 +6,7 @@ import streamlit as st
 
 from components.context import current_session, get_auth, get_services, start_session
 from components.feedback import flash, user_errors
+from components.text import literal
 
 
 def render() -> None:
@@ -15,8 +16,11 @@ def render() -> None:
     st.title("PulseVault")
     st.caption("Get rPPG recordings safely into storage, and know they are usable before the subject leaves.")
     if services.demo is not None:
+        demo = services.demo
         st.info(
-            f"Demo account: **{services.demo.email}** / password **{services.demo.password}**",
+            f"Demo account: **{literal(demo.email)}** / password **{literal(demo.password)}**  \n"
+            f"Demo administrator (sees the whole bucket): **{literal(demo.admin_email)}** / password "
+            f"**{literal(demo.admin_password)}**",
             icon=":material/key:",
         )
     left, _ = st.columns([2, 3])
@@ -40,7 +44,9 @@ def _sign_in_form() -> None:
             st.error("Enter your e-mail address and password.")
             return
         with user_errors("Signing in"):
-            start_session(get_auth(get_services()).sign_in(email.strip(), password))
+            # The client address for the sign-in throttle (None on localhost); see lib.throttle.
+            start_session(get_auth(get_services()).sign_in(email.strip(), password,
+                                                           client_address=st.context.ip_address))
             st.switch_page("pages/upload.py")
 
 
@@ -59,7 +65,7 @@ def _sign_up_form() -> None:
         with user_errors("Creating the account"):
             result = get_auth(get_services()).sign_up(email.strip(), password)
             if result.needs_confirmation:
-                st.success(f"Check your e-mail: we sent a confirmation link to {email.strip()}. "
+                st.success(f"Check your e-mail: we sent a confirmation link to {literal(email.strip())}. "
                            "Sign in after confirming.")
                 return
             assert result.session is not None
@@ -75,7 +81,7 @@ def _reset_form() -> None:
     if submitted:
         with user_errors("Requesting a password reset"):
             get_auth(get_services()).request_password_reset(email.strip())
-            st.success(f"If {email.strip()} has an account, a reset link is on its way.")
+            st.success(f"If {literal(email.strip())} has an account, a reset link is on its way.")
 
 
 if __name__ == "__main__":  # run by st.navigation

@@ -38,7 +38,7 @@ def render() -> None:
         render_export(usage)
     st.divider()
     render_own_check(ctx)
-    if settings.is_admin(ctx.session.email):
+    if ctx.caller.is_admin:  # lib.usage checks the role again; hiding the section is convenience
         render_admin(ctx)
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from components import upload_jobs
+from components import upload_card, upload_jobs
 from components.context import UserContext
 from components.research_form import render_research_fields
 from lib import direct_upload as du
@@ -116,10 +116,10 @@ def _answer(request: dict[str, Any], ctx: UserContext, research: ResearchFields)
             return _start(request, ctx)
         upload = _upload_for(request, ctx)
         if op == "sign":
-            urls = du.sign_parts(upload, request.get("parts") or [], store=ctx.services.store)
+            urls = du.sign_parts(upload, request.get("parts") or [], upload_card.backends(ctx))
             return {"ok": True, "urls": urls, "expiresIn": ctx.services.store.expiry()}
         if op == "abort":
-            du.cancel_upload(upload, store=ctx.services.store, repo=ctx.repo)
+            du.cancel_upload(upload, upload_card.backends(ctx))
             _uploads().pop(str(request.get("handle")), None)
             return {"ok": True}
         if op == "complete":
@@ -135,11 +135,11 @@ def _answer(request: dict[str, Any], ctx: UserContext, research: ResearchFields)
 
 def _start(request: dict[str, Any], ctx: UserContext) -> dict[str, Any]:
     identity = du.FileIdentity.from_client(request.get("file") or {})
-    upload = du.start_upload(identity, settings=ctx.services.settings, store=ctx.services.store, repo=ctx.repo,
-                             retired=upload_jobs.retired_record_ids())
+    backends = upload_card.backends(ctx)
+    upload = du.start_upload(identity, backends, retired=upload_jobs.retired_record_ids())
     _uploads()[identity.fingerprint] = upload
     first = list(upload.missing[: du.SIGN_BATCH]) if not upload.uploaded else []
-    urls = du.sign_parts(upload, first, store=ctx.services.store) if first else {}
+    urls = du.sign_parts(upload, first, backends) if first else {}
     return {
         "ok": True, "handle": identity.fingerprint, "partSize": upload.part_size, "partCount": upload.part_count,
         "done": [p.part_number for p in upload.done], "uploaded": upload.uploaded, "resumed": upload.resumed,
@@ -153,15 +153,14 @@ def _upload_for(request: dict[str, Any], ctx: UserContext) -> du.DirectUpload:
     upload = _uploads().get(handle)
     if upload is None:
         identity = du.FileIdentity.from_client(request.get("file") or {})
-        upload = du.start_upload(identity, settings=ctx.services.settings, store=ctx.services.store,
-                                 repo=ctx.repo, retired=upload_jobs.retired_record_ids())
+        upload = du.start_upload(identity, upload_card.backends(ctx), retired=upload_jobs.retired_record_ids())
         _uploads()[identity.fingerprint] = upload
     return upload
 
 
 def _complete(upload: du.DirectUpload, parts: list[tuple[int, str]], research: ResearchFields,
               ctx: UserContext) -> dict[str, Any]:
-    du.complete_upload(upload, parts, research, store=ctx.services.store, repo=ctx.repo)
+    du.complete_upload(upload, parts, research, upload_card.backends(ctx))
     _uploads().pop(_handle_of(upload), None)
     _hand_to_card(replace(upload, upload_id=None, done=()), research, ctx.services.settings)
     return {"ok": True, "message": "In the bucket. The server now checks it: see its card below."}

@@ -1,7 +1,7 @@
 """Recording checks and derivatives, one module per job:
 
-- ``containers``: the extension allow-list, content types and magic-byte sniffing (``ebml`` reads
-  Matroska headers);
+- ``containers``: the extension allow-list, content types (also what a presigned GET is served as)
+  and magic-byte sniffing (``ebml`` reads Matroska headers);
 - ``integrity``: truncation and broken indexes (MP4 boxes, AVI idx1/OpenDML, Matroska segment);
 - ``codecs``: fourcc to codec, and the one decision of "lossless" and "browser-playable" (``h264``
   reads the SPS those need);
@@ -22,6 +22,7 @@ _EXPORTS = {  # name -> its module; each loads on first use (lib.lazy)
     "CONTENT_TYPES": "containers",
     "ContainerInfo": "containers",
     "check_extension": "containers",
+    "served_as": "containers",
     "make_preview": "derivatives",
     "make_thumbnail": "derivatives",
     "needs_preview": "probing",

@@ -113,7 +113,7 @@ def dismiss(job: UploadJob, backends: Backends, workspace: Workspace, *, skip: b
     pending row leave the bucket too. If the bucket cannot be reached, the job says so and stays."""
     if job.browser is not None:
         try:
-            cancel_upload(job.browser, store=backends.store, repo=backends.repo)
+            cancel_upload(job.browser, backends)
         except PulseVaultError as exc:
             return job.not_removed(f"It could not be removed from the bucket: {exc}")
     release(job, workspace)

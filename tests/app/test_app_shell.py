@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-from lib.demo import DEMO_EMAIL, DEMO_PASSWORD
+from lib.demo import DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, DEMO_EMAIL, DEMO_PASSWORD
 from tests.support.apptest import new_app, sign_in
 
 
@@ -30,6 +30,8 @@ def test_signed_out_shows_sign_in_with_demo_credentials() -> None:
     assert _on_sign_in_page(at)
     assert {"Create account", "Send reset link"} <= {b.label for b in at.button}
     assert any(DEMO_EMAIL in i.value and DEMO_PASSWORD in i.value for i in at.info)
+    assert any(DEMO_ADMIN_EMAIL in i.value and DEMO_ADMIN_PASSWORD in i.value and "administrator" in i.value
+               for i in at.info)
     assert any("Demo mode" in i.value for i in at.info)
     assert not any(b.label == "Sign out" for b in at.button)
 

@@ -19,12 +19,13 @@ from botocore.config import Config
 from streamlit.testing.v1 import AppTest
 
 from components import upload_jobs
+from components.text import literal
 from lib import demo, pipeline, uploads
 from lib.errors import NotFound
 from lib.keys import record_keys
 from lib.pipeline import Backends
 from lib.records import FileRecord, ListQuery, NewRecord, ResearchFields, Status, VideoProperties
-from lib.repository import SqliteRepository
+from lib.repository import SqliteRepository, SqliteServerRecords
 from lib.settings import Settings
 from lib.storage import ObjectStore
 from tests.support import videos
@@ -68,6 +69,10 @@ def demo_repo() -> SqliteRepository:
     return SqliteRepository(backends().db_path, backends().user_id)
 
 
+def demo_server() -> SqliteServerRecords:
+    return SqliteServerRecords(backends().db_path, backends().user_id)
+
+
 def s3():
     s3 = backends().s3
     return boto3.client("s3", endpoint_url=s3.endpoint_url, region_name=s3.region,
@@ -78,22 +83,22 @@ def s3():
 def add(name: str, *, status: Status = Status.READY, video: VideoProperties = LOSSLESS,
         research: ResearchFields | None = None, error: str = "Upload interrupted: network down",
         objects: bool = False) -> FileRecord:
-    repo = demo_repo()
+    server = demo_server()
     record_id = str(uuid.uuid4())
-    keys = record_keys(repo.user_id, record_id, "avi", datetime.now(UTC))
-    record = repo.create_pending(NewRecord(
+    keys = record_keys(server.user_id, record_id, "avi", datetime.now(UTC))
+    record = server.reserve(NewRecord(
         id=record_id, s3_key=keys.original, bucket=backends().s3.bucket, original_name=name,
         content_type="video/x-msvideo", size_bytes=1_000, research=research or ResearchFields(),
         thumbnail_key=keys.thumbnail, preview_key=keys.preview, video=video,
-    ))
+    ), quota_bytes=10**15)
     if objects:
         for key in (keys.original, keys.thumbnail, keys.preview):
             s3().put_object(Bucket=backends().s3.bucket, Key=key, Body=b"bytes")
     if status is Status.READY:
-        return repo.mark_ready(record.id, size_bytes=1_000, sha256=uuid.uuid4().hex * 2, video=video,
-                               thumbnail_key=keys.thumbnail, preview_key=keys.preview)
+        return server.mark_ready(record.id, size_bytes=1_000, sha256=uuid.uuid4().hex * 2, video=video,
+                                 thumbnail_key=keys.thumbnail, preview_key=keys.preview)
     if status is Status.FAILED:
-        return repo.mark_failed(record.id, error)
+        return server.mark_failed(record.id, error)
     return record
 
 
@@ -208,7 +213,7 @@ def test_selecting_a_row_opens_its_detail_panel(at: AppTest, token: str) -> None
     search(at, token)
     assert not at.get("video")
     select(at, 0)
-    assert any(s.value == record.original_name for s in at.subheader)
+    assert any(s.value == literal(record.original_name) for s in at.subheader)
     videos = at.get("video")
     assert len(videos) == 1
     assert "/preview.mp4" in videos[0].proto.url
@@ -285,12 +290,12 @@ def test_failed_upload_can_be_discarded(at: AppTest, token: str) -> None:
 
 
 def test_another_users_record_never_appears(at: AppTest, token: str) -> None:
-    other = SqliteRepository(backends().db_path, str(uuid.uuid4()))
+    other = SqliteServerRecords(backends().db_path, str(uuid.uuid4()))
     record_id = str(uuid.uuid4())
     keys = record_keys(other.user_id, record_id, "avi", datetime.now(UTC))
-    other.create_pending(NewRecord(id=record_id, s3_key=keys.original, bucket=backends().s3.bucket,
-                                   original_name=f"{token} theirs.avi", content_type="video/x-msvideo",
-                                   size_bytes=1))
+    other.reserve(NewRecord(id=record_id, s3_key=keys.original, bucket=backends().s3.bucket,
+                            original_name=f"{token} theirs.avi", content_type="video/x-msvideo",
+                            size_bytes=1), quota_bytes=10**15)
     assert names(search(at, token)) == []
 
 
@@ -334,7 +339,7 @@ def test_reanalyse_saves_a_new_summary(at: AppTest, token: str, tmp_path: Path) 
     assert clip is not None
     record = pipeline.process_upload(clip, f"{token} clip.avi", ResearchFields(),
                                      Backends(Settings(mode="demo", s3=backends().s3), ObjectStore(backends().s3),
-                                              demo_repo()),
+                                              demo_repo(), demo_server()),
                                      analyse=False, allow_duplicate=True)  # other tests store the same clip
     assert record.analysis is None
     select(search(at, token), 0)

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from lib.demo import DEMO_EMAIL, DEMO_PASSWORD, start_demo
 from lib.records import Status
-from lib.repository import SqliteRepository
+from lib.repository import SqliteRepository, SqliteServerRecords
 from tests.support import videos
 
 TIMEOUT_S = 120
@@ -223,7 +223,8 @@ def test_a_recording_deleted_elsewhere_is_noticed_by_its_card(clip_dir: Path,
 
     at, record_id = _stored_card(clip_dir, "deleted elsewhere.avi", 35)
     demo = start_demo([])
-    report = delete_records(ObjectStore(demo.s3), SqliteRepository(demo.db_path, demo.user_id), [record_id])
+    report = delete_records(ObjectStore(demo.s3), SqliteRepository(demo.db_path, demo.user_id),
+                            SqliteServerRecords(demo.db_path, demo.user_id), [record_id])
     assert report.ok  # say, from another browser tab
     monkeypatch.setattr(steps, "RECHECK_STORED_S", 0.0)  # not 30 s later: now
     at.run()

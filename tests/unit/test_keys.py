@@ -16,6 +16,7 @@ from lib.keys import (
     MAX_FILENAME_LENGTH,
     RECORDINGS_PREFIX,
     check_owner,
+    check_record_key,
     extension_of,
     new_record_id,
     record_folder,
@@ -175,3 +176,36 @@ def test_sanitize_strips_any_directory(stem: str, ext: str) -> None:
 
 def test_record_prefix_constant() -> None:
     assert user_prefix(USER) == f"{RECORDINGS_PREFIX}{USER}/"
+
+
+# --- the canonical layout (issue 14, attack 8; sql/003_trust.sql checks the same) -------------------
+
+
+def test_every_key_record_keys_makes_is_canonical() -> None:
+    keys = record_keys(USER, RECORD, "MKV", datetime(2024, 12, 31, tzinfo=UTC))
+    for key, kind in ((keys.original, "original"), (keys.thumbnail, "thumbnail"), (keys.preview, "preview"),
+                      (keys.ground_truth("csv"), "ground_truth"), (keys.ground_truth("txt"), "ground_truth")):
+        assert check_record_key(key, USER, RECORD, kind) == key
+
+
+@pytest.mark.parametrize(("key", "kind"), [
+    (f"recordings/{USER}/../{OTHER}/2024/05/{RECORD}/original.mp4", "original"),
+    (f"recordings/{USER}/2024/05/../../{OTHER}/2024/05/{RECORD}/original.mp4", "original"),
+    (f"recordings/{USER}//2024/05/{RECORD}/original.mp4", "original"),
+    (f"recordings/{OTHER}/2024/05/{RECORD}/original.mp4", "original"),
+    (f"recordings/{USER}/2024/05/{OTHER}/original.mp4", "original"),
+    (f"recordings/{USER}/2024/00/{RECORD}/original.mp4", "original"),
+    (f"recordings/{USER}/24/05/{RECORD}/original.mp4", "original"),
+    (f"recordings/{USER}/2024/05/{RECORD}/original.MP4", "original"),
+    (f"recordings/{USER}/2024/05/{RECORD}/original.mp4\n", "original"),
+    (f"recordings/{USER}/2024/05/{RECORD}/original.", "original"),
+    (f"recordings/{USER}/2024/05/{RECORD}/thumb.jpg", "original"),
+    (f"recordings/{USER}/2024/05/{RECORD}/original.mp4", "thumbnail"),
+    (f"recordings/{USER}/2024/05/{RECORD}/preview.webm", "preview"),
+    (f"recordings/{USER}/2024/05/{RECORD}/ground_truth.json", "ground_truth"),
+    (f"/recordings/{USER}/2024/05/{RECORD}/original.mp4", "original"),
+])
+def test_anything_else_is_refused_without_naming_it(key: str, kind: str) -> None:
+    with pytest.raises(KeyOwnershipError) as caught:
+        check_record_key(key, USER, RECORD, kind)
+    assert OTHER not in str(caught.value) and "recordings/" not in str(caught.value)
