@@ -13,6 +13,7 @@ from components import files_actions
 from components.context import UserContext
 from components.feedback import user_errors
 from components.files_table import STATUS_LABELS, link_cache
+from components.ground_truth import render_ground_truth
 from components.quicklook import render_saved_analysis
 from components.research_form import render_research_fields
 from components.text import literal
@@ -53,6 +54,7 @@ def render_detail(record: FileRecord, ctx: UserContext) -> None:
         _actions(record, ctx)
         _share(record, ctx)
         _research(record, ctx)
+        render_ground_truth(record, ctx)
         _analysis(record, ctx)
 
 
@@ -90,7 +92,7 @@ def properties(record: FileRecord) -> pd.DataFrame:
     rows += [
         ("Size", human_bytes(record.size_bytes)), ("Content type", record.content_type),
         ("Subject", r.subject_id or "—"), ("Session", r.session_label or "—"), ("Tags", ", ".join(r.tags) or "—"),
-        ("Ground truth", "attached" if record.ground_truth_key else "none"),
+        ("Ground truth", record.ground_truth_name or "attached" if record.ground_truth_key else "none"),
         ("Uploaded", f"{record.created_at:%Y-%m-%d %H:%M:%S} UTC"),
         ("Updated", f"{record.updated_at:%Y-%m-%d %H:%M:%S} UTC"),
         ("SHA-256", record.sha256 or "—"), ("Record id", record.id),

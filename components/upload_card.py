@@ -16,6 +16,7 @@ import streamlit as st
 
 from components import upload_jobs
 from components.context import UserContext
+from components.ground_truth import render_card_ground_truth
 from components.quicklook import render_quick_look, render_saved_analysis
 from components.research_form import render_research_fields
 from components.text import literal
@@ -55,7 +56,7 @@ def _body(job: UploadJob, ctx: UserContext) -> UploadJob:
     if job.status is JobStatus.READY:
         job = upload_jobs.put(uploads.confirm_stored(job, ctx.repo))
     if job.status in (JobStatus.READY, JobStatus.DELETED):
-        _stored(job)
+        _stored(job, ctx)
         return job
     if job.status is JobStatus.CHECKING:
         job = upload_jobs.put(_check(job, ctx))
@@ -228,7 +229,7 @@ def _store(job: UploadJob, ctx: UserContext) -> UploadJob:
 
 def _actions(job: UploadJob, ctx: UserContext) -> None:
     if job.status is JobStatus.READY:
-        _stored(job, with_analysis=False)  # just uploaded: the quick look is shown above
+        _stored(job, ctx, with_analysis=False)  # just uploaded: the quick look is shown above
         return
     if job.status is JobStatus.UPLOAD_FAILED:
         st.error(literal(job.message), icon=":material/error:")
@@ -261,7 +262,7 @@ def _duplicate_choice(job: UploadJob, ctx: UserContext) -> None:
                   disabled=not job.consent_ok(ctx.services.settings.require_consent))
 
 
-def _stored(job: UploadJob, *, with_analysis: bool = True) -> None:
+def _stored(job: UploadJob, ctx: UserContext, *, with_analysis: bool = True) -> None:
     assert job.record is not None
     record = job.record
     if job.status is JobStatus.DELETED:
@@ -274,6 +275,7 @@ def _stored(job: UploadJob, *, with_analysis: bool = True) -> None:
     st.success(f"Stored and ready{f' ({details})' if details else ''}. Find it under My files.",
                icon=":material/cloud_done:")
     st.caption(f"Record {record.id}")
+    render_card_ground_truth(record, ctx)
     if with_analysis:
         with st.expander("Quick-look pulse (saved with the record)", icon=":material/monitor_heart:"):
             render_saved_analysis(record.analysis)

@@ -49,6 +49,7 @@ from typing import Any
 
 from lib import rppg
 from lib.errors import AccessDenied, NotFound, PulseVaultError, StorageError, ValidationError
+from lib.ground_truth_files import load_record_truth
 from lib.keys import extension_of, record_folder
 from lib.media import served_as
 from lib.records import MAX_PAGE_SIZE, FileRecord, ListQuery, Status
@@ -405,13 +406,10 @@ def reanalyse(
     report = progress or (lambda _stage, _fraction: None)
     with tempfile.TemporaryDirectory(prefix="pulsevault-reanalyse-") as tmp:
         folder = Path(tmp)
+        truth = load_record_truth(store, record, folder, owner=owner)  # a bad file fails before the download
         local = folder / f"original.{extension_of(record.s3_key) or 'bin'}"
         store.download_to(record.s3_key, local, owner=owner,
                           progress=lambda done, total: report("download", done / total if total else 1.0))
-        truth = None
-        if record.ground_truth_key:
-            truth = folder / f"ground_truth.{extension_of(record.ground_truth_key) or 'csv'}"
-            store.download_to(record.ground_truth_key, truth, owner=owner)
         lossless = record.video.lossless if record.video else None
         summary = rppg.analyse(local, method=method, lossless=lossless, ground_truth=truth, band=band,
                                progress=lambda fraction: report("analyse", fraction))

@@ -85,11 +85,24 @@ class FileRecord:
     analysis: dict[str, Any] | None
     created_at: datetime
     updated_at: datetime
+    ground_truth_name: str | None = None
+    """The ground-truth file's original (sanitised) name; its format is read from it."""
+    ground_truth_bytes: int = 0
+    """Bytes the ground truth takes in storage (with a BIDS sidecar), counted in usage."""
 
     @property
     def playback_key(self) -> str:
         """What a browser should play: the H.264 preview if there is one."""
         return self.preview_key or self.s3_key
+
+
+@dataclass(frozen=True)
+class GroundTruthFile:
+    """A ground-truth file stored beside a recording: its key, original name and bytes in storage."""
+
+    key: str
+    name: str
+    size_bytes: int
 
 
 @dataclass(frozen=True)

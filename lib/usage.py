@@ -20,7 +20,7 @@ Three audiences, three sources:
 What counts as what (see :class:`Kind`):
 
 * an object is an **orphan** when no row names it (``s3_key``,
-  ``thumbnail_key``, ``preview_key``, ``ground_truth_key``) and it does not lie
+  ``thumbnail_key``, ``preview_key``, ``ground_truth_key`` and a BIDS table's sidecar) and it does not lie
   under the record prefix of a ``pending`` row (an upload in flight writes its
   objects before the row is marked ready);
 * a ``ready`` row is **missing** when its original is not in the bucket or is
@@ -65,7 +65,7 @@ from enum import StrEnum
 
 from lib.auth import Caller
 from lib.errors import AccessDenied, NotFound, PulseVaultError
-from lib.keys import RECORDINGS_PREFIX, record_folder, user_prefix
+from lib.keys import RECORDINGS_PREFIX, ground_truth_keys, record_folder, user_prefix
 from lib.records import FileRecord, Status, UsageBucket, UsageSummary
 from lib.repository import Repository, ServerRecords
 from lib.settings import Settings
@@ -425,8 +425,8 @@ def _compare(user_id: str, objects: list[ObjectInfo], rows: list[FileRecord], se
     found: list[Discrepancy] = []
     stale_after = timedelta(seconds=settings.stale_pending_s)
     for row in rows:
-        referenced.update(k for k in (row.s3_key, row.thumbnail_key, row.preview_key, row.ground_truth_key)
-                          if k)
+        referenced.update(k for k in (row.s3_key, row.thumbnail_key, row.preview_key,
+                                      *ground_truth_keys(row.ground_truth_key)) if k)
         if row.status is Status.PENDING:
             in_flight.add(record_folder(row.s3_key))
             if now - row.created_at > stale_after:

@@ -54,6 +54,8 @@ create table if not exists user_files (
   thumbnail_key    text,
   preview_key      text,
   ground_truth_key text,
+  ground_truth_name text,
+  ground_truth_bytes integer not null default 0 check (ground_truth_bytes >= 0),
   duration_s       real,
   fps              real,
   width            integer,
@@ -96,7 +98,7 @@ create index if not exists user_files_usage_subject_idx
 _SQLITE_USAGE = """
 select substr(created_at, 1, 7) as month, content_type,
        case lossless when 1 then 'lossless' when 0 then 'lossy' else 'unknown' end as lossless_label,
-       sum(size_bytes) as bytes, count(*) as count
+       sum(size_bytes + ground_truth_bytes) as bytes, count(*) as count
 from user_files where user_id = ? and status = 'ready'
 group by substr(created_at, 1, 7), content_type, lossless
 """
@@ -105,7 +107,7 @@ the month, type and lossless breakdowns are summed from them (SQLite has no GROU
 
 _SQLITE_USAGE_BY_SUBJECT = """
 select case when subject_id = '' then '(none)' else subject_id end as subject,
-       sum(size_bytes) as bytes, count(*) as count
+       sum(size_bytes + ground_truth_bytes) as bytes, count(*) as count
 from user_files where user_id = ? and status = 'ready'
 group by subject_id
 """
@@ -216,7 +218,7 @@ class SqliteServerRecords(FactUpdates, _SqliteStore):
         try:
             conn.execute("begin immediate")
             held, pending = conn.execute(
-                "select coalesce(sum(size_bytes), 0),"
+                "select coalesce(sum(size_bytes + ground_truth_bytes), 0),"  # ground truth counts in the quota
                 " coalesce(sum(case when status = 'pending' then size_bytes end), 0)"
                 " from user_files where user_id = ? and status in ('ready', 'pending')", (self.user_id,)).fetchone()
             if held + values["size_bytes"] > quota_bytes:

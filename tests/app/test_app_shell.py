@@ -53,7 +53,8 @@ def test_sign_in_shows_upload_page_and_sidebar() -> None:
 
 def test_every_page_renders_for_a_signed_in_user() -> None:
     at = _sign_in(_app())
-    for path, title in [("files", "My files"), ("usage", "Usage"), ("account", "Account"), ("upload", "Upload")]:
+    for path, title in [("files", "My files"), ("evaluate", "Evaluate"), ("usage", "Usage"), ("account", "Account"),
+                        ("upload", "Upload")]:
         at.switch_page(f"pages/{path}.py").run()
         assert not at.exception, (path, at.exception)
         assert at.title[0].value == title
