@@ -18,6 +18,7 @@ from components import state_keys
 from components.feedback import NoticeKind, notify
 from components.text import literal
 from lib.auth import AuthProvider, Caller, Session
+from lib.demo import seed_sample
 from lib.errors import AuthError, ConfigError
 from lib.repository import Repository, ServerRecords
 from lib.services import Services, build_services
@@ -55,11 +56,8 @@ def get_services() -> Services:
 
 
 def _seed_demo(services: Services) -> None:
-    # Imported here, on the background seeding thread: the pipeline pulls in
-    # OpenCV and SciPy, which the sign-in page should not wait for.
-    from lib.sample import seed_demo
-
-    seed_demo(services)
+    assert services.demo is not None  # build_services seeds in demo mode only
+    seed_sample(services.settings, services.demo)
 
 
 def _secrets() -> dict:

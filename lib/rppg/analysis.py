@@ -11,8 +11,10 @@ import numpy as np
 from lib.media.codecs import lossless_from_fourcc
 from lib.rppg.face import Box
 from lib.rppg.frames import ProgressFn, RgbTrace, extract_rgb
-from lib.rppg.ground_truth import SYNC_TOLERANCE_S, GroundTruth, check_sync, ground_truth_hr, load_ground_truth
-from lib.rppg.methods import check_method, pulse_signal
+from lib.rppg.ground_truth import SYNC_TOLERANCE_S, GroundTruth, check_sync, load_ground_truth
+from lib.rppg.ground_truth.reference import ground_truth_hr
+from lib.rppg.methods import check_method
+from lib.rppg.methods.pulse import pulse_signal
 from lib.rppg.quality import quality_flags
 from lib.rppg.results import GROUND_TRUTH_SYNC, AnalysisSummary, QualityFlag, Severity
 from lib.rppg.spectrum import RESTING_BAND_HZ, Band, check_band, estimate_hr, hr_track
