@@ -60,7 +60,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
 from lib.auth import Caller
@@ -138,15 +138,53 @@ def user_usage(repo: Repository, settings: Settings) -> UserUsage:
     return UserUsage(summary=repo.usage(), quota_bytes=settings.quota_bytes)
 
 
-def cumulative_by_month(summary: UsageSummary) -> tuple[UsageBucket, ...]:
-    """Stored bytes and recordings at the end of each month: growth over time."""
+class Period(StrEnum):
+    """How finely uploads over time are counted on the Usage page."""
+
+    DAY = "Day"
+    MONTH = "Month"
+
+
+@dataclass(frozen=True)
+class UploadHistory:
+    """Uploads over time, per day when the whole history is recent (per month it would be one or two dots),
+    else per month."""
+
+    period: Period
+    uploads: tuple[UsageBucket, ...]
+    """Bytes and recordings uploaded in each period, in date order."""
+    stored: tuple[UsageBucket, ...]
+    """Bytes and recordings stored at the end of each period, starting from nothing the period before the
+    first upload (so even one day of uploads draws a line, not a dot)."""
+
+
+def upload_history(summary: UsageSummary) -> UploadHistory:
+    """Per day when every stored recording was uploaded within the daily history, else per month."""
+    daily = bool(summary.by_day) and sum(b.count for b in summary.by_day) == summary.total_count
+    period = Period.DAY if daily else Period.MONTH
+    uploads = tuple(sorted(summary.by_day if daily else summary.by_month, key=lambda b: b.label))
+    return UploadHistory(period, uploads, running_total(uploads, period))
+
+
+def running_total(uploads: Sequence[UsageBucket], period: Period) -> tuple[UsageBucket, ...]:
+    """Stored bytes and recordings at the end of each period (``uploads`` in date order), from zero."""
+    if not uploads:
+        return ()
     running_bytes = running_count = 0
-    out = []
-    for bucket in sorted(summary.by_month, key=lambda b: b.label):
+    out = [UsageBucket(_period_before(uploads[0].label, period), 0, 0)]
+    for bucket in uploads:
         running_bytes += bucket.bytes
         running_count += bucket.count
         out.append(UsageBucket(bucket.label, running_bytes, running_count))
     return tuple(out)
+
+
+def _period_before(label: str, period: Period) -> str:
+    """The day before a "YYYY-MM-DD", or the month before a "YYYY-MM"."""
+    if period is Period.DAY:
+        return (date.fromisoformat(label) - timedelta(days=1)).isoformat()
+    year, month = (int(part) for part in label.split("-"))
+    return f"{year - 1}-12" if month == 1 else f"{year}-{month - 1:02d}"
 
 
 def usage_csv(usage: UserUsage) -> str:
@@ -157,7 +195,7 @@ def usage_csv(usage: UserUsage) -> str:
         ("quota", "quota", usage.quota_bytes, ""),
         ("quota", "remaining", usage.remaining_bytes, ""),
     ]
-    for section, buckets in (("month", s.by_month), ("content_type", s.by_content_type),
+    for section, buckets in (("day", s.by_day), ("month", s.by_month), ("content_type", s.by_content_type),
                              ("lossless", s.by_lossless), ("subject", s.by_subject)):
         rows += [(section, b.label, b.bytes, b.count) for b in buckets]
     rows += [("largest", f"{r.original_name} ({r.id})", r.size_bytes, 1) for r in s.largest]

@@ -50,6 +50,11 @@ class AnalysisSummary:
     duration_s: float | None = None
 
     @property
+    def critical_flags(self) -> tuple[QualityFlag, ...]:
+        """The flags that say the heart rate is not to be trusted at all."""
+        return tuple(f for f in self.flags if f.severity is Severity.CRITICAL)
+
+    @property
     def compared(self) -> bool:
         """Whether this analysis was compared with a ground truth."""
         return self.ground_truth_hr_bpm is not None

@@ -206,7 +206,7 @@ def test_bad_file_is_refused_with_a_clear_message(clips, settings, store, repo, 
 
 def test_file_over_the_size_limit_is_refused(clips, settings, store, repo, s3_client):
     small = replace(settings, max_upload_bytes=1024)
-    with pytest.raises(FileTooLarge, match=r"over the 1\.0 KB upload limit"):
+    with pytest.raises(FileTooLarge, match=r"over the 1\.0 KiB upload limit"):
         pipeline.process_upload(clips["mjpg"], "big.avi", RESEARCH, backends_of(small, store, repo))
     assert_nothing_stored(s3_client, settings, repo)
 
