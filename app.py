@@ -8,11 +8,12 @@ from pathlib import Path
 import streamlit as st
 
 from components.context import current_session, get_services
-from components.feedback import show_flash, user_errors
+from components.feedback import user_errors
 from components.sidebar import render_sidebar
 
+# Served by the app itself: a `:material/...:` icon makes the browser fetch it from a public font host.
+# (A comment, not a docstring: Streamlit's "magic" draws a bare string at the top of every page.)
 FAVICON = Path(__file__).parent / "assets" / "favicon.png"
-"""Served by the app itself: a `:material/...:` icon makes the browser fetch it from a public font host."""
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -32,7 +33,6 @@ if services.demo is not None:
     )
 
 session = current_session(services)
-show_flash()
 # Every page is always registered, so a deep link or a sign-out never hits
 # Streamlit's "page not found"; signed out, every path leads to sign-in.
 sign_in_page = st.Page("pages/sign_in.py", title="Sign in", icon=":material/login:", url_path="sign-in",
@@ -40,6 +40,7 @@ sign_in_page = st.Page("pages/sign_in.py", title="Sign in", icon=":material/logi
 pages = [
     st.Page("pages/upload.py", title="Upload", icon=":material/upload:", url_path="upload", default=True),
     st.Page("pages/files.py", title="My files", icon=":material/video_library:", url_path="files"),
+    st.Page("pages/evaluate.py", title="Evaluate", icon=":material/query_stats:", url_path="evaluate"),
     st.Page("pages/usage.py", title="Usage", icon=":material/monitoring:", url_path="usage"),
     st.Page("pages/account.py", title="Account", icon=":material/person:", url_path="account"),
 ]

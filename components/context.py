@@ -14,16 +14,15 @@ from dataclasses import dataclass
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
-from components.feedback import flash
+from components import state_keys
+from components.feedback import NoticeKind, notify
 from components.text import literal
 from lib.auth import AuthProvider, Caller, Session
+from lib.demo import seed_sample
 from lib.errors import AuthError, ConfigError
 from lib.repository import Repository, ServerRecords
 from lib.services import Services, build_services
 from lib.settings import load_settings
-
-_AUTH_KEY = "pv_auth"
-_SESSION_KEY = "pv_session"
 
 
 @dataclass(frozen=True)
@@ -57,11 +56,8 @@ def get_services() -> Services:
 
 
 def _seed_demo(services: Services) -> None:
-    # Imported here, on the background seeding thread: the pipeline pulls in
-    # OpenCV and SciPy, which the sign-in page should not wait for.
-    from lib.sample import seed_demo
-
-    seed_demo(services)
+    assert services.demo is not None  # build_services seeds in demo mode only
+    seed_sample(services.settings, services.demo)
 
 
 def _secrets() -> dict:
@@ -78,14 +74,14 @@ def _secrets() -> dict:
 
 def get_auth(services: Services) -> AuthProvider:
     """This browser session's auth provider (and Supabase client)."""
-    if _AUTH_KEY not in st.session_state:
-        st.session_state[_AUTH_KEY] = services.new_auth()
-    return st.session_state[_AUTH_KEY]
+    if state_keys.AUTH not in st.session_state:
+        st.session_state[state_keys.AUTH] = services.new_auth()
+    return st.session_state[state_keys.AUTH]
 
 
 def current_session(services: Services) -> Session | None:
     """The signed-in session, refreshed when close to expiry, or None."""
-    session: Session | None = st.session_state.get(_SESSION_KEY)
+    session: Session | None = st.session_state.get(state_keys.SESSION)
     if session is None:
         return None
     try:
@@ -94,21 +90,21 @@ def current_session(services: Services) -> Session | None:
         # Expired beyond refresh, or the auth service is unreachable with an
         # expired token: either way the user must sign in again.
         end_session()
-        flash(f"{literal(exc)} Please sign in again.", "warning")
+        notify(f"{literal(exc)} Please sign in again.", NoticeKind.WARNING)
         return None
-    st.session_state[_SESSION_KEY] = fresh
+    st.session_state[state_keys.SESSION] = fresh
     return fresh
 
 
 def start_session(session: Session) -> None:
-    st.session_state[_SESSION_KEY] = session
+    st.session_state[state_keys.SESSION] = session
 
 
 def end_session() -> None:
     """Forget the session and its client, so nothing of it survives sign-out."""
-    st.session_state.pop(_SESSION_KEY, None)
-    st.session_state.pop(_AUTH_KEY, None)
-    for key in [k for k in st.session_state if str(k).startswith("pv_user_")]:
+    st.session_state.pop(state_keys.SESSION, None)
+    st.session_state.pop(state_keys.AUTH, None)
+    for key in [k for k in st.session_state if str(k).startswith(state_keys.USER_PREFIX)]:
         del st.session_state[key]
 
 
@@ -116,6 +112,6 @@ def user_context() -> UserContext:
     """The signed-in user's context; pages only run behind the auth gate."""
     services = get_services()
     auth = get_auth(services)
-    session = st.session_state[_SESSION_KEY]
+    session = st.session_state[state_keys.SESSION]
     return UserContext(services, auth, session, services.repository_for(auth, session),
                        services.server_records_for(session))

@@ -1,5 +1,5 @@
 """My files: actions on one or many recordings — delete (after a dialog), CSV export,
-retry or discard a failed upload, re-analyse — and the page's one-line notices.
+retry or discard a failed upload, re-analyse.
 """
 
 from __future__ import annotations
@@ -8,34 +8,17 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from components import files_table, upload_card, upload_jobs
+from components import files_table, state_keys, upload_card, upload_jobs
 from components.check_progress import run_and_wait
 from components.context import UserContext, user_context
-from components.feedback import user_errors
+from components.feedback import NoticeKind, notify, user_errors
 from components.text import literal
 from lib import uploads
 from lib.library import REANALYSIS_KEY, delete_records, export_csv, reanalysis_task, save_reanalysis
 from lib.records import FileRecord, ListQuery, Status
 from lib.uploads import JobStatus, UploadJob
 
-CONFIRM_KEY = "pv_user_files_confirm_delete"
-NOTICE_KEY = "pv_user_files_notice"
 DIALOG_NAMES_SHOWN = 10
-
-
-# --- notices (shown inside the page, so they survive the rerun that follows an action) ------------------
-
-
-def notify(message: str, kind: str = "success") -> None:
-    """Keep a notice for the next run (Markdown: quote user text with ``literal``)."""
-    st.session_state[NOTICE_KEY] = (kind, message)
-
-
-def show_notice() -> None:
-    kind, message = st.session_state.pop(NOTICE_KEY, (None, None))
-    if message:
-        show = {"success": st.success, "warning": st.warning, "error": st.error, "info": st.info}[kind]
-        show(message, icon=":material/info:" if kind == "info" else None)
 
 
 # --- delete ----------------------------------------------------------------------------------------
@@ -43,16 +26,16 @@ def show_notice() -> None:
 
 def ask_delete(records: Sequence[FileRecord]) -> None:
     """Button callback: open the confirmation dialog for these records."""
-    st.session_state[CONFIRM_KEY] = tuple((r.id, r.original_name) for r in records)
+    st.session_state[state_keys.FILES_CONFIRM_DELETE] = tuple((r.id, r.original_name) for r in records)
 
 
 def _forget_delete() -> None:
-    st.session_state.pop(CONFIRM_KEY, None)
+    st.session_state.pop(state_keys.FILES_CONFIRM_DELETE, None)
 
 
 def render_delete_dialog() -> None:
     """Keep the confirmation dialog open while a deletion is waiting for an answer."""
-    pending = st.session_state.get(CONFIRM_KEY)
+    pending = st.session_state.get(state_keys.FILES_CONFIRM_DELETE)
     if pending:
         _confirm_delete(tuple(pending))
 
@@ -68,10 +51,10 @@ def _confirm_delete(pending: tuple[tuple[str, str], ...]) -> None:
     more = f"\n- … and {count - DIALOG_NAMES_SHOWN} more" if count > DIALOG_NAMES_SHOWN else ""
     st.markdown(shown + more)
     confirm, cancel = st.columns(2)
-    if cancel.button("Cancel", key="pv_user_files_dialog_cancel", width="stretch"):
+    if cancel.button("Cancel", key=state_keys.FILES_DIALOG_CANCEL, width="stretch"):
         _forget_delete()
         st.rerun()
-    if confirm.button("Delete", key="pv_user_files_dialog_confirm", type="primary", icon=":material/delete:",
+    if confirm.button("Delete", key=state_keys.FILES_DIALOG_CONFIRM, type="primary", icon=":material/delete:",
                       width="stretch"):
         _delete([record_id for record_id, _name in pending])
 
@@ -84,7 +67,7 @@ def _delete(ids: list[str]) -> None:
                                 progress=lambda done, total: bar.progress(done / total, text=f"Deleted {done} "
                                                                           f"of {total}"))
         upload_jobs.records_deleted(report.deleted)  # the Upload page must not call them stored any more
-        notify(literal(report.summary()), "success" if report.ok else "warning")
+        notify(literal(report.summary()), NoticeKind.SUCCESS if report.ok else NoticeKind.WARNING)
         _forget_delete()
         files_table.clear_selection()
         st.rerun()
@@ -98,12 +81,12 @@ def render_toolbar(selected: Sequence[FileRecord], query: ListQuery, ctx: UserCo
     count, delete, export = st.columns([3, 2, 2], vertical_alignment="center")
     count.caption(f"{len(selected)} selected" if selected else "Select rows to open or delete them.")
     delete.button(f"Delete selected ({len(selected)})" if selected else "Delete selected",
-                  key="pv_user_files_delete_selected", icon=":material/delete:", disabled=not selected,
+                  key=state_keys.FILES_DELETE_SELECTED, icon=":material/delete:", disabled=not selected,
                   on_click=ask_delete, args=(tuple(selected),), width="stretch")
     repo = ctx.repo
     # Deferred: the CSV of all matching rows is built only when the button is clicked.
     export.download_button("Export CSV", data=lambda: export_csv(repo, query), file_name="pulsevault-recordings.csv",
-                           mime="text/csv", key="pv_user_files_export", icon=":material/download:",
+                           mime="text/csv", key=state_keys.FILES_EXPORT, icon=":material/download:",
                            on_click="ignore", width="stretch")
 
 
@@ -118,7 +101,8 @@ def retry(job: UploadJob, record: FileRecord, ctx: UserContext) -> None:
     if job.status is JobStatus.READY:
         notify(f"{literal(job.display_name)} is stored and ready.")
     else:
-        notify(f"The upload of {literal(record.original_name)} failed again. {literal(job.message)}", "error")
+        notify(f"The upload of {literal(record.original_name)} failed again. {literal(job.message)}",
+               NoticeKind.ERROR)
     files_table.clear_selection()  # the failed row is gone; the new one is listed first
     st.rerun()
 
@@ -132,10 +116,10 @@ def render_unfinished(record: FileRecord, ctx: UserContext, *, can_discard: bool
                 "again.", icon=":material/hourglass_top:")
     job = upload_jobs.job_to_retry(record.id)
     retry_col, discard_col, hint = st.columns([1, 1, 3], vertical_alignment="center")
-    if job is not None and retry_col.button("Retry", key=f"pv_user_files_retry_{record.id}",
+    if job is not None and retry_col.button("Retry", key=state_keys.files_record("retry", record.id),
                                             icon=":material/refresh:", type="primary"):
         retry(job, record, ctx)
-    discard_col.button("Discard", key=f"pv_user_files_discard_{record.id}", icon=":material/delete:",
+    discard_col.button("Discard", key=state_keys.files_record("discard", record.id), icon=":material/delete:",
                        on_click=ask_delete, args=((record,),), disabled=not can_discard)
     if job is None:
         hint.caption("The local copy is not in this session any more: upload the file again from the Upload page.")

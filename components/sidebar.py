@@ -6,8 +6,9 @@ import contextlib
 
 import streamlit as st
 
+from components import state_keys
 from components.context import end_session, get_auth, user_context
-from components.feedback import flash
+from components.feedback import notify
 from components.text import literal
 from lib.auth import Session
 from lib.errors import PulseVaultError
@@ -21,7 +22,7 @@ def render_sidebar(services: Services, session: Session) -> None:
         mode = "Demo (embedded backends)" if services.settings.is_demo else "Cloud (S3 + Supabase)"
         st.caption(f"Mode: {mode}")
         _storage_meter(services)
-        if st.button("Sign out", icon=":material/logout:", key="sidebar_sign_out", width="stretch"):
+        if st.button("Sign out", icon=":material/logout:", key=state_keys.SIDEBAR_SIGN_OUT, width="stretch"):
             sign_out(services, session)
 
 
@@ -40,5 +41,5 @@ def sign_out(services: Services, session: Session) -> None:
     with contextlib.suppress(PulseVaultError):
         get_auth(services).sign_out(session)
     end_session()
-    flash("You are signed out.", "success")
+    notify("You are signed out.")
     st.switch_page("pages/sign_in.py")

@@ -20,8 +20,13 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
+import pickle
 import secrets
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
@@ -32,9 +37,10 @@ import boto3
 from botocore.config import Config
 
 from lib.auth import ADMIN_ROLE, DemoAuth
+from lib.childwatch import die_with_parent
 from lib.errors import PulseVaultError, StorageUnavailable
 from lib.seaweedfs import READY_TIMEOUT_S, SeaweedFS, admin_identities, start_seaweedfs
-from lib.settings import S3Settings
+from lib.settings import S3Settings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +51,10 @@ DEMO_ADMIN_PASSWORD = "pulse-admin-2026"
 DEMO_BUCKET = "pulsevault-demo"
 DEMO_REGION = "us-east-1"
 CORS_MAX_AGE_S = 3_000
+SEED_NICENESS = 10
+"""The seeding process yields the CPU to the app: the first pages render before the sample is drawn."""
+REPO_ROOT = Path(__file__).resolve().parents[1]
+"""Where ``python -m lib.sample`` runs from."""
 STORAGE_FOLDER = "s3"
 """The S3 server's data folder inside the demo's temporary folder."""
 
@@ -128,9 +138,37 @@ def seed_once(seed: Callable[[], None]) -> None:
         if _seeded:
             return
         _seeded = True
-    # Not a daemon: the interpreter waits for it at exit, because killing a
-    # thread inside OpenCV/ffmpeg at shutdown aborts the whole process.
-    threading.Thread(target=_run_seed, args=(seed,), name="pulsevault-demo-seed", daemon=False).start()
+    # A daemon: the heavy work runs in a child process (lib.sample), so this thread only waits,
+    # and stopping the app must not wait for the sample to finish.
+    threading.Thread(target=_run_seed, args=(seed,), name="pulsevault-demo-seed", daemon=True).start()
+
+
+@dataclass(frozen=True)
+class SeedTarget:
+    """Where the demo sample goes: all the seeding process needs, and nothing it cannot pickle."""
+
+    settings: Settings
+    db_path: Path
+    user_id: str
+    workdir: Path
+
+
+def seed_sample(settings: Settings, demo: DemoBackends) -> None:
+    """Store the generated sample recording for the demo account (``python -m lib.sample``), in a child process.
+
+    Drawing, checking and analysing the sample loads OpenCV and SciPy and takes seconds of CPU, which
+    the app (still rendering its first pages) should neither hold in memory nor wait for when it stops.
+    A plain subprocess, not ``multiprocessing``: under Streamlit ``__main__`` is the app script, which a
+    spawned child would run again. The target goes over stdin, so no secret shows in a process list.
+    """
+    demo.wait_for_storage()  # the child talks to the embedded S3
+    target = SeedTarget(settings, demo.db_path, demo.user_id, demo.workdir)
+    child = subprocess.Popen([sys.executable, "-m", "lib.sample"], cwd=REPO_ROOT, stdin=subprocess.PIPE,
+                             preexec_fn=die_with_parent(signal.SIGTERM))  # this thread waits for it
+    os.setpriority(os.PRIO_PROCESS, child.pid, SEED_NICENESS)
+    child.communicate(pickle.dumps(target))
+    if child.returncode != 0:
+        raise PulseVaultError(f"storing the demo sample failed (seeding process exit code {child.returncode})")
 
 
 def seeding_done(timeout_s: float | None = 0) -> bool:

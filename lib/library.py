@@ -52,7 +52,8 @@ from typing import Any
 from lib import rppg
 from lib.checks import UNEXPECTED_CHECK, AnalysisTask, CheckOutcome
 from lib.errors import AccessDenied, AnalysisError, NotFound, PulseVaultError, StorageError, ValidationError
-from lib.keys import extension_of, record_folder
+from lib.ground_truth_files import load_record_truth
+from lib.keys import record_folder
 from lib.media import served_as
 from lib.records import MAX_PAGE_SIZE, FileRecord, ListQuery, Status
 from lib.repository import Repository, ServerRecords
@@ -391,8 +392,8 @@ REANALYSIS_KEY = "reanalyse-{record_id}"
 def reanalysis_task(store: ObjectStore, repo: Repository, server: ServerRecords, record_id: str, *,
                     method: str = "POS", band: tuple[float, float] | None = None,
                     parent: Path | str | None = None) -> AnalysisTask:
-    """What a check worker needs to run the quick look again on a stored recording: links signed for exactly
-    its original (and ground truth, so the summary compares against it), a fresh folder, no secret.
+    """What a check worker needs to run the quick look again on a stored recording: a link signed for exactly
+    its original, its ground truth parsed here (so the summary compares against it), a fresh folder, no secret.
 
     Run it with :class:`lib.checks.CheckPool` (the app) or :func:`lib.checks.run.run_task` (a script), then
     :func:`save_reanalysis`.
@@ -403,13 +404,12 @@ def reanalysis_task(store: ObjectStore, repo: Repository, server: ServerRecords,
         raise ValidationError("Only a stored (ready) recording can be analysed.")
     method = rppg.check_method(method)
     source = sign_download(store, record.s3_key, owner=owner)
-    truth_key = record.ground_truth_key
-    truth = sign_download(store, truth_key, owner=owner) if truth_key else None
+    with tempfile.TemporaryDirectory(prefix="pulsevault-truth-") as tmp:  # parsed here: a bad file fails first
+        truth = load_record_truth(store, record, Path(tmp), owner=owner)
     # Named, not made: the worker makes it, and a check cancelled before it started leaves no folder behind.
     workdir = Path(parent or tempfile.gettempdir()) / f"pulsevault-reanalyse-{uuid.uuid4().hex}"
     return AnalysisTask(name=record.original_name, workdir=workdir, source=source, method=method,
-                        lossless=record.video.lossless if record.video else None, ground_truth=truth,
-                        ground_truth_ext=(extension_of(truth_key) if truth_key else "") or "csv", band=band)
+                        lossless=record.video.lossless if record.video else None, ground_truth=truth, band=band)
 
 
 def save_reanalysis(repo: Repository, server: ServerRecords, record_id: str, task: AnalysisTask,

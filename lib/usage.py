@@ -20,7 +20,7 @@ Three audiences, three sources:
 What counts as what (see :class:`Kind`):
 
 * an object is an **orphan** when no row names it (``s3_key``,
-  ``thumbnail_key``, ``preview_key``, ``ground_truth_key``) and it does not lie
+  ``thumbnail_key``, ``preview_key``, ``ground_truth_key`` and a BIDS table's sidecar) and it does not lie
   under the record prefix of a ``pending`` row (an upload in flight writes its
   objects before the row is marked ready);
 * a ``ready`` row is **missing** when its original is not in the bucket or is
@@ -60,12 +60,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
 from lib.auth import Caller
 from lib.errors import AccessDenied, NotFound, PulseVaultError
-from lib.keys import RECORDINGS_PREFIX, record_folder, user_prefix
+from lib.keys import RECORDINGS_PREFIX, ground_truth_keys, record_folder, user_prefix
 from lib.records import FileRecord, Status, UsageBucket, UsageSummary
 from lib.repository import Repository, ServerRecords
 from lib.settings import Settings
@@ -138,15 +138,53 @@ def user_usage(repo: Repository, settings: Settings) -> UserUsage:
     return UserUsage(summary=repo.usage(), quota_bytes=settings.quota_bytes)
 
 
-def cumulative_by_month(summary: UsageSummary) -> tuple[UsageBucket, ...]:
-    """Stored bytes and recordings at the end of each month: growth over time."""
+class Period(StrEnum):
+    """How finely uploads over time are counted on the Usage page."""
+
+    DAY = "Day"
+    MONTH = "Month"
+
+
+@dataclass(frozen=True)
+class UploadHistory:
+    """Uploads over time, per day when the whole history is recent (per month it would be one or two dots),
+    else per month."""
+
+    period: Period
+    uploads: tuple[UsageBucket, ...]
+    """Bytes and recordings uploaded in each period, in date order."""
+    stored: tuple[UsageBucket, ...]
+    """Bytes and recordings stored at the end of each period, starting from nothing the period before the
+    first upload (so even one day of uploads draws a line, not a dot)."""
+
+
+def upload_history(summary: UsageSummary) -> UploadHistory:
+    """Per day when every stored recording was uploaded within the daily history, else per month."""
+    daily = bool(summary.by_day) and sum(b.count for b in summary.by_day) == summary.total_count
+    period = Period.DAY if daily else Period.MONTH
+    uploads = tuple(sorted(summary.by_day if daily else summary.by_month, key=lambda b: b.label))
+    return UploadHistory(period, uploads, running_total(uploads, period))
+
+
+def running_total(uploads: Sequence[UsageBucket], period: Period) -> tuple[UsageBucket, ...]:
+    """Stored bytes and recordings at the end of each period (``uploads`` in date order), from zero."""
+    if not uploads:
+        return ()
     running_bytes = running_count = 0
-    out = []
-    for bucket in sorted(summary.by_month, key=lambda b: b.label):
+    out = [UsageBucket(_period_before(uploads[0].label, period), 0, 0)]
+    for bucket in uploads:
         running_bytes += bucket.bytes
         running_count += bucket.count
         out.append(UsageBucket(bucket.label, running_bytes, running_count))
     return tuple(out)
+
+
+def _period_before(label: str, period: Period) -> str:
+    """The day before a "YYYY-MM-DD", or the month before a "YYYY-MM"."""
+    if period is Period.DAY:
+        return (date.fromisoformat(label) - timedelta(days=1)).isoformat()
+    year, month = (int(part) for part in label.split("-"))
+    return f"{year - 1}-12" if month == 1 else f"{year}-{month - 1:02d}"
 
 
 def usage_csv(usage: UserUsage) -> str:
@@ -157,7 +195,7 @@ def usage_csv(usage: UserUsage) -> str:
         ("quota", "quota", usage.quota_bytes, ""),
         ("quota", "remaining", usage.remaining_bytes, ""),
     ]
-    for section, buckets in (("month", s.by_month), ("content_type", s.by_content_type),
+    for section, buckets in (("day", s.by_day), ("month", s.by_month), ("content_type", s.by_content_type),
                              ("lossless", s.by_lossless), ("subject", s.by_subject)):
         rows += [(section, b.label, b.bytes, b.count) for b in buckets]
     rows += [("largest", f"{r.original_name} ({r.id})", r.size_bytes, 1) for r in s.largest]
@@ -425,8 +463,8 @@ def _compare(user_id: str, objects: list[ObjectInfo], rows: list[FileRecord], se
     found: list[Discrepancy] = []
     stale_after = timedelta(seconds=settings.stale_pending_s)
     for row in rows:
-        referenced.update(k for k in (row.s3_key, row.thumbnail_key, row.preview_key, row.ground_truth_key)
-                          if k)
+        referenced.update(k for k in (row.s3_key, row.thumbnail_key, row.preview_key,
+                                      *ground_truth_keys(row.ground_truth_key)) if k)
         if row.status is Status.PENDING:
             in_flight.add(record_folder(row.s3_key))
             if now - row.created_at > stale_after:

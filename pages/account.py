@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from components import state_keys
 from components.context import user_context
+from components.feedback import show_notice
 from components.sidebar import sign_out
 from components.text import literal
 from lib.units import human_bytes, human_duration
@@ -14,6 +16,7 @@ def render() -> None:
     ctx = user_context()
     settings = ctx.services.settings
     st.title("Account")
+    show_notice()
     left, right = st.columns(2)
     with left:
         st.markdown(f"**Signed in as** {literal(ctx.session.email)}")
@@ -27,7 +30,7 @@ def render() -> None:
         st.markdown(f"**Quota** {human_bytes(settings.quota_bytes)} · "
                     f"**Upload limit** {human_bytes(settings.max_upload_bytes)}")
         st.markdown(f"**Role** {'administrator' if ctx.caller.is_admin else 'researcher'}")
-    if st.button("Sign out", icon=":material/logout:", key="account_sign_out"):
+    if st.button("Sign out", icon=":material/logout:", key=state_keys.ACCOUNT_SIGN_OUT):
         sign_out(ctx.services, ctx.session)
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from components import state_keys
 from components.context import current_session, get_auth, get_services, start_session
-from components.feedback import flash, user_errors
+from components.feedback import notify, show_notice, user_errors
 from components.text import literal
 
 
@@ -14,6 +15,7 @@ def render() -> None:
     if current_session(services) is not None:
         st.switch_page("pages/upload.py")  # just signed in
     st.title("PulseVault")
+    show_notice()
     st.caption("Get rPPG recordings safely into storage, and know they are usable before the subject leaves.")
     if services.demo is not None:
         demo = services.demo
@@ -52,10 +54,10 @@ def _sign_in_form() -> None:
 
 def _sign_up_form() -> None:
     with st.form("sign_up"):
-        email = st.text_input("E-mail", key="sign_up_email", autocomplete="email")
-        password = st.text_input("Password", type="password", key="sign_up_password",
+        email = st.text_input("E-mail", key=state_keys.SIGN_UP_EMAIL, autocomplete="email")
+        password = st.text_input("Password", type="password", key=state_keys.SIGN_UP_PASSWORD,
                                  autocomplete="new-password", help="At least 8 characters.")
-        repeat = st.text_input("Repeat password", type="password", key="sign_up_repeat",
+        repeat = st.text_input("Repeat password", type="password", key=state_keys.SIGN_UP_REPEAT,
                                autocomplete="new-password")
         submitted = st.form_submit_button("Create account", type="primary")
     if submitted:
@@ -70,13 +72,13 @@ def _sign_up_form() -> None:
                 return
             assert result.session is not None
             start_session(result.session)
-            flash("Your account is ready.", "success")
+            notify("Your account is ready.")
             st.switch_page("pages/upload.py")
 
 
 def _reset_form() -> None:
     with st.form("reset_password"):
-        email = st.text_input("E-mail", key="reset_email", autocomplete="email")
+        email = st.text_input("E-mail", key=state_keys.RESET_EMAIL, autocomplete="email")
         submitted = st.form_submit_button("Send reset link")
     if submitted:
         with user_errors("Requesting a password reset"):

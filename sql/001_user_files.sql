@@ -21,6 +21,8 @@ create table if not exists public.user_files (
   thumbnail_key    text,
   preview_key      text,
   ground_truth_key text,
+  ground_truth_name text,
+  ground_truth_bytes bigint not null default 0 check (ground_truth_bytes >= 0),
   -- video properties (null until probed)
   duration_s       double precision check (duration_s is null or duration_s >= 0),
   fps              double precision check (fps is null or fps >= 0),
@@ -43,6 +45,11 @@ create table if not exists public.user_files (
   -- Which object keys a row may hold (exactly the app's layout, under the
   -- owner's prefix) is checked by sql/003_trust.sql.
 );
+
+-- Columns added since the first release: a database made by it gains them here.
+alter table public.user_files add column if not exists ground_truth_name text;
+alter table public.user_files add column if not exists ground_truth_bytes bigint not null default 0
+  check (ground_truth_bytes >= 0);
 
 -- Listing a user's files newest first, and the duplicate check by checksum.
 create index if not exists user_files_user_created_idx on public.user_files (user_id, created_at desc);

@@ -51,7 +51,10 @@ drop policy if exists user_files_delete_own on public.user_files;
 -- lib/keys.py makes every key as
 --   recordings/<user id>/<yyyy>/<mm>/<record id>/<file>
 -- with <file> one of original.<ext>, thumb.jpg, preview.mp4,
--- ground_truth.(csv|txt). The check matches that and nothing else: the first
+-- ground_truth<ending> (the format endings of lib/keys.py GROUND_TRUTH_SUFFIXES:
+-- .csv, .txt, .json, .xmp, .h5, .hdf5, _physio.tsv, _physio.tsv.gz; a BIDS
+-- table's _physio.json sidecar lies beside it and is named by no column).
+-- The check matches that and nothing else: the first
 -- uuid is the row's owner and the folder is the row's own id, so a row can
 -- never point presigned URLs at another user's or another record's objects,
 -- and `..`, `//` or any other spelling of a path is refused. (A prefix check
@@ -79,7 +82,8 @@ alter table public.user_files add constraint user_files_keys_canonical_owner che
   and (thumbnail_key is null or public.user_files_key_ok(thumbnail_key, user_id, id, 'thumb\.jpg'))
   and (preview_key is null or public.user_files_key_ok(preview_key, user_id, id, 'preview\.mp4'))
   and (ground_truth_key is null
-       or public.user_files_key_ok(ground_truth_key, user_id, id, 'ground_truth\.(csv|txt)'))
+       or public.user_files_key_ok(ground_truth_key, user_id, id,
+                                   'ground_truth(_physio\.tsv\.gz|_physio\.tsv|\.csv|\.txt|\.json|\.xmp|\.h5|\.hdf5)'))
 ) not valid;
 
 -- New and changed rows are checked from now on. Existing rows are checked
@@ -129,7 +133,9 @@ begin
     raise exception 'reserve_upload needs the row''s id, user_id and size_bytes' using errcode = '22023';
   end if;
   perform pg_advisory_xact_lock(hashtextextended('pulsevault.quota/' || wanted.user_id::text, 0));
-  select coalesce(sum(size_bytes), 0), coalesce(sum(size_bytes) filter (where status = 'pending'), 0)
+  -- A recording's ground-truth file counts too (ground_truth_bytes, 001), as it does in usage (002).
+  select coalesce(sum(size_bytes + ground_truth_bytes), 0),
+         coalesce(sum(size_bytes) filter (where status = 'pending'), 0)
     into held, pending
     from public.user_files
    where user_id = wanted.user_id and status in ('ready', 'pending');

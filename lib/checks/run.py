@@ -45,12 +45,10 @@ def _check(task: CheckTask, progress: ProgressCallback | None) -> PreparedRecord
 
 def _analyse(task: AnalysisTask, progress: ProgressCallback | None) -> rppg.AnalysisSummary:
     local = _fetch(task.name, task.source, task.fetched_path, progress)
-    truth = None
-    if task.ground_truth is not None:
-        truth = _fetch(task.name, task.ground_truth, task.workdir / f"ground_truth.{task.ground_truth_ext}", None)
     report = Reporter(progress)
     report.step(Step.ANALYSE)
-    return rppg.analyse(local, method=task.method, lossless=task.lossless, ground_truth=truth, band=task.band,
+    return rppg.analyse(local, method=task.method, lossless=task.lossless, ground_truth=task.ground_truth,
+                        band=task.band,
                         progress=lambda fraction: report(Step.ANALYSE, fraction, 1.0))
 
 

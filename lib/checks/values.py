@@ -18,6 +18,7 @@ from lib.transfer import SignedDownload
 if TYPE_CHECKING:
     from lib.pipeline.check import PreparedRecording
     from lib.rppg import AnalysisSummary
+    from lib.rppg.ground_truth import GroundTruth
 
 UNEXPECTED_CHECK = "The check failed unexpectedly; the server log has the details. Check again, or discard the file."
 """What a researcher reads when a check broke on something that is no PulseVault error (a bug)."""
@@ -73,8 +74,8 @@ class AnalysisTask:
     source: SignedDownload
     method: str
     lossless: bool | None = None
-    ground_truth: SignedDownload | None = None
-    ground_truth_ext: str = "csv"
+    ground_truth: GroundTruth | None = None
+    """Parsed by the web process (a small file; a bad one is refused before anything runs)."""
     band: tuple[float, float] | None = None
 
     @property

@@ -28,6 +28,7 @@ from lib.records import (
     MAX_PAGE_SIZE,
     SORT_COLUMNS,
     FileRecord,
+    GroundTruthFile,
     ListQuery,
     NewRecord,
     RecordPage,
@@ -77,7 +78,7 @@ class ServerRecords(Protocol):
                    analysis: dict[str, Any] | None = None) -> FileRecord: ...
     def mark_failed(self, record_id: str, reason: str) -> FileRecord: ...
     def set_analysis(self, record_id: str, analysis: dict[str, Any] | None) -> FileRecord: ...
-    def set_ground_truth_key(self, record_id: str, key: str | None) -> FileRecord: ...
+    def set_ground_truth(self, record_id: str, attached: GroundTruthFile | None) -> FileRecord: ...
     def delete(self, record_id: str) -> None: ...
     def rows_of(self, user_id: str) -> ServerRecords | None: ...
 
@@ -215,6 +216,7 @@ def record_from_row(row: Mapping[str, Any]) -> FileRecord:
         ),
         analysis=row.get("analysis"),
         created_at=_parse_time(row["created_at"]), updated_at=_parse_time(row["updated_at"]),
+        ground_truth_name=row.get("ground_truth_name"), ground_truth_bytes=int(row.get("ground_truth_bytes") or 0),
     )
 
 
@@ -250,10 +252,15 @@ class FactUpdates:
     def set_analysis(self, record_id: str, analysis: dict[str, Any] | None) -> FileRecord:
         return self._update(record_id, {"analysis": analysis})
 
-    def set_ground_truth_key(self, record_id: str, key: str | None) -> FileRecord:
+    def set_ground_truth(self, record_id: str, attached: GroundTruthFile | None) -> FileRecord:
+        """Point the row at its ground-truth file (None: it has none), with the name and bytes usage counts."""
         record_id = existing_record_id(record_id)
-        return self._update(record_id, {"ground_truth_key": record_key(key, self.user_id, record_id,
-                                                                       "ground_truth")})
+        if attached is None:
+            return self._update(record_id, {"ground_truth_key": None, "ground_truth_name": None,
+                                            "ground_truth_bytes": 0})
+        return self._update(record_id, {
+            "ground_truth_key": record_key(attached.key, self.user_id, record_id, "ground_truth"),
+            "ground_truth_name": storable_text(attached.name), "ground_truth_bytes": int(attached.size_bytes)})
 
 
 class ResearchUpdates:

@@ -21,7 +21,17 @@ from typing import Any
 
 from lib.errors import KeyOwnershipError, MetadataError, MetadataUnavailable
 from lib.keys import check_record_key
-from lib.records import SEARCH_COLUMNS, FileRecord, ListQuery, NewRecord, RecordPage, Status, UsageBucket, UsageSummary
+from lib.records import (
+    SEARCH_COLUMNS,
+    FileRecord,
+    ListQuery,
+    NewRecord,
+    RecordPage,
+    Status,
+    UsageBucket,
+    UsageSummary,
+    daily_history_start,
+)
 from lib.repository.base import (
     LARGEST_COUNT,
     RESEARCH_COLUMNS,
@@ -54,6 +64,8 @@ create table if not exists user_files (
   thumbnail_key    text,
   preview_key      text,
   ground_truth_key text,
+  ground_truth_name text,
+  ground_truth_bytes integer not null default 0 check (ground_truth_bytes >= 0),
   duration_s       real,
   fps              real,
   width            integer,
@@ -96,7 +108,7 @@ create index if not exists user_files_usage_subject_idx
 _SQLITE_USAGE = """
 select substr(created_at, 1, 7) as month, content_type,
        case lossless when 1 then 'lossless' when 0 then 'lossy' else 'unknown' end as lossless_label,
-       sum(size_bytes) as bytes, count(*) as count
+       sum(size_bytes + ground_truth_bytes) as bytes, count(*) as count
 from user_files where user_id = ? and status = 'ready'
 group by substr(created_at, 1, 7), content_type, lossless
 """
@@ -105,11 +117,18 @@ the month, type and lossless breakdowns are summed from them (SQLite has no GROU
 
 _SQLITE_USAGE_BY_SUBJECT = """
 select case when subject_id = '' then '(none)' else subject_id end as subject,
-       sum(size_bytes) as bytes, count(*) as count
+       sum(size_bytes + ground_truth_bytes) as bytes, count(*) as count
 from user_files where user_id = ? and status = 'ready'
 group by subject_id
 """
 """Subjects on their own: folded into the combinations above they would multiply them."""
+
+_SQLITE_USAGE_BY_DAY = """
+select substr(created_at, 1, 10) as day, sum(size_bytes + ground_truth_bytes) as bytes, count(*) as count
+from user_files where user_id = ? and status = 'ready' and created_at >= ?
+group by substr(created_at, 1, 10) order by day
+"""
+"""The recent days only (:func:`lib.records.daily_history_start`): a range scan of the created_at index."""
 
 
 def _sqlite_value(value: Any) -> Any:
@@ -216,7 +235,7 @@ class SqliteServerRecords(FactUpdates, _SqliteStore):
         try:
             conn.execute("begin immediate")
             held, pending = conn.execute(
-                "select coalesce(sum(size_bytes), 0),"
+                "select coalesce(sum(size_bytes + ground_truth_bytes), 0),"  # ground truth counts in the quota
                 " coalesce(sum(case when status = 'pending' then size_bytes end), 0)"
                 " from user_files where user_id = ? and status in ('ready', 'pending')", (self.user_id,)).fetchone()
             if held + values["size_bytes"] > quota_bytes:
@@ -313,9 +332,10 @@ class SqliteRepository(ResearchUpdates, _SqliteStore):
         return self._row(rows[0]) if rows else None
 
     def usage(self) -> UsageSummary:
-        combos, subjects, largest = self._read_together(
+        combos, subjects, days, largest = self._read_together(
             (_SQLITE_USAGE, (self.user_id,)),
             (_SQLITE_USAGE_BY_SUBJECT, (self.user_id,)),
+            (_SQLITE_USAGE_BY_DAY, (self.user_id, iso(day_start(daily_history_start())))),
             ("select * from user_files where user_id = ? and status = 'ready' "
              "order by size_bytes desc, id limit ?", (self.user_id, LARGEST_COUNT)),
         )
@@ -323,6 +343,7 @@ class SqliteRepository(ResearchUpdates, _SqliteStore):
         return UsageSummary(
             total_bytes=sum(int(c["bytes"]) for c in combos),
             total_count=sum(int(c["count"]) for c in combos),
+            by_day=tuple(UsageBucket(str(d["day"]), int(d["bytes"]), int(d["count"])) for d in days),
             by_month=tuple(sorted(_rollup(combos, "month"), key=lambda b: b.label)),
             by_content_type=_by_size(_rollup(combos, "content_type")),
             by_lossless=_by_size(_rollup(combos, "lossless_label")),

@@ -5,7 +5,7 @@ filter building and the translation of PostgREST and transport failures into ``l
 Every ``SupabaseRepository`` query carries the signed-in user's JWT, so PostgreSQL row-level
 security (``sql/001_user_files.sql``) decides what they may see and the column grants
 (``sql/003_trust.sql``) what they may change; usage figures are aggregated in the database by
-``usage_summary()`` (``sql/002_usage.sql``). ``SupabaseServerRecords`` uses the service-role key
+``usage_summary()`` (``sql/004_usage_by_day.sql``). ``SupabaseServerRecords`` uses the service-role key
 (one client per process, :func:`new_service_client`) and names the session's user id in every
 write, since that role is not limited by row-level security.
 """
@@ -21,7 +21,17 @@ from postgrest import SyncPostgrestClient
 from postgrest.exceptions import APIError
 
 from lib.errors import AccessDenied, KeyOwnershipError, MetadataError, MetadataUnavailable, SessionExpired
-from lib.records import SEARCH_COLUMNS, FileRecord, ListQuery, NewRecord, RecordPage, Status, UsageBucket, UsageSummary
+from lib.records import (
+    SEARCH_COLUMNS,
+    FileRecord,
+    ListQuery,
+    NewRecord,
+    RecordPage,
+    Status,
+    UsageBucket,
+    UsageSummary,
+    daily_history_start,
+)
 from lib.repository.base import (
     LARGEST_COUNT,
     RESEARCH_COLUMNS,
@@ -180,7 +190,8 @@ class SupabaseRepository(ResearchUpdates, _PostgrestRows):
         return record_from_row(rows[0]) if rows else None
 
     def usage(self) -> UsageSummary:
-        figures = self._run(self._client.rpc("usage_summary")).data or {}
+        since = {"daily_since": daily_history_start().isoformat()}
+        figures = self._run(self._client.rpc("usage_summary", since)).data or {}
         largest = self._rows(
             self._client.table(TABLE).select("*").eq("status", Status.READY.value)
             .order("size_bytes", desc=True).order("id").limit(LARGEST_COUNT)
@@ -188,6 +199,7 @@ class SupabaseRepository(ResearchUpdates, _PostgrestRows):
         return UsageSummary(
             total_bytes=int(figures.get("total_bytes") or 0),
             total_count=int(figures.get("total_count") or 0),
+            by_day=_buckets(figures.get("by_day")),
             by_month=_buckets(figures.get("by_month")),
             by_content_type=_buckets(figures.get("by_content_type")),
             by_lossless=_buckets(figures.get("by_lossless")),

@@ -138,7 +138,7 @@ def store(job: UploadJob, backends: Backends, workspace: Workspace, progress: Pr
     """Store the checked recording (or finish a browser upload's); the local copy goes once it is ready."""
     if not job.ready_to_store(backends.settings.require_consent):
         raise JobStateError(f"{job.display_name} is not ready to store (checked, consent given, "
-                            "not already stored).")
+                            "not already stored, stored anyway if the quick look could not use it).")
     try:
         record = _store(job, backends, progress, cancel)
     except DuplicateRecording as exc:

@@ -14,11 +14,12 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
+import pandas as pd
 import pytest
 from botocore.config import Config
 from streamlit.testing.v1 import AppTest
 
-from components import upload_jobs
+from components import state_keys
 from components.text import literal
 from lib import demo, pipeline, uploads
 from lib.errors import NotFound
@@ -28,10 +29,10 @@ from lib.records import FileRecord, ListQuery, NewRecord, ResearchFields, Status
 from lib.repository import SqliteRepository, SqliteServerRecords
 from lib.settings import Settings
 from lib.storage import ObjectStore
+from lib.units import MISSING
 from tests.support import videos
-from tests.support.apptest import SEED_TIMEOUT_S, signed_in_app
+from tests.support.apptest import SEED_TIMEOUT_S, select_rows, signed_in_app
 
-TABLE = "pv_user_files_table"
 LOSSLESS = VideoProperties(duration_s=10.0, fps=30.0, width=640, height=480, frame_count=300, codec="FFV1",
                            lossless=True, browser_playable=False)
 LOSSY = VideoProperties(duration_s=5.0, fps=25.0, width=320, height=240, frame_count=125, codec="h264",
@@ -120,8 +121,7 @@ def names(at: AppTest) -> list[str]:
 
 
 def select(at: AppTest, *rows: int) -> AppTest:
-    at.session_state[TABLE] = {"selection": {"rows": list(rows), "columns": [], "cells": []}}
-    return run(at)
+    return select_rows(at, *rows)
 
 
 def click(at: AppTest, label: str, key: str | None = None) -> AppTest:
@@ -153,6 +153,7 @@ def test_search_lists_matches_newest_first_with_the_columns(at: AppTest, token: 
     assert (row["subject"], list(row["tags"]), row["resolution"]) == ("S01", ["rest"], "640×480")
     assert (list(row["status"]), list(row["lossless"])) == (["ready"], ["lossless"])
     assert "/thumb.jpg" in row["thumbnail"] and "X-Amz-Signature" in row["thumbnail"]
+    assert pd.isna(row["hr"]) and at.dataframe[0].proto.placeholder == MISSING  # "—", never "None" (issue 21)
 
 
 def test_search_covers_subject_session_and_notes(at: AppTest, token: str) -> None:
@@ -224,6 +225,30 @@ def test_selecting_a_row_opens_its_detail_panel(at: AppTest, token: str) -> None
     properties = at.dataframe[1].value
     assert dict(zip(properties["Property"], properties["Value"], strict=True))["Record id"] == record.id
     assert any(b.label == "Re-analyse" for b in at.button)
+
+
+def test_the_selection_follows_recordings_through_a_sort_and_a_search(at: AppTest, token: str) -> None:
+    """Issue 21, item 4: after a sort or a search the selection stays on the chosen recording, not on
+    whatever row now sits where it was, and a recording the search hides is no longer selected."""
+    a, b, c = (add(f"{token} {n}.avi") for n in "abc")
+    search(at, token)
+    assert names(at) == [c.original_name, b.original_name, a.original_name]  # newest first
+    select(at, 0)
+    assert at.session_state[state_keys.FILES_SELECTED] == (c.id,)
+    at.selectbox(key=state_keys.FILES_SORT).select("Name")
+    at.selectbox(key=state_keys.FILES_ORDER).select("Ascending")
+    run(at)
+    assert names(at) == [a.original_name, b.original_name, c.original_name]
+    assert at.session_state[state_keys.FILES_SELECTED] == (c.id,)  # still c, now the last row
+    assert [s.value for s in at.subheader if token in s.value] == [c.original_name]  # its detail, not a's
+    assert any(t.value == "1 selected" for t in at.caption)
+
+    search(at, f"{token} a")  # c leaves the screen: nothing the researcher cannot see stays selected
+    assert names(at) == [a.original_name]
+    assert at.session_state[state_keys.FILES_SELECTED] == ()
+    assert not [s for s in at.subheader if token in s.value]
+    search(at, token)
+    assert at.session_state[state_keys.FILES_SELECTED] == ()
 
 
 def test_several_selected_rows_open_no_detail_but_can_be_deleted(at: AppTest, token: str) -> None:
@@ -323,14 +348,14 @@ def test_retry_uploads_the_local_copy_kept_in_this_session(at: AppTest, token: s
     job = replace(uploads.local_job("file-1", f"{token} retry.avi", prepared.size_bytes, prepared.path),
                   duplicate_allowed=True)  # other tests store the same generated clip
     job = replace(job.checked(prepared), attempt_id=failed.id).upload_failed("Network down")
-    at.session_state[upload_jobs.JOBS_KEY] = {job.id: job}
+    at.session_state[state_keys.UPLOAD_JOBS] = {job.id: job}
     run(at)
     click(at, "Retry")
     assert any("is stored and ready" in s.value for s in at.success)
     assert gone(failed)  # the job's new attempt replaced the failed row
     stored = demo_repo().list(ListQuery(text=token)).records
     assert [(r.status, r.research) for r in stored] == [(Status.READY, research)]
-    after = at.session_state[upload_jobs.JOBS_KEY]["file-1"]
+    after = at.session_state[state_keys.UPLOAD_JOBS]["file-1"]
     assert after.status is uploads.JobStatus.READY and after.record.id == stored[0].id
 
 

@@ -149,7 +149,7 @@ def test_file_over_the_size_limit(world: World, clips) -> None:
     small = replace(world, settings=replace(world.settings, max_upload_bytes=1024))
     with pytest.raises(FileTooLarge) as caught:
         small.process(clips["mjpg"], "big.avi")
-    assert_clear(caught.value, "big.avi", "over the 1.0 KB upload limit")
+    assert_clear(caught.value, "big.avi", "over the 1.0 KiB upload limit")
     assert_nothing_stored(world)
 
 

@@ -455,7 +455,10 @@ def test_a_browser_job_is_checked_then_stored_then_noticed_deleted(clip, setting
     job = uploads.browser_job(upload, ResearchFields(subject_id="S08"), consent=True)
     assert POOL is not None
     job = check_job(job, backends, workspace, POOL)
-    assert job.status is JobStatus.WAITING and job.store_when_checked(require_consent=True)
+    assert job.status is JobStatus.WAITING and job.doubts  # blank frames: no face, no pulse
+    assert not job.store_when_checked(require_consent=True)  # so it waits for "Store it anyway"
+    job = job.with_input(job.research, job.consent, keep_doubtful=True)
+    assert job.store_when_checked(require_consent=True)
     assert job.attempt_id == upload.record_id and job.in_bucket is not None
 
     real = send.upload_file

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from lib.errors import KeyOwnershipError, MetadataError, NotFound, QuotaExceeded, ValidationError
-from lib.records import FileRecord, ListQuery, NewRecord, ResearchFields, Status, VideoProperties
+from lib.records import FileRecord, GroundTruthFile, ListQuery, NewRecord, ResearchFields, Status, VideoProperties
 from lib.repository import Repository
 from lib.units import human_bytes
 from lib.usage import UserRows
@@ -169,10 +169,20 @@ def test_update_research_analysis_and_ground_truth(make_rows):
     assert server.set_analysis(record.id, analysis).analysis == analysis
     assert server.set_analysis(record.id, None).analysis is None
     key = f"{_prefix(record)}ground_truth.csv"
-    assert server.set_ground_truth_key(record.id, key).ground_truth_key == key
-    assert server.set_ground_truth_key(record.id, None).ground_truth_key is None
+    before = repo.usage().total_bytes
+    attached = server.set_ground_truth(record.id, GroundTruthFile(key, "subject 1 pulse.csv", 1_234))
+    assert (attached.ground_truth_key, attached.ground_truth_name, attached.ground_truth_bytes) == (
+        key, "subject 1 pulse.csv", 1_234)
+    assert repo.usage().total_bytes == before + 1_234  # the ground truth counts in usage
+    with pytest.raises(QuotaExceeded):  # and in the quota a new recording is reserved against
+        server.reserve(_new(repo, size=100), quota_bytes=before + 1_234 + 99)
+    removed = server.set_ground_truth(record.id, None)
+    assert (removed.ground_truth_key, removed.ground_truth_name, removed.ground_truth_bytes) == (None, None, 0)
+    assert repo.usage().total_bytes == before
+    bids = f"{_prefix(record)}ground_truth_physio.tsv.gz"  # every format ending passes the database's check
+    assert server.set_ground_truth(record.id, GroundTruthFile(bids, "s_physio.tsv.gz", 9)).ground_truth_key == bids
     with pytest.raises(KeyOwnershipError):
-        server.set_ground_truth_key(record.id, f"recordings/{uuid.uuid4()}/x/ground_truth.csv")
+        server.set_ground_truth(record.id, GroundTruthFile(f"recordings/{uuid.uuid4()}/x/ground_truth.csv", "a", 1))
 
 
 def test_delete(make_rows):

@@ -206,7 +206,7 @@ def test_bad_file_is_refused_with_a_clear_message(clips, settings, store, repo, 
 
 def test_file_over_the_size_limit_is_refused(clips, settings, store, repo, s3_client):
     small = replace(settings, max_upload_bytes=1024)
-    with pytest.raises(FileTooLarge, match=r"over the 1\.0 KB upload limit"):
+    with pytest.raises(FileTooLarge, match=r"over the 1\.0 KiB upload limit"):
         pipeline.process_upload(clips["mjpg"], "big.avi", RESEARCH, backends_of(small, store, repo))
     assert_nothing_stored(s3_client, settings, repo)
 
@@ -382,15 +382,13 @@ def test_retry_never_removes_a_ready_record(clips, settings, store, repo, tmp_pa
 
 def test_seed_demo_stores_a_ready_sample_with_a_pulse(settings, store, s3_client, tmp_path):
     from lib.auth import DemoAuth
-    from lib.demo import DEMO_EMAIL, DEMO_PASSWORD, DemoBackends
-    from lib.sample import seed_demo
-    from lib.services import Services
+    from lib.demo import DEMO_EMAIL, DEMO_PASSWORD, DemoBackends, seed_sample
 
     db = tmp_path / "demo.sqlite3"
     user_id = DemoAuth(db).ensure_account(DEMO_EMAIL, DEMO_PASSWORD)
     demo = DemoBackends(s3=settings.s3, db_path=db, workdir=tmp_path, email=DEMO_EMAIL,
                         password=DEMO_PASSWORD, user_id=user_id)
-    seed_demo(Services(settings=settings, object_store=store, demo=demo))
+    seed_sample(settings, demo)
 
     [record] = rows(SqliteRepository(db, user_id))
     assert record.status is Status.READY and record.video is not None and record.video.lossless

@@ -1,6 +1,6 @@
 """The Usage page's figures from known fixtures, in both repositories (demo SQLite, Supabase).
 
-Same rows, same answers: the SQLite queries and sql/002_usage.sql's
+Same rows, same answers: the SQLite queries and sql/004_usage_by_day.sql's
 usage_summary() must agree, and lib.usage adds the quota on top.
 """
 
@@ -11,15 +11,15 @@ import io
 import sqlite3
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from lib.records import NewRecord, ResearchFields, VideoProperties
+from lib.records import DAILY_HISTORY_DAYS, NewRecord, ResearchFields, VideoProperties
 from lib.settings import Settings
-from lib.usage import UserRows, cumulative_by_month, usage_csv, user_usage
+from lib.usage import Period, UserRows, upload_history, usage_csv, user_usage
 from tests.support.records import sqlite_rows, supabase_rows
 
 SETTINGS = Settings(mode="demo", quota_bytes=10_000)
@@ -93,8 +93,11 @@ def test_usage_figures_from_known_rows(backend):
     assert [(b.label, b.bytes, b.count) for b in s.by_subject] == [
         ("S02", 2_000, 1), ("S01", 1_500, 2), ("(none)", 250, 1)]
     assert [r.size_bytes for r in s.largest] == [2_000, 1_000, 500, 250]
-    assert [(b.label, b.bytes, b.count) for b in cumulative_by_month(s)] == [
-        ("2024-03", 3_000, 2), ("2024-04", 3_750, 4)]
+    assert s.by_day == ()  # 2024 is long before the daily history
+    history = upload_history(s)
+    assert history.period is Period.MONTH
+    assert [(b.label, b.bytes, b.count) for b in history.stored] == [
+        ("2024-02", 0, 0), ("2024-03", 3_000, 2), ("2024-04", 3_750, 4)]
     rows = list(csv.reader(io.StringIO(usage_csv(usage))))
     assert ["month", "2024-04", "750", "2"] in rows and not any("7777" in cell for row in rows for cell in row)
 
@@ -106,3 +109,28 @@ def test_an_empty_account(backend):
     usage = user_usage(make_repo("carol").repo, SETTINGS)
     assert (usage.used_bytes, usage.summary.total_count, usage.remaining_bytes) == (0, 0, 10_000)
     assert usage.summary.by_month == () and usage.summary.largest == ()
+
+
+def test_recent_uploads_are_counted_per_day(backend):
+    """by_day covers the daily history only (UTC days, in date order); a history all within it is charted by
+    day, one reaching further back by month."""
+    make_repo, backdate = backend
+    now = datetime.now(UTC)
+    recent, mixed = make_repo("recent"), make_repo("mixed")
+    _add(recent, 100), _add(recent, 200)
+    backdate(_add(recent, 40), now - timedelta(days=3))
+    _add(recent, 9, ready=False)  # pending: not counted
+    today, three_days_ago = now.date().isoformat(), (now - timedelta(days=3)).date().isoformat()
+
+    s = user_usage(recent.repo, SETTINGS).summary
+    assert [(b.label, b.bytes, b.count) for b in s.by_day] == [(three_days_ago, 40, 1), (today, 300, 2)]
+    history = upload_history(s)
+    assert history.period is Period.DAY
+    assert [(b.bytes, b.count) for b in history.stored] == [(0, 0), (40, 1), (340, 3)]
+    assert ["day", today, "300", "2"] in csv.reader(io.StringIO(usage_csv(user_usage(recent.repo, SETTINGS))))
+
+    _add(mixed, 10)
+    backdate(_add(mixed, 20), now - timedelta(days=DAILY_HISTORY_DAYS + 5))
+    s = user_usage(mixed.repo, SETTINGS).summary
+    assert [(b.label, b.bytes) for b in s.by_day] == [(today, 10)]
+    assert upload_history(s).period is Period.MONTH

@@ -32,7 +32,7 @@ from lib.library import (
     thumbnail_urls,
 )
 from lib.pipeline import Step
-from lib.records import FileRecord, ListQuery, NewRecord, ResearchFields, Status, VideoProperties
+from lib.records import FileRecord, GroundTruthFile, ListQuery, NewRecord, ResearchFields, Status, VideoProperties
 from lib.repository import SqliteRepository, SqliteServerRecords
 from lib.rppg import AnalysisSummary
 from lib.settings import S3Settings, Settings
@@ -254,7 +254,7 @@ def test_delete_removes_every_object_and_then_the_row(store, repo, server) -> No
     record = add_record(repo, store)
     gt_key = record.s3_key.replace("original.avi", "ground_truth.csv")
     store._client.put_object(Bucket=BUCKET, Key=gt_key, Body=b"t,v")
-    server.set_ground_truth_key(record.id, gt_key)
+    server.set_ground_truth(record.id, GroundTruthFile(gt_key, "pulse.csv", 3))
     stray = record.s3_key.replace("original.avi", "leftover.part")
     store._client.put_object(Bucket=BUCKET, Key=stray, Body=b"x")
     keep = add_record(repo, store)
@@ -335,13 +335,14 @@ def test_can_discard_failed_and_stale_pending_only(repo, server) -> None:
 def test_reanalyse_downloads_the_original_and_ground_truth_and_saves(store, repo, server, monkeypatch) -> None:
     record = add_record(repo, store)
     gt_key = record.s3_key.replace("original.avi", "ground_truth.csv")
-    store._client.put_object(Bucket=BUCKET, Key=gt_key, Body=b"time,value\n0,1\n")
-    server.set_ground_truth_key(record.id, gt_key)
+    # A table of mean heart rates names the recording by its original name, not the temporary copy's.
+    store._client.put_object(Bucket=BUCKET, Key=gt_key, Body=b"other,90\nrec,72.5\n")
+    server.set_ground_truth(record.id, GroundTruthFile(gt_key, "rates.csv", 19))
     seen: dict[str, object] = {}
 
     def fake_analyse(path, *, method, lossless, ground_truth, progress, band):
         seen.update(body=Path(path).read_bytes(), method=method, lossless=lossless,
-                    truth=Path(ground_truth).read_bytes(), band=band)
+                    truth=(ground_truth.source, ground_truth.hr_bpm), band=band)
         progress(1.0)
         return AnalysisSummary(method=method, hr_bpm=70.0, snr_db=5.0, hr_track=(), pulse=(), pulse_fs=0.0,
                                flags=(), frames_analysed=375, seconds_taken=0.1)
@@ -350,7 +351,7 @@ def test_reanalyse_downloads_the_original_and_ground_truth_and_saves(store, repo
     stages: list[Step] = []
     updated = reanalyse_here(store, repo, server, record.id, method="chrom", progress=lambda p: stages.append(p.step),
                              parent=Path(repo.db_path).parent, band=(0.7, 4.0))
-    assert seen == {"body": b"bytes", "method": "CHROM", "lossless": True, "truth": b"time,value\n0,1\n",
+    assert seen == {"body": b"bytes", "method": "CHROM", "lossless": True, "truth": ("rates.csv", 72.5),
                     "band": (0.7, 4.0)}
     assert updated.analysis["hr_bpm"] == 70.0 and repo.get(record.id).analysis["method"] == "CHROM"
     assert stages[0] is Step.DOWNLOAD and stages[-1] is Step.ANALYSE

@@ -21,14 +21,15 @@ from lib.usage import (
     UNKNOWN_MONTH,
     Discrepancy,
     Kind,
+    Period,
     UserUsage,
     bucket_usage_csv,
     bucket_wide_usage,
-    cumulative_by_month,
     reconcile,
     reconcile_bucket,
     repair,
     row_access,
+    upload_history,
     usage_csv,
 )
 
@@ -67,7 +68,7 @@ def _key(user: str, month: str = "2024/05", name: str = "original.avi") -> str:
 
 
 def _summary(**changes) -> UsageSummary:
-    base = dict(total_bytes=0, total_count=0, by_month=(), by_content_type=(), by_lossless=(),
+    base = dict(total_bytes=0, total_count=0, by_day=(), by_month=(), by_content_type=(), by_lossless=(),
                 by_subject=(), largest=())
     return UsageSummary(**{**base, **changes})
 
@@ -90,11 +91,25 @@ def test_quota_figures():
     assert over.used_fraction == pytest.approx(1.2)  # the text says 120 %, the bar clamps
 
 
-def test_cumulative_by_month_is_a_running_total_in_month_order():
-    summary = _summary(by_month=(UsageBucket("2024-06", 5, 1), UsageBucket("2024-04", 10, 2),
-                                 UsageBucket("2024-05", 1, 1)))
-    assert [(b.label, b.bytes, b.count) for b in cumulative_by_month(summary)] == [
-        ("2024-04", 10, 2), ("2024-05", 11, 3), ("2024-06", 16, 4)]
+def test_an_old_history_is_a_running_total_per_month_from_zero():
+    summary = _summary(total_bytes=16, total_count=4,
+                       by_month=(UsageBucket("2024-06", 5, 1), UsageBucket("2024-01", 10, 2),
+                                 UsageBucket("2024-05", 1, 1)),
+                       by_day=(UsageBucket("2024-06-03", 5, 1),))  # not every recording is recent
+    history = upload_history(summary)
+    assert history.period is Period.MONTH
+    assert [b.label for b in history.uploads] == ["2024-01", "2024-05", "2024-06"]
+    assert [(b.label, b.bytes, b.count) for b in history.stored] == [
+        ("2023-12", 0, 0), ("2024-01", 10, 2), ("2024-05", 11, 3), ("2024-06", 16, 4)]
+
+
+def test_a_recent_history_is_counted_per_day_so_one_day_of_uploads_is_a_line_not_a_dot():
+    summary = _summary(total_bytes=30, total_count=3, by_month=(UsageBucket("2026-03", 30, 3),),
+                       by_day=(UsageBucket("2026-03-01", 30, 3),))
+    history = upload_history(summary)
+    assert history.period is Period.DAY
+    assert [(b.label, b.bytes, b.count) for b in history.stored] == [("2026-02-28", 0, 0), ("2026-03-01", 30, 3)]
+    assert upload_history(_summary()).stored == ()
 
 
 def test_usage_csv_has_every_figure():
