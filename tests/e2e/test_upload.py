@@ -36,3 +36,25 @@ def test_drop_avi_preview_plays_then_upload_is_ready(demo_app, page, tmp_path: P
     page.screenshot(path=str(tmp_path / "ready.png"), full_page=True)
     assert "Traceback" not in page.content()
     assert "Traceback" not in demo_app.log_text()
+
+
+def test_picked_files_get_cards_at_once_and_a_check_can_be_cancelled_then_run_again(demo_app, page,
+                                                                                     tmp_path: Path) -> None:
+    """Three files at once: every one gets its card while the check workers take them in turn (issue 21,
+    item 6); Cancel check stops one, keeps its file, and Check again runs it (issue 23)."""
+    clips = [videos.write_ffmpeg(tmp_path / f"cancel me {n}.mkv", "-c:v", "ffv1", seconds=8 + n, size=(320, 240))
+             for n in range(3)]
+
+    sign_in(page, demo_app.url, DEMO_EMAIL, DEMO_PASSWORD)
+    page.get_by_role("heading", name="Upload").first.wait_for()
+    page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files([str(c) for c in clips])
+    for clip in clips:
+        page.get_by_text(f"Checking {clip.name}").first.wait_for(timeout=PREPARE_TIMEOUT_MS)
+    page.get_by_text("waiting now").first.wait_for(timeout=PREPARE_TIMEOUT_MS)
+
+    page.get_by_role("button", name="Cancel check").last.click()
+    page.get_by_text("You cancelled the check of").first.wait_for(timeout=PREPARE_TIMEOUT_MS)
+    page.get_by_role("button", name="Check again").first.click()
+    page.get_by_role("button", name="Upload all (3)").wait_for(timeout=4 * PREPARE_TIMEOUT_MS)  # all three checked
+    assert "Traceback" not in page.content()
+    assert "Traceback" not in demo_app.log_text()
