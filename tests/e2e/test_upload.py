@@ -29,9 +29,9 @@ def test_drop_avi_preview_plays_then_upload_is_ready(demo_app, page, tmp_path: P
 
     # A generated clip has no face: the quick look finds no pulse, so storing it takes a second thought.
     page.get_by_text("cannot read a heart rate").first.wait_for()
-    assert page.get_by_role("button", name="Upload", exact=True).is_disabled()
+    assert page.get_by_role("button", name="Upload", exact=True).first.is_disabled()
     store_anyway(page)
-    page.get_by_role("button", name="Upload", exact=True).click()
+    page.get_by_role("button", name="Upload", exact=True, disabled=False).first.click()  # not a fading copy
     page.get_by_text("Stored and ready").first.wait_for(timeout=PREPARE_TIMEOUT_MS)
     page.get_by_role("heading", name="Summary").wait_for()
     assert page.get_by_text("Ready", exact=True).first.is_visible()
