@@ -12,8 +12,8 @@ import streamlit as st
 from components import state_keys
 from components.context import UserContext
 from components.feedback import NoticeKind, notify
+from components.files_actions import reanalyse_on_workers
 from lib.errors import PulseVaultError
-from lib.library import reanalyse
 from lib.rppg import METHODS
 from lib.study_evaluation import (
     ComparedRecording,
@@ -49,8 +49,7 @@ def _reanalyse(uncompared: Sequence[Uncompared], method: str, ctx: UserContext) 
     for index, item in enumerate(uncompared):
         bar.progress(index / len(uncompared), text=f"Re-analysing {item.name} ({index + 1} of {len(uncompared)})…")
         try:
-            reanalyse(ctx.services.store, ctx.repo, ctx.server, item.record_id, method=method,
-                      band=ctx.services.settings.hr_band_hz)
+            reanalyse_on_workers(item.record_id, method, ctx)
         except PulseVaultError as exc:  # one recording failing does not stop the others
             failures.append(f"{item.name}: {exc}")
     done = len(uncompared) - len(failures)

@@ -130,13 +130,18 @@ def render_unfinished(record: FileRecord, ctx: UserContext, *, can_discard: bool
 # --- re-analyse ---------------------------------------------------------------------------------------
 
 
-def run_reanalysis(record: FileRecord, method: str, ctx: UserContext) -> None:
+def reanalyse_on_workers(record_id: str, method: str, ctx: UserContext) -> FileRecord:
     """Run the quick look again on the check workers, following its bars here; save what it found."""
     services = ctx.services
+    task = reanalysis_task(services.store, ctx.repo, ctx.server, record_id, method=method,
+                           band=services.settings.hr_band_hz)
+    outcome = run_and_wait(services.checks, REANALYSIS_KEY.format(record_id=record_id), ctx.repo.user_id, task)
+    return save_reanalysis(ctx.repo, ctx.server, record_id, task, outcome)
+
+
+def run_reanalysis(record: FileRecord, method: str, ctx: UserContext) -> None:
+    """My files' Re-analyse: :func:`reanalyse_on_workers`, then say so."""
     with user_errors("Re-analysing"):
-        task = reanalysis_task(services.store, ctx.repo, ctx.server, record.id, method=method,
-                               band=services.settings.hr_band_hz)
-        outcome = run_and_wait(services.checks, REANALYSIS_KEY.format(record_id=record.id), ctx.repo.user_id, task)
-        save_reanalysis(ctx.repo, ctx.server, record.id, task, outcome)
+        reanalyse_on_workers(record.id, method, ctx)
         notify(f"{literal(record.original_name)} was re-analysed ({method}).")
         st.rerun()
