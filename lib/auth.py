@@ -35,6 +35,7 @@ from supabase import Client, create_client
 from supabase.lib.client_options import SyncClientOptions
 from supabase_auth import SyncMemoryStorage
 from supabase_auth import errors as sb_errors
+from supabase_auth.helpers import decode_jwt
 from supabase_auth.types import Session as SupabaseSession
 
 from lib.errors import (
@@ -106,6 +107,9 @@ class Session:
     refresh_token: str = field(repr=False)
     expires_at: datetime
     """When the access token expires (UTC, timezone-aware)."""
+    auth_session_id: str = ""
+    """The sign-in service's own id of this session (GoTrue's ``session_id`` claim; the demo's session row):
+    when the service ends it (sign-out elsewhere, a password change), PulseVault's session ends with it."""
 
     def __post_init__(self) -> None:
         if self.expires_at.tzinfo is None:
@@ -137,6 +141,10 @@ class AuthProvider(Protocol):
     def refresh(self, session: Session) -> Session: ...
 
     def ensure_fresh(self, session: Session, *, margin_s: float = DEFAULT_MARGIN_S) -> Session: ...
+
+    def resume(self, access_token: str, refresh_token: str) -> Session: ...
+
+    def sign_out_everywhere(self, session: Session) -> None: ...
 
 
 def normalize_email(email: str) -> str:
@@ -287,6 +295,34 @@ class SupabaseAuth:
         with self._lock:
             return _ensure_fresh(self, session, margin_s)
 
+    def resume(self, access_token: str, refresh_token: str) -> Session:
+        """Act as a session the server kept (lib.sessions): this client's requests carry its JWT from now on.
+
+        A still-valid access token is checked with GoTrue (``/user``: a session GoTrue ended, by a sign-out
+        elsewhere or a password change, is refused) and kept; an expiring one is refreshed, which rotates
+        the refresh token: the caller stores the new one.
+        """
+        with self._lock:
+            if _seconds_left(access_token) <= DEFAULT_MARGIN_S:
+                with _translated("refresh"):
+                    response = self._client.auth.refresh_session(refresh_token)
+            else:
+                with _translated("restore"):
+                    response = self._client.auth.set_session(access_token, refresh_token)
+        if response.session is None:
+            raise SessionExpired(MSG_SESSION_EXPIRED)
+        return _from_supabase(response.session)
+
+    def sign_out_everywhere(self, session: Session) -> None:
+        """End every one of the user's sessions at GoTrue (global scope), this one included."""
+        with self._lock:
+            self.resume(session.access_token, session.refresh_token)
+            try:
+                self._client.auth.sign_out({"scope": "global"})
+            except (sb_errors.AuthError, httpx.HTTPError) as exc:
+                log.warning("sign-out everywhere: GoTrue refused (%s)", type(exc).__name__)
+                self._client.auth.sign_out({"scope": "local"})
+
     def _held_session(self) -> SupabaseSession | None:
         try:
             return self._client.auth.get_session()
@@ -313,7 +349,20 @@ def _from_supabase(session: SupabaseSession) -> Session:
         access_token=session.access_token,
         refresh_token=session.refresh_token,
         expires_at=datetime.fromtimestamp(expires_at, UTC),
+        auth_session_id=str(_claims(session.access_token).get("session_id") or ""),
     )
+
+
+def _claims(access_token: str) -> dict:
+    """The claims of a JWT the sign-in service just gave us (not verified: read only to name its session)."""
+    try:
+        return dict(decode_jwt(access_token)["payload"])
+    except sb_errors.AuthInvalidJwtError:
+        return {}
+
+
+def _seconds_left(access_token: str) -> float:
+    return float(_claims(access_token).get("exp") or 0) - datetime.now(UTC).timestamp()
 
 
 @contextmanager
@@ -479,6 +528,29 @@ class DemoAuth:
     def ensure_fresh(self, session: Session, *, margin_s: float = DEFAULT_MARGIN_S) -> Session:
         return _ensure_fresh(self, session, margin_s, self._now())
 
+    def resume(self, access_token: str, refresh_token: str) -> Session:
+        """The session these tokens prove: kept while the access token has time left, else rotated."""
+        now = self._now()
+        with self._connect() as conn:
+            row = conn.execute(
+                "select s.id, s.user_id, a.email, s.access_expires_at from demo_sessions s "
+                "join demo_accounts a on a.id = s.user_id where s.access_hash = ?",
+                (_token_hash(access_token or ""),),
+            ).fetchone()
+        if row is not None and row[3] - now.timestamp() > DEFAULT_MARGIN_S:
+            session_id, user_id, email, expires = row
+            return Session(user_id, email, access_token, refresh_token, datetime.fromtimestamp(expires, UTC),
+                           auth_session_id=session_id)
+        return self._rotate(refresh_token)
+
+    def sign_out_everywhere(self, session: Session) -> None:
+        """Delete every session of the user (the demo's GoTrue "global" sign-out)."""
+        with self._connect() as conn:
+            conn.execute(
+                "delete from demo_sessions where user_id = (select user_id from demo_sessions where access_hash = ?)",
+                (_token_hash(session.access_token),),
+            )
+
     def ensure_account(self, email: str, password: str) -> str:
         """The id of the account for ``email``, created if missing (idempotent).
 
@@ -544,15 +616,16 @@ class DemoAuth:
         now = self._now()
         access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         expires_at = now + self._access_ttl
+        session_id = str(uuid.uuid4())
         with self._connect() as conn:
             conn.execute("delete from demo_sessions where refresh_expires_at <= ?", (now.timestamp(),))
             conn.execute(
                 "insert into demo_sessions (id, user_id, access_hash, refresh_hash, access_expires_at, "
                 "refresh_expires_at, created_at) values (?, ?, ?, ?, ?, ?, ?)",
-                (str(uuid.uuid4()), user_id, _token_hash(access), _token_hash(refresh),
+                (session_id, user_id, _token_hash(access), _token_hash(refresh),
                  expires_at.timestamp(), (now + self._refresh_ttl).timestamp(), now.isoformat()),
             )
-        return Session(user_id, email, access, refresh, expires_at)
+        return Session(user_id, email, access, refresh, expires_at, auth_session_id=session_id)
 
     def _rotate(self, refresh_token: str) -> Session:
         """New tokens for a live refresh token; the old pair stops working (single use)."""
@@ -562,11 +635,11 @@ class DemoAuth:
         with self._connect() as conn:
             row = conn.execute(
                 "update demo_sessions set access_hash = ?, refresh_hash = ?, access_expires_at = ?, "
-                "refresh_expires_at = ? where refresh_hash = ? and refresh_expires_at > ? returning user_id",
+                "refresh_expires_at = ? where refresh_hash = ? and refresh_expires_at > ? returning user_id, id",
                 (_token_hash(access), _token_hash(refresh), expires_at.timestamp(),
                  (now + self._refresh_ttl).timestamp(), _token_hash(refresh_token or ""), now.timestamp()),
             ).fetchone()
             if row is None:
                 raise SessionExpired(MSG_SESSION_EXPIRED)
             email = conn.execute("select email from demo_accounts where id = ?", (row[0],)).fetchone()[0]
-        return Session(row[0], email, access, refresh, expires_at)
+        return Session(row[0], email, access, refresh, expires_at, auth_session_id=row[1])

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from lib.auth import AuthProvider, DemoAuth, Session, SupabaseAuth, new_supabase_client
 from lib.demo import DemoBackends, seed_once, start_demo
 from lib.repository import Repository, SqliteRepository, SupabaseRepository
+from lib.sessions import SqliteSessionStore, TokenCipher
 from lib.settings import Settings
 from lib.storage import ObjectStore
 
@@ -26,6 +27,8 @@ class Services:
     object_store: ObjectStore
     """Use :attr:`store`, which waits for demo mode's storage to be up."""
     demo: DemoBackends | None = None
+    sessions: SqliteSessionStore | None = None
+    """Where signed-in browsers' sessions are kept (lib.sessions); None: in this browser tab only."""
 
     @property
     def store(self) -> ObjectStore:
@@ -66,7 +69,15 @@ def build_services(
         return Services(settings=settings, object_store=ObjectStore.from_settings(settings))
     demo = start_demo([*settings.app_origins, *origins])
     settings = settings.with_s3(demo.s3)
-    services = Services(settings=settings, object_store=ObjectStore.from_settings(settings), demo=demo)
+    services = Services(settings=settings, object_store=ObjectStore.from_settings(settings), demo=demo,
+                        sessions=_demo_sessions(settings, demo))
     if seed is not None:
         seed_once(lambda: seed(services))
     return services
+
+
+def _demo_sessions(settings: Settings, demo: DemoBackends) -> SqliteSessionStore:
+    """Demo mode keeps sessions next to its accounts; without a configured key, one for this process."""
+    cipher = TokenCipher(settings.session_keys) if settings.session_keys else TokenCipher.for_process()
+    return SqliteSessionStore(demo.db_path, cipher, idle_timeout_s=settings.session_idle_timeout_s,
+                              lifetime_s=settings.session_lifetime_s)

@@ -35,6 +35,12 @@ DEFAULT_DIRECT_UPLOAD_THRESHOLD_MB = 200
 """Above this the Upload page sends bytes browser-to-S3 (the server holds none)."""
 DEFAULT_STALE_PENDING_S = 3_600
 DEFAULT_APP_ORIGINS = ("http://localhost:8501", "http://127.0.0.1:8501")
+DEFAULT_SESSION_IDLE_TIMEOUT_S = 12 * 3_600
+"""Signed out after this long without using the app: a lab machine left overnight asks again."""
+DEFAULT_SESSION_LIFETIME_S = 7 * 86_400
+"""Signed out this long after signing in, however active: bounds what a stolen cookie is worth."""
+MIN_SESSION_KEY_CHARS = 32
+"""A ``session_key`` shorter than this is refused: it guards every stored refresh token."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,12 @@ class Settings:
     """Each multipart part carries a CRC32 that S3 verifies; turn off for endpoints that reject checksums."""
     stale_pending_s: int = DEFAULT_STALE_PENDING_S
     app_origins: tuple[str, ...] = DEFAULT_APP_ORIGINS
+    session_keys: tuple[str, ...] = field(default=(), repr=False)
+    """Secret: encrypts the refresh tokens the server keeps for signed-in browsers (lib.sessions). The
+    first encrypts, every one decrypts (rotation). Empty: a key for this process only (demo mode's
+    sessions end with the process anyway)."""
+    session_idle_timeout_s: int = DEFAULT_SESSION_IDLE_TIMEOUT_S
+    session_lifetime_s: int = DEFAULT_SESSION_LIFETIME_S
 
     @property
     def is_demo(self) -> bool:
@@ -126,6 +138,9 @@ _APP_KEYS: dict[str, tuple[str, Any]] = {
     "transfer_checksums": ("PULSEVAULT_TRANSFER_CHECKSUMS", str),
     "stale_pending_s": ("PULSEVAULT_STALE_PENDING_S", int),
     "app_origins": ("PULSEVAULT_APP_ORIGINS", str),
+    "session_key": ("PULSEVAULT_SESSION_KEY", str),
+    "session_idle_timeout_s": ("PULSEVAULT_SESSION_IDLE_TIMEOUT_S", int),
+    "session_lifetime_s": ("PULSEVAULT_SESSION_LIFETIME_S", int),
 }
 
 
@@ -215,6 +230,21 @@ def _app_fields(raw: dict[str, Any]) -> dict[str, Any]:
         out["stale_pending_s"] = _positive(raw, "stale_pending_s")
     if "app_origins" in raw:
         out["app_origins"] = tuple(o.strip().rstrip("/") for o in _as_list(raw["app_origins"]) if o.strip())
+    return out | _session_fields(raw)
+
+
+def _session_fields(raw: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "session_key" in raw:
+        keys = tuple(k.strip() for k in _as_list(raw["session_key"]) if k.strip())
+        if any(len(k) < MIN_SESSION_KEY_CHARS for k in keys):
+            raise ConfigError(
+                f"Setting [app] session_key (or PULSEVAULT_SESSION_KEY) must be at least {MIN_SESSION_KEY_CHARS} "
+                "random characters; make one with: python -c \"import secrets; print(secrets.token_urlsafe(32))\"")
+        out["session_keys"] = keys
+    for key in ("session_idle_timeout_s", "session_lifetime_s"):
+        if key in raw:
+            out[key] = _positive(raw, key)
     return out
 
 

@@ -1,11 +1,12 @@
-"""Who you are, which mode the app runs in, when the session expires, Sign out."""
+"""Who you are, which mode the app runs in, when the session expires, your signed-in browsers, Sign out."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from components.context import user_context
+from components.context import this_browser_session_id, user_context
 from components.sidebar import sign_out
+from lib.sessions import StoredSession, describe_device
 from lib.units import human_bytes, human_duration
 
 
@@ -29,6 +30,37 @@ def render() -> None:
             st.markdown("**Role** administrator")
     if st.button("Sign out", icon=":material/logout:", key="account_sign_out"):
         sign_out(ctx.services, ctx.session)
+    _browsers()
+
+
+def _browsers() -> None:
+    ctx = user_context()
+    store = ctx.services.sessions
+    st.subheader("Signed-in browsers")
+    if store is None:
+        st.caption("This app keeps no sessions on the server: each browser tab signs in on its own.")
+        return
+    for stored in store.list_for(ctx.user_id):
+        _browser_row(stored, is_this=stored.id == this_browser_session_id())
+    if st.button("Sign out everywhere", icon=":material/devices_off:", key="account_sign_out_everywhere",
+                 help="Ends every session of yours, in every browser, this one included."):
+        sign_out(ctx.services, ctx.session, everywhere=True)
+
+
+def _browser_row(stored: StoredSession, *, is_this: bool) -> None:
+    ctx = user_context()
+    device, seen, action = st.columns([3, 3, 1], vertical_alignment="center")
+    label = describe_device(stored.user_agent) + (" · **this browser**" if is_this else "")
+    device.markdown(f"{label}  \n{stored.client_address or 'unknown address'}")
+    seen.markdown(f"Last seen {stored.last_seen_at:%Y-%m-%d %H:%M} UTC  \n"
+                  f"Signed in {stored.created_at:%Y-%m-%d %H:%M} UTC")
+    if stored.flagged:
+        seen.warning(f"Check this session: {stored.flagged}.", icon=":material/warning:")
+    if is_this:
+        return
+    if action.button("Sign out", key=f"revoke_{stored.id}", help="Ends this session in that browser."):
+        ctx.services.sessions.revoke(ctx.user_id, stored.id)
+        st.rerun()
 
 
 if __name__ == "__main__":  # run by st.navigation

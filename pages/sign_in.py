@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components.context import current_session, get_auth, get_services, start_session
+from components.context import current_session, destination, get_auth, get_services, start_session
 from components.feedback import flash, user_errors
+
+# Where signing in leads, unless a deep link asked for another page.
+HOME = "pages/upload.py"
 
 
 def render() -> None:
     services = get_services()
     if current_session(services) is not None:
-        st.switch_page("pages/upload.py")  # just signed in
+        st.switch_page(destination(HOME))  # just signed in
     st.title("PulseVault")
     st.caption("Get rPPG recordings safely into storage, and know they are usable before the subject leaves.")
     if services.demo is not None:
@@ -41,7 +44,7 @@ def _sign_in_form() -> None:
             return
         with user_errors("Signing in"):
             start_session(get_auth(get_services()).sign_in(email.strip(), password))
-            st.switch_page("pages/upload.py")
+            st.switch_page(destination(HOME))
 
 
 def _sign_up_form() -> None:
@@ -65,7 +68,7 @@ def _sign_up_form() -> None:
             assert result.session is not None
             start_session(result.session)
             flash("Your account is ready.", "success")
-            st.switch_page("pages/upload.py")
+            st.switch_page(destination(HOME))
 
 
 def _reset_form() -> None:
