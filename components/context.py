@@ -194,7 +194,7 @@ def render_cookie_handoff() -> None:
 def _resume_from_cookie(services: Services) -> Session | None:
     sessions = services.sessions
     secret = st.context.cookies.get(SESSION_COOKIE)
-    if sessions is None or not secret:
+    if sessions is None or not isinstance(secret, str) or not secret:  # AppTest has no real request
         return None
     resumed = sessions.resume(secret, _client_info())
     if resumed is None:
@@ -229,7 +229,9 @@ def _save_tokens(services: Services, session: Session) -> None:
 
 
 def _client_info() -> ClientInfo:
-    return ClientInfo(address=st.context.ip_address or "", user_agent=st.context.headers.get("User-Agent", ""))
+    address, agent = st.context.ip_address, st.context.headers.get("User-Agent")
+    return ClientInfo(address=address if isinstance(address, str) else "",
+                      user_agent=agent if isinstance(agent, str) else "")
 
 
 def user_context() -> UserContext:

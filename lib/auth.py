@@ -314,14 +314,13 @@ class SupabaseAuth:
         return _from_supabase(response.session)
 
     def sign_out_everywhere(self, session: Session) -> None:
-        """End every one of the user's sessions at GoTrue (global scope), this one included."""
+        """End every one of the user's sessions at GoTrue (global scope: every device), this one included."""
         with self._lock:
-            self.resume(session.access_token, session.refresh_token)
+            self._revoke(session.access_token, scope="global")
             try:
-                self._client.auth.sign_out({"scope": "global"})
-            except (sb_errors.AuthError, httpx.HTTPError) as exc:
-                log.warning("sign-out everywhere: GoTrue refused (%s)", type(exc).__name__)
                 self._client.auth.sign_out({"scope": "local"})
+            except (sb_errors.AuthError, httpx.HTTPError) as exc:
+                log.warning("sign-out everywhere: forgetting the session failed (%s)", type(exc).__name__)
 
     def _held_session(self) -> SupabaseSession | None:
         try:
@@ -329,9 +328,9 @@ class SupabaseAuth:
         except (sb_errors.AuthError, httpx.HTTPError):
             return None
 
-    def _revoke(self, access_token: str) -> None:
+    def _revoke(self, access_token: str, scope: str = "local") -> None:
         try:
-            self._client.auth.admin.sign_out(access_token, "local")
+            self._client.auth.admin.sign_out(access_token, scope)
         except sb_errors.AuthApiError as exc:
             if exc.status not in (401, 403, 404):  # those mean: already signed out
                 log.warning("sign-out: revoking the session failed (HTTP %s, %s)", exc.status, exc.code)

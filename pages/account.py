@@ -6,7 +6,7 @@ import streamlit as st
 
 from components.context import this_browser_session_id, user_context
 from components.sidebar import sign_out
-from lib.sessions import StoredSession, describe_device
+from lib.sessions import SqliteSessionStore, StoredSession, describe_device
 from lib.units import human_bytes, human_duration
 
 
@@ -39,16 +39,15 @@ def _browsers() -> None:
     st.subheader("Signed-in browsers")
     if store is None:
         st.caption("This app keeps no sessions on the server: each browser tab signs in on its own.")
-        return
-    for stored in store.list_for(ctx.user_id):
-        _browser_row(stored, is_this=stored.id == this_browser_session_id())
+    else:
+        for stored in store.list_for(ctx.user_id):
+            _browser_row(store, stored, is_this=stored.id == this_browser_session_id())
     if st.button("Sign out everywhere", icon=":material/devices_off:", key="account_sign_out_everywhere",
                  help="Ends every session of yours, in every browser, this one included."):
         sign_out(ctx.services, ctx.session, everywhere=True)
 
 
-def _browser_row(stored: StoredSession, *, is_this: bool) -> None:
-    ctx = user_context()
+def _browser_row(store: SqliteSessionStore, stored: StoredSession, *, is_this: bool) -> None:
     device, seen, action = st.columns([3, 3, 1], vertical_alignment="center")
     label = describe_device(stored.user_agent) + (" · **this browser**" if is_this else "")
     device.markdown(f"{label}  \n{stored.client_address or 'unknown address'}")
@@ -59,7 +58,7 @@ def _browser_row(stored: StoredSession, *, is_this: bool) -> None:
     if is_this:
         return
     if action.button("Sign out", key=f"revoke_{stored.id}", help="Ends this session in that browser."):
-        ctx.services.sessions.revoke(ctx.user_id, stored.id)
+        store.revoke(stored.user_id, stored.id)
         st.rerun()
 
 
