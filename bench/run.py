@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, tuple[str, ...]] = {
     "transfer": ("upload_ratio_vs_boto3", "upload_ratio_vs_boto3_seaweedfs", "upload_ratio_vs_boto3_tuned_seaweedfs",
                  "upload_peak_rss_mb"),
     "rppg": ("hr_mae_bpm", "analysis_vs_decode_ratio"),
+    "rppg_real": ("real_hr_mae_bpm", "real_hr_within5_pct", "real_no_hr_pct"),
     "media": ("preprocess_vs_duration_ratio",),
     "files_page": ("files_page_render_s_10k",),
     "usage": ("usage_aggregation_ms_100k",),

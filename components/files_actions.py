@@ -153,6 +153,7 @@ def run_reanalysis(record: FileRecord, method: str, ctx: UserContext) -> None:
         bar.progress(min(1.0, max(0.0, fraction)), text=f"{labels[stage]}: {fraction:.0%}")
 
     with user_errors("Re-analysing"):
-        reanalyse(ctx.services.store, ctx.repo, record.id, method=method, progress=on_progress)
+        reanalyse(ctx.services.store, ctx.repo, record.id, method=method, progress=on_progress,
+                  band=ctx.services.settings.hr_band_hz)
         notify(f"{record.original_name} was re-analysed ({method}).")
         st.rerun()

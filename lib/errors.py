@@ -70,6 +70,15 @@ class ValidationError(PulseVaultError, ValueError):
     """Input the user gave us is not acceptable; the message says why."""
 
 
+class GroundTruthError(ValidationError):
+    """A ground-truth file is unusable; the message names the file and, where known, the line and column."""
+
+    def __init__(self, message: str, *, source: str = "", line: int | None = None,
+                 column: int | str | None = None) -> None:
+        super().__init__(message)
+        self.source, self.line, self.column = source, line, column
+
+
 class UnsupportedMedia(ValidationError):
     """A file is not a recording we can accept (type, bytes, decodability)."""
 

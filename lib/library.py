@@ -361,11 +361,13 @@ def reanalyse(
     method: str = "POS",
     progress: Callable[[str, float], None] | None = None,
     workdir: Path | str | None = None,
+    band: tuple[float, float] | None = None,
 ) -> FileRecord:
     """Download the original (streamed, to a temporary folder), run the quick look again, save it.
 
     ``progress(stage, fraction)`` is called with stage ``"download"`` then ``"analyse"``. The
     ground-truth file, if the record has one, is fetched too so the summary compares against it.
+    ``band`` is the heart-rate band in Hz (None: the analysis default, at rest).
     """
     record = repo.get(record_id)
     owner = repo.user_id
@@ -384,7 +386,7 @@ def reanalyse(
             truth = folder / f"ground_truth.{extension_of(record.ground_truth_key) or 'csv'}"
             store.download_to(record.ground_truth_key, truth, owner=owner)
         lossless = record.video.lossless if record.video else None
-        summary = rppg.analyse(local, method=method, lossless=lossless, ground_truth=truth,
+        summary = rppg.analyse(local, method=method, lossless=lossless, ground_truth=truth, band=band,
                                progress=lambda fraction: report("analyse", fraction))
     try:
         return repo.set_analysis(record.id, summary.to_json())

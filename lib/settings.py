@@ -86,6 +86,8 @@ class Settings:
     sessions end with the process anyway)."""
     session_idle_timeout_s: int = DEFAULT_SESSION_IDLE_TIMEOUT_S
     session_lifetime_s: int = DEFAULT_SESSION_LIFETIME_S
+    hr_band_hz: tuple[float, float] | None = None
+    """The quick look's heart-rate band in Hz; None: ``lib.rppg``'s default, 0.75–2.5 Hz (at rest)."""
 
     @property
     def is_demo(self) -> bool:
@@ -141,6 +143,7 @@ _APP_KEYS: dict[str, tuple[str, Any]] = {
     "session_key": ("PULSEVAULT_SESSION_KEY", str),
     "session_idle_timeout_s": ("PULSEVAULT_SESSION_IDLE_TIMEOUT_S", int),
     "session_lifetime_s": ("PULSEVAULT_SESSION_LIFETIME_S", int),
+    "hr_band": ("PULSEVAULT_HR_BAND", str),
 }
 
 
@@ -230,6 +233,8 @@ def _app_fields(raw: dict[str, Any]) -> dict[str, Any]:
         out["stale_pending_s"] = _positive(raw, "stale_pending_s")
     if "app_origins" in raw:
         out["app_origins"] = tuple(o.strip().rstrip("/") for o in _as_list(raw["app_origins"]) if o.strip())
+    if "hr_band" in raw:
+        out["hr_band_hz"] = _hr_band(raw["hr_band"])
     return out | _session_fields(raw)
 
 
@@ -246,6 +251,17 @@ def _session_fields(raw: dict[str, Any]) -> dict[str, Any]:
         if key in raw:
             out[key] = _positive(raw, key)
     return out
+
+
+def _hr_band(value: Any) -> tuple[float, float]:
+    # Imported here, only when the band is configured: lib.rppg brings OpenCV and SciPy, which the app's
+    # cold start does not otherwise load.
+    from lib.rppg.spectrum import check_band
+
+    try:
+        return check_band(value)
+    except ValidationError as exc:
+        raise ConfigError(f"Setting [app] hr_band (or PULSEVAULT_HR_BAND): {exc}") from None
 
 
 def _positive(raw: dict[str, Any], key: str) -> Any:

@@ -11,7 +11,7 @@ from tests.support.s3 import _no_real_aws  # noqa: F401
 from tests.support.seaweedfs import s3_client, s3_endpoint, s3_settings, seaweedfs  # noqa: F401
 from tests.support.supabase.fixtures import supabase_standin, supabase_standin_server  # noqa: F401
 
-TIERS = ("unit", "integration", "sql", "app", "e2e")
+TIERS = ("unit", "integration", "sql", "app", "e2e", "data")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -67,22 +67,23 @@ class PreparedRecording:
 
 
 def check_recording(path: Path | str, name: str, *, max_bytes: int, workdir: Path | str,
-                    progress: ProgressCallback | None = None, analyse: bool = True) -> PreparedRecording:
+                    progress: ProgressCallback | None = None, analyse: bool = True,
+                    band: tuple[float, float] | None = None) -> PreparedRecording:
     """Check a local recording and make what storing it needs, in ``workdir`` (created if missing).
 
     Raises :class:`UnsupportedMedia`/:class:`FileTooLarge` for files that cannot be
     accepted; a failed quick-look analysis is kept as ``analysis_error`` instead,
-    since it must not stop an upload.
+    since it must not stop an upload. ``band`` is the quick look's heart-rate band in Hz (None: at rest).
     """
     path, workdir = Path(path), Path(workdir)
     with local_writes(name):
         workdir.mkdir(parents=True, exist_ok=True)
         return _check(path, name, max_bytes=max_bytes, workdir=workdir, report=Reporter(progress),
-                      analyse=analyse)
+                      analyse=analyse, band=band)
 
 
 def _check(path: Path, name: str, *, max_bytes: int, workdir: Path, report: Reporter,
-           analyse: bool) -> PreparedRecording:
+           analyse: bool, band: tuple[float, float] | None) -> PreparedRecording:
     report.step(Step.VALIDATE)
     size = path.stat().st_size
     check_size(name, size, max_bytes)
@@ -97,7 +98,7 @@ def _check(path: Path, name: str, *, max_bytes: int, workdir: Path, report: Repo
         preview = media.make_preview(path, workdir / PREVIEW_NAME, name=name,
                                      progress=lambda f: report(Step.PREVIEW, f, 1.0))
     digest = sha256_file(path, progress=lambda done: report(Step.CHECKSUM, done, size, unit="bytes"))
-    analysis, analysis_error = _quick_look(path, video, report) if analyse else (None, None)
+    analysis, analysis_error = _quick_look(path, video, report, band) if analyse else (None, None)
     return PreparedRecording(
         path=path, given_name=name, original_name=sanitize_filename(name), workdir=workdir,
         container=container, video=video, size_bytes=size, sha256=digest, thumbnail=thumbnail,
@@ -105,10 +106,12 @@ def _check(path: Path, name: str, *, max_bytes: int, workdir: Path, report: Repo
     )
 
 
-def _quick_look(path: Path, video: VideoProperties, report: Reporter) -> tuple[AnalysisSummary | None, str | None]:
+def _quick_look(path: Path, video: VideoProperties, report: Reporter,
+                band: tuple[float, float] | None) -> tuple[AnalysisSummary | None, str | None]:
     report.step(Step.ANALYSE)
     try:
-        summary = rppg.analyse(path, progress=lambda f: report(Step.ANALYSE, f, 1.0), lossless=video.lossless)
+        summary = rppg.analyse(path, progress=lambda f: report(Step.ANALYSE, f, 1.0), lossless=video.lossless,
+                               band=band)
     except AnalysisError as exc:
         return None, str(exc)
     except Exception:

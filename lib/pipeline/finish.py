@@ -71,7 +71,7 @@ def check_in_bucket(record_id: str, name: str, backends: Backends, workdir: Path
     original = fetch_original(row, local, store=backends.store, progress=progress)
     try:
         prepared = check_recording(local, name, max_bytes=backends.settings.max_upload_bytes, workdir=workdir,
-                                   progress=progress)
+                                   progress=progress, band=backends.settings.hr_band_hz)
     except ValidationError as exc:
         clean_up_failure(row, [row.s3_key], exc, store=backends.store, repo=backends.repo)
         raise

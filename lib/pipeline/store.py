@@ -98,7 +98,7 @@ def process_upload(path: Path | str, name: str, research: ResearchFields, backen
     workdir = Path(tempfile.mkdtemp(prefix="pulsevault-prepare-"))
     try:
         prepared = check_recording(path, name, max_bytes=backends.settings.max_upload_bytes, workdir=workdir,
-                                   progress=progress, analyse=analyse)
+                                   progress=progress, analyse=analyse, band=backends.settings.hr_band_hz)
         return store_recording(prepared, research, backends, Attempt(allow_duplicate=allow_duplicate),
                                progress=progress)
     finally:

@@ -11,12 +11,12 @@ import numpy as np
 from lib.media.codecs import lossless_from_fourcc
 from lib.rppg.face import Box
 from lib.rppg.frames import ProgressFn, RgbTrace, extract_rgb
-from lib.rppg.ground_truth import ground_truth_hr, load_ground_truth
+from lib.rppg.ground_truth import SYNC_TOLERANCE_S, GroundTruth, check_sync, ground_truth_hr, load_ground_truth
 from lib.rppg.methods import check_method, pulse_signal
 from lib.rppg.quality import quality_flags
-from lib.rppg.results import AnalysisSummary
-from lib.rppg.spectrum import estimate_hr, hr_track
-from lib.rppg.timing import frame_timing, usable_span
+from lib.rppg.results import AnalysisSummary, QualityFlag, Severity
+from lib.rppg.spectrum import RESTING_BAND_HZ, Band, check_band, estimate_hr, hr_track
+from lib.rppg.timing import FrameTiming, frame_timing, usable_span
 
 
 def analyse(
@@ -27,15 +27,20 @@ def analyse(
     lossless: bool | None = None,
     ground_truth: Path | str | None = None,
     roi: Box | None = None,
+    band: Band | None = None,
 ) -> AnalysisSummary:
-    """Analyse one recording. ``lossless=None`` guesses from the codec tag; ``roi`` skips face detection."""
+    """Analyse one recording. ``lossless=None`` guesses from the codec tag; ``roi`` skips face detection;
+    ``band`` is the heart-rate band in Hz (None: at rest, 0.75–2.5 Hz)."""
     started = time.perf_counter()
     method = check_method(method)
-    truth = load_ground_truth(ground_truth) if ground_truth is not None else None  # fail before decoding
+    band = RESTING_BAND_HZ if band is None else check_band(band)
+    truth = None
+    if ground_truth is not None:  # fail before decoding
+        truth = load_ground_truth(ground_truth, recording=Path(path).name)
     trace = extract_rgb(path, roi=roi, progress=_scaled(progress, 0.97))
     if lossless is None:
         lossless = lossless_from_fourcc(trace.fourcc)
-    summary = summarise(trace, method=method, lossless=lossless, ground_truth=truth, started=started)
+    summary = summarise(trace, method=method, lossless=lossless, ground_truth=truth, started=started, band=band)
     if progress is not None:
         progress(1.0)
     return summary
@@ -46,27 +51,27 @@ def summarise(
     *,
     method: str = "POS",
     lossless: bool | None = None,
-    ground_truth: tuple[np.ndarray, np.ndarray] | None = None,
+    ground_truth: GroundTruth | None = None,
     started: float | None = None,
+    band: Band = RESTING_BAND_HZ,
 ) -> AnalysisSummary:
     """Everything after decoding: usable from a script on a trace made any other way."""
     started = time.perf_counter() if started is None else started
     method = check_method(method)
+    band = check_band(band)
     timing = frame_timing(trace.t, trace.nominal_fps)
     t, rgb = usable_span(trace, timing)
     hr = snr = None
     track: tuple[tuple[float, float], ...] = ()
     pulse = np.zeros(0)
     if t is not None and rgb is not None:
-        pulse = pulse_signal(rgb, timing.fps, method)
-        hr, snr = estimate_hr(pulse, timing.fps)
-        track = tuple((float(t[0] + mid), bpm) for mid, bpm in hr_track(pulse, timing.fps))
-    gt_hr = None
-    if ground_truth is not None:
-        # Same span as the estimate; the ground truth's time 0 is taken to be the video's first frame.
-        start, end = (float(t[0]), float(t[-1])) if t is not None else (0.0, timing.duration_s)
-        gt_hr = ground_truth_hr(*ground_truth, start_s=start, end_s=end)
+        pulse = pulse_signal(rgb, timing.fps, method, band)
+        hr, snr = estimate_hr(pulse, timing.fps, band=band)
+        track = tuple((float(t[0] + mid), bpm) for mid, bpm in hr_track(pulse, timing.fps, band=band))
+    span = (float(t[0]), float(t[-1])) if t is not None else (0.0, timing.duration_s)
+    gt_hr, sync_flag = _reference(ground_truth, timing, span, band)
     flags = quality_flags(trace, timing=timing, snr_db=snr, lossless=lossless, analysed=t is not None)
+    flags += (sync_flag,) if sync_flag is not None else ()
     plot, plot_fs = _for_plot(pulse, timing.fps)
     return AnalysisSummary(
         method=method,
@@ -83,6 +88,22 @@ def summarise(
         fps=timing.fps,
         duration_s=timing.duration_s,
     )
+
+
+def _reference(
+    truth: GroundTruth | None, timing: FrameTiming, span: tuple[float, float], band: Band
+) -> tuple[float | None, QualityFlag | None]:
+    """The reference heart rate over the estimate's span, and a flag when the reference and the video
+    disagree in length by more than a second (shown, not corrected: the offset is the file's or zero)."""
+    if truth is None:
+        return None, None
+    truth = truth.on_video(timing.duration_s)
+    sync = check_sync(truth, timing.duration_s)
+    flag = None
+    if sync.warning is not None:
+        flag = QualityFlag("ground_truth_sync", Severity.WARNING, sync.mismatch_s, SYNC_TOLERANCE_S,
+                           sync.warning, "s")
+    return ground_truth_hr(truth, start_s=span[0], end_s=span[1], band=band), flag
 
 
 def _for_plot(pulse: np.ndarray, fs: float, target_fs: float = 15.0, max_points: int = 6000) -> tuple:

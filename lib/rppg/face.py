@@ -1,8 +1,16 @@
 """Where the skin is: Haar face detection, tracking between detections, and the skin patches measured.
 
-OpenCV's Haar frontal-face cascade runs on a small grey copy of every few frames; between detections the
-box glides towards the latest detection (an exponential moving average), and a lost face is held for a
-bounded time. The skin region is the forehead and both cheeks inside the box.
+OpenCV's Haar frontal-face cascade runs on a small grey copy of every few frames (contrast-equalised by
+CLAHE for a second look when the plain copy shows no face); between detections the box glides towards
+the latest detection (an exponential moving average), and a lost face is held for a bounded time. The
+skin region is the forehead and both cheeks inside the box.
+
+Why Haar: it ships inside opencv-python-headless. BlazeFace finds every Monk skin-tone shade of the
+synthetic face at a third of Haar's cost, but the only PyPI wheels carrying it (open-rppg, a
+tensorflow-based port) pull in jax/keras or tensorflow and a second OpenCV build (about 1.3 GB); no wheel
+ships YuNet's model for ``cv2.FaceDetectorYN``. Equalisation lifts Haar on dark skin of that face (Monk 7
+at half exposure: 50% → 100% of frames; Monk 8: 13% → 37%; Monk 9–10 stay missed), and frames without a
+face fall back to skin pixels (``frames.SkinRegion``).
 """
 
 from __future__ import annotations
@@ -36,6 +44,9 @@ STILL_FRACTION = 0.02
 """The measured region only moves once the smoothed box is this many widths (and > 1 px) away."""
 MAX_HOLD_S = 1.5
 """Keep using the last box this long after the detector stops finding the face."""
+CLAHE_CLIP, CLAHE_TILES = 2.0, (4, 4)
+"""Contrast-limited histogram equalisation of the grey copy: Haar features are brightness differences,
+faint on dark skin in dim light."""
 _CASCADE_FILE = "haarcascade_frontalface_alt2.xml"  # fewer misses and false hits than _default
 # Skin patches as (x, y, w, h) fractions of the Haar box: forehead, left cheek, right cheek.
 _SKIN_PATCHES = ((0.30, 0.10, 0.40, 0.14), (0.17, 0.56, 0.18, 0.16), (0.65, 0.56, 0.18, 0.16))
@@ -64,6 +75,7 @@ class FaceTracker:
         self.next_run = 0
         self.last_seen = -(10**9)
         self.cascade = self._thread_cascade()
+        self.clahe = cv2.createCLAHE(clipLimit=CLAHE_CLIP, tileGridSize=CLAHE_TILES)
 
     @classmethod
     def _thread_cascade(cls) -> cv2.CascadeClassifier:
@@ -133,6 +145,13 @@ class FaceTracker:
         faces = self.cascade.detectMultiScale(
             grey, scaleFactor=scale_factor, minNeighbors=3, minSize=min_size, maxSize=max_size
         )
+        if len(faces) == 0:
+            # Only then equalise: on a face the plain image finds, equalising makes Haar jitter, which costs
+            # more detections (measured +20% time on the speed clip); a dark face pays for the second look.
+            faces = self.cascade.detectMultiScale(
+                self.clahe.apply(grey), scaleFactor=scale_factor, minNeighbors=3, minSize=min_size,
+                maxSize=max_size,
+            )
         if len(faces) == 0:
             return None
         return np.asarray(faces, dtype=np.float64) / scale

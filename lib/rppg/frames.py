@@ -1,7 +1,10 @@
 """One pass over a video: per-frame timestamps, mean skin colour and exposure, nothing more.
 
 ``extract_rgb`` streams the video once; ``cv2.mean`` on views of the skin patches gives mean R, G, B per
-frame. Only per-frame scalars are kept, so memory does not grow with the pixels of a long video.
+frame. When no face is held (pre-cropped datasets hold a forehead or cheek patch and no face), the
+skin-coloured, unclipped pixels of the whole frame are measured instead (``SkinRegion``), and the trace
+says which frames those were. Only per-frame scalars are kept, so memory does not grow with the pixels
+of a long video.
 """
 
 from __future__ import annotations
@@ -26,6 +29,12 @@ EXPOSURE_EVERY = 5
 """Clipped-pixel fractions are sampled every this many frames: exposure changes slowly."""
 CLIP_LOW, CLIP_HIGH = 5, 250
 """A pixel counts as clipped when any channel is at or beyond these 8-bit levels."""
+SKIN_WIDTH = 80
+"""Without a face, skin pixels are sought on a copy this wide (INTER_AREA: each pixel a mean of many)."""
+SKIN_YCRCB = ((0, 133, 77), (255, 173, 127))
+"""Skin chrominance in YCrCb (Chai & Ngan 1999): Cr 133–173, Cb 77–127, at any brightness."""
+MIN_SKIN_FRACTION = 0.02
+"""Fewer skin-coloured pixels than this share of the frame: nothing to measure in that frame."""
 
 
 @dataclass(frozen=True)
@@ -33,8 +42,8 @@ class RgbTrace:
     """Per-frame scalars from one pass over a video. Arrays have one entry per decoded frame."""
 
     t: np.ndarray = field(repr=False)  # container timestamps of the frames, seconds
-    rgb: np.ndarray = field(repr=False)  # (n, 3) mean R, G, B of the skin region; NaN where no face
-    face_found: np.ndarray = field(repr=False)  # bool: a skin region was measured in this frame
+    rgb: np.ndarray = field(repr=False)  # (n, 3) mean R, G, B of the skin region; NaN where none measured
+    face_found: np.ndarray = field(repr=False)  # bool: the face's skin patches (or the given ROI) were measured
     box_centre: np.ndarray = field(repr=False)  # (n, 2) detected face centre, px; NaN if not detected then
     box_width: np.ndarray = field(repr=False)  # detected face width, px; NaN where the detector did not run
     clipped_low: np.ndarray = field(repr=False)  # fraction of region pixels at black, sampled frames only
@@ -43,10 +52,17 @@ class RgbTrace:
     fourcc: str = ""
     width: int = 0
     height: int = 0
+    # bool: no face, so skin-coloured pixels of the whole frame were measured; empty if that never ran
+    skin_found: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, bool))
 
     @property
     def frames(self) -> int:
         return len(self.t)
+
+    @property
+    def measured(self) -> np.ndarray:
+        """Frames whose skin colour was measured, from the face or from skin pixels without one."""
+        return self.face_found | self.skin_found if len(self.skin_found) else self.face_found
 
 
 def extract_rgb(
@@ -79,6 +95,7 @@ def _scan(cap: cv2.VideoCapture, roi: Box | None, progress: ProgressFn | None, e
     total = max(1, int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0))
     width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
     tracker = None if roi is not None else FaceTracker(width, fps, every)
+    skin = None if roi is not None else SkinRegion(width, height)
     report_every = max(1, total // 100)
     columns = _Columns()
     box: Box | None = None
@@ -93,7 +110,8 @@ def _scan(cap: cv2.VideoCapture, roi: Box | None, progress: ProgressFn | None, e
             box = new_box
             patches = skin_patches(box, frame.shape, roi is not None) if box is not None else []
         seen = None if tracker is None else tracker.detected
-        columns.add(cap.get(cv2.CAP_PROP_POS_MSEC), frame, patches, seen)
+        rgb, clipped, from_skin = _measure(frame, patches, skin, i % EXPOSURE_EVERY == 0)
+        columns.add(cap.get(cv2.CAP_PROP_POS_MSEC), rgb, clipped, from_skin, seen)
         if progress is not None and (i + 1) % report_every == 0:
             progress(min(0.99, (i + 1) / total))
     if columns.frames == 0:
@@ -104,31 +122,69 @@ def _scan(cap: cv2.VideoCapture, roi: Box | None, progress: ProgressFn | None, e
 
 
 _NAN3 = (math.nan, math.nan, math.nan)
+Rgb = tuple[float, float, float]
+Clipped = tuple[float, float]
+
+
+def _measure(
+    frame: np.ndarray, patches: list[Box], skin: SkinRegion | None, exposure: bool
+) -> tuple[Rgb | None, Clipped | None, bool]:
+    """(mean R, G, B or None, clipped fractions if ``exposure`` asks, whether skin pixels stood in)."""
+    if patches:
+        return _mean_rgb(frame, patches), _clipped(frame, patches) if exposure else None, False
+    if skin is None:
+        return None, None, False
+    rgb, clipped = skin.measure(frame, exposure)
+    return rgb, clipped, rgb is not None
+
+
+class SkinRegion:
+    """No face held: the skin-coloured, unclipped pixels of a small copy of the whole frame.
+
+    The mask is remade every frame: a mask held and refreshed on a schedule would put a step into the
+    trace at the refresh rate, which lies in the heart-rate band.
+    """
+
+    def __init__(self, width: int, height: int) -> None:
+        scale = min(1.0, SKIN_WIDTH / max(1, width))
+        self.size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        self.min_pixels = max(1, int(MIN_SKIN_FRACTION * self.size[0] * self.size[1]))
+
+    def measure(self, frame: np.ndarray, exposure: bool) -> tuple[Rgb | None, Clipped | None]:
+        """(mean R, G, B, or None when too little skin; clipped fractions of the frame if asked)."""
+        small = frame
+        if (frame.shape[1], frame.shape[0]) != self.size:
+            small = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
+        clipped = _clipped(small, [(0, 0, self.size[0], self.size[1])]) if exposure else None
+        unclipped = cv2.inRange(small, (CLIP_LOW + 1,) * 3, (CLIP_HIGH - 1,) * 3)
+        skin = cv2.inRange(cv2.cvtColor(small, cv2.COLOR_BGR2YCrCb), *SKIN_YCRCB)
+        mask = cv2.bitwise_and(skin, unclipped)
+        if cv2.countNonZero(mask) < self.min_pixels:
+            return None, clipped
+        b, g, r, _ = cv2.mean(small, mask)
+        return (r, g, b), clipped
 
 
 class _Columns:
     """The per-frame scalars as they are read, in compact arrays (no Python object per frame)."""
 
     def __init__(self) -> None:
-        self.t_ms, self.means, self.found = array("d"), array("d"), array("b")
+        self.t_ms, self.means, self.found, self.skin = array("d"), array("d"), array("b"), array("b")
         self.centre, self.box_w, self.low, self.high = array("d"), array("d"), array("d"), array("d")
 
     @property
     def frames(self) -> int:
         return len(self.t_ms)
 
-    def add(self, t_ms: float, frame: np.ndarray, patches: list[Box], seen: np.ndarray | None) -> None:
-        """One frame: its timestamp, the skin measured in ``patches`` and the raw detection ``seen``."""
-        if patches:
-            self.means.extend(_mean_rgb(frame, patches))
-            self.found.append(1)
-            if self.frames % EXPOSURE_EVERY == 0:
-                lo, hi = _clipped(frame, patches)
-                self.low.append(lo)
-                self.high.append(hi)
-        else:
-            self.means.extend(_NAN3)
-            self.found.append(0)
+    def add(self, t_ms: float, rgb: Rgb | None, clipped: Clipped | None, from_skin: bool,
+            seen: np.ndarray | None) -> None:
+        """One frame: its timestamp, the skin colour measured, its exposure and the raw detection ``seen``."""
+        self.means.extend(_NAN3 if rgb is None else rgb)
+        self.found.append(1 if rgb is not None and not from_skin else 0)
+        self.skin.append(1 if from_skin else 0)
+        if clipped is not None:
+            self.low.append(clipped[0])
+            self.high.append(clipped[1])
         # Raw detections, not the smoothed box: motion must not be hidden by the smoothing.
         self.centre.extend(_NAN3[:2] if seen is None else (seen[0] + seen[2] / 2, seen[1] + seen[3] / 2))
         self.box_w.append(math.nan if seen is None else seen[2])
@@ -147,6 +203,7 @@ class _Columns:
             fourcc=fourcc,
             width=width,
             height=height,
+            skin_found=np.frombuffer(self.skin, dtype=np.int8).astype(bool),
         )
 
 

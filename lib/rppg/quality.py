@@ -45,11 +45,12 @@ def quality_flags(
 ) -> tuple[QualityFlag, ...]:
     """Everything that makes the recording doubtful, critical first."""
     timing = timing or frame_timing(trace.t, trace.nominal_fps)
-    face_pct = 100.0 * float(trace.face_found.mean()) if trace.frames else 0.0
+    measured_pct = 100.0 * float(trace.measured.mean()) if trace.frames else 0.0
     flags = [
-        _below("face_missing", face_pct, FACE_FOUND_PCT, "%",
-               "A face was found in only {v:.0f}% of frames (want at least {w:.0f}%): check framing, "
+        _below("face_missing", measured_pct, FACE_FOUND_PCT, "%",
+               "Skin was found in only {v:.0f}% of frames (want at least {w:.0f}%): check framing, "
                "lighting and that nothing covers the face."),
+        _skin_fallback(trace),
         _below("low_fps", timing.fps, FPS_MIN, "fps",
                "The frame rate is {v:.1f} fps (want at least {w:.0f}): too few samples per heartbeat "
                "for a precise pulse."),
@@ -82,10 +83,22 @@ def quality_flags(
     elif not analysed:
         flags.append(QualityFlag(
             "no_pulse", Severity.CRITICAL, None, None,
-            f"Less than {MIN_ANALYSABLE_S:.0f} s of face video could be measured, so no heart rate is given.",
+            f"Less than {MIN_ANALYSABLE_S:.0f} s of skin could be measured, so no heart rate is given.",
         ))
     kept = [f for f in flags if f is not None]
     return tuple(sorted(kept, key=lambda f: f.severity is not Severity.CRITICAL))
+
+
+def _skin_fallback(trace: RgbTrace) -> QualityFlag | None:
+    """Said whenever skin pixels stood in for a face in more frames than a face may be missing from."""
+    pct = 100.0 * float(trace.skin_found.mean()) if len(trace.skin_found) else 0.0
+    limit = 100.0 - FACE_FOUND_PCT[0]
+    if pct <= limit:
+        return None
+    return QualityFlag(
+        "no_face_skin_region", Severity.WARNING, pct, limit,
+        f"No face was found in {pct:.0f}% of frames, so the pulse there was read from the skin-coloured pixels "
+        "of the whole frame: right for a pre-cropped skin video; otherwise check framing and light.", "%")
 
 
 def _below(code: str, value: float, limits: tuple[float, float], unit: str, text: str) -> QualityFlag | None:

@@ -36,9 +36,9 @@ def frame_timing(t: np.ndarray, nominal_fps: float) -> FrameTiming:
 
 
 def usable_span(trace: RgbTrace, timing: FrameTiming) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """The stretch from first to last measured frame on a uniform grid; frames without a face interpolated."""
+    """The stretch from first to last measured frame on a uniform grid; frames without skin interpolated."""
     fps = timing.fps
-    found = np.flatnonzero(trace.face_found & np.all(np.isfinite(trace.rgb), axis=1))
+    found = np.flatnonzero(trace.measured & np.all(np.isfinite(trace.rgb), axis=1))
     if len(found) < 2:
         return None, None
     t = timing.t[found]

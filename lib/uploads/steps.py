@@ -70,7 +70,7 @@ def _check(job: UploadJob, backends: Backends, workdir: Path,
         return check_in_bucket(job.browser.record_id, job.given_name, backends, workdir, progress)
     assert job.local_path is not None
     prepared = check_recording(job.local_path, job.given_name, max_bytes=backends.settings.max_upload_bytes,
-                               workdir=job.local_path.parent, progress=progress)
+                               workdir=job.local_path.parent, progress=progress, band=backends.settings.hr_band_hz)
     return prepared, None
 
 

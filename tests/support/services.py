@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -33,6 +34,19 @@ def service_missing(reason: str) -> None:
     if in_ci():
         pytest.fail(f"{reason} — with CI=true every tier must run, not skip", pytrace=False)
     pytest.skip(reason)
+
+
+def real_data_dir() -> Path:
+    """``../shared/data/rppg-real`` beside the repository (any worktree), else the shared folder's usual place."""
+    beside = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "rppg-real"
+    return beside if beside.is_dir() else Path("/work/shared/data/rppg-real")
+
+
+def require_real_data() -> Path:
+    root = real_data_dir()
+    if not (root / "ground_truth").is_dir():
+        service_missing(f"real rPPG recordings not found at {root} (the shared data folder)")
+    return root
 
 
 def require_chromium() -> str:

@@ -303,9 +303,9 @@ def test_reanalyse_downloads_the_original_and_ground_truth_and_saves(store, repo
     repo.set_ground_truth_key(record.id, gt_key)
     seen: dict[str, object] = {}
 
-    def fake_analyse(path, *, method, lossless, ground_truth, progress):
+    def fake_analyse(path, *, method, lossless, ground_truth, progress, band):
         seen.update(body=Path(path).read_bytes(), method=method, lossless=lossless,
-                    truth=Path(ground_truth).read_bytes())
+                    truth=Path(ground_truth).read_bytes(), band=band)
         progress(1.0)
         return AnalysisSummary(method=method, hr_bpm=70.0, snr_db=5.0, hr_track=(), pulse=(), pulse_fs=0.0,
                                flags=(), frames_analysed=375, seconds_taken=0.1)
@@ -313,8 +313,9 @@ def test_reanalyse_downloads_the_original_and_ground_truth_and_saves(store, repo
     monkeypatch.setattr(library.rppg, "analyse", fake_analyse)
     stages: list[str] = []
     updated = reanalyse(store, repo, record.id, method="chrom", progress=lambda s, f: stages.append(s),
-                        workdir=Path(repo.db_path).parent)
-    assert seen == {"body": b"bytes", "method": "CHROM", "lossless": True, "truth": b"time,value\n0,1\n"}
+                        workdir=Path(repo.db_path).parent, band=(0.7, 4.0))
+    assert seen == {"body": b"bytes", "method": "CHROM", "lossless": True, "truth": b"time,value\n0,1\n",
+                    "band": (0.7, 4.0)}
     assert updated.analysis["hr_bpm"] == 70.0 and repo.get(record.id).analysis["method"] == "CHROM"
     assert stages[0] == "download" and stages[-1] == "analyse"
     assert not [p for p in Path(repo.db_path).parent.iterdir() if p.name.startswith("pulsevault-reanalyse-")]

@@ -11,6 +11,7 @@ import json
 import tracemalloc
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -55,10 +56,13 @@ def codes(summary: rppg.AnalysisSummary) -> dict[str, rppg.QualityFlag]:
 # --- accuracy -------------------------------------------------------------------------------------------
 
 
+EXERCISE = spectrum.EXERCISE_BAND_HZ
+
+
 @pytest.mark.parametrize("hr", [45.0, 58.0, 75.0, 96.0, 123.0, 150.0, 180.0])
 def test_hr_within_3_bpm_on_clean_clips(clips, hr: float) -> None:
     clip = clips(spec(hr_bpm=hr, seed=int(hr)))
-    summary = rppg.analyse(clip.path)
+    summary = rppg.analyse(clip.path, band=EXERCISE)
     assert summary.hr_bpm == pytest.approx(hr, abs=3.0)
     assert summary.snr_db is not None and summary.snr_db > quality.SNR_MIN_DB[0]
     assert not codes(summary), summary.flags
@@ -68,8 +72,37 @@ def test_hr_within_3_bpm_on_clean_clips(clips, hr: float) -> None:
 def test_hr_within_3_bpm_on_moderately_noisy_moving_clips(clips, hr: float) -> None:
     noisy = spec(hr_bpm=hr, noise_sigma=10.0, drift=0.12, motion_px=0.03, pulse_amplitude=0.004,
                  hrv_bpm=2.0, seed=int(hr) + 1)
-    summary = rppg.analyse(clips(noisy).path)
+    summary = rppg.analyse(clips(noisy).path, band=EXERCISE)
     assert summary.hr_bpm == pytest.approx(hr, abs=3.0)
+
+
+@pytest.mark.parametrize("hr", [52.0, 75.0, 123.0])
+def test_resting_band_is_the_default(clips, hr: float) -> None:
+    summary = rppg.analyse(clips(spec(hr_bpm=hr, seed=int(hr))).path)
+    assert summary.hr_bpm == pytest.approx(hr, abs=3.0)
+    fast = rppg.analyse(clips(spec(hr_bpm=180.0, seed=180)).path)
+    assert fast.hr_bpm is not None and fast.hr_bpm <= 150.5  # 3 Hz lies outside 0.75-2.5 Hz
+
+
+def test_a_clip_of_skin_without_a_face_falls_back_to_skin_pixels(clips, tmp_path: Path) -> None:
+    """Pre-cropped datasets hold a skin patch and no face: the whole frame's skin pixels are measured."""
+    clip = clips(spec(hr_bpm=70.0, seed=70, size=(320, 240)))
+    x, y, w, h = clip.skin_roi
+    cap = cv2.VideoCapture(str(clip.path))
+    cropped = tmp_path / "cheek.avi"
+    writer = cv2.VideoWriter(str(cropped), cv2.VideoWriter_fourcc(*"FFV1"), 30.0, (120, 60))
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        writer.write(cv2.resize(frame[y : y + h, x : x + w], (120, 60), interpolation=cv2.INTER_AREA))
+    cap.release()
+    writer.release()
+    summary = rppg.analyse(cropped)
+    flags = codes(summary)
+    assert summary.hr_bpm == pytest.approx(70.0, abs=3.0)
+    assert flags["no_face_skin_region"].value == pytest.approx(100.0)
+    assert "face_missing" not in flags and "no_pulse" not in flags
 
 
 def test_given_skin_box_skips_detection(clips) -> None:
@@ -232,6 +265,28 @@ def test_hr_track_windows() -> None:
     assert all(bpm == pytest.approx(90.0, abs=0.5) for _, bpm in track)
 
 
+@pytest.mark.parametrize(("fundamental", "expected_bpm"), [(0.8, 60.0), (0.3, 120.0)])
+def test_a_dominant_harmonic_is_read_at_its_fundamental(fundamental: float, expected_bpm: float) -> None:
+    """Peak at 2 Hz; 1 Hz holds 0.64 of its power (a harmonic: 60 bpm) or 0.09 (a rate of its own: 120)."""
+    fs = 30.0
+    t = np.arange(int(30 * fs)) / fs
+    pulse = fundamental * np.sin(2 * np.pi * 1.0 * t) + np.sin(2 * np.pi * 2.0 * t)
+    hr, _ = spectrum.estimate_hr(pulse, fs)
+    assert hr == pytest.approx(expected_bpm, abs=0.5)
+    assert spectrum.estimate_hr(pulse, fs, band=(1.5, 4.0))[0] == pytest.approx(120.0, abs=0.5)  # 1 Hz outside
+
+
+def test_band_setting_accepts_presets_and_pairs() -> None:
+    assert spectrum.check_band("resting") == (0.75, 2.5)
+    assert spectrum.check_band(" Exercise ") == (0.7, 4.0)
+    assert spectrum.check_band("0.8-3") == (0.8, 3.0) == spectrum.check_band([0.8, 3])
+    for bad in ("fast", (2.5, 0.75), (0.0, 2.0), (0.75, 40.0), (1.0,)):
+        with pytest.raises(ValidationError):
+            spectrum.check_band(bad)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError):
+        rppg.analyse("whatever.avi", band=(3.0, 1.0))
+
+
 def test_pulse_signal_rejects_wrong_shape() -> None:
     with pytest.raises(ValidationError):
         methods.pulse_signal(np.zeros((100, 2)), 30.0)
@@ -247,8 +302,9 @@ def test_ground_truth_files_parse_and_give_reference_hr(clips, tmp_path: Path, k
         gt = write_ubfc_ground_truth(clip, tmp_path / "ground_truth.txt")
     else:
         gt = write_ground_truth_csv(clip, tmp_path / "gt.csv", header=kind == "csv_header")
-    t, values = rppg.load_ground_truth(gt)
-    assert len(t) == len(values) == 12 * 60
+    truth = rppg.load_ground_truth(gt)
+    t, values = truth.t, truth.values
+    assert len(t) == len(values) == 12 * 60 and truth.fs == pytest.approx(60.0, rel=0.01)
     assert t[0] == pytest.approx(0.0) and np.all(np.diff(t) > 0)
     summary = rppg.analyse(clip.path, ground_truth=gt)
     assert summary.ground_truth_hr_bpm == pytest.approx(75.0, abs=1.0)
@@ -260,10 +316,10 @@ def test_ground_truth_in_milliseconds_and_other_delimiters(tmp_path: Path) -> No
     rows = "\n".join(f"{i * 1000 / 64:.3f};{np.sin(i / 10):.4f}" for i in range(640))
     path = tmp_path / "gt.csv"
     path.write_text("timestamp_ms;ppg\n" + rows + "\n")
-    t, _ = rppg.load_ground_truth(path)
+    t = rppg.load_ground_truth(path).t
     assert t[-1] == pytest.approx(639 / 64, abs=1e-3)
     path.write_text(rows.replace(";", "\t") + "\n")  # no header: milliseconds inferred from the spacing
-    t, _ = rppg.load_ground_truth(path)
+    t = rppg.load_ground_truth(path).t
     assert t[-1] == pytest.approx(639 / 64, abs=1e-3)
 
 

@@ -135,3 +135,12 @@ def test_short_session_key_is_refused_with_how_to_make_one() -> None:
     with pytest.raises(ConfigError, match="at least 32") as caught:
         load_settings({}, {"PULSEVAULT_SESSION_KEY": "short"})
     assert "short" not in str(caught.value)
+
+
+def test_heart_rate_band_default_preset_and_pair() -> None:
+    assert load_settings({}, {}).hr_band_hz is None  # lib.rppg's default, at rest
+    assert load_settings({}, {"PULSEVAULT_HR_BAND": "exercise"}).hr_band_hz == (0.7, 4.0)
+    assert load_settings({"app": {"hr_band": [0.8, 3.0]}}, {}).hr_band_hz == (0.8, 3.0)
+    assert load_settings({}, {"PULSEVAULT_HR_BAND": "0.75-2.5"}).hr_band_hz == (0.75, 2.5)
+    with pytest.raises(ConfigError, match="hr_band"):
+        load_settings({}, {"PULSEVAULT_HR_BAND": "2.5-0.75"})

@@ -1,8 +1,19 @@
-"""Ground truth: reading a reference pulse file (one loader module per format, as pyVHR keeps one per
-dataset), and the reference heart rate over the span the estimate used.
+"""Ground truth for a recording: one loader module per dataset format (as pyVHR keeps one per dataset), all
+parsing to one :class:`GroundTruth`, and the reference heart rate over the span the estimate used.
 
-Formats today: UBFC-rPPG ``ground_truth.txt`` (``ubfc``) and a ``time,value`` table (``table``). A loader
-gives (t seconds, values); this module checks and normalises them once for every format.
+``load_ground_truth`` picks the format from the file's name, then its content:
+
+- ``*_physio.tsv.gz`` / ``*_physio.tsv`` / ``*_physio.json`` → BIDS physiology with its sidecar (``bids``)
+- ``*.h5`` / ``*.hdf5`` → COHFACE-style HDF5, ``pulse`` and ``time`` (``hdf5``)
+- ``*.json`` → PURE, ``/FullPackage`` packets (``pure``)
+- ``*_bvp.csv`` → iBVP (``ibvp``)
+- ``*.xmp`` → UBFC-rPPG DATASET_1 ``gtdump.xmp`` (``ubfc``)
+- three long whitespace-separated lines → UBFC-rPPG DATASET_2 ``ground_truth.txt`` (``ubfc``)
+- one number, or rows of ``name, HR`` → a mean heart rate (``mean_hr``)
+- anything else → CSV with a time column or a stated sampling rate (``table``)
+
+Every refusal is a :class:`lib.errors.GroundTruthError` naming the file, line and column; ``check_sync``
+compares a reference's span with its video's.
 """
 
 from __future__ import annotations
@@ -12,40 +23,65 @@ from pathlib import Path
 import numpy as np
 from scipy import signal as sps
 
-from lib.errors import NotFound, ValidationError
-from lib.rppg.ground_truth import table, ubfc
-from lib.rppg.spectrum import MIN_ANALYSABLE_S, bandpass, estimate_hr
+from lib.errors import NotFound
+from lib.rppg.ground_truth import bids, hdf5, ibvp, mean_hr, pure, table, ubfc
+from lib.rppg.ground_truth.model import GroundTruth, Kind
+from lib.rppg.ground_truth.sync import SYNC_TOLERANCE_S, Sync, check_sync
+from lib.rppg.ground_truth.text import read_text, rows
+from lib.rppg.spectrum import MIN_ANALYSABLE_S, RESTING_BAND_HZ, Band, bandpass, estimate_hr
+
+__all__ = ["SYNC_TOLERANCE_S", "GroundTruth", "Kind", "Sync", "check_sync", "ground_truth_hr",
+           "load_ground_truth"]
 
 
-def load_ground_truth(path: Path | str) -> tuple[np.ndarray, np.ndarray]:
-    """(t seconds, PPG values) from a ``time,value`` CSV (header optional) or a UBFC ``ground_truth.txt``."""
+def load_ground_truth(
+    path: Path | str, *, recording: str | None = None, rate_hz: float | None = None
+) -> GroundTruth:
+    """Parse one ground-truth file.
+
+    ``recording`` (the video's file name) picks the row of a table of mean heart rates; ``rate_hz`` is the
+    sampling rate of a signal whose file states none.
+    """
     path = Path(path)
     if not path.is_file():
         raise NotFound(f"The ground-truth file {path.name!r} is not there.")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (UnicodeDecodeError, OSError) as exc:
-        raise ValidationError(f"{path.name!r} is not a readable text file of ground truth.") from exc
-    lines = [line for line in text.splitlines() if line.strip()]
-    t, values = ubfc.parse(lines) if ubfc.matches(lines) else table.parse(text, path.name)
-    t, first = np.unique(t, return_index=True)  # sorted, and a repeated timestamp keeps its first value
-    values = values[first]
-    if len(t) < 10 or not (np.all(np.isfinite(t)) and np.all(np.isfinite(values))):
-        raise ValidationError(f"{path.name!r} holds too few valid time,value samples to be ground truth.")
-    if t[0] > 1e5:  # epoch timestamps: make them relative to the recording start
-        t = t - t[0]
-    if np.median(np.diff(t)) > 0.5:  # no PPG is logged below 2 Hz, so these are milliseconds
-        t = t / 1000.0
-    return t, values
+    name = path.name.lower()
+    if name.endswith(("_physio.tsv.gz", "_physio.tsv")):
+        return bids.load(path, bids.sidecar_of(path))
+    if name.endswith("_physio.json"):
+        return bids.load(bids.table_of(path), path)
+    if name.endswith((".h5", ".hdf5")):
+        return hdf5.load(path, rate_hz=rate_hz)
+    text = read_text(path)
+    if name.endswith(".json"):
+        return pure.load(path.name, text)
+    if name.endswith("_bvp.csv"):
+        return ibvp.load(path.name, text, rate_hz=rate_hz)
+    if name.endswith(".xmp"):
+        return ubfc.load_dataset1(path.name, text)
+    if ubfc.looks_like_dataset2(text):
+        return ubfc.load_dataset2(path.name, text)
+    if mean_hr.looks_like(rows(text)):
+        return mean_hr.load(path.name, text, recording=recording)
+    return table.load(path.name, text, rate_hz=rate_hz)
 
 
-def ground_truth_hr(t: np.ndarray, values: np.ndarray, *, start_s: float, end_s: float) -> float | None:
-    """HR of the reference PPG over [start_s, end_s], with the same band-pass and spectral estimator."""
+def ground_truth_hr(
+    truth: GroundTruth, *, start_s: float, end_s: float, band: Band = RESTING_BAND_HZ
+) -> float | None:
+    """The reference heart rate over [start_s, end_s] (seconds from the video's first frame).
+
+    A mean heart rate is what it says; a waveform goes through the same band-pass and spectral estimator
+    as the estimate, over the same span.
+    """
+    if truth.kind is Kind.MEAN_HR:
+        return truth.hr_bpm
+    t, values = truth.t, truth.values  # no times until a rate-less signal is put on its video (on_video)
     inside = (t >= start_s) & (t <= end_s)
-    if inside.sum() < 10 or t[inside][-1] - t[inside][0] < MIN_ANALYSABLE_S:
+    if len(t) == 0 or inside.sum() < 10 or t[inside][-1] - t[inside][0] < MIN_ANALYSABLE_S:
         return None
     ts, vs = t[inside], values[inside]
     fs = 1.0 / float(np.median(np.diff(ts)))
     grid = ts[0] + np.arange(int((ts[-1] - ts[0]) * fs) + 1) / fs
-    ppg = bandpass(sps.detrend(np.interp(grid, ts, vs)), fs)
-    return estimate_hr(ppg, fs)[0]
+    ppg = bandpass(sps.detrend(np.interp(grid, ts, vs)), fs, band)
+    return estimate_hr(ppg, fs, band=band)[0]
