@@ -107,9 +107,6 @@ class Session:
     refresh_token: str = field(repr=False)
     expires_at: datetime
     """When the access token expires (UTC, timezone-aware)."""
-    auth_session_id: str = ""
-    """The sign-in service's own id of this session (GoTrue's ``session_id`` claim; the demo's session row):
-    when the service ends it (sign-out elsewhere, a password change), PulseVault's session ends with it."""
 
     def __post_init__(self) -> None:
         if self.expires_at.tzinfo is None:
@@ -348,12 +345,11 @@ def _from_supabase(session: SupabaseSession) -> Session:
         access_token=session.access_token,
         refresh_token=session.refresh_token,
         expires_at=datetime.fromtimestamp(expires_at, UTC),
-        auth_session_id=str(_claims(session.access_token).get("session_id") or ""),
     )
 
 
 def _claims(access_token: str) -> dict:
-    """The claims of a JWT the sign-in service just gave us (not verified: read only to name its session)."""
+    """The claims of a JWT the sign-in service gave us (not verified: read only for its expiry)."""
     try:
         return dict(decode_jwt(access_token)["payload"])
     except sb_errors.AuthInvalidJwtError:
@@ -532,14 +528,13 @@ class DemoAuth:
         now = self._now()
         with self._connect() as conn:
             row = conn.execute(
-                "select s.id, s.user_id, a.email, s.access_expires_at from demo_sessions s "
+                "select s.user_id, a.email, s.access_expires_at from demo_sessions s "
                 "join demo_accounts a on a.id = s.user_id where s.access_hash = ?",
                 (_token_hash(access_token or ""),),
             ).fetchone()
-        if row is not None and row[3] - now.timestamp() > DEFAULT_MARGIN_S:
-            session_id, user_id, email, expires = row
-            return Session(user_id, email, access_token, refresh_token, datetime.fromtimestamp(expires, UTC),
-                           auth_session_id=session_id)
+        if row is not None and row[2] - now.timestamp() > DEFAULT_MARGIN_S:
+            user_id, email, expires = row
+            return Session(user_id, email, access_token, refresh_token, datetime.fromtimestamp(expires, UTC))
         return self._rotate(refresh_token)
 
     def sign_out_everywhere(self, session: Session) -> None:
@@ -615,16 +610,15 @@ class DemoAuth:
         now = self._now()
         access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         expires_at = now + self._access_ttl
-        session_id = str(uuid.uuid4())
         with self._connect() as conn:
             conn.execute("delete from demo_sessions where refresh_expires_at <= ?", (now.timestamp(),))
             conn.execute(
                 "insert into demo_sessions (id, user_id, access_hash, refresh_hash, access_expires_at, "
                 "refresh_expires_at, created_at) values (?, ?, ?, ?, ?, ?, ?)",
-                (session_id, user_id, _token_hash(access), _token_hash(refresh),
+                (str(uuid.uuid4()), user_id, _token_hash(access), _token_hash(refresh),
                  expires_at.timestamp(), (now + self._refresh_ttl).timestamp(), now.isoformat()),
             )
-        return Session(user_id, email, access, refresh, expires_at, auth_session_id=session_id)
+        return Session(user_id, email, access, refresh, expires_at)
 
     def _rotate(self, refresh_token: str) -> Session:
         """New tokens for a live refresh token; the old pair stops working (single use)."""
@@ -634,11 +628,11 @@ class DemoAuth:
         with self._connect() as conn:
             row = conn.execute(
                 "update demo_sessions set access_hash = ?, refresh_hash = ?, access_expires_at = ?, "
-                "refresh_expires_at = ? where refresh_hash = ? and refresh_expires_at > ? returning user_id, id",
+                "refresh_expires_at = ? where refresh_hash = ? and refresh_expires_at > ? returning user_id",
                 (_token_hash(access), _token_hash(refresh), expires_at.timestamp(),
                  (now + self._refresh_ttl).timestamp(), _token_hash(refresh_token or ""), now.timestamp()),
             ).fetchone()
             if row is None:
                 raise SessionExpired(MSG_SESSION_EXPIRED)
             email = conn.execute("select email from demo_accounts where id = ?", (row[0],)).fetchone()[0]
-        return Session(row[0], email, access, refresh, expires_at, auth_session_id=row[1])
+        return Session(row[0], email, access, refresh, expires_at)

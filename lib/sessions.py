@@ -294,9 +294,10 @@ _SYSTEMS = (("Windows", "Windows"), ("Android", "Android"), ("iPhone", "iOS"), (
 
 
 def describe_device(user_agent: str) -> str:
-    """A person's name for a browser ("Chrome on Linux") from its user agent; the raw header if unknown."""
+    """A person's name for a browser ("Chrome on Linux") from its user agent. Only names from the lists
+    above come out: the header is the client's to make up, and the Account page shows the result."""
     browser = next((name for token, name in _BROWSERS if token in user_agent), "")
     system = next((name for token, name in _SYSTEMS if token in user_agent), "")
     if browser and system:
         return f"{browser} on {system}"
-    return browser or system or user_agent[:60] or "unknown browser"
+    return browser or system or "unknown browser"

@@ -316,3 +316,25 @@ def test_one_refresh_wins_when_two_race(demo: DemoAuth) -> None:
     for t in threads:
         t.join()
     assert sorted(outcomes) == ["expired", "expired", "expired", "ok"]
+
+
+def test_resume_keeps_a_live_access_token_and_rotates_an_expiring_one(demo: DemoAuth, clock: Clock) -> None:
+    demo.ensure_account(EMAIL, PASSWORD)
+    kept = demo.sign_in(EMAIL, PASSWORD)
+    same = demo.resume(kept.access_token, kept.refresh_token)
+    assert (same.access_token, same.refresh_token) == (kept.access_token, kept.refresh_token)
+    assert same.user_id == kept.user_id
+    clock.advance(auth.DEMO_ACCESS_TTL_S - 10)
+    rotated = demo.resume(kept.access_token, kept.refresh_token)
+    assert rotated.user_id == kept.user_id and rotated.refresh_token != kept.refresh_token
+    with pytest.raises(SessionExpired):
+        demo.resume(kept.access_token, kept.refresh_token)  # the old pair was used up
+
+
+def test_sign_out_everywhere_ends_every_session_of_the_user(demo: DemoAuth) -> None:
+    demo.ensure_account(EMAIL, PASSWORD)
+    laptop, lab_pc = demo.sign_in(EMAIL, PASSWORD), demo.sign_in(EMAIL, PASSWORD)
+    demo.sign_out_everywhere(laptop)
+    for session in (laptop, lab_pc):
+        with pytest.raises(SessionExpired):
+            demo.resume("", session.refresh_token)

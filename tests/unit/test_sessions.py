@@ -183,7 +183,7 @@ def test_a_new_process_key_cannot_open_the_old_tokens(store: SqliteSessionStore,
         (LAPTOP.user_agent, "Chrome on Linux"),
         ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0 Safari/537.36 Edg/131.0", "Edge on Windows"),
         ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) Version/17.5 Safari/605.1.15", "Safari on macOS"),
-        ("curl/8.5", "curl/8.5"),
+        ("curl/8.5 [click](http://evil.example)", "unknown browser"),
         ("", "unknown browser"),
     ],
 )
