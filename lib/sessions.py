@@ -61,6 +61,8 @@ create table if not exists app_sessions (
 );
 create index if not exists app_sessions_user on app_sessions(user_id);
 """
+_LIVE = " and revoked_at is null and expires_at > ? and last_seen_at > ?"
+"""A live session: not revoked, within its lifetime, used within the idle timeout (see ``_live_args``)."""
 _COLUMNS = "id, user_id, created_at, last_seen_at, expires_at, client_address, user_agent, flagged"
 
 
@@ -200,7 +202,7 @@ class SqliteSessionStore:
         """
         with self._connect() as conn:
             row = conn.execute(
-                f"select {_COLUMNS}, tokens from app_sessions where secret_hash = ?{self._live_clause()}",
+                f"select {_COLUMNS}, tokens from app_sessions where secret_hash = ?{_LIVE}",
                 (_hash(secret or ""), *self._live_args()),
             ).fetchone()
             if row is None:
@@ -219,7 +221,7 @@ class SqliteSessionStore:
         """Whether the session is still live (not revoked, idle or expired); marks it as seen now."""
         with self._connect() as conn:
             cursor = conn.execute(
-                f"update app_sessions set last_seen_at = ? where id = ?{self._live_clause()}",
+                f"update app_sessions set last_seen_at = ? where id = ?{_LIVE}",
                 (self._now().timestamp(), row_id, *self._live_args()),
             )
         return cursor.rowcount == 1
@@ -234,7 +236,7 @@ class SqliteSessionStore:
         """The user's live sessions, most recently used first."""
         with self._connect() as conn:
             rows = conn.execute(
-                f"select {_COLUMNS} from app_sessions where user_id = ?{self._live_clause()} "
+                f"select {_COLUMNS} from app_sessions where user_id = ?{_LIVE} "
                 "order by last_seen_at desc",
                 (user_id, *self._live_args()),
             ).fetchall()
@@ -258,9 +260,6 @@ class SqliteSessionStore:
         with self._connect() as conn:
             conn.execute(f"update app_sessions set revoked_at = ?, tokens = '' where {where} and revoked_at is null",
                          (self._now().timestamp(), *args))
-
-    def _live_clause(self) -> str:
-        return " and revoked_at is null and expires_at > ? and last_seen_at > ?"
 
     def _live_args(self) -> tuple[float, float]:
         now = self._now().timestamp()
