@@ -63,6 +63,9 @@ def test_reload_new_tab_and_sign_out(demo_app, page) -> None:
     while _session_cookie(page.context) is not None and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _session_cookie(page.context) is None, "sign-out left the session cookie in the browser"
+    deadline = time.monotonic() + COOKIE_WAIT_S  # the sidebar slides shut: give it its animation
+    while _sidebar_width(page) > 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert _sidebar_width(page) == 0, "an empty sidebar after sign-out (issue 21, item 11)"
     assert page.get_by_text("Where signing in leads").count() == 0  # no stray docstring on the page
 
