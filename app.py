@@ -18,12 +18,12 @@ from components.context import (
     remember_destination,
     render_cookie_handoff,
 )
-from components.feedback import show_flash, user_errors
+from components.feedback import user_errors
 from components.sidebar import render_sidebar
 from lib.session_routes import CookieSessions, session_routes
 
 # Served by the app itself: a `:material/...:` icon makes the browser fetch it from a public font host.
-# (A comment, not a docstring: Streamlit's magic would show a string statement on the page.)
+# (A comment, not a docstring: Streamlit's "magic" draws a bare string at the top of every page.)
 FAVICON = Path(__file__).parent / "assets" / "favicon.png"
 
 
@@ -46,7 +46,6 @@ def main() -> None:
     session = current_session(services)
     # Nothing goes in the sidebar signed out: without this, the one a sign-out leaves open stays, empty.
     st.set_page_config(initial_sidebar_state="collapsed" if session is None else "expanded")
-    show_flash()
     render_cookie_handoff()
     # Every page is always registered, so a deep link or a sign-out never hits
     # Streamlit's "page not found"; signed out, every path leads to sign-in.
@@ -55,6 +54,7 @@ def main() -> None:
     pages = [
         st.Page("pages/upload.py", title="Upload", icon=":material/upload:", url_path="upload", default=True),
         st.Page("pages/files.py", title="My files", icon=":material/video_library:", url_path="files"),
+        st.Page("pages/evaluate.py", title="Evaluate", icon=":material/query_stats:", url_path="evaluate"),
         st.Page("pages/usage.py", title="Usage", icon=":material/monitoring:", url_path="usage"),
         st.Page("pages/account.py", title="Account", icon=":material/person:", url_path="account"),
     ]

@@ -29,7 +29,7 @@ BENCHMARKS: dict[str, tuple[str, ...]] = {
     "media": ("preprocess_vs_duration_ratio",),
     "files_page": ("files_page_render_s_10k",),
     "usage": ("usage_aggregation_ms_100k",),
-    "cold_start": ("cold_start_s",),
+    "cold_start": ("cold_start_ratio_vs_bare", "cold_start_s"),
     "direct_upload": ("direct_upload_server_peak_rss_mb", "demo_large_upload_peak_rss_mb"),
     "idle_cpu": ("idle_cpu_pct",),
 }

@@ -38,6 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from lib.repository import SqliteRepository
+from lib.repository.sqlite import register_functions
 
 FULL_ROWS = 100_000
 QUICK_ROWS = 20_000
@@ -78,6 +79,7 @@ def sqlite_ms(count: int, runs: int, folder: Path) -> float:
     user, other = str(uuid.uuid4()), str(uuid.uuid4())
     repo = SqliteRepository(db, user)  # creates the schema and its indexes
     with sqlite3.connect(db) as conn:
+        register_functions(conn)  # the schema's key check calls it
         for user_id, n, seed in ((user, count, 1), (other, count // 10, 2)):
             conn.executemany(
                 "insert into user_files (id, user_id, bucket, s3_key, original_name, content_type, size_bytes,"

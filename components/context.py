@@ -18,25 +18,19 @@ import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 from streamlit.navigation.page import StreamlitPage
 
-from components.feedback import flash
-from lib.auth import AuthProvider, Session
+from components import state_keys
+from components.feedback import NoticeKind, notify
+from components.text import literal
+from lib.auth import AuthProvider, Caller, Session
+from lib.demo import seed_sample
 from lib.errors import AuthError, ConfigError, PulseVaultError
-from lib.repository import Repository
+from lib.repository import Repository, ServerRecords
 from lib.services import Services, build_services
 from lib.session_routes import END_PATH, START_PATH
 from lib.sessions import SESSION_COOKIE, ClientInfo
 from lib.settings import load_settings
 
 log = logging.getLogger("pulsevault")
-
-_AUTH_KEY = "pv_auth"
-_SESSION_KEY = "pv_session"
-_ROW_KEY = "pv_session_row"
-"""The kept session (lib.sessions) this tab runs on."""
-_COOKIE_ACTION_KEY = "pv_cookie_action"
-"""A cookie route the browser must post to on the next run: ("start", ticket) or ("end", "")."""
-_NEXT_KEY = "pv_next_page"
-"""The page a signed-out deep link asked for."""
 
 
 @dataclass(frozen=True)
@@ -47,10 +41,18 @@ class UserContext:
     auth: AuthProvider
     session: Session
     repo: Repository
+    """Reads and research edits, as the user."""
+    server: ServerRecords
+    """Facts and the row lifecycle, written by the server for this user only."""
 
     @property
     def user_id(self) -> str:
         return self.session.user_id
+
+    @property
+    def caller(self) -> Caller:
+        """Who asks, with the role the verified session carries (never what the user typed)."""
+        return self.session.caller
 
 
 @st.cache_resource(show_spinner="Starting PulseVault…")
@@ -62,11 +64,8 @@ def get_services() -> Services:
 
 
 def _seed_demo(services: Services) -> None:
-    # Imported here, on the background seeding thread: the pipeline pulls in
-    # OpenCV and SciPy, which the sign-in page should not wait for.
-    from lib.sample import seed_demo
-
-    seed_demo(services)
+    assert services.demo is not None  # build_services seeds in demo mode only
+    seed_sample(services.settings, services.demo)
 
 
 def _secrets() -> dict:
@@ -83,9 +82,9 @@ def _secrets() -> dict:
 
 def get_auth(services: Services) -> AuthProvider:
     """This browser session's auth provider (and Supabase client)."""
-    if _AUTH_KEY not in st.session_state:
-        st.session_state[_AUTH_KEY] = services.new_auth()
-    return st.session_state[_AUTH_KEY]
+    if state_keys.AUTH not in st.session_state:
+        st.session_state[state_keys.AUTH] = services.new_auth()
+    return st.session_state[state_keys.AUTH]
 
 
 def current_session(services: Services) -> Session | None:
@@ -95,10 +94,11 @@ def current_session(services: Services) -> Session | None:
     from the browser's session cookie (lib.sessions). A session revoked elsewhere (sign-out in
     another tab, "sign out everywhere") ends here at the next interaction.
     """
-    session: Session | None = st.session_state.get(_SESSION_KEY)
+    session: Session | None = st.session_state.get(state_keys.SESSION)
     if session is not None and not _still_kept(services):
         end_session()
-        flash("Your session was ended (signed out elsewhere, or it expired). Please sign in again.", "warning")
+        notify("Your session was ended (signed out elsewhere, or it expired). Please sign in again.",
+               NoticeKind.WARNING)
         return None
     session = session or _resume_from_cookie(services)
     if session is None:
@@ -107,28 +107,28 @@ def current_session(services: Services) -> Session | None:
         fresh = get_auth(services).ensure_fresh(session)
     except AuthError as exc:
         # Another tab may have rotated the tokens (single use): the store has the live pair.
-        st.session_state.pop(_SESSION_KEY, None)
+        st.session_state.pop(state_keys.SESSION, None)
         fresh = _resume_from_cookie(services)
         if fresh is None:
             # Expired beyond refresh, or the auth service is unreachable with an
             # expired token: either way the user must sign in again.
             end_session()
-            flash(f"{exc} Please sign in again.", "warning")
+            notify(f"{literal(exc)} Please sign in again.", NoticeKind.WARNING)
             return None
     if fresh is not session:
         _save_tokens(services, fresh)
-    st.session_state[_SESSION_KEY] = fresh
+    st.session_state[state_keys.SESSION] = fresh
     return fresh
 
 
 def start_session(session: Session) -> None:
     """Signed in: this tab now, and (where sessions are kept) every tab once the browser has the cookie."""
-    st.session_state[_SESSION_KEY] = session
+    st.session_state[state_keys.SESSION] = session
     sessions = get_services().sessions
     if sessions is not None:
         row_id, ticket = sessions.open(session, _client_info())
-        st.session_state[_ROW_KEY] = row_id
-        st.session_state[_COOKIE_ACTION_KEY] = ("start", ticket)
+        st.session_state[state_keys.SESSION_ROW] = row_id
+        st.session_state[state_keys.COOKIE_ACTION] = ("start", ticket)
 
 
 def forget_session(services: Services, session: Session, *, everywhere: bool = False) -> None:
@@ -144,33 +144,33 @@ def forget_session(services: Services, session: Session, *, everywhere: bool = F
     if services.sessions is not None:
         if everywhere:
             services.sessions.revoke_all(session.user_id)
-        elif row_id := st.session_state.get(_ROW_KEY):
+        elif row_id := st.session_state.get(state_keys.SESSION_ROW):
             services.sessions.revoke(session.user_id, row_id)
     end_session()
-    st.session_state[_COOKIE_ACTION_KEY] = ("end", "")
+    st.session_state[state_keys.COOKIE_ACTION] = ("end", "")
 
 
 def this_browser_session_id() -> str | None:
     """The kept session this tab runs on (to mark it on the Account page), if any."""
-    return st.session_state.get(_ROW_KEY)
+    return st.session_state.get(state_keys.SESSION_ROW)
 
 
 def end_session() -> None:
     """Forget the session and its client, so nothing of it survives sign-out."""
-    for key in (_SESSION_KEY, _AUTH_KEY, _ROW_KEY):
+    for key in (state_keys.SESSION, state_keys.AUTH, state_keys.SESSION_ROW):
         st.session_state.pop(key, None)
-    for key in [k for k in st.session_state if str(k).startswith("pv_user_")]:
+    for key in [k for k in st.session_state if str(k).startswith(state_keys.USER_PREFIX)]:
         del st.session_state[key]
 
 
 def remember_destination(page: StreamlitPage) -> None:
     """A signed-out visit to ``page`` (a deep link): go there after signing in."""
-    st.session_state[_NEXT_KEY] = page
+    st.session_state[state_keys.NEXT_PAGE] = page
 
 
 def destination(default: str) -> StreamlitPage | str:
     """Where to go after signing in: the page a deep link asked for, else ``default``."""
-    return st.session_state.pop(_NEXT_KEY, default)
+    return st.session_state.pop(state_keys.NEXT_PAGE, default)
 
 
 def render_cookie_handoff() -> None:
@@ -179,7 +179,7 @@ def render_cookie_handoff() -> None:
     Streamlit's websocket cannot set a cookie; the route's answer can. The ticket is single-use
     and short-lived; the cookie itself is HttpOnly, so no script ever reads it.
     """
-    action = st.session_state.pop(_COOKIE_ACTION_KEY, None)
+    action = st.session_state.pop(state_keys.COOKIE_ACTION, None)
     if action is None:
         return
     kind, ticket = action
@@ -211,19 +211,19 @@ def _resume_from_cookie(services: Services) -> Session | None:
         log.warning("session %s: its tokens belong to another user; refused", resumed.stored.id)
         sessions.revoke(resumed.stored.user_id, resumed.stored.id)
         return None
-    st.session_state[_ROW_KEY] = resumed.stored.id
+    st.session_state[state_keys.SESSION_ROW] = resumed.stored.id
     if session.refresh_token != resumed.refresh_token:
         sessions.save_tokens(resumed.stored.id, session)
     return session
 
 
 def _still_kept(services: Services) -> bool:
-    row_id = st.session_state.get(_ROW_KEY)
+    row_id = st.session_state.get(state_keys.SESSION_ROW)
     return services.sessions is None or row_id is None or services.sessions.touch(row_id)
 
 
 def _save_tokens(services: Services, session: Session) -> None:
-    row_id = st.session_state.get(_ROW_KEY)
+    row_id = st.session_state.get(state_keys.SESSION_ROW)
     if services.sessions is not None and row_id is not None:
         services.sessions.save_tokens(row_id, session)
 
@@ -238,5 +238,6 @@ def user_context() -> UserContext:
     """The signed-in user's context; pages only run behind the auth gate."""
     services = get_services()
     auth = get_auth(services)
-    session = st.session_state[_SESSION_KEY]
-    return UserContext(services, auth, session, services.repository_for(auth, session))
+    session = st.session_state[state_keys.SESSION]
+    return UserContext(services, auth, session, services.repository_for(auth, session),
+                       services.server_records_for(session))

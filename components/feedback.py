@@ -1,32 +1,37 @@
-"""Showing failures to researchers: a clear message, never a traceback."""
+"""Telling researchers what happened: failures as a clear message (never a traceback), and the one way
+to show a message after the rerun an action ends with (:func:`notify`, shown by :func:`show_notice`).
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
 
 import streamlit as st
 
+from components import state_keys
+from components.text import literal
 from lib.errors import PulseVaultError
 
 log = logging.getLogger("pulsevault")
-
-_FLASH_KEY = "pv_flash"
 
 
 @contextmanager
 def user_errors(action: str) -> Iterator[None]:
     """Run a block; show what went wrong as ``st.error`` instead of raising.
 
-    A :class:`PulseVaultError` is already phrased for the user. Anything else
+    A :class:`PulseVaultError` is already phrased for the user, and shown as
+    text (it may quote a file name or another user-supplied string). Anything else
     is a bug: it is logged with its traceback on the server (where secrets
     never reach, see lib.settings) and the page gets a short message.
     """
     try:
         yield
     except PulseVaultError as exc:
-        st.error(f"{action} failed. {exc}", icon=":material/error:")
+        st.error(f"{action} failed. {literal(exc)}", icon=":material/error:")
     except Exception:
         log.exception("%s failed unexpectedly", action)
         st.error(
@@ -36,12 +41,36 @@ def user_errors(action: str) -> Iterator[None]:
         )
 
 
-def flash(message: str, kind: str = "info") -> None:
-    """Keep a message to show once after the next rerun."""
-    st.session_state[_FLASH_KEY] = (kind, message)
+class NoticeKind(StrEnum):
+    """How a notice is drawn: green, blue, orange or red."""
+
+    SUCCESS = "success"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
 
 
-def show_flash() -> None:
-    kind, message = st.session_state.pop(_FLASH_KEY, (None, None))
-    if message:
-        {"info": st.info, "success": st.success, "warning": st.warning, "error": st.error}[kind](message)
+@dataclass(frozen=True)
+class Notice:
+    """A message kept for the next run: an action that ends with ``st.rerun()`` would lose anything it drew."""
+
+    message: str
+    kind: NoticeKind
+
+
+_DRAW = {NoticeKind.SUCCESS: st.success, NoticeKind.INFO: st.info, NoticeKind.WARNING: st.warning,
+         NoticeKind.ERROR: st.error}
+
+
+def notify(message: str, kind: NoticeKind = NoticeKind.SUCCESS) -> None:
+    """Show ``message`` once, at the top of the page, on the next run (a later notice replaces it). It is
+    Markdown: quote user text with :func:`components.text.literal`."""
+    st.session_state[state_keys.NOTICE] = Notice(message, kind)
+
+
+def show_notice() -> None:
+    """Draw the kept notice, if any, and forget it; every page calls this under its title (drawn from app.py,
+    above the page, Streamlit's AppTest would not show it after the first run)."""
+    notice: Notice | None = st.session_state.pop(state_keys.NOTICE, None)
+    if notice is not None:
+        _DRAW[notice.kind](notice.message)

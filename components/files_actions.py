@@ -1,5 +1,5 @@
 """My files: actions on one or many recordings — delete (after a dialog), CSV export,
-retry or discard a failed upload, re-analyse — and the page's one-line notices.
+retry or discard a failed upload, re-analyse.
 """
 
 from __future__ import annotations
@@ -8,32 +8,16 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from components import files_table, upload_jobs
+from components import files_table, state_keys, upload_card, upload_jobs
 from components.context import UserContext, user_context
-from components.feedback import user_errors
+from components.feedback import NoticeKind, notify, user_errors
+from components.text import literal
 from lib import uploads
 from lib.library import delete_records, export_csv, reanalyse
-from lib.pipeline import Backends
 from lib.records import FileRecord, ListQuery, Status
 from lib.uploads import JobStatus, UploadJob
 
-CONFIRM_KEY = "pv_user_files_confirm_delete"
-NOTICE_KEY = "pv_user_files_notice"
 DIALOG_NAMES_SHOWN = 10
-
-
-# --- notices (shown inside the page, so they survive the rerun that follows an action) ------------------
-
-
-def notify(message: str, kind: str = "success") -> None:
-    st.session_state[NOTICE_KEY] = (kind, message)
-
-
-def show_notice() -> None:
-    kind, message = st.session_state.pop(NOTICE_KEY, (None, None))
-    if message:
-        show = {"success": st.success, "warning": st.warning, "error": st.error, "info": st.info}[kind]
-        show(message, icon=":material/info:" if kind == "info" else None)
 
 
 # --- delete ----------------------------------------------------------------------------------------
@@ -41,16 +25,16 @@ def show_notice() -> None:
 
 def ask_delete(records: Sequence[FileRecord]) -> None:
     """Button callback: open the confirmation dialog for these records."""
-    st.session_state[CONFIRM_KEY] = tuple((r.id, r.original_name) for r in records)
+    st.session_state[state_keys.FILES_CONFIRM_DELETE] = tuple((r.id, r.original_name) for r in records)
 
 
 def _forget_delete() -> None:
-    st.session_state.pop(CONFIRM_KEY, None)
+    st.session_state.pop(state_keys.FILES_CONFIRM_DELETE, None)
 
 
 def render_delete_dialog() -> None:
     """Keep the confirmation dialog open while a deletion is waiting for an answer."""
-    pending = st.session_state.get(CONFIRM_KEY)
+    pending = st.session_state.get(state_keys.FILES_CONFIRM_DELETE)
     if pending:
         _confirm_delete(tuple(pending))
 
@@ -62,14 +46,14 @@ def _confirm_delete(pending: tuple[tuple[str, str], ...]) -> None:
     st.markdown(f"Delete {'this' if count == 1 else 'these'} {noun}? The original, thumbnail, preview and "
                 "ground truth are removed from storage, and the metadata with them. **This cannot be undone.**")
     names = [name for _id, name in pending]
-    shown = "\n".join(f"- {name}" for name in names[:DIALOG_NAMES_SHOWN])
+    shown = "\n".join(f"- {literal(name)}" for name in names[:DIALOG_NAMES_SHOWN])
     more = f"\n- … and {count - DIALOG_NAMES_SHOWN} more" if count > DIALOG_NAMES_SHOWN else ""
     st.markdown(shown + more)
     confirm, cancel = st.columns(2)
-    if cancel.button("Cancel", key="pv_user_files_dialog_cancel", width="stretch"):
+    if cancel.button("Cancel", key=state_keys.FILES_DIALOG_CANCEL, width="stretch"):
         _forget_delete()
         st.rerun()
-    if confirm.button("Delete", key="pv_user_files_dialog_confirm", type="primary", icon=":material/delete:",
+    if confirm.button("Delete", key=state_keys.FILES_DIALOG_CONFIRM, type="primary", icon=":material/delete:",
                       width="stretch"):
         _delete([record_id for record_id, _name in pending])
 
@@ -78,11 +62,11 @@ def _delete(ids: list[str]) -> None:
     ctx = user_context()
     bar = st.progress(0.0, text="Deleting…")
     with user_errors("Deleting"):
-        report = delete_records(ctx.services.store, ctx.repo, ids,
+        report = delete_records(ctx.services.store, ctx.repo, ctx.server, ids,
                                 progress=lambda done, total: bar.progress(done / total, text=f"Deleted {done} "
                                                                           f"of {total}"))
         upload_jobs.records_deleted(report.deleted)  # the Upload page must not call them stored any more
-        notify(report.summary(), "success" if report.ok else "warning")
+        notify(literal(report.summary()), NoticeKind.SUCCESS if report.ok else NoticeKind.WARNING)
         _forget_delete()
         files_table.clear_selection()
         st.rerun()
@@ -96,12 +80,12 @@ def render_toolbar(selected: Sequence[FileRecord], query: ListQuery, ctx: UserCo
     count, delete, export = st.columns([3, 2, 2], vertical_alignment="center")
     count.caption(f"{len(selected)} selected" if selected else "Select rows to open or delete them.")
     delete.button(f"Delete selected ({len(selected)})" if selected else "Delete selected",
-                  key="pv_user_files_delete_selected", icon=":material/delete:", disabled=not selected,
+                  key=state_keys.FILES_DELETE_SELECTED, icon=":material/delete:", disabled=not selected,
                   on_click=ask_delete, args=(tuple(selected),), width="stretch")
     repo = ctx.repo
     # Deferred: the CSV of all matching rows is built only when the button is clicked.
     export.download_button("Export CSV", data=lambda: export_csv(repo, query), file_name="pulsevault-recordings.csv",
-                           mime="text/csv", key="pv_user_files_export", icon=":material/download:",
+                           mime="text/csv", key=state_keys.FILES_EXPORT, icon=":material/download:",
                            on_click="ignore", width="stretch")
 
 
@@ -111,13 +95,13 @@ def render_toolbar(selected: Sequence[FileRecord], query: ListQuery, ctx: UserCo
 def retry(job: UploadJob, record: FileRecord, ctx: UserContext) -> None:
     """Store the kept local copy again; the job's new attempt replaces the failed row."""
     bar = st.progress(0.0, text="Starting the upload…")
-    backends = Backends(ctx.services.settings, ctx.services.store, ctx.repo)
-    job = upload_jobs.put(uploads.retry_failed(job, record, backends, upload_jobs.workspace(),
+    job = upload_jobs.put(uploads.retry_failed(job, record, upload_card.backends(ctx), upload_jobs.workspace(),
                                                progress=lambda p: bar.progress(p.fraction, text=p.describe())))
     if job.status is JobStatus.READY:
-        notify(f"{job.display_name} is stored and ready.")
+        notify(f"{literal(job.display_name)} is stored and ready.")
     else:
-        notify(f"The upload of {record.original_name} failed again. {job.message}", "error")
+        notify(f"The upload of {literal(record.original_name)} failed again. {literal(job.message)}",
+               NoticeKind.ERROR)
     files_table.clear_selection()  # the failed row is gone; the new one is listed first
     st.rerun()
 
@@ -125,16 +109,16 @@ def retry(job: UploadJob, record: FileRecord, ctx: UserContext) -> None:
 def render_unfinished(record: FileRecord, ctx: UserContext, *, can_discard: bool) -> None:
     """Why an upload failed (or is still pending), with Retry and Discard where they make sense."""
     if record.status is Status.FAILED:
-        st.error(f"This upload failed: {record.error or 'no reason was recorded.'}", icon=":material/error:")
+        st.error(f"This upload failed: {literal(record.error or 'no reason was recorded.')}", icon=":material/error:")
     else:
         st.info("This upload has not finished. If it is not running any more, discard it and upload the file "
                 "again.", icon=":material/hourglass_top:")
     job = upload_jobs.job_to_retry(record.id)
     retry_col, discard_col, hint = st.columns([1, 1, 3], vertical_alignment="center")
-    if job is not None and retry_col.button("Retry", key=f"pv_user_files_retry_{record.id}",
+    if job is not None and retry_col.button("Retry", key=state_keys.files_record("retry", record.id),
                                             icon=":material/refresh:", type="primary"):
         retry(job, record, ctx)
-    discard_col.button("Discard", key=f"pv_user_files_discard_{record.id}", icon=":material/delete:",
+    discard_col.button("Discard", key=state_keys.files_record("discard", record.id), icon=":material/delete:",
                        on_click=ask_delete, args=((record,),), disabled=not can_discard)
     if job is None:
         hint.caption("The local copy is not in this session any more: upload the file again from the Upload page.")
@@ -153,7 +137,7 @@ def run_reanalysis(record: FileRecord, method: str, ctx: UserContext) -> None:
         bar.progress(min(1.0, max(0.0, fraction)), text=f"{labels[stage]}: {fraction:.0%}")
 
     with user_errors("Re-analysing"):
-        reanalyse(ctx.services.store, ctx.repo, record.id, method=method, progress=on_progress,
+        reanalyse(ctx.services.store, ctx.repo, ctx.server, record.id, method=method, progress=on_progress,
                   band=ctx.services.settings.hr_band_hz)
-        notify(f"{record.original_name} was re-analysed ({method}).")
+        notify(f"{literal(record.original_name)} was re-analysed ({method}).")
         st.rerun()

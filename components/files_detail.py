@@ -9,12 +9,15 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
-from components import files_actions
+from components import files_actions, state_keys
 from components.context import UserContext
-from components.feedback import user_errors
+from components.feedback import notify, user_errors
 from components.files_table import STATUS_LABELS, link_cache
+from components.ground_truth import render_ground_truth
 from components.quicklook import render_saved_analysis
 from components.research_form import render_research_fields
+from components.tables import show_table
+from components.text import literal
 from lib.library import (
     can_discard,
     describe_expiry,
@@ -31,27 +34,28 @@ STATUS_COLOURS = {Status.READY: "green", Status.PENDING: "gray", Status.FAILED: 
 
 
 def share_key(record_id: str) -> str:
-    return f"pv_user_files_share_{record_id}"
+    return state_keys.files_record("share", record_id)
 
 
 def render_detail(record: FileRecord, ctx: UserContext) -> None:
-    with st.container(border=True, key="pv_user_files_detail"):
+    with st.container(border=True, key=state_keys.FILES_DETAIL):
         title, badge = st.columns([5, 1])
-        title.subheader(record.original_name, anchor=False)
+        title.subheader(literal(record.original_name), anchor=False)
         with badge:
             st.badge(STATUS_LABELS[record.status], color=STATUS_COLOURS[record.status])
         if record.status is not Status.READY:
             files_actions.render_unfinished(record, ctx, can_discard=can_discard(record, ctx.services.settings))
-            st.dataframe(properties(record), hide_index=True, width="stretch")
+            show_table(properties(record))
             return
         player, props = st.columns([3, 2])
         with player:
             _player(record, ctx)
         with props:
-            st.dataframe(properties(record), hide_index=True, width="stretch", height=460)
+            show_table(properties(record), height=460)
         _actions(record, ctx)
         _share(record, ctx)
         _research(record, ctx)
+        render_ground_truth(record, ctx)
         _analysis(record, ctx)
 
 
@@ -64,10 +68,9 @@ def _player(record: FileRecord, ctx: UserContext) -> None:
     with user_errors("Preparing the player"):
         # Cached: a fresh signature each rerun would make the browser reload (and restart) the video.
         link = link_cache().get(("play", owner, record.id, record.playback_key),
-                                lambda: playback_url(ctx.services.store, record, owner=owner))
+                                lambda: playback_url(ctx.services.store, ctx.repo, record.id))
         assert link is not None
-        fmt = "video/mp4" if record.preview_key else record.content_type
-        st.video(link.url, format=fmt)
+        st.video(link.url, format=link.content_type)
         if record.preview_key:
             st.caption("Playing the H.264 preview; the original is stored unchanged.")
 
@@ -90,7 +93,7 @@ def properties(record: FileRecord) -> pd.DataFrame:
     rows += [
         ("Size", human_bytes(record.size_bytes)), ("Content type", record.content_type),
         ("Subject", r.subject_id or "—"), ("Session", r.session_label or "—"), ("Tags", ", ".join(r.tags) or "—"),
-        ("Ground truth", "attached" if record.ground_truth_key else "none"),
+        ("Ground truth", record.ground_truth_name or "attached" if record.ground_truth_key else "none"),
         ("Uploaded", f"{record.created_at:%Y-%m-%d %H:%M:%S} UTC"),
         ("Updated", f"{record.updated_at:%Y-%m-%d %H:%M:%S} UTC"),
         ("SHA-256", record.sha256 or "—"), ("Record id", record.id),
@@ -101,10 +104,11 @@ def properties(record: FileRecord) -> pd.DataFrame:
 def _actions(record: FileRecord, ctx: UserContext) -> None:
     download, delete, _ = st.columns([2, 1, 3])
     with download, user_errors("Preparing the download"):
-        link = download_url(ctx.services.store, record, owner=ctx.user_id)
+        link = download_url(ctx.services.store, ctx.repo, record.id)
         st.link_button("Download original", link.url, icon=":material/download:", type="primary",
-                       help=f"Saves as {record.original_name}; the link works for {describe_expiry(link.expires_s)}.")
-    delete.button("Delete", key=f"pv_user_files_delete_{record.id}", icon=":material/delete:",
+                       help=f"Saves as {literal(record.original_name)}; the link works for "
+                            f"{describe_expiry(link.expires_s)}.")
+    delete.button("Delete", key=state_keys.files_record("delete", record.id), icon=":material/delete:",
                   on_click=files_actions.ask_delete, args=((record,),))
 
 
@@ -113,11 +117,11 @@ def _share(record: FileRecord, ctx: UserContext) -> None:
     with st.expander("Share link", icon=":material/share:"):
         options = share_expiry_options(settings)
         expires = st.select_slider("Link works for", options=options, value=settings.clamp_expiry(None),
-                                   format_func=describe_expiry, key=f"pv_user_files_share_expiry_{record.id}")
-        if st.button("Create link", key=f"pv_user_files_share_make_{record.id}", icon=":material/link:"):
+                                   format_func=describe_expiry, key=state_keys.files_record("share_expiry", record.id))
+        if st.button("Create link", key=state_keys.files_record("share_make", record.id), icon=":material/link:"):
             with user_errors("Creating the share link"):
-                st.session_state[share_key(record.id)] = share_link(ctx.services.store, record, expires, settings,
-                                                                    owner=ctx.user_id)
+                st.session_state[share_key(record.id)] = share_link(ctx.services.store, ctx.repo, record.id,
+                                                                    expires, settings)
         link = st.session_state.get(share_key(record.id))
         if link is not None:
             st.code(link.url, language=None, wrap_lines=True)
@@ -128,13 +132,13 @@ def _share(record: FileRecord, ctx: UserContext) -> None:
 
 
 def _research(record: FileRecord, ctx: UserContext) -> None:
-    with st.form(f"pv_user_files_research_{record.id}", border=True):
+    with st.form(state_keys.files_record("research", record.id), border=True):
         st.markdown("**Research fields**")
-        research = render_research_fields(lambda field: f"pv_user_files_{field}_{record.id}", record.research)
+        research = render_research_fields(lambda field: state_keys.files_record(field, record.id), record.research)
         if st.form_submit_button("Save", icon=":material/save:"):
             with user_errors("Saving the research fields"):
                 ctx.repo.update_research(record.id, research)
-                files_actions.notify(f"Research fields of {record.original_name} saved.")
+                notify(f"Research fields of {literal(record.original_name)} saved.")
                 st.rerun()
 
 
@@ -142,6 +146,7 @@ def _analysis(record: FileRecord, ctx: UserContext) -> None:
     with st.expander("Quick-look pulse", expanded=True, icon=":material/monitor_heart:"):
         render_saved_analysis(record.analysis)
         method_col, button_col, _ = st.columns([1, 1, 3], vertical_alignment="bottom")
-        method = method_col.selectbox("Method", METHODS, key=f"pv_user_files_method_{record.id}")
-        if button_col.button("Re-analyse", key=f"pv_user_files_reanalyse_{record.id}", icon=":material/refresh:"):
+        method = method_col.selectbox("Method", METHODS, key=state_keys.files_record("method", record.id))
+        if button_col.button("Re-analyse", key=state_keys.files_record("reanalyse", record.id),
+                             icon=":material/refresh:"):
             files_actions.run_reanalysis(record, method, ctx)

@@ -1,13 +1,21 @@
 """My files: the search/filter bar, the recordings table and its paging.
 
 Only the page on screen is fetched (``repo.list`` pages in the database) and
-only its thumbnails are presigned. The table's selection lives in
-``st.session_state[TABLE_KEY]`` and is cleared whenever the filters or the
-page change, since row positions then mean other recordings.
+only its thumbnails are presigned.
+
+The selection follows recordings, not row positions: it is kept as record ids
+(``state_keys.FILES_SELECTED``). Streamlit's table keeps its selection as row
+positions, in the browser as well as on the server, so the table's key names the
+rows it shows (:func:`components.state_keys.files_table`): after a search, a sort,
+a filter or another page it is a new table, whose selection starts from the ids
+still on screen. Chosen recordings stay selected while they are visible; the
+ones that left the screen are dropped, so an action never touches a row the
+researcher cannot see.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -15,15 +23,13 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from components import state_keys
+from components.tables import show_table
 from lib.library import LinkCache, quick_look_hr, thumbnail_urls
 from lib.records import FileRecord, ListQuery, RecordPage, Status
+from lib.repository import Repository
+from lib.units import BYTE_UNITS, byte_unit
 
-TABLE_KEY = "pv_user_files_table"
-PAGE_KEY = "pv_user_files_page"
-PAGE_SIZE_KEY = "pv_user_files_page_size"
-LINKS_KEY = "pv_user_files_links"
-KNOWN_TAGS_KEY = "pv_user_files_known_tags"
-SIGNATURE_KEY = "pv_user_files_query_signature"
 PAGE_SIZES = (25, 50, 100, 200)
 SORTS: dict[str, str] = {
     "Uploaded": "created_at", "Name": "original_name", "Size": "size_bytes", "Duration": "duration_s",
@@ -54,27 +60,29 @@ class Filters:
 
 
 def link_cache() -> LinkCache:
-    if LINKS_KEY not in st.session_state:
-        st.session_state[LINKS_KEY] = LinkCache()
-    return st.session_state[LINKS_KEY]
+    if state_keys.FILES_LINKS not in st.session_state:
+        st.session_state[state_keys.FILES_LINKS] = LinkCache()
+    return st.session_state[state_keys.FILES_LINKS]
 
 
 def render_filters() -> Filters:
     search, status, tags = st.columns([3, 2, 2])
-    text = search.text_input("Search", key="pv_user_files_search", placeholder="name, subject, session, notes…",
+    text = search.text_input("Search", key=state_keys.FILES_SEARCH, placeholder="name, subject, session, notes…",
                              icon=":material/search:")
-    statuses = status.multiselect("Status", list(Status), key="pv_user_files_status",
+    statuses = status.multiselect("Status", list(Status), key=state_keys.FILES_STATUS,
                                   format_func=lambda s: STATUS_LABELS[s], placeholder="any status")
     # Tags already chosen stay among the options, or the widget would drop them.
-    known = sorted({*st.session_state.get(KNOWN_TAGS_KEY, ()), *st.session_state.get("pv_user_files_tags", ())})
-    chosen_tags = tags.multiselect("Tags (all of)", known, key="pv_user_files_tags", accept_new_options=True,
+    known = sorted({*st.session_state.get(state_keys.FILES_KNOWN_TAGS, ()),
+                    *st.session_state.get(state_keys.FILES_TAGS, ())})
+    chosen_tags = tags.multiselect("Tags (all of)", known, key=state_keys.FILES_TAGS, accept_new_options=True,
                                    placeholder="any tags")
     dates, lossless, sort, order, size = st.columns([3, 2, 2, 2, 1])
-    picked = dates.date_input("Uploaded between", value=(), key="pv_user_files_dates", format="YYYY-MM-DD")
-    lossless_label = lossless.selectbox("Compression", list(LOSSLESS_CHOICES), key="pv_user_files_lossless")
-    sort_label = sort.selectbox("Sort by", list(SORTS), key="pv_user_files_sort")
-    direction = order.selectbox("Order", ["Descending", "Ascending"], key="pv_user_files_order")
-    page_size = size.selectbox("Per page", PAGE_SIZES, index=PAGE_SIZES.index(50), key=PAGE_SIZE_KEY)
+    picked = dates.date_input("Uploaded between", value=(), key=state_keys.FILES_DATES, format="YYYY-MM-DD")
+    lossless_label = lossless.selectbox("Compression", list(LOSSLESS_CHOICES), key=state_keys.FILES_LOSSLESS)
+    sort_label = sort.selectbox("Sort by", list(SORTS), key=state_keys.FILES_SORT)
+    direction = order.selectbox("Order", ["Descending", "Ascending"], key=state_keys.FILES_ORDER)
+    page_size = size.selectbox("Per page", PAGE_SIZES, index=PAGE_SIZES.index(50),
+                                key=state_keys.FILES_PAGE_SIZE)
     date_from, date_to = _date_range(picked)
     return Filters(text=text.strip(), statuses=tuple(statuses), tags=tuple(t.strip() for t in chosen_tags if t),
                    date_from=date_from, date_to=date_to, lossless=LOSSLESS_CHOICES[lossless_label],
@@ -89,26 +97,27 @@ def _date_range(picked: Any) -> tuple[date | None, date | None]:
 
 
 def current_page(filters: Filters) -> int:
-    """The page to show; back to page 1 (and no selection) whenever the filters change."""
+    """The page to show; back to page 1 whenever the filters change."""
     signature = repr(filters)
-    if st.session_state.get(SIGNATURE_KEY) != signature:
-        st.session_state[SIGNATURE_KEY] = signature
-        st.session_state[PAGE_KEY] = 1
-        clear_selection()
-    return max(1, int(st.session_state.get(PAGE_KEY, 1)))
+    if st.session_state.get(state_keys.FILES_QUERY_SIGNATURE) != signature:
+        st.session_state[state_keys.FILES_QUERY_SIGNATURE] = signature
+        st.session_state[state_keys.FILES_PAGE] = 1
+    return max(1, int(st.session_state.get(state_keys.FILES_PAGE, 1)))
 
 
 def clear_selection() -> None:
-    st.session_state.pop(TABLE_KEY, None)
+    """Select nothing, even if the same rows are shown again: the next table is a new one."""
+    st.session_state[state_keys.FILES_SELECTED] = ()
+    st.session_state[state_keys.FILES_TABLE_GENERATION] = st.session_state.get(state_keys.FILES_TABLE_GENERATION,
+                                                                               0) + 1
 
 
 def render_pager(page: RecordPage) -> None:
-    """Page number under the table; changing it clears the selection."""
-    if st.session_state.get(PAGE_KEY) != page.page:
-        st.session_state[PAGE_KEY] = page.page
+    """Page number under the table."""
+    if st.session_state.get(state_keys.FILES_PAGE) != page.page:
+        st.session_state[state_keys.FILES_PAGE] = page.page
     left, right = st.columns([1, 5], vertical_alignment="bottom")
-    left.number_input("Page", min_value=1, max_value=page.page_count, step=1, key=PAGE_KEY,
-                      on_change=clear_selection)
+    left.number_input("Page", min_value=1, max_value=page.page_count, step=1, key=state_keys.FILES_PAGE)
     first = (page.page - 1) * page.page_size + 1 if page.total else 0
     last = (page.page - 1) * page.page_size + len(page.records)
     right.caption(f"Showing {first:,}–{last:,} of {page.total:,} recordings · page {page.page} of "
@@ -117,12 +126,19 @@ def render_pager(page: RecordPage) -> None:
 
 def remember_tags(records: tuple[FileRecord, ...]) -> None:
     """Offer the tags seen on screen in the tag filter next time (the repository has no tag index)."""
-    known = set(st.session_state.get(KNOWN_TAGS_KEY, ()))
+    known = set(st.session_state.get(state_keys.FILES_KNOWN_TAGS, ()))
     known.update(t for r in records for t in r.research.tags)
-    st.session_state[KNOWN_TAGS_KEY] = tuple(sorted(known))[:500]
+    st.session_state[state_keys.FILES_KNOWN_TAGS] = tuple(sorted(known))[:500]
+
+
+def size_unit(records: tuple[FileRecord, ...]) -> tuple[str, int]:
+    """One byte unit for the whole Size column (the one that suits its smallest file), so it stays a
+    number the grid sorts right, in the same units as every other size the app shows."""
+    return byte_unit(min((r.size_bytes for r in records if r.size_bytes), default=0))
 
 
 def table_frame(records: tuple[FileRecord, ...], thumbs: dict[str, str | None]) -> pd.DataFrame:
+    unit_bytes = size_unit(records)[1]
     rows = []
     for r in records:
         v = r.video
@@ -135,14 +151,14 @@ def table_frame(records: tuple[FileRecord, ...], thumbs: dict[str, str | None]) 
             "duration": v.duration_s if v else None,
             "resolution": f"{v.width}×{v.height}" if v else "",
             "fps": v.fps if v else None,
-            "size": r.size_bytes,
+            "size": r.size_bytes / unit_bytes,
             "lossless": [("lossless" if v.lossless else "lossy")] if v else [],
             "hr": quick_look_hr(r),
             "status": [STATUS_LABELS[r.status]],
             "problem": r.error or "",
             "uploaded": pd.Timestamp(r.created_at),
         })
-    return pd.DataFrame(rows, columns=list(COLUMN_CONFIG))
+    return pd.DataFrame(rows, columns=list(column_config(BYTE_UNITS[0])))
 
 
 COLUMN_CONFIG: dict[str, Any] = {
@@ -154,7 +170,6 @@ COLUMN_CONFIG: dict[str, Any] = {
     "duration": st.column_config.NumberColumn("Duration", format="%.1f s"),
     "resolution": st.column_config.TextColumn("Resolution"),
     "fps": st.column_config.NumberColumn("fps", format="%.1f"),
-    "size": st.column_config.NumberColumn("Size", format="bytes"),  # numeric, so the grid sorts it right
     # Read-only multiselect columns draw coloured badges.
     "lossless": st.column_config.MultiselectColumn("Compression", options=["lossless", "lossy"],
                                                    color=["green", "orange"]),
@@ -164,13 +179,37 @@ COLUMN_CONFIG: dict[str, Any] = {
     "problem": st.column_config.TextColumn("Reason", width="medium"),
     "uploaded": st.column_config.DatetimeColumn("Uploaded (UTC)", format="YYYY-MM-DD HH:mm"),
 }
+"""The table's columns in order; :func:`column_config` adds the Size column in this page's unit."""
+SIZE_AFTER = "fps"
+"""The Size column goes after this one."""
 
 
-def render_table(page: RecordPage, *, store: Any, owner: str) -> list[FileRecord]:
-    """The page's rows with thumbnails; returns the selected records."""
-    thumbs = thumbnail_urls(store, page.records, owner=owner, cache=link_cache())
+def column_config(unit: str) -> dict[str, Any]:
+    size = st.column_config.NumberColumn(f"Size ({unit})", format="%.0f" if unit == "B" else "%.1f")
+    columns: dict[str, Any] = {}
+    for name, column in COLUMN_CONFIG.items():
+        columns[name] = column
+        if name == SIZE_AFTER:
+            columns["size"] = size
+    return columns
+
+
+def render_table(page: RecordPage, *, store: Any, repo: Repository) -> list[FileRecord]:
+    """The page's rows with thumbnails; returns the selected records (and remembers their ids)."""
+    thumbs = thumbnail_urls(store, repo, [r.id for r in page.records], cache=link_cache())
     frame = table_frame(page.records, thumbs)
-    event = st.dataframe(frame, key=TABLE_KEY, on_select="rerun", selection_mode="multi-row", hide_index=True,
-                         column_config=COLUMN_CONFIG, row_height=48, width="stretch")
-    rows = event.selection.rows if event is not None else []
-    return [page.records[i] for i in rows if 0 <= i < len(page.records)]
+    chosen = set(st.session_state.get(state_keys.FILES_SELECTED, ()))
+    still_shown = [i for i, record in enumerate(page.records) if record.id in chosen]
+    event = show_table(frame, key=table_key(page.records), on_select="rerun", selection_mode="multi-row",
+                       selection_default={"selection": {"rows": still_shown}},
+                       column_config=column_config(size_unit(page.records)[0]), row_height=48)
+    selected = [page.records[i] for i in event.selection.rows if 0 <= i < len(page.records)]
+    st.session_state[state_keys.FILES_SELECTED] = tuple(r.id for r in selected)
+    return selected
+
+
+def table_key(records: tuple[FileRecord, ...]) -> str:
+    """The table's widget key: the same only while the same recordings are shown in the same order."""
+    generation = st.session_state.get(state_keys.FILES_TABLE_GENERATION, 0)
+    shown = hashlib.sha256("\n".join([str(generation), *(r.id for r in records)]).encode()).hexdigest()
+    return state_keys.files_table(shown[:16])

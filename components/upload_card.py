@@ -14,13 +14,16 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from components import upload_jobs
+from components import state_keys, upload_jobs
 from components.context import UserContext
+from components.ground_truth import render_card_ground_truth
 from components.quicklook import render_quick_look, render_saved_analysis
 from components.research_form import render_research_fields
+from components.tables import show_table
+from components.text import literal
 from lib import uploads
 from lib.pipeline import Backends, PreparedRecording, Progress, Step
-from lib.units import human_bytes, human_duration
+from lib.units import MISSING, human_bytes, human_duration
 from lib.uploads import JobStatus, UploadJob
 
 INLINE_VIDEO_MAX_BYTES = 512 * 1024 * 1024
@@ -32,11 +35,12 @@ STATUS_COLOURS = {JobStatus.READY: "green", JobStatus.UPLOAD_FAILED: "red", JobS
 
 def card_key(part: str, job_id: str) -> str:
     """Widget key of one part of a job's card (its container, research fields, consent, buttons)."""
-    return f"pv_user_upload_{part}_{job_id}"
+    return state_keys.upload_card(part, job_id)
 
 
 def backends(ctx: UserContext) -> Backends:
-    return Backends(ctx.services.settings, ctx.services.store, ctx.repo)
+    """What this user's uploads run against: settings, bucket, their rows both ways (one session)."""
+    return Backends(ctx.services.settings, ctx.services.store, ctx.repo, ctx.server)
 
 
 def render_card(job: UploadJob, ctx: UserContext) -> UploadJob:
@@ -53,7 +57,7 @@ def _body(job: UploadJob, ctx: UserContext) -> UploadJob:
     if job.status is JobStatus.READY:
         job = upload_jobs.put(uploads.confirm_stored(job, ctx.repo))
     if job.status in (JobStatus.READY, JobStatus.DELETED):
-        _stored(job)
+        _stored(job, ctx)
         return job
     if job.status is JobStatus.CHECKING:
         job = upload_jobs.put(_check(job, ctx))
@@ -78,17 +82,17 @@ def _body(job: UploadJob, ctx: UserContext) -> UploadJob:
 
 def _header(job: UploadJob) -> None:
     name, status = st.columns([4, 1])
-    name.markdown(f"**{job.display_name}** · {human_bytes(job.size_bytes)}")
+    name.markdown(f"**{literal(job.display_name)}** · {human_bytes(job.size_bytes)}")
     with status:
         st.badge(job.status.value, color=STATUS_COLOURS.get(job.status, "gray"))
     if job.prepared is not None and job.prepared.name_changed:
-        st.caption(f"Stored as “{job.prepared.original_name}”: the file name had characters that are "
+        st.caption(f"Stored as “{literal(job.prepared.original_name)}”: the file name had characters that are "
                    "not allowed in stored names.")
 
 
 def _check(job: UploadJob, ctx: UserContext) -> UploadJob:
     """Check the file and make its thumbnail, preview and quick look; nothing is stored."""
-    with st.status(f"Checking {job.given_name}…", expanded=True) as status:
+    with st.status(f"Checking {literal(job.given_name)}…", expanded=True) as status:
         check_bar = st.progress(0.0, text="Checking the file")
         pulse_bar = st.progress(0.0, text="Quick-look pulse: waiting")
 
@@ -100,14 +104,14 @@ def _check(job: UploadJob, ctx: UserContext) -> UploadJob:
 
         job = uploads.check(job, backends(ctx), upload_jobs.workspace(), on_progress)
         if job.status in (JobStatus.NOT_ACCEPTED, JobStatus.CHECK_FAILED):
-            status.update(label=f"{job.given_name} cannot be accepted", state="error", expanded=False)
+            status.update(label=f"{literal(job.given_name)} cannot be accepted", state="error", expanded=False)
         else:
-            status.update(label=f"{job.display_name} checked", state="complete", expanded=False)
+            status.update(label=f"{literal(job.display_name)} checked", state="complete", expanded=False)
     return job
 
 
 def _refused(job: UploadJob, ctx: UserContext) -> None:
-    st.error(job.message, icon=":material/block:")
+    st.error(literal(job.message), icon=":material/block:")
     left, right, _ = st.columns([1, 1, 4])
     if job.status is JobStatus.CHECK_FAILED:
         left.button("Check again", key=card_key("recheck", job.id), icon=":material/refresh:",
@@ -150,7 +154,7 @@ def _media(prepared: PreparedRecording) -> None:
             st.caption("Too large to preview here; the preview will play from My files once stored.")
         _badges(prepared)
     with props:
-        st.dataframe(_properties(prepared), hide_index=True, width="stretch")
+        show_table(_properties(prepared))
 
 
 def _badges(prepared: PreparedRecording) -> None:
@@ -166,7 +170,7 @@ def _badges(prepared: PreparedRecording) -> None:
         else:
             st.badge("H.264 preview proxy", icon=":material/movie:", color="violet")
     if not video.lossless:
-        st.warning(f"Lossy compression ({video.codec}) weakens the faint colour changes the pulse is read "
+        st.warning(f"Lossy compression ({literal(video.codec)}) weakens the faint colour changes the pulse is read "
                    "from; record losslessly (e.g. FFV1) when you can.", icon=":material/warning:")
     if prepared.preview is not None:
         st.caption("Browsers cannot play the original, so a small H.264 copy is stored with it for previews.")
@@ -181,7 +185,7 @@ def _properties(prepared: PreparedRecording) -> pd.DataFrame:
         ("Frame rate", f"{v.fps:g} fps"),
         ("Frames", f"{v.frame_count:,}"),
         ("Duration", human_duration(v.duration_s)),
-        ("Bit rate", "—" if not v.bit_rate else f"{v.bit_rate / 1e6:.2f} Mbit/s"),
+        ("Bit rate", MISSING if not v.bit_rate else f"{v.bit_rate / 1e6:.2f} Mbit/s"),
         ("Size", human_bytes(prepared.size_bytes)),
         ("Compression", "lossless" if v.lossless else "lossy"),
         ("SHA-256", prepared.sha256[:16] + "…"),
@@ -197,11 +201,17 @@ def _input(job: UploadJob, ctx: UserContext) -> UploadJob:
     if ctx.services.settings.require_consent:
         consent = st.checkbox("The participant's consent to store this recording is on file", value=job.consent,
                               key=card_key("consent", job.id))
-    return job.with_input(research, consent)
+    keep_doubtful = False
+    if job.doubts and job.storable:
+        st.warning("The quick look cannot read a heart rate from this recording (see why above), so it is "
+                   "stored only if you say so.", icon=":material/help:")
+        keep_doubtful = st.checkbox("Store it anyway: I know no heart rate can be read from it",
+                                    value=job.keep_doubtful, key=card_key("keep_doubtful", job.id))
+    return job.with_input(research, consent, keep_doubtful)
 
 
 def _store(job: UploadJob, ctx: UserContext) -> UploadJob:
-    name = job.display_name
+    name = literal(job.display_name)  # Markdown in every label below
     bar = st.progress(0.0, text="Starting the upload…")
     with st.status(f"Uploading {name}", expanded=True) as status:
         last: list[Step] = []
@@ -226,10 +236,10 @@ def _store(job: UploadJob, ctx: UserContext) -> UploadJob:
 
 def _actions(job: UploadJob, ctx: UserContext) -> None:
     if job.status is JobStatus.READY:
-        _stored(job, with_analysis=False)  # just uploaded: the quick look is shown above
+        _stored(job, ctx, with_analysis=False)  # just uploaded: the quick look is shown above
         return
     if job.status is JobStatus.UPLOAD_FAILED:
-        st.error(job.message, icon=":material/error:")
+        st.error(literal(job.message), icon=":material/error:")
         if job.in_bucket is not None:
             st.info("The recording itself is safe in the bucket (waiting, not listed as ready yet). Retry "
                     "finishes storing it without sending it again; Discard removes it from the bucket.",
@@ -237,29 +247,37 @@ def _actions(job: UploadJob, ctx: UserContext) -> None:
     if job.status is JobStatus.ALREADY_STORED:
         _duplicate_choice(job, ctx)
         return
-    consent_ok = job.consent_ok(ctx.services.settings.require_consent)
+    waiting_for = _waiting_for(job, ctx)
     upload, discard, hint = st.columns([1, 1, 3])
     label, icon = ("Retry", ":material/refresh:") if job.status is JobStatus.UPLOAD_FAILED else (
         "Upload", ":material/upload:")
     upload.button(label, key=card_key("go", job.id), icon=icon, type="primary",
-                  on_click=upload_jobs.queue, args=([job.id],), disabled=not consent_ok)
+                  on_click=upload_jobs.queue, args=([job.id],), disabled=bool(waiting_for))
     discard.button("Discard", key=card_key("discard", job.id), icon=":material/delete:",
                    on_click=_dismiss, args=(job.id, ctx))
-    if not consent_ok:
-        hint.caption("Confirm the participant's consent to upload.")
+    if waiting_for:
+        hint.caption(waiting_for)
+
+
+def _waiting_for(job: UploadJob, ctx: UserContext) -> str | None:
+    """What the researcher must confirm before this file can be stored, or None."""
+    if not job.consent_ok(ctx.services.settings.require_consent):
+        return "Confirm the participant's consent to upload."
+    if not job.doubts_settled:
+        return "Tick “Store it anyway” to upload a recording the quick look cannot use."
+    return None
 
 
 def _duplicate_choice(job: UploadJob, ctx: UserContext) -> None:
-    st.warning(f"{job.duplicate_note} Skip this file, or upload it anyway?", icon=":material/content_copy:")
+    st.warning(f"{literal(job.duplicate_note)} Skip this file, or upload it anyway?", icon=":material/content_copy:")
     skip, anyway, _ = st.columns([1, 1, 3])
     skip.button("Skip", key=card_key("skip", job.id), icon=":material/skip_next:",
                 on_click=_dismiss, args=(job.id, ctx, True))
     anyway.button("Upload anyway", key=card_key("anyway", job.id), icon=":material/upload:",
-                  on_click=_allow_duplicate, args=(job.id,),
-                  disabled=not job.consent_ok(ctx.services.settings.require_consent))
+                  on_click=_allow_duplicate, args=(job.id,), disabled=bool(_waiting_for(job, ctx)))
 
 
-def _stored(job: UploadJob, *, with_analysis: bool = True) -> None:
+def _stored(job: UploadJob, ctx: UserContext, *, with_analysis: bool = True) -> None:
     assert job.record is not None
     record = job.record
     if job.status is JobStatus.DELETED:
@@ -268,10 +286,11 @@ def _stored(job: UploadJob, *, with_analysis: bool = True) -> None:
         return
     research = record.research
     labelled = (("subject", research.subject_id), ("session", research.session_label))
-    details = ", ".join(f"{label} {value}" for label, value in labelled if value)
+    details = ", ".join(f"{label} {literal(value)}" for label, value in labelled if value)
     st.success(f"Stored and ready{f' ({details})' if details else ''}. Find it under My files.",
                icon=":material/cloud_done:")
     st.caption(f"Record {record.id}")
+    render_card_ground_truth(record, ctx)
     if with_analysis:
         with st.expander("Quick-look pulse (saved with the record)", icon=":material/monitor_heart:"):
             render_saved_analysis(record.analysis)

@@ -3,7 +3,7 @@
 Only storage lives here: the jobs by id, the session's workspace of local
 copies, and the queue of jobs whose store step the researcher asked for (run on
 the next rerun, where the card can draw its progress). What a job is and how it
-moves on is :mod:`lib.uploads`. Everything sits under ``pv_user_`` keys, so
+moves on is :mod:`lib.uploads`. Everything sits under user keys (:mod:`components.state_keys`), so
 signing out forgets it; the local copies live in a :class:`lib.workspace.Workspace`
 whose folder is removed when the session's state is dropped.
 """
@@ -15,17 +15,11 @@ from typing import Protocol
 
 import streamlit as st
 
+from components import state_keys
 from lib import uploads
 from lib.errors import LocalDiskError
 from lib.uploads import UploadJob
 from lib.workspace import Workspace
-
-JOBS_KEY = "pv_user_upload_jobs"
-"""Session key: job id → UploadJob, in the order the files were picked."""
-QUEUE_KEY = "pv_user_upload_queue"
-"""Session key: ids of jobs whose store step runs on the next rerun."""
-WORKSPACE_KEY = "pv_user_upload_workspace"
-"""Session key: this session's Workspace of local copies."""
 
 
 class UploadedFileLike(Protocol):
@@ -38,13 +32,13 @@ class UploadedFileLike(Protocol):
 
 
 def workspace() -> Workspace:
-    if WORKSPACE_KEY not in st.session_state:
-        st.session_state[WORKSPACE_KEY] = Workspace()
-    return st.session_state[WORKSPACE_KEY]
+    if state_keys.UPLOAD_WORKSPACE not in st.session_state:
+        st.session_state[state_keys.UPLOAD_WORKSPACE] = Workspace()
+    return st.session_state[state_keys.UPLOAD_WORKSPACE]
 
 
 def jobs() -> dict[str, UploadJob]:
-    return st.session_state.setdefault(JOBS_KEY, {})
+    return st.session_state.setdefault(state_keys.UPLOAD_JOBS, {})
 
 
 def get(job_id: str) -> UploadJob | None:
@@ -109,19 +103,19 @@ def job_to_retry(record_id: str) -> UploadJob | None:
 
 
 def queue(job_ids: Iterable[str]) -> None:
-    pending = st.session_state.setdefault(QUEUE_KEY, [])
+    pending = st.session_state.setdefault(state_keys.UPLOAD_QUEUE, [])
     pending.extend(i for i in job_ids if i not in pending)
 
 
 def unqueue(job_id: str) -> None:
-    pending = st.session_state.get(QUEUE_KEY, [])
+    pending = st.session_state.get(state_keys.UPLOAD_QUEUE, [])
     if job_id in pending:
         pending.remove(job_id)
 
 
 def take_queued(job_id: str) -> bool:
     """True (once) if the store step of this job was asked for; it leaves the queue before it starts."""
-    pending = st.session_state.get(QUEUE_KEY, [])
+    pending = st.session_state.get(state_keys.UPLOAD_QUEUE, [])
     if job_id not in pending:
         return False
     pending.remove(job_id)
@@ -129,4 +123,4 @@ def take_queued(job_id: str) -> bool:
 
 
 def queued() -> tuple[str, ...]:
-    return tuple(st.session_state.get(QUEUE_KEY, ()))
+    return tuple(st.session_state.get(state_keys.UPLOAD_QUEUE, ()))

@@ -7,7 +7,8 @@ from collections import Counter
 import pandas as pd
 import streamlit as st
 
-from components import upload_jobs
+from components import state_keys, upload_jobs
+from components.tables import show_table
 from lib.settings import Settings
 from lib.units import human_bytes
 from lib.uploads import JobStatus, UploadJob
@@ -18,21 +19,29 @@ REFUSED = (JobStatus.NOT_ACCEPTED, JobStatus.CHECK_FAILED)
 
 
 def eligible(jobs: list[UploadJob], settings: Settings) -> list[UploadJob]:
-    """Files "Upload all" would send: checked, not stored, no unresolved duplicate, consent given."""
+    """Files "Upload all" would send: checked, not stored, no unresolved duplicate, consent given, and no
+    unusable recording the researcher has not chosen to store."""
     return [j for j in jobs if j.ready_to_store(settings.require_consent)]
 
 
 def render_toolbar(jobs: list[UploadJob], settings: Settings) -> None:
     ready = eligible(jobs, settings)
     waiting_consent = [j for j in jobs if j.storable and not j.consent_ok(settings.require_consent)]
+    doubtful = [j for j in jobs if j.storable and not j.doubts_settled]
     left, right = st.columns([1, 3])
     left.button(
-        f"Upload all ({len(ready)})", key="pv_user_upload_all", type="primary",
+        f"Upload all ({len(ready)})", key=state_keys.UPLOAD_ALL, type="primary",
         icon=":material/cloud_upload:", disabled=not ready, on_click=_queue_all, args=(settings,),
         width="stretch",
     )
+    waiting = []
     if waiting_consent:
-        right.caption(f"{len(waiting_consent)} file(s) wait for the consent confirmation.")
+        waiting.append(f"{len(waiting_consent)} file(s) wait for the consent confirmation.")
+    if doubtful:
+        waiting.append(f"{len(doubtful)} file(s) the quick look cannot use wait for “Store it anyway” on their "
+                       "card.")
+    if waiting:
+        right.caption(" ".join(waiting))
 
 
 def _queue_all(settings: Settings) -> None:
@@ -53,7 +62,7 @@ def render_summary(jobs: list[UploadJob]) -> None:
     not_accepted.metric("Not accepted", refused)
     other.metric("Waiting or skipped", len(jobs) - counts[JobStatus.READY] - counts[JobStatus.UPLOAD_FAILED]
                  - refused)
-    st.dataframe(_rows(jobs), hide_index=True, width="stretch")
+    show_table(_rows(jobs))
 
 
 def _rows(jobs: list[UploadJob]) -> pd.DataFrame:

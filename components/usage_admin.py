@@ -12,15 +12,20 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from components import state_keys
 from components.context import UserContext
 from components.feedback import user_errors
-from components.usage_charts import byte_unit
+from components.tables import show_table
 from components.usage_reconcile import render_findings
-from lib.units import human_bytes
-from lib.usage import BucketReconciliation, BucketUsage, bucket_usage_csv, bucket_wide_usage, reconcile_bucket
-
-OPEN_KEY = "pv_user_usage_admin_open"
-BUCKET_CHECK_KEY = "pv_user_usage_bucket_check"
+from lib.units import byte_unit, human_bytes
+from lib.usage import (
+    BucketReconciliation,
+    BucketUsage,
+    bucket_usage_csv,
+    bucket_wide_usage,
+    reconcile_bucket,
+    row_access,
+)
 
 
 def render_admin(ctx: UserContext) -> None:
@@ -29,14 +34,14 @@ def render_admin(ctx: UserContext) -> None:
     st.caption("Bytes and files per user and month, from the bucket listing itself (reused for a minute). "
                "Users appear by id: the bucket does not know e-mail addresses.")
     left, right = st.columns(2)
-    show = left.button("Show bucket-wide usage", key="pv_user_usage_admin_show", icon=":material/storage:")
-    refresh = right.button("Refresh the listing", key="pv_user_usage_admin_refresh", icon=":material/refresh:")
+    show = left.button("Show bucket-wide usage", key=state_keys.USAGE_ADMIN_SHOW, icon=":material/storage:")
+    refresh = right.button("Refresh the listing", key=state_keys.USAGE_ADMIN_REFRESH, icon=":material/refresh:")
     if show or refresh:
-        st.session_state[OPEN_KEY] = True
-    if st.session_state.get(OPEN_KEY):
+        st.session_state[state_keys.USAGE_ADMIN_OPEN] = True
+    if st.session_state.get(state_keys.USAGE_ADMIN_OPEN):
         with user_errors("Listing the whole bucket"):
             usage = _with_progress("Listing the bucket…", lambda progress: bucket_wide_usage(
-                ctx.services.store, ctx.services.settings, ctx.session.email, progress, refresh=refresh))
+                ctx.services.store, ctx.caller, progress, refresh=refresh))
             _render_bucket_usage(usage, ctx.user_id)
     _render_bucket_check(ctx)
 
@@ -63,9 +68,9 @@ def _render_bucket_usage(usage: BucketUsage, own_id: str) -> None:
     per_user, per_month = st.columns(2)
     with per_user:
         st.markdown("**Per user**")
-        st.dataframe(pd.DataFrame([{
+        show_table(pd.DataFrame([{
             "User": _user_label(r.user_id, own_id), "Size": human_bytes(r.bytes), "Files": r.objects,
-        } for r in usage.by_user]), hide_index=True, width="stretch")
+        } for r in usage.by_user]))
     with per_month:
         st.markdown("**Per month**")
         if usage.by_month:
@@ -79,13 +84,13 @@ def _render_bucket_usage(usage: BucketUsage, own_id: str) -> None:
                 tooltip=["Month", "Size", "Files"])
             st.altair_chart(chart, width="stretch")
     with st.expander("Per user and month"):
-        st.dataframe(pd.DataFrame([{
+        show_table(pd.DataFrame([{
             "User": _user_label(r.user_id, own_id), "Month": r.month, "Size": human_bytes(r.bytes),
             "Files": r.objects,
-        } for r in usage.rows]), hide_index=True, width="stretch")
+        } for r in usage.rows]))
     st.download_button("Download bucket-wide figures (CSV)", bucket_usage_csv(usage),
                        file_name="pulsevault-bucket-usage.csv", mime="text/csv",
-                       key="pv_user_usage_admin_csv", icon=":material/download:")
+                       key=state_keys.USAGE_ADMIN_CSV, icon=":material/download:")
 
 
 def _user_label(user_id: str, own_id: str) -> str:
@@ -105,14 +110,14 @@ def _render_bucket_check(ctx: UserContext) -> None:
                    "Usage page, or use a service-role script outside PulseVault.")
 
     def check() -> None:
-        st.session_state[BUCKET_CHECK_KEY] = _with_progress("Checking the bucket…", lambda progress: (
-            reconcile_bucket(ctx.services.store, ctx.services.settings, ctx.session.email,
-                             ctx.repo.rows_of, progress=progress)))
+        st.session_state[state_keys.USAGE_BUCKET_CHECK] = _with_progress("Checking the bucket…", lambda progress: (
+            reconcile_bucket(ctx.services.store, ctx.services.settings, ctx.caller,
+                             row_access(ctx.repo, ctx.server), progress=progress)))
 
-    if st.button("Check the whole bucket", key="pv_user_usage_bucket_check_button", icon=":material/fact_check:"):
+    if st.button("Check the whole bucket", key=state_keys.USAGE_BUCKET_CHECK_BUTTON, icon=":material/fact_check:"):
         with user_errors("Checking the whole bucket"):
             check()
-    found: BucketReconciliation | None = st.session_state.get(BUCKET_CHECK_KEY)
+    found: BucketReconciliation | None = st.session_state.get(state_keys.USAGE_BUCKET_CHECK)
     if found is None:
         return
     files = sum(r.objects_checked for r in found.checked)
@@ -122,6 +127,6 @@ def _render_bucket_check(ctx: UserContext) -> None:
     if found.unchecked:
         st.info(f"{len(found.unchecked)} user folder(s) not checked: their records are not readable from "
                 "this session.", icon=":material/visibility_off:")
-        st.dataframe(pd.DataFrame([{
+        show_table(pd.DataFrame([{
             "User": _user_label(p.user_id, ctx.user_id), "Files": p.objects, "Size": human_bytes(p.bytes),
-        } for p in found.unchecked]), hide_index=True, width="stretch")
+        } for p in found.unchecked]))

@@ -9,20 +9,13 @@ import pandas as pd
 import streamlit as st
 
 from lib.records import UsageBucket, UsageSummary
-from lib.units import human_bytes
-from lib.usage import cumulative_by_month
+from lib.units import byte_unit, human_bytes
+from lib.usage import upload_history
 
 TOP_CATEGORIES = 15
 """More bars than this (subjects, mostly) stop being readable; the CSV has them all."""
-_UNITS = (("TB", 1024**4), ("GB", 1024**3), ("MB", 1024**2), ("KB", 1024))
-_MONTH_AXIS = alt.X("label:O", title="Month", axis=alt.Axis(labelAngle=0))
 CHART_HEIGHT = 220
 """Short charts: the page is a dashboard, read at a glance without scrolling past one chart."""
-
-
-def byte_unit(largest: int) -> tuple[str, int]:
-    """The unit that keeps the largest value of a chart between 1 and 1024."""
-    return next(((name, size) for name, size in _UNITS if largest >= size), ("B", 1))
 
 
 def frame(buckets: Sequence[UsageBucket], unit: tuple[str, int]) -> pd.DataFrame:
@@ -35,29 +28,32 @@ def frame(buckets: Sequence[UsageBucket], unit: tuple[str, int]) -> pd.DataFrame
     })
 
 
-def render_month_charts(summary: UsageSummary) -> None:
-    """Bytes and recordings uploaded per month, and storage growth over time."""
-    if not summary.by_month:
+def render_history_charts(summary: UsageSummary) -> None:
+    """Bytes and recordings uploaded per day or month (days when the history is short), and storage growth."""
+    history = upload_history(summary)
+    if not history.uploads:
         return
-    unit = byte_unit(max(b.bytes for b in summary.by_month))
-    months = frame(summary.by_month, unit)
+    period = history.period.value
+    unit = byte_unit(max(b.bytes for b in history.uploads))
+    uploads = frame(history.uploads, unit)
     growth_unit = byte_unit(summary.total_bytes)
-    growth = frame(cumulative_by_month(summary), growth_unit)
+    growth = frame(history.stored, growth_unit)
+    axis = alt.X("label:O", title=period, axis=alt.Axis(labelAngle=0))
     tooltip = ["label", "size", "recordings"]
     left, right = st.columns(2)
     with left:
-        st.markdown("**Stored per month** (by upload month)")
+        st.markdown(f"**Stored per {period.lower()}** (by upload {period.lower()})")
         st.altair_chart(
-            alt.Chart(months).mark_bar().encode(
-                x=_MONTH_AXIS, y=alt.Y(f"{unit[0]}:Q", title=unit[0]), tooltip=tooltip,
+            alt.Chart(uploads).mark_bar().encode(
+                x=axis, y=alt.Y(f"{unit[0]}:Q", title=unit[0]), tooltip=tooltip,
             ).properties(height=CHART_HEIGHT),
             width="stretch",
         )
     with right:
-        st.markdown("**Uploads per month**")
+        st.markdown(f"**Uploads per {period.lower()}**")
         st.altair_chart(
-            alt.Chart(months).mark_bar(color="#59a14f").encode(
-                x=_MONTH_AXIS,
+            alt.Chart(uploads).mark_bar(color="#59a14f").encode(
+                x=axis,
                 y=alt.Y("recordings:Q", title="Recordings", axis=alt.Axis(tickMinStep=1, format="d")),
                 tooltip=tooltip).properties(height=CHART_HEIGHT),
             width="stretch",
@@ -65,7 +61,7 @@ def render_month_charts(summary: UsageSummary) -> None:
     st.markdown("**Storage over time** (running total)")
     st.altair_chart(
         alt.Chart(growth).mark_line(point=True).encode(
-            x=_MONTH_AXIS, y=alt.Y(f"{growth_unit[0]}:Q", title=growth_unit[0]), tooltip=tooltip,
+            x=axis, y=alt.Y(f"{growth_unit[0]}:Q", title=growth_unit[0]), tooltip=tooltip,
         ).properties(height=CHART_HEIGHT),
         width="stretch",
     )

@@ -5,6 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from components import state_keys
+from components.tables import show_table
+from components.text import literal
 from lib.storage import HealthStatus
 from lib.units import human_bytes
 from lib.usage import UserUsage, usage_csv
@@ -15,7 +18,7 @@ SLOW_STORAGE_MS = 2_000
 
 def render_health(health: HealthStatus) -> None:
     if not health.ok:
-        st.error(f"**Storage check failed.** {health.message} Uploads, playback and the bucket check will "
+        st.error(f"**Storage check failed.** {literal(health.message)} Uploads, playback and the bucket check will "
                  "not work until this is fixed; the figures below come from the metadata and may be "
                  "out of date.", icon=":material/cloud_off:")
     elif health.latency_ms > SLOW_STORAGE_MS:
@@ -43,7 +46,7 @@ def render_largest(usage: UserUsage) -> None:
     if not usage.summary.largest:
         st.caption("Nothing stored yet.")
         return
-    st.dataframe(pd.DataFrame([{
+    show_table(pd.DataFrame([{
         "Recording": r.original_name,
         "Size": human_bytes(r.size_bytes),
         "Subject": r.research.subject_id,
@@ -51,9 +54,9 @@ def render_largest(usage: UserUsage) -> None:
         "Type": r.content_type,
         "Lossless": "" if r.video is None else ("yes" if r.video.lossless else "no"),
         "Uploaded": r.created_at.strftime("%Y-%m-%d %H:%M"),
-    } for r in usage.summary.largest]), hide_index=True, width="stretch")
+    } for r in usage.summary.largest]))
 
 
 def render_export(usage: UserUsage) -> None:
     st.download_button("Download these figures (CSV)", usage_csv(usage), file_name="pulsevault-usage.csv",
-                       mime="text/csv", key="pv_user_usage_csv", icon=":material/download:")
+                       mime="text/csv", key=state_keys.USAGE_CSV, icon=":material/download:")

@@ -11,8 +11,11 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
+from components import state_keys
 from components.context import UserContext
-from components.feedback import user_errors
+from components.feedback import NoticeKind, notify, user_errors
+from components.tables import show_table
+from components.text import literal
 from lib.units import human_bytes
 from lib.usage import (
     KIND_LABELS,
@@ -21,11 +24,8 @@ from lib.usage import (
     RepairResult,
     reconcile,
     repair,
+    row_access,
 )
-
-OWN_CHECK_KEY = "pv_user_usage_check"
-NOTICE_KEY = "pv_user_usage_repair_notice"
-CONFIRMING_KEY = "pv_user_usage_confirming"
 
 Recheck = Callable[[], None]
 """Runs the check again after a repair and stores the result where the section reads it."""
@@ -53,15 +53,14 @@ def render_own_check(ctx: UserContext) -> None:
                f"pending for over {ctx.services.settings.stale_pending_s // 60} minutes.")
 
     def check() -> None:
-        st.session_state[OWN_CHECK_KEY] = reconcile(ctx.services.store, ctx.repo, ctx.user_id,
+        st.session_state[state_keys.USAGE_CHECK] = reconcile(ctx.services.store, ctx.repo, ctx.user_id,
                                                     ctx.services.settings)
 
-    if st.button("Check bucket against metadata", key="pv_user_usage_check_button",
+    if st.button("Check bucket against metadata", key=state_keys.USAGE_CHECK_BUTTON,
                  icon=":material/fact_check:"):
         with user_errors("Checking the bucket"), st.spinner("Listing your files and records…"):
             check()
-    show_notice()
-    found = st.session_state.get(OWN_CHECK_KEY)
+    found = st.session_state.get(state_keys.USAGE_CHECK)
     if found is not None:
         summary = (f"Checked {found.objects_checked} file(s) against {found.rows_checked} record(s) "
                    f"at {found.checked_at:%H:%M:%S} UTC.")
@@ -75,17 +74,17 @@ def render_findings(ctx: UserContext, found: list[Discrepancy], summary: str, *,
         st.success(f"The bucket and the metadata agree. {summary}", icon=":material/verified:")
         return
     st.warning(f"{len(found)} discrepancy(ies) found. {summary}", icon=":material/warning:")
-    st.dataframe(_table(found, show_user), hide_index=True, width="stretch")
+    show_table(_table(found, show_user))
     kinds = [k for k in Kind if any(d.kind is k for d in found)]
     for column, kind in zip(st.columns(len(_ACTIONS)), kinds, strict=False):
         label, icon = _ACTIONS[kind]
         count = sum(1 for d in found if d.kind is kind)
-        if column.button(label.format(n=count), key=f"pv_user_usage_{key}_{kind.value}", icon=icon):
-            st.session_state[CONFIRMING_KEY] = (key, kind.value)
+        if column.button(label.format(n=count), key=state_keys.usage_repair(key, kind.value), icon=icon):
+            st.session_state[state_keys.USAGE_CONFIRMING] = (key, kind.value)
     # The open dialog is kept in session state, not in the button's one-run True, so it is
     # still there on the rerun its own buttons cause.
-    if st.session_state.get(CONFIRMING_KEY, ("", ""))[0] == key:
-        kind = Kind(st.session_state[CONFIRMING_KEY][1])
+    if st.session_state.get(state_keys.USAGE_CONFIRMING, ("", ""))[0] == key:
+        kind = Kind(st.session_state[state_keys.USAGE_CONFIRMING][1])
         _DIALOGS[kind](ctx, [d for d in found if d.kind is kind], recheck)
 
 
@@ -103,26 +102,24 @@ def _table(found: list[Discrepancy], show_user: bool) -> pd.DataFrame:
 def _confirm(kind: Kind, ctx: UserContext, items: list[Discrepancy], recheck: Recheck) -> None:
     total = sum(d.size_bytes for d in items)
     st.markdown(f"**{len(items)} item(s), {human_bytes(total)}.** {_CONSEQUENCES[kind]}")
-    st.dataframe(pd.DataFrame({"File": [d.key for d in items], "Detail": [d.detail for d in items]}),
-                 hide_index=True, width="stretch")
+    show_table(pd.DataFrame({"File": [d.key for d in items], "Detail": [d.detail for d in items]}))
     confirm, cancel = st.columns(2)
-    if confirm.button("Yes, go ahead", type="primary", key=f"pv_user_usage_confirm_{kind.value}",
+    if confirm.button("Yes, go ahead", type="primary", key=state_keys.usage_repair("confirm", kind.value),
                       width="stretch"):
         _close()
         with user_errors("Repairing"):
-            result = repair(kind, items, store=ctx.services.store, rows_for=ctx.repo.rows_of,
-                            settings=ctx.services.settings, caller_email=ctx.session.email,
-                            caller_id=ctx.user_id)
-            st.session_state[NOTICE_KEY] = _notice(kind, result)
+            result = repair(kind, items, store=ctx.services.store, rows_for=row_access(ctx.repo, ctx.server),
+                            caller=ctx.caller)
+            notify(*_notice(kind, result))
             recheck()
             st.rerun()
-    if cancel.button("Cancel", key=f"pv_user_usage_cancel_{kind.value}", width="stretch"):
+    if cancel.button("Cancel", key=state_keys.usage_repair("cancel", kind.value), width="stretch"):
         _close()
         st.rerun()
 
 
 def _close() -> None:
-    st.session_state.pop(CONFIRMING_KEY, None)
+    st.session_state.pop(state_keys.USAGE_CONFIRMING, None)
 
 
 @st.dialog("Delete orphaned files?", on_dismiss=_close)
@@ -143,17 +140,11 @@ def _confirm_stale(ctx: UserContext, items: list[Discrepancy], recheck: Recheck)
 _DIALOGS = {Kind.ORPHAN: _confirm_orphans, Kind.MISSING: _confirm_missing, Kind.STALE_PENDING: _confirm_stale}
 
 
-def _notice(kind: Kind, result: RepairResult) -> tuple[str, str]:
+def _notice(kind: Kind, result: RepairResult) -> tuple[str, NoticeKind]:
     verb = {Kind.ORPHAN: "deleted", Kind.MISSING: "marked failed", Kind.STALE_PENDING: "cleaned"}[kind]
     text = f"{len(result.done)} {KIND_LABELS[kind].lower()}(s) {verb}."
     if result.skipped:
-        text += f" {len(result.skipped)} skipped ({result.skipped[0][1]})."
+        text += f" {len(result.skipped)} skipped ({literal(result.skipped[0][1])})."
     if result.errors:
-        return "error", f"{text} {len(result.errors)} failed: {result.errors[0][1]}"
-    return "success", text
-
-
-def show_notice() -> None:
-    kind, text = st.session_state.pop(NOTICE_KEY, (None, None))
-    if text:
-        (st.error if kind == "error" else st.success)(text)
+        return f"{text} {len(result.errors)} failed: {literal(result.errors[0][1])}", NoticeKind.ERROR
+    return text, NoticeKind.SUCCESS

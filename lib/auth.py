@@ -7,6 +7,17 @@
 * :class:`DemoAuth` (demo mode) keeps accounts and sessions in the demo SQLite
   database, with scrypt password hashes and opaque random tokens.
 
+Who is an administrator comes from where only the server can write it: in
+Supabase the user's ``app_metadata`` (``{"role": "admin"}``, set with the
+service role or in the dashboard; a user can change ``user_metadata`` but never
+``app_metadata``), read from GoTrue's answer when the session is made or
+refreshed; in demo mode the account's ``role`` column, which only
+:meth:`DemoAuth.ensure_account` (the server seeding accounts) sets. Never an
+e-mail address: anyone can sign up with one that is not taken yet.
+
+Password sign-ins in both go through one :class:`lib.throttle.SignInThrottle`
+per process (per e-mail and per client address, with backoff).
+
 Both raise the same :mod:`lib.errors` classes with the same messages, so the
 sign-in page does not care which one it talks to. ``str(exc)`` says what
 happened and what to do; it never carries a token, a password or a server
@@ -50,6 +61,7 @@ from lib.errors import (
     ValidationError,
 )
 from lib.settings import SupabaseSettings
+from lib.throttle import SignInThrottle
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +101,11 @@ MAX_EMAIL_LENGTH = 254
 """RFC 5321's limit for a forward path."""
 _EMAIL_SHAPE = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s.\x00-\x1f\x7f]+$")
 
+ADMIN_ROLE = "admin"
+"""``app_metadata.role`` (Supabase) or ``demo_accounts.role`` (demo) of an administrator."""
+RESEARCHER_ROLE = "researcher"
+"""The role of every account that was not made an administrator."""
+
 DEFAULT_MARGIN_S = 60
 """Refresh when the access token has less than this left, so a page run never
 starts with a token that expires half-way through it."""
@@ -107,6 +124,8 @@ class Session:
     refresh_token: str = field(repr=False)
     expires_at: datetime
     """When the access token expires (UTC, timezone-aware)."""
+    is_admin: bool = False
+    """From the verified account's server-set role (module docstring), never from what the user typed."""
 
     def __post_init__(self) -> None:
         if self.expires_at.tzinfo is None:
@@ -116,6 +135,18 @@ class Session:
     def expires_in_s(self, now: datetime | None = None) -> float:
         """Seconds until the access token expires (negative once it has)."""
         return (self.expires_at - (now or datetime.now(UTC))).total_seconds()
+
+    @property
+    def caller(self) -> Caller:
+        return Caller(user_id=self.user_id, is_admin=self.is_admin)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks, as lib needs it for a decision: the verified session's user id and role, nothing it says."""
+
+    user_id: str
+    is_admin: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,7 +158,7 @@ class SignUpResult:
 
 @runtime_checkable
 class AuthProvider(Protocol):
-    def sign_in(self, email: str, password: str) -> Session: ...
+    def sign_in(self, email: str, password: str, *, client_address: str | None = None) -> Session: ...
 
     def sign_up(self, email: str, password: str) -> SignUpResult: ...
 
@@ -167,6 +198,23 @@ def _check_password_given(password: str) -> None:
         raise ValidationError("Enter your password.")
     if len(password) > MAX_PASSWORD_LENGTH:
         raise InvalidCredentials(MSG_INVALID_CREDENTIALS)
+
+
+def _throttled(throttle: SignInThrottle, email: str, client_address: str | None,
+               attempt: Callable[[], Session]) -> Session:
+    """Run one password check under the throttle: a wrong password counts, anything else is given back."""
+    throttle.begin(email, client_address)
+    try:
+        session = attempt()
+    except (InvalidCredentials, EmailNotConfirmed) as exc:
+        if isinstance(exc, EmailNotConfirmed):  # the password was right
+            throttle.succeeded(email, client_address)
+        raise
+    except BaseException:
+        throttle.abandoned(email, client_address)
+        raise
+    throttle.succeeded(email, client_address)
+    return session
 
 
 def _ensure_fresh(
@@ -223,8 +271,9 @@ def new_supabase_client(settings: SupabaseSettings, *, timeout: httpx.Timeout = 
 class SupabaseAuth:
     """:class:`AuthProvider` over one supabase-py client (one per browser session)."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, throttle: SignInThrottle | None = None) -> None:
         self._client = client
+        self._throttle = throttle or SignInThrottle()
         # A page run and a callback of the same browser session may overlap;
         # refresh tokens are single-use, so two concurrent refreshes would race.
         self._lock = threading.RLock()
@@ -234,9 +283,12 @@ class SupabaseAuth:
         """The client; after sign-in its PostgREST requests carry the user's JWT."""
         return self._client
 
-    def sign_in(self, email: str, password: str) -> Session:
+    def sign_in(self, email: str, password: str, *, client_address: str | None = None) -> Session:
         email = normalize_email(email)
         _check_password_given(password)
+        return _throttled(self._throttle, email, client_address, lambda: self._sign_in(email, password))
+
+    def _sign_in(self, email: str, password: str) -> Session:
         with self._lock, _translated("sign_in"):
             response = self._client.auth.sign_in_with_password({"email": email, "password": password})
         if response.session is None:
@@ -339,12 +391,15 @@ def _from_supabase(session: SupabaseSession) -> Session:
     expires_at = session.expires_at
     if expires_at is None:  # supabase-py fills it from expires_in; belt and braces
         expires_at = int(datetime.now(UTC).timestamp()) + session.expires_in
+    # app_metadata, never user_metadata: users can write the latter themselves (sign-up data, update_user).
+    app_metadata = session.user.app_metadata or {}
     return Session(
         user_id=session.user.id,
         email=(session.user.email or "").lower(),
         access_token=session.access_token,
         refresh_token=session.refresh_token,
         expires_at=datetime.fromtimestamp(expires_at, UTC),
+        is_admin=app_metadata.get("role") == ADMIN_ROLE,
     )
 
 
@@ -438,6 +493,7 @@ create table if not exists demo_accounts (
     email         text not null unique check (email = lower(email)),
     password_hash blob not null,
     salt          blob not null,
+    role          text not null default 'researcher' check (role in ('researcher', 'admin')),
     created_at    text not null
 );
 create table if not exists demo_sessions (
@@ -480,20 +536,25 @@ class DemoAuth:
         self,
         db_path: str | Path,
         *,
+        throttle: SignInThrottle | None = None,
         access_ttl_s: float = DEMO_ACCESS_TTL_S,
         refresh_ttl_s: float = DEMO_REFRESH_TTL_S,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._db_path = str(db_path)
+        self._throttle = throttle or SignInThrottle()
         self._access_ttl = timedelta(seconds=access_ttl_s)
         self._refresh_ttl = timedelta(seconds=refresh_ttl_s)
         self._now = clock or (lambda: datetime.now(UTC))
         with self._connect() as conn:
             conn.executescript(_DEMO_SCHEMA)
 
-    def sign_in(self, email: str, password: str) -> Session:
+    def sign_in(self, email: str, password: str, *, client_address: str | None = None) -> Session:
         email = normalize_email(email)
         _check_password_given(password)
+        return _throttled(self._throttle, email, client_address, lambda: self._sign_in(email, password))
+
+    def _sign_in(self, email: str, password: str) -> Session:
         user_id = self._verify(email, password)
         if user_id is None:
             raise InvalidCredentials(MSG_INVALID_CREDENTIALS)
@@ -528,13 +589,14 @@ class DemoAuth:
         now = self._now()
         with self._connect() as conn:
             row = conn.execute(
-                "select s.user_id, a.email, s.access_expires_at from demo_sessions s "
+                "select s.user_id, a.email, s.access_expires_at, a.role from demo_sessions s "
                 "join demo_accounts a on a.id = s.user_id where s.access_hash = ?",
                 (_token_hash(access_token or ""),),
             ).fetchone()
         if row is not None and row[2] - now.timestamp() > DEFAULT_MARGIN_S:
-            user_id, email, expires = row
-            return Session(user_id, email, access_token, refresh_token, datetime.fromtimestamp(expires, UTC))
+            user_id, email, expires, role = row
+            return Session(user_id, email, access_token, refresh_token, datetime.fromtimestamp(expires, UTC),
+                           is_admin=role == ADMIN_ROLE)
         return self._rotate(refresh_token)
 
     def sign_out_everywhere(self, session: Session) -> None:
@@ -545,27 +607,28 @@ class DemoAuth:
                 (_token_hash(session.access_token),),
             )
 
-    def ensure_account(self, email: str, password: str) -> str:
-        """The id of the account for ``email``, created if missing (idempotent).
+    def ensure_account(self, email: str, password: str, *, role: str = RESEARCHER_ROLE) -> str:
+        """The id of the account for ``email`` with this password and role, created if missing (idempotent).
 
-        If the account exists with another password, the password is reset to
+        The server seeding the demo accounts is the only caller, and the only way an account's
+        role is set. If the account exists with another password, the password is reset to
         ``password``, so the demo credentials shown on the sign-in page always work.
         """
         email = normalize_email(email)
         check_new_password(password)
         try:
-            return self._create_account(email, password)
+            return self._create_account(email, password, role=role)
         except AccountExists:
             pass
-        user_id = self._verify(email, password)
-        if user_id is not None:
-            return user_id
         salt = secrets.token_bytes(SALT_BYTES)
+        if self._verify(email, password) is not None:
+            with self._connect() as conn:
+                conn.execute("update demo_accounts set role = ? where email = ?", (role, email))
+        else:
+            with self._connect() as conn:
+                conn.execute("update demo_accounts set password_hash = ?, salt = ?, role = ? where email = ?",
+                             (hash_password(password, salt), salt, role, email))
         with self._connect() as conn:
-            conn.execute(
-                "update demo_accounts set password_hash = ?, salt = ? where email = ?",
-                (hash_password(password, salt), salt, email),
-            )
             return conn.execute("select id from demo_accounts where email = ?", (email,)).fetchone()[0]
 
     # -- internals --
@@ -578,16 +641,16 @@ class DemoAuth:
             with conn:
                 yield conn
 
-    def _create_account(self, email: str, password: str) -> str:
+    def _create_account(self, email: str, password: str, *, role: str = RESEARCHER_ROLE) -> str:
         user_id = str(uuid.uuid4())
         salt = secrets.token_bytes(SALT_BYTES)
         digest = hash_password(password, salt)
         try:
             with self._connect() as conn:
                 conn.execute(
-                    "insert into demo_accounts (id, email, password_hash, salt, created_at) "
-                    "values (?, ?, ?, ?, ?)",
-                    (user_id, email, digest, salt, self._now().isoformat()),
+                    "insert into demo_accounts (id, email, password_hash, salt, role, created_at) "
+                    "values (?, ?, ?, ?, ?, ?)",
+                    (user_id, email, digest, salt, role, self._now().isoformat()),
                 )
         except sqlite3.IntegrityError:
             raise AccountExists(MSG_ACCOUNT_EXISTS) from None
@@ -618,7 +681,8 @@ class DemoAuth:
                 (str(uuid.uuid4()), user_id, _token_hash(access), _token_hash(refresh),
                  expires_at.timestamp(), (now + self._refresh_ttl).timestamp(), now.isoformat()),
             )
-        return Session(user_id, email, access, refresh, expires_at)
+            role = conn.execute("select role from demo_accounts where id = ?", (user_id,)).fetchone()[0]
+        return Session(user_id, email, access, refresh, expires_at, is_admin=role == ADMIN_ROLE)
 
     def _rotate(self, refresh_token: str) -> Session:
         """New tokens for a live refresh token; the old pair stops working (single use)."""
@@ -634,5 +698,5 @@ class DemoAuth:
             ).fetchone()
             if row is None:
                 raise SessionExpired(MSG_SESSION_EXPIRED)
-            email = conn.execute("select email from demo_accounts where id = ?", (row[0],)).fetchone()[0]
-        return Session(row[0], email, access, refresh, expires_at)
+            email, role = conn.execute("select email, role from demo_accounts where id = ?", (row[0],)).fetchone()
+        return Session(row[0], email, access, refresh, expires_at, is_admin=role == ADMIN_ROLE)

@@ -2,8 +2,9 @@
 
 An S3 API (SeaweedFS's ``weed mini``, a child process on 127.0.0.1 on free
 ports, see :mod:`lib.seaweedfs`), a SQLite database for accounts and metadata,
-and a seeded demo account. Everything lives in one temporary folder that goes
-when the app stops; the app says so in a banner.
+and two seeded accounts, a researcher and an administrator (the role only
+the server sets; both shown on the sign-in page). Everything lives in one
+temporary folder that goes when the app stops; the app says so in a banner.
 
 The S3 server is a real one: it checks signatures, so a share link stops
 working at its expiry and a changed link is refused, as in cloud mode. It keeps
@@ -19,8 +20,13 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
+import pickle
 import secrets
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
@@ -30,18 +36,25 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
-from lib.auth import DemoAuth
+from lib.auth import ADMIN_ROLE, DemoAuth
+from lib.childwatch import die_with_parent
 from lib.errors import PulseVaultError, StorageUnavailable
 from lib.seaweedfs import READY_TIMEOUT_S, SeaweedFS, admin_identities, start_seaweedfs
-from lib.settings import S3Settings
+from lib.settings import S3Settings, Settings
 
 log = logging.getLogger(__name__)
 
 DEMO_EMAIL = "demo@pulsevault.app"
 DEMO_PASSWORD = "pulse-demo-2026"
+DEMO_ADMIN_EMAIL = "admin@pulsevault.app"
+DEMO_ADMIN_PASSWORD = "pulse-admin-2026"
 DEMO_BUCKET = "pulsevault-demo"
 DEMO_REGION = "us-east-1"
 CORS_MAX_AGE_S = 3_000
+SEED_NICENESS = 10
+"""The seeding process yields the CPU to the app: the first pages render before the sample is drawn."""
+REPO_ROOT = Path(__file__).resolve().parents[1]
+"""Where ``python -m lib.sample`` runs from."""
 STORAGE_FOLDER = "s3"
 """The S3 server's data folder inside the demo's temporary folder."""
 
@@ -83,6 +96,8 @@ class DemoBackends:
     email: str
     password: str = field(repr=False)
     user_id: str
+    admin_email: str = DEMO_ADMIN_EMAIL
+    admin_password: str = field(repr=False, default=DEMO_ADMIN_PASSWORD)
     storage: StorageStartup | None = field(default=None, repr=False, compare=False)
     """The embedded server coming up; None when ``s3`` is already answering (a script's own server)."""
 
@@ -123,9 +138,37 @@ def seed_once(seed: Callable[[], None]) -> None:
         if _seeded:
             return
         _seeded = True
-    # Not a daemon: the interpreter waits for it at exit, because killing a
-    # thread inside OpenCV/ffmpeg at shutdown aborts the whole process.
-    threading.Thread(target=_run_seed, args=(seed,), name="pulsevault-demo-seed", daemon=False).start()
+    # A daemon: the heavy work runs in a child process (lib.sample), so this thread only waits,
+    # and stopping the app must not wait for the sample to finish.
+    threading.Thread(target=_run_seed, args=(seed,), name="pulsevault-demo-seed", daemon=True).start()
+
+
+@dataclass(frozen=True)
+class SeedTarget:
+    """Where the demo sample goes: all the seeding process needs, and nothing it cannot pickle."""
+
+    settings: Settings
+    db_path: Path
+    user_id: str
+    workdir: Path
+
+
+def seed_sample(settings: Settings, demo: DemoBackends) -> None:
+    """Store the generated sample recording for the demo account (``python -m lib.sample``), in a child process.
+
+    Drawing, checking and analysing the sample loads OpenCV and SciPy and takes seconds of CPU, which
+    the app (still rendering its first pages) should neither hold in memory nor wait for when it stops.
+    A plain subprocess, not ``multiprocessing``: under Streamlit ``__main__`` is the app script, which a
+    spawned child would run again. The target goes over stdin, so no secret shows in a process list.
+    """
+    demo.wait_for_storage()  # the child talks to the embedded S3
+    target = SeedTarget(settings, demo.db_path, demo.user_id, demo.workdir)
+    child = subprocess.Popen([sys.executable, "-m", "lib.sample"], cwd=REPO_ROOT, stdin=subprocess.PIPE,
+                             preexec_fn=die_with_parent(signal.SIGTERM))  # this thread waits for it
+    os.setpriority(os.PRIO_PROCESS, child.pid, SEED_NICENESS)
+    child.communicate(pickle.dumps(target))
+    if child.returncode != 0:
+        raise PulseVaultError(f"storing the demo sample failed (seeding process exit code {child.returncode})")
 
 
 def seeding_done(timeout_s: float | None = 0) -> bool:
@@ -158,7 +201,9 @@ def _start(origins: tuple[str, ...]) -> DemoBackends:
     atexit.register(server.stop, wait=False)
     s3 = replace(s3, endpoint_url=server.endpoint_url)
     db_path = workdir / "pulsevault-demo.sqlite3"
-    user_id = DemoAuth(db_path).ensure_account(DEMO_EMAIL, DEMO_PASSWORD)
+    accounts = DemoAuth(db_path)
+    user_id = accounts.ensure_account(DEMO_EMAIL, DEMO_PASSWORD)
+    accounts.ensure_account(DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, role=ADMIN_ROLE)
     log.info("demo mode: S3 at %s, database in %s", s3.endpoint_url, workdir)
     return DemoBackends(s3=s3, db_path=db_path, workdir=workdir, email=DEMO_EMAIL, password=DEMO_PASSWORD,
                         user_id=user_id, storage=StorageStartup(server, s3, origins))

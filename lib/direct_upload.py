@@ -22,11 +22,18 @@ researcher keeps a duplicate; a session also passes the ids its own jobs
 used for records that are gone (deleted, discarded), so a new pick of the same
 file after a delete never reuses the id of the record the session just lost.
 
-Rows: a ``pending`` row is written when the browser reports every part (just
-before S3 assembles the object), so no complete object ever sits in the bucket
-without a row. An unfinished multipart upload has no row and is invisible to
-listings: the bucket's lifecycle rule (AbortIncompleteMultipartUpload, see
-the README) sweeps the ones nobody resumes.
+Rows and the quota: ``start`` reserves the ``pending`` row with the size the
+browser declares (``ServerRecords.reserve``: the quota check, atomic in the
+database) before any part URL is signed, so an unfinished upload counts
+against the quota from its first byte, and two uploads at once cannot both pass
+a check only one fits. Each part URL signs its exact length, so what the parts
+hold can never exceed what the row reserved. Every call on an upload re-reads
+that row through the session's repository and checks the upload against it
+(:func:`_reserved_row`): an upload object claiming another owner, key or size
+gets nothing signed. Uploads the user abandoned (no part sent for
+``settings.stale_pending_s``) are aborted when the user next starts one, which
+also ends their reservations; the bucket's lifecycle rule
+(AbortIncompleteMultipartUpload, see the README) sweeps the rest.
 
 Failure policy once the bytes are in the bucket (:mod:`lib.pipeline.finish`): a file that turns out not
 to be an acceptable video is deleted and its row marked ``failed`` with the
@@ -36,9 +43,9 @@ its ``pending`` row and removes only the derivatives: re-sending gigabytes
 because a thumbnail upload hiccupped is the worse deal. The researcher gets
 Retry (runs only the finishing step again; choosing the same file again also
 lands there, since :func:`start_upload` finds the complete object) and Discard
-(:func:`cancel_upload`). One nobody comes back for stays ``pending`` and the
-Usage page's reconciliation lists it once it is older than
-``settings.stale_pending_s``.
+(:func:`cancel_upload`). One nobody comes back for stays ``pending`` (holding
+its reservation) and the Usage page's reconciliation lists it once it is older
+than ``settings.stale_pending_s``.
 """
 
 from __future__ import annotations
@@ -50,18 +57,19 @@ import uuid
 from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from lib.errors import IntegrityError, NotFound, PulseVaultError, UnsupportedMedia, ValidationError
+from lib.errors import AccessDenied, IntegrityError, NotFound, PulseVaultError, UnsupportedMedia, ValidationError
 from lib.keys import extension_of, record_keys, record_keys_of, sanitize_filename, user_prefix
 from lib.media import CONTENT_TYPES, check_extension
+from lib.pipeline.backends import Backends
 from lib.pipeline.cleanup import clean_up_failure, remove_unfinished
-from lib.pipeline.limits import check_fits
+from lib.pipeline.limits import check_size
 from lib.records import FileRecord, NewRecord, ResearchFields, Status
 from lib.repository import Repository
 from lib.settings import MIB, Settings
-from lib.storage import MAX_PARTS, ObjectStore, PartInfo
+from lib.storage import MAX_PARTS, MultipartUploadInfo, PartInfo
 from lib.transfer import TransferConfig
 from lib.units import human_bytes
 
@@ -73,6 +81,8 @@ MAX_GENERATIONS = 1_000
 """Upper bound on stored copies of one identical file (each needs its own record id)."""
 RECORD_NAMESPACE = uuid.UUID("5d0c6f0e-93a4-4c57-9a4a-7b2f4c1f0a11")
 """uuid5 namespace of browser-upload record ids; fixed forever, or resume breaks."""
+ABANDONED = ("The browser stopped sending this upload long ago, so it was cancelled and its parts removed. "
+             "Pick the file again to upload it.")
 _HEX = re.compile(r"[0-9a-f]{16,64}")
 
 
@@ -142,46 +152,46 @@ class DirectUpload:
 # --- start / resume ----------------------------------------------------------------------------------------
 
 
-def start_upload(identity: FileIdentity, *, settings: Settings, store: ObjectStore, repo: Repository,
+def start_upload(identity: FileIdentity, backends: Backends, *,
                  retired: frozenset[str] = frozenset()) -> DirectUpload:
     """Open a multipart upload for this file, or find the one already open for it.
 
-    Limits (allow-list, size, quota) are checked before anything is signed. ``retired``: record
-    ids this session's jobs used for records that are gone; they are never handed out again.
+    Limits come before anything is signed: the allow-list and the upload limit here, the quota by
+    reserving the pending row with the declared size (a resumed upload keeps the row it has). The
+    user's own abandoned uploads are aborted on the way (:func:`_open_uploads`). ``retired``:
+    record ids this session's jobs used for records that are gone; they are never handed out again.
     """
     _check_acceptable(identity)
-    check_fits(identity.name, identity.size, settings, repo)
-    user = repo.user_id
-    ids = [record_id_for(user, identity.fingerprint, generation) for generation in range(MAX_GENERATIONS)]
-    open_uploads = _open_uploads_by_record(store, user)
+    check_size(identity.name, identity.size, backends.settings.max_upload_bytes)
+    ids = [record_id_for(backends.owner, identity.fingerprint, generation) for generation in range(MAX_GENERATIONS)]
+    open_uploads = _open_uploads(backends)
     # Resume first, whatever generation the open upload has (an earlier one may have been freed since).
     for record_id in ids:
         if record_id in open_uploads:
-            key, upload_id = open_uploads[record_id]
-            return _resumed(identity, record_id, key, upload_id, settings=settings, store=store, user=user)
+            resumed = _resumed(identity, record_id, *open_uploads[record_id], backends)
+            if resumed is not None:
+                return resumed
     for record_id in ids:
         if record_id not in retired:
-            found = _fresh_or_uploaded(identity, record_id, settings=settings, store=store, repo=repo)
+            found = _fresh_or_uploaded(identity, record_id, backends)
             if found is not None:
                 return found
     raise ValidationError("This file has been stored too many times already.")
 
 
-def _fresh_or_uploaded(identity: FileIdentity, record_id: str, *, settings: Settings, store: ObjectStore,
-                       repo: Repository) -> DirectUpload | None:
+def _fresh_or_uploaded(identity: FileIdentity, record_id: str, backends: Backends) -> DirectUpload | None:
     """A new upload under this id, or the finish step of one completed under it; None if the id is taken."""
-    user = repo.user_id
-    row = _row_or_none(repo, record_id)
+    row = _row_or_none(backends.repo, record_id)
     if row is None:
-        return _created(identity, record_id, settings=settings, store=store, user=user)
+        return _created(identity, record_id, backends)
     if row.status is not Status.PENDING:
         return None
-    if _object_size(store, row.s3_key, user) == identity.size:
+    if _object_size(backends, row.s3_key) == identity.size:
         # Completed earlier, finish never ran (tab closed, server restarted): only finish is left.
-        return _uploaded(identity, row, settings)
-    # A row left by a completion that failed half-way: nothing of it is in the bucket.
-    repo.delete(record_id)
-    return _created(identity, record_id, settings=settings, store=store, user=user)
+        return _uploaded(identity, row, backends.settings)
+    # Reserved, but its multipart upload is gone (aborted as abandoned, or by the bucket's lifecycle
+    # rule): start sending again under the same reservation.
+    return _created(identity, record_id, backends, reserved=row)
 
 
 def record_id_for(user_id: str, fingerprint: str, generation: int = 0) -> str:
@@ -198,24 +208,55 @@ def _check_acceptable(identity: FileIdentity) -> None:
 def _layout(identity: FileIdentity, settings: Settings) -> tuple[str, str, int]:
     # The type by extension for now; the bytes are sniffed once they are in.
     name = sanitize_filename(identity.name)
-    return name, CONTENT_TYPES[extension_of(name)], TransferConfig.from_settings(settings).part_size_for(identity.size)
+    return name, CONTENT_TYPES[extension_of(name)], _part_size(identity.size, settings)
 
 
-def _created(identity: FileIdentity, record_id: str, *, settings: Settings, store: ObjectStore,
-             user: str) -> DirectUpload:
-    name, content_type, part_size = _layout(identity, settings)
-    key = record_keys(user, record_id, extension_of(name), datetime.now(UTC)).original
-    upload_id = store.create_multipart(key, owner=user, content_type=content_type)
-    return DirectUpload(user_id=user, record_id=record_id, key=key, upload_id=upload_id, original_name=name,
-                        content_type=content_type, size=identity.size, part_size=part_size)
+def _part_size(size: int, settings: Settings) -> int:
+    return TransferConfig.from_settings(settings).part_size_for(size)
 
 
-def _resumed(identity: FileIdentity, record_id: str, key: str, upload_id: str, *, settings: Settings,
-             store: ObjectStore, user: str) -> DirectUpload:
-    name, content_type, part_size = _layout(identity, settings)
-    upload = DirectUpload(user_id=user, record_id=record_id, key=key, upload_id=upload_id, original_name=name,
-                          content_type=content_type, size=identity.size, part_size=part_size, resumed=True)
-    return refresh_parts(upload, store=store)
+def _created(identity: FileIdentity, record_id: str, backends: Backends, *,
+             reserved: FileRecord | None = None) -> DirectUpload:
+    """A new multipart upload, under a pending row reserved now (or already) with the declared size."""
+    name, content_type, part_size = _layout(identity, backends.settings)
+    row = reserved or _reserve(identity, record_id, None, backends)
+    try:
+        upload_id = backends.store.create_multipart(row.s3_key, owner=backends.owner, content_type=content_type)
+    except BaseException:
+        if reserved is None:  # no upload, so no reservation either
+            with suppress(PulseVaultError):
+                backends.server.delete(row.id)
+        raise
+    return DirectUpload(user_id=backends.owner, record_id=record_id, key=row.s3_key, upload_id=upload_id,
+                        original_name=name, content_type=content_type, size=identity.size, part_size=part_size)
+
+
+def _reserve(identity: FileIdentity, record_id: str, key: str | None, backends: Backends) -> FileRecord:
+    """The pending row that holds the declared size against the quota (``QuotaExceeded`` if it does not fit)."""
+    name, content_type, _part = _layout(identity, backends.settings)
+    key = key or record_keys(backends.owner, record_id, extension_of(name), datetime.now(UTC)).original
+    return backends.server.reserve(NewRecord(
+        id=record_id, s3_key=key, bucket=backends.store.bucket, original_name=name, content_type=content_type,
+        size_bytes=identity.size,
+    ), backends.settings.quota_bytes)
+
+
+def _resumed(identity: FileIdentity, record_id: str, key: str, upload_id: str,
+             backends: Backends) -> DirectUpload | None:
+    """The open upload to go on with, under its pending row (reserved now if it has none yet: an upload
+    started before reservations existed). None when its row has ended: the upload is aborted."""
+    row = _row_or_none(backends.repo, record_id)
+    if row is not None and row.status is not Status.PENDING:
+        with suppress(NotFound):
+            backends.store.abort_multipart(key, upload_id, owner=backends.owner)
+        return None
+    if row is None:
+        _reserve(identity, record_id, key, backends)
+    name, content_type, part_size = _layout(identity, backends.settings)
+    upload = DirectUpload(user_id=backends.owner, record_id=record_id, key=key, upload_id=upload_id,
+                          original_name=name, content_type=content_type, size=identity.size, part_size=part_size,
+                          resumed=True)
+    return refresh_parts(upload, backends)
 
 
 def _uploaded(identity: FileIdentity, row: FileRecord, settings: Settings) -> DirectUpload:
@@ -225,11 +266,11 @@ def _uploaded(identity: FileIdentity, row: FileRecord, settings: Settings) -> Di
                         part_size=part_size, resumed=True)
 
 
-def refresh_parts(upload: DirectUpload, *, store: ObjectStore) -> DirectUpload:
+def refresh_parts(upload: DirectUpload, backends: Backends) -> DirectUpload:
     """The upload with ``done`` read from S3 (ListParts); parts of the wrong size count as missing."""
     if upload.upload_id is None:
         return upload
-    listed = store.list_parts(upload.key, upload.upload_id, owner=upload.user_id)
+    listed = backends.store.list_parts(upload.key, upload.upload_id, owner=backends.owner)
     good = tuple(sorted((p for p in listed if 1 <= p.part_number <= upload.part_count
                          and p.size == upload.part_bytes(p.part_number)), key=lambda p: p.part_number))
     return replace(upload, done=good)
@@ -238,56 +279,70 @@ def refresh_parts(upload: DirectUpload, *, store: ObjectStore) -> DirectUpload:
 # --- signing ---------------------------------------------------------------------------------------------
 
 
-def sign_parts(upload: DirectUpload, part_numbers: Iterable[int], *, store: ObjectStore) -> dict[int, str]:
-    """Presigned PUT URLs for up to :data:`SIGN_BATCH` parts of this upload."""
+def sign_parts(upload: DirectUpload, part_numbers: Iterable[int], backends: Backends) -> dict[int, str]:
+    """Presigned PUT URLs for up to :data:`SIGN_BATCH` parts of this upload.
+
+    The upload is checked against its reserved row first (:func:`_reserved_row`), and each URL signs
+    its part's exact length: S3 refuses any other body, so the parts can never hold more than the
+    size the row reserved.
+    """
     if upload.upload_id is None:
         raise ValidationError("This upload is already complete; nothing more to send.")
+    _reserved_row(upload, backends)
     numbers = sorted({int(n) for n in part_numbers})
     if len(numbers) > SIGN_BATCH:
         raise ValidationError(f"At most {SIGN_BATCH} part links are handed out at once.")
     if any(not 1 <= n <= min(upload.part_count, MAX_PARTS) for n in numbers):
         raise ValidationError("The browser asked for a part this upload does not have.")
-    # Each URL signs its part's exact length: S3 refuses a longer or shorter body (and parks nothing of it).
-    return {n: store.presign_part(upload.key, upload.upload_id, n, owner=upload.user_id,
-                                  content_length=upload.part_bytes(n)) for n in numbers}
+    return {n: backends.store.presign_part(upload.key, upload.upload_id, n, owner=backends.owner,
+                                           content_length=upload.part_bytes(n)) for n in numbers}
+
+
+def _reserved_row(upload: DirectUpload, backends: Backends) -> FileRecord:
+    """The session's pending row for this upload, re-read through its repository; the upload must match it.
+
+    An upload object that claims another owner, another key, another size or another part layout than
+    its row and the settings give is refused, so nothing is signed or assembled from what it claims.
+    """
+    if upload.user_id != backends.owner:
+        raise AccessDenied("That upload is not yours, so PulseVault will not sign anything for it.")
+    row = backends.repo.get(upload.record_id)  # NotFound for anyone else's record
+    if (row.status is not Status.PENDING or row.s3_key != upload.key or row.size_bytes != upload.size
+            or upload.part_size != _part_size(row.size_bytes, backends.settings)):
+        raise ValidationError(f"{upload.original_name}: this upload no longer matches its record; "
+                              "pick the file again.")
+    return row
 
 
 # --- complete / cancel ---------------------------------------------------------------------------------------
 
 
-def complete_upload(upload: DirectUpload, parts: Iterable[tuple[int, str]], research: ResearchFields, *,
-                    store: ObjectStore, repo: Repository) -> FileRecord:
-    """Write the ``pending`` row, have S3 assemble the parts, check the size (HEAD). Returns the row.
+def complete_upload(upload: DirectUpload, parts: Iterable[tuple[int, str]], research: ResearchFields,
+                    backends: Backends) -> FileRecord:
+    """Have S3 assemble the parts, check the size (HEAD) and save the research fields. Returns the row.
 
-    ETags the browser reports are checked against ListParts, and parts it does not
-    report (sent before a resume) are taken from the listing. If assembling fails the
-    row goes again and the multipart upload stays open, so the browser can retry.
+    ETags the browser reports are checked against ListParts, and parts it does not report (sent
+    before a resume) are taken from the listing. If assembling fails the row stays pending (its
+    reservation with it) and the multipart upload stays open, so the browser can retry.
     """
     if upload.uploaded:
-        return repo.get(upload.record_id)
-    etags = _all_etags(upload, parts, store)
-    row = repo.create_pending(NewRecord(
-        id=upload.record_id, s3_key=upload.key, bucket=store.bucket, original_name=upload.original_name,
-        content_type=upload.content_type, size_bytes=upload.size, research=research,
-    ))
-    try:
-        store.complete_multipart(upload.key, upload.upload_id, etags.items(), owner=upload.user_id)
-    except BaseException:
-        with suppress(PulseVaultError):
-            repo.delete(row.id)
-        raise
-    size = _object_size(store, upload.key, upload.user_id)
+        return backends.repo.get(upload.record_id)
+    row = _reserved_row(upload, backends)
+    etags = _all_etags(upload, parts, backends)
+    backends.store.complete_multipart(upload.key, upload.upload_id, etags.items(), owner=backends.owner)
+    size = _object_size(backends, upload.key)
     if size != upload.size:
         error = IntegrityError(f"{upload.original_name}: the bucket holds {human_bytes(size or 0)} where "
                                f"{human_bytes(upload.size)} were expected, so the upload was removed. Upload again.")
-        clean_up_failure(row, [upload.key], error, store=store, repo=repo)
+        clean_up_failure(row, [upload.key], error, backends)
         raise error
-    return row
+    return backends.repo.update_research(row.id, research) if research != row.research else row
 
 
-def _all_etags(upload: DirectUpload, parts: Iterable[tuple[int, str]], store: ObjectStore) -> dict[int, str]:
+def _all_etags(upload: DirectUpload, parts: Iterable[tuple[int, str]], backends: Backends) -> dict[int, str]:
     assert upload.upload_id is not None
-    listed = {p.part_number: p for p in store.list_parts(upload.key, upload.upload_id, owner=upload.user_id)}
+    listed = {p.part_number: p
+              for p in backends.store.list_parts(upload.key, upload.upload_id, owner=backends.owner)}
     reported = {int(n): str(etag).strip('"') for n, etag in parts}
     etags: dict[int, str] = {}
     for number in range(1, upload.part_count + 1):
@@ -302,13 +357,14 @@ def _all_etags(upload: DirectUpload, parts: Iterable[tuple[int, str]], store: Ob
     return etags
 
 
-def cancel_upload(upload: DirectUpload, *, store: ObjectStore, repo: Repository) -> None:
-    """Abort the multipart upload (S3 drops its parts); a complete object and its row are removed."""
+def cancel_upload(upload: DirectUpload, backends: Backends) -> None:
+    """Abort the multipart upload (S3 drops its parts) and remove what the record holds: objects, then row."""
+    if upload.user_id != backends.owner:
+        raise AccessDenied("That upload is not yours, so PulseVault will not cancel it.")
     if upload.upload_id is not None:
         with suppress(NotFound):  # already finished or aborted elsewhere: nothing left to drop
-            store.abort_multipart(upload.key, upload.upload_id, owner=upload.user_id)
-        return
-    remove_unfinished(upload.record_id, store=store, repo=repo)
+            backends.store.abort_multipart(upload.key, upload.upload_id, owner=backends.owner)
+    remove_unfinished(upload.record_id, backends)
 
 
 # --- helpers -------------------------------------------------------------------------------------------------
@@ -321,19 +377,48 @@ def _row_or_none(repo: Repository, record_id: str) -> FileRecord | None:
         return None
 
 
-def _object_size(store: ObjectStore, key: str, owner: str) -> int | None:
+def _object_size(backends: Backends, key: str) -> int | None:
     try:
-        return store.head(key, owner=owner).size
+        return backends.store.head(key, owner=backends.owner).size
     except NotFound:
         return None
 
 
-def _open_uploads_by_record(store: ObjectStore, user_id: str) -> dict[str, tuple[str, str]]:
-    """record id → (key, upload id) of the user's unfinished multipart uploads (newest wins)."""
+def _open_uploads(backends: Backends) -> dict[str, tuple[str, str]]:
+    """record id → (key, upload id) of the user's unfinished multipart uploads (newest wins).
+
+    Abandoned ones are aborted on the way: started, and last sent a part, more than
+    ``settings.stale_pending_s`` ago. Their parts go, and their pending rows are marked failed, which
+    ends their reservations. This runs whenever the user starts or resumes a browser upload; the
+    Usage page's stale-upload repair does the same for any pending row, and the bucket's lifecycle
+    rule sweeps what neither reaches (a user who never comes back).
+    """
     found: dict[str, tuple[str, str, datetime]] = {}
-    for item in store.list_multipart_uploads(user_prefix(user_id), owner=user_id):
+    now = datetime.now(UTC)
+    owner = backends.owner
+    for item in backends.store.list_multipart_uploads(user_prefix(owner), owner=owner):
         record_id = record_keys_of(item.key).record_id
+        if _abandoned(item, backends, now):
+            _give_up(item, record_id, backends)
+            continue
         stamp = item.initiated or datetime.min.replace(tzinfo=UTC)
         if record_id not in found or found[record_id][2] <= stamp:
             found[record_id] = (item.key, item.upload_id, stamp)
     return {rid: (key, upload_id) for rid, (key, upload_id, _) in found.items()}
+
+
+def _abandoned(item: MultipartUploadInfo, backends: Backends, now: datetime) -> bool:
+    stale_after = timedelta(seconds=backends.settings.stale_pending_s)
+    if item.initiated is None or now - item.initiated <= stale_after:
+        return False
+    parts = backends.store.list_parts(item.key, item.upload_id, owner=backends.owner)
+    last = max((p.last_modified for p in parts if p.last_modified is not None), default=item.initiated)
+    return now - last > stale_after
+
+
+def _give_up(item: MultipartUploadInfo, record_id: str, backends: Backends) -> None:
+    with suppress(NotFound):
+        backends.store.abort_multipart(item.key, item.upload_id, owner=backends.owner)
+    row = _row_or_none(backends.repo, record_id)
+    if row is not None and row.status is Status.PENDING and _object_size(backends, row.s3_key) is None:
+        backends.server.mark_failed(row.id, ABANDONED)

@@ -23,11 +23,25 @@ MAX_KEY_BYTES = 1024
 """S3's limit on the UTF-8 length of an object key."""
 FALLBACK_STEM = "recording"
 """Name used when nothing printable is left of the original one."""
-GROUND_TRUTH_EXTENSIONS = ("csv", "txt")
+GROUND_TRUTH_SUFFIXES = ("_physio.tsv.gz", "_physio.tsv", ".csv", ".txt", ".json", ".xmp", ".h5", ".hdf5")
+"""How a ground-truth file's name may end: the formats lib.rppg.ground_truth reads (BIDS with a sidecar)."""
+BIDS_TABLE_SUFFIXES = ("_physio.tsv.gz", "_physio.tsv")
+"""A BIDS physiology table, which needs its JSON sidecar beside it."""
+BIDS_SIDECAR_SUFFIX = "_physio.json"
+GROUND_TRUTH_STEM = "ground_truth"
 THUMBNAIL_NAME = "thumb.jpg"
 """A record's thumbnail, beside its original."""
 PREVIEW_NAME = "preview.mp4"
 """A record's H.264 preview proxy, beside its original."""
+
+KEY_FILES = {
+    "original": r"original\.[a-z0-9]{1,10}",
+    "thumbnail": r"thumb\.jpg",
+    "preview": r"preview\.mp4",
+    "ground_truth": GROUND_TRUTH_STEM + "(?:" + "|".join(re.escape(s) for s in GROUND_TRUTH_SUFFIXES) + ")",
+}
+"""The file a key of each kind may name inside its record folder: exactly what :func:`record_keys`
+makes. ``sql/003_trust.sql`` refuses any other key with the same patterns."""
 
 _EXTENSION = re.compile(r"[A-Za-z0-9]{1,10}")
 # Path separators plus what Windows refuses in a file name: a downloaded file must save anywhere.
@@ -60,11 +74,36 @@ class RecordKeys:
         """The record id: the last folder of the prefix."""
         return self.prefix.rstrip("/").rsplit("/", 1)[-1]
 
-    def ground_truth(self, ext: str) -> str:
-        ext = ext.lower().lstrip(".")
-        if ext not in GROUND_TRUTH_EXTENSIONS:
-            raise ValidationError("Ground-truth files must be .csv or .txt.")
-        return f"{self.prefix}ground_truth.{ext}"
+    def ground_truth(self, file_name: str) -> str:
+        """The key of a ground-truth file called ``file_name``: its format's ending is kept, so the key
+        says how to read it (``ground_truth.csv``, ``ground_truth_physio.tsv.gz``)."""
+        return f"{self.prefix}{GROUND_TRUTH_STEM}{ground_truth_suffix(file_name)}"
+
+
+def ground_truth_suffix(file_name: str) -> str:
+    """The format ending of a ground-truth file's name (lower-cased), or ValidationError naming the allowed ones."""
+    name = _basename(file_name).lower()
+    for suffix in GROUND_TRUTH_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return suffix
+    raise ValidationError(f"{_basename(file_name)!r} is not a ground-truth file PulseVault reads: its name must "
+                          f"end in one of {', '.join(GROUND_TRUTH_SUFFIXES)}.")
+
+
+def ground_truth_keys(key: str | None) -> list[str]:
+    """Every object of a ground truth: its file, and a BIDS table's sidecar beside it."""
+    if not key:
+        return []
+    sidecar = ground_truth_sidecar(key)
+    return [key] if sidecar is None else [key, sidecar]
+
+
+def ground_truth_sidecar(key_or_name: str) -> str | None:
+    """The JSON sidecar that goes with a BIDS physiology table (a key or a file name); None for other formats."""
+    for suffix in BIDS_TABLE_SUFFIXES:
+        if key_or_name.lower().endswith(suffix):
+            return key_or_name[: -len(suffix)] + BIDS_SIDECAR_SUFFIX
+    return None
 
 
 def record_keys(user_id: str, record_id: str, ext: str, created: datetime) -> RecordKeys:
@@ -102,6 +141,20 @@ def check_owner(key: str, user_id: str) -> str:
     prefix = user_prefix(user_id)
     if not isinstance(key, str) or not key.startswith(prefix) or _is_malformed(key):
         raise KeyOwnershipError("That file is not in your storage area, so PulseVault will not touch it.")
+    return key
+
+
+def check_record_key(key: str, user_id: str, record_id: str, kind: str) -> str:
+    """Return ``key`` if it is exactly a key :func:`record_keys` makes for this user, record and kind.
+
+    ``recordings/{user_id}/{yyyy}/{mm}/{record_id}/{file}`` and nothing else: no ``..``, no ``//``, no
+    other record's folder. The database checks the same (``sql/003_trust.sql``); this refuses it first
+    with a message that names nothing.
+    """
+    pattern = (re.escape(user_prefix(user_id)) + r"[0-9]{4}/(?:0[1-9]|1[0-2])/"
+               + re.escape(str(record_id)) + "/" + KEY_FILES[kind])
+    if not isinstance(key, str) or not re.fullmatch(pattern, key):
+        raise KeyOwnershipError("That storage key is not one PulseVault makes for this recording, so it is refused.")
     return key
 
 

@@ -1,12 +1,19 @@
 """My files: what a researcher does with stored recordings, without any UI.
 
-Links (playback, thumbnail, download, share) are presigned GETs made from the
-signed-in user's own rows. Every link function takes ``owner``, the signed-in
-user's id, and passes it to the store, so a record naming another user's keys
-(or a crafted key) is refused by :func:`lib.keys.check_owner` before anything
-is signed; deleting and re-analysing act as ``repo.user_id`` the same way.
-Records come from ``repo.get``/``repo.list``, which return only the user's own
-rows (another user's id is ``NotFound``).
+Ownership comes from the signed-in session, never from an object that claims
+an owner: every function here takes the session's repository (``repo``, bound
+to the signed-in user; in the cloud it carries their JWT, so row-level
+security decides) and record *ids*, re-reads each row through it before
+anything is signed, downloaded or deleted (another user's id is ``NotFound``),
+and passes ``repo.user_id`` as the owner to the store, whose
+:func:`lib.keys.check_owner` refuses any key outside that user's prefix. There
+is no way to hand these functions a record built elsewhere. Writes (marking a
+row failed, deleting it, saving an analysis) go through the server's records
+for the same user (``server``, ``lib.repository.ServerRecords``).
+
+Presigned GETs answer with the Content-Type of the key's extension
+(:func:`lib.media.served_as`), never a row's, and only video and image types
+are ever served inline: anything else downloads as an attachment.
 
 Deleting a recording (see :func:`delete_records`) runs in this order, so that
 a failure part-way never leaves bytes that no row points at:
@@ -42,16 +49,16 @@ from typing import Any
 
 from lib import rppg
 from lib.errors import AccessDenied, NotFound, PulseVaultError, StorageError, ValidationError
+from lib.ground_truth_files import load_record_truth
 from lib.keys import extension_of, record_folder
+from lib.media import served_as
 from lib.records import MAX_PAGE_SIZE, FileRecord, ListQuery, Status
-from lib.repository import Repository
+from lib.repository import Repository, ServerRecords
 from lib.settings import MAX_PRESIGN_EXPIRY_S, MIN_PRESIGN_EXPIRY_S, Settings
 from lib.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
-PREVIEW_CONTENT_TYPE = "video/mp4"
-"""The H.264 proxy is always MP4 (lib.media.make_preview)."""
 DELETING = "Being deleted: if this stays, the deletion did not finish. Delete (or Discard) it again."
 LINK_REUSE_FRACTION = 0.5
 """A cached link is reused while more than this fraction of its lifetime is left."""
@@ -72,56 +79,51 @@ CSV_COLUMNS = (
 
 @dataclass(frozen=True)
 class SignedUrl:
-    """A presigned GET and the moment it stops working."""
+    """A presigned GET, the moment it stops working, and the type the bucket answers with."""
 
     url: str
     expires_at: datetime
     expires_s: int
+    content_type: str
 
 
 ShareLink = SignedUrl
 
 
-def _check_record(record: FileRecord, owner: str) -> None:
-    # The store refuses foreign keys anyway; this refuses a foreign record before any key is looked at.
-    if record.user_id != owner:
-        raise AccessDenied("That recording is not yours, so PulseVault will not make a link to it.")
-
-
-def _sign(store: ObjectStore, key: str, *, owner: str, expires_s: int | None, **params: Any) -> SignedUrl:
+def _sign(store: ObjectStore, owner: str, key: str, *, expires_s: int | None, inline: bool,
+          download_name: str | None = None) -> SignedUrl:
+    content_type, inline_ok = served_as(key)
     seconds = store.expiry(expires_s)
     now = datetime.now(UTC)
-    url = store.presign_get(key, owner=owner, expires=seconds, **params)
-    return SignedUrl(url=url, expires_at=now + timedelta(seconds=seconds), expires_s=seconds)
+    url = store.presign_get(key, owner=owner, expires=seconds, download_name=download_name,
+                            inline=inline and inline_ok, content_type=content_type)
+    return SignedUrl(url=url, expires_at=now + timedelta(seconds=seconds), expires_s=seconds,
+                     content_type=content_type)
 
 
-def playback_url(store: ObjectStore, record: FileRecord, *, owner: str, expires_s: int | None = None) -> SignedUrl:
+def playback_url(store: ObjectStore, repo: Repository, record_id: str, *, expires_s: int | None = None) -> SignedUrl:
     """What the player loads: the H.264 preview when there is one, else the original (inline).
 
     S3 answers Range requests on presigned GETs, so the browser can seek.
     """
-    _check_record(record, owner)
-    content_type = PREVIEW_CONTENT_TYPE if record.preview_key else record.content_type
-    return _sign(store, record.playback_key, owner=owner, expires_s=expires_s, inline=True,
-                 content_type=content_type)
+    record = repo.get(record_id)
+    return _sign(store, repo.user_id, record.playback_key, expires_s=expires_s, inline=True)
 
 
-def thumbnail_url(store: ObjectStore, record: FileRecord, *, owner: str,
-                  expires_s: int | None = None) -> SignedUrl | None:
-    """The thumbnail of a ready record, or None (failed and pending uploads keep no objects)."""
-    _check_record(record, owner)
+def _thumbnail(store: ObjectStore, owner: str, record: FileRecord) -> SignedUrl | None:
+    """The thumbnail of a ready record of ``owner``'s, or None (failed and pending uploads keep no objects)."""
     if record.status is not Status.READY or not record.thumbnail_key:
         return None
-    return _sign(store, record.thumbnail_key, owner=owner, expires_s=expires_s, content_type="image/jpeg")
+    return _sign(store, owner, record.thumbnail_key, expires_s=None, inline=True)
 
 
-def download_url(store: ObjectStore, record: FileRecord, *, owner: str, expires_s: int | None = None) -> SignedUrl:
+def download_url(store: ObjectStore, repo: Repository, record_id: str, *, expires_s: int | None = None) -> SignedUrl:
     """The original, as an attachment saved under its original (sanitised) name."""
-    _check_record(record, owner)
+    record = repo.get(record_id)
     if record.status is not Status.READY:
         raise ValidationError("Only a stored (ready) recording can be downloaded.")
-    return _sign(store, record.s3_key, owner=owner, expires_s=expires_s, download_name=record.original_name,
-                 inline=False, content_type=record.content_type)
+    return _sign(store, repo.user_id, record.s3_key, expires_s=expires_s, inline=False,
+                 download_name=record.original_name)
 
 
 def share_expiry_options(settings: Settings) -> tuple[int, ...]:
@@ -131,11 +133,10 @@ def share_expiry_options(settings: Settings) -> tuple[int, ...]:
     return tuple(sorted(options))
 
 
-def share_link(store: ObjectStore, record: FileRecord, expires_s: int | float | None, settings: Settings, *,
-               owner: str) -> ShareLink:
+def share_link(store: ObjectStore, repo: Repository, record_id: str, expires_s: int | float | None,
+               settings: Settings) -> ShareLink:
     """A link to the original for a colleague, valid for ``expires_s`` clamped to the configured bounds."""
-    seconds = settings.clamp_expiry(expires_s)
-    return download_url(store, record, owner=owner, expires_s=seconds)
+    return download_url(store, repo, record_id, expires_s=settings.clamp_expiry(expires_s))
 
 
 def describe_expiry(seconds: int) -> str:
@@ -160,6 +161,16 @@ class LinkCache:
         self._lock = threading.Lock()
 
     def get(self, key: tuple[str, ...], make: Callable[[], SignedUrl | None]) -> SignedUrl | None:
+        cached = self.peek(key)
+        if cached is not None:
+            return cached
+        link = make()
+        if link is not None:
+            self.put(key, link)
+        return link
+
+    def peek(self, key: tuple[str, ...]) -> SignedUrl | None:
+        """The cached link while most of its life is left, else None."""
         now = datetime.now(UTC)
         with self._lock:
             cached = self._links.get(key)
@@ -167,13 +178,13 @@ class LinkCache:
                     seconds=cached.expires_s * LINK_REUSE_FRACTION):
                 self._links.move_to_end(key)
                 return cached
-        link = make()
-        if link is not None:
-            with self._lock:
-                self._links[key] = link
-                while len(self._links) > self._max:
-                    self._links.popitem(last=False)
-        return link
+        return None
+
+    def put(self, key: tuple[str, ...], link: SignedUrl) -> None:
+        with self._lock:
+            self._links[key] = link
+            while len(self._links) > self._max:
+                self._links.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._links)
@@ -182,20 +193,30 @@ class LinkCache:
         return f"LinkCache({len(self._links)} links)"
 
 
-def thumbnail_urls(store: ObjectStore, records: Iterable[FileRecord], *, owner: str,
+def thumbnail_urls(store: ObjectStore, repo: Repository, record_ids: Iterable[str], *,
                    cache: LinkCache | None = None) -> dict[str, str | None]:
-    """Record id → thumbnail URL, for exactly the rows given (the page on screen)."""
-    out: dict[str, str | None] = {}
-    for record in records:
-        def make(record: FileRecord = record) -> SignedUrl | None:
-            return thumbnail_url(store, record, owner=owner)
+    """Record id → thumbnail URL, for exactly the rows given (the page on screen).
 
+    Links still in ``cache`` are reused; the rest are signed from the rows re-read through
+    ``repo`` in one query (ids that are not the user's get no picture).
+    """
+    owner = repo.user_id
+    ids = list(dict.fromkeys(record_ids))
+    out: dict[str, str | None] = {}
+    for record_id in ids:
+        cached = cache.peek(("thumb", owner, record_id)) if cache is not None else None
+        out[record_id] = cached.url if cached else None
+    missing = [i for i in ids if out[i] is None]
+    for record in repo.get_many(missing) if missing else []:
         try:
-            link = cache.get(("thumb", owner, record.id), make) if cache is not None else make()
+            link = _thumbnail(store, owner, record)
         except PulseVaultError as exc:  # one odd row must not take the whole list down: it shows no picture
             log.warning("no thumbnail link for record %s: %s", record.id, exc)
             link = None
-        out[record.id] = link.url if link else None
+        if link is not None:
+            if cache is not None:
+                cache.put(("thumb", owner, record.id), link)
+            out[record.id] = link.url
     return out
 
 
@@ -285,43 +306,50 @@ class DeleteReport:
         return f"{done} {len(self.failed)} could not be deleted completely ({names})"
 
 
-def record_object_keys(store: ObjectStore, record: FileRecord, *, owner: str) -> list[str]:
+def _object_keys(store: ObjectStore, owner: str, record: FileRecord) -> list[str]:
     """The record's known keys plus anything else under its prefix (a broken upload's leftovers)."""
     known = [k for k in (record.s3_key, record.thumbnail_key, record.preview_key, record.ground_truth_key) if k]
     listed = [info.key for info in store.iter_objects(record_folder(record.s3_key), owner=owner)]
     return list(dict.fromkeys([*known, *listed]))
 
 
-def _delete(store: ObjectStore, repo: Repository, record: FileRecord) -> FileRecord:
-    owner = repo.user_id
-    _check_record(record, owner)
-    keys = record_object_keys(store, record, owner=owner)  # refuses foreign keys before anything changes
-    repo.mark_failed(record.id, DELETING)
+def _delete(store: ObjectStore, repo: Repository, server: ServerRecords, record: FileRecord) -> FileRecord:
+    """``record`` is always a row just read through ``repo`` (the caller), never one handed in."""
+    owner = _same_user(repo, server)
+    keys = _object_keys(store, owner, record)  # refuses foreign keys before anything changes
+    server.mark_failed(record.id, DELETING)
     try:
         result = store.delete(keys, owner=owner)
     except PulseVaultError as exc:
-        _note_unfinished(repo, record, str(exc))
+        _note_unfinished(server, record, str(exc))
         raise
     if result.errors:
         reason = f"{len(result.errors)} of its files could not be removed ({result.errors[0][1]})"
-        _note_unfinished(repo, record, reason)
+        _note_unfinished(server, record, reason)
         raise _unfinished(reason)
-    repo.delete(record.id)
+    server.delete(record.id)
     return record
+
+
+def _same_user(repo: Repository, server: ServerRecords) -> str:
+    """The one user both act for (they are built from the same session); anything else is refused."""
+    if repo.user_id != server.user_id:
+        raise AccessDenied("These records belong to another session; sign in again.")
+    return repo.user_id
 
 
 def _unfinished(reason: str) -> StorageError:
     return StorageError(f"The deletion did not finish: {reason}. It is marked failed; delete it again.")
 
 
-def _note_unfinished(repo: Repository, record: FileRecord, reason: str) -> None:
+def _note_unfinished(server: ServerRecords, record: FileRecord, reason: str) -> None:
     try:
-        repo.mark_failed(record.id, f"{DELETING} ({reason})")
+        server.mark_failed(record.id, f"{DELETING} ({reason})")
     except PulseVaultError as exc:  # the DELETING mark from step 1 stays, which says the same
         log.warning("could not note the unfinished deletion of record %s: %s", record.id, exc)
 
 
-def delete_records(store: ObjectStore, repo: Repository, ids: Sequence[str], *,
+def delete_records(store: ObjectStore, repo: Repository, server: ServerRecords, ids: Sequence[str], *,
                    progress: Callable[[int, int], None] | None = None) -> DeleteReport:
     """Delete several recordings; one failing does not stop the others. Never raises for a record."""
     deleted: list[FileRecord] = []
@@ -330,9 +358,9 @@ def delete_records(store: ObjectStore, repo: Repository, ids: Sequence[str], *,
     for index, record_id in enumerate(unique, start=1):
         name = record_id
         try:
-            record = repo.get(record_id)
+            record = repo.get(record_id)  # NotFound for anyone else's id
             name = record.original_name
-            deleted.append(_delete(store, repo, record))
+            deleted.append(_delete(store, repo, server, record))
         except PulseVaultError as exc:
             failed.append(DeleteFailure(record_id, name, str(exc)))
         if progress is not None:
@@ -356,39 +384,36 @@ def can_discard(record: FileRecord, settings: Settings, *, now: datetime | None 
 def reanalyse(
     store: ObjectStore,
     repo: Repository,
+    server: ServerRecords,
     record_id: str,
     *,
     method: str = "POS",
     progress: Callable[[str, float], None] | None = None,
-    workdir: Path | str | None = None,
     band: tuple[float, float] | None = None,
 ) -> FileRecord:
-    """Download the original (streamed, to a temporary folder), run the quick look again, save it.
+    """Download the original (streamed, to a temporary folder that is removed after), run the quick
+    look again, save it.
 
     ``progress(stage, fraction)`` is called with stage ``"download"`` then ``"analyse"``. The
     ground-truth file, if the record has one, is fetched too so the summary compares against it.
     ``band`` is the heart-rate band in Hz (None: the analysis default, at rest).
     """
+    owner = _same_user(repo, server)
     record = repo.get(record_id)
-    owner = repo.user_id
-    _check_record(record, owner)
     if record.status is not Status.READY:
         raise ValidationError("Only a stored (ready) recording can be analysed.")
     method = rppg.check_method(method)
     report = progress or (lambda _stage, _fraction: None)
-    with tempfile.TemporaryDirectory(prefix="pulsevault-reanalyse-", dir=workdir) as tmp:
+    with tempfile.TemporaryDirectory(prefix="pulsevault-reanalyse-") as tmp:
         folder = Path(tmp)
+        truth = load_record_truth(store, record, folder, owner=owner)  # a bad file fails before the download
         local = folder / f"original.{extension_of(record.s3_key) or 'bin'}"
         store.download_to(record.s3_key, local, owner=owner,
                           progress=lambda done, total: report("download", done / total if total else 1.0))
-        truth = None
-        if record.ground_truth_key:
-            truth = folder / f"ground_truth.{extension_of(record.ground_truth_key) or 'csv'}"
-            store.download_to(record.ground_truth_key, truth, owner=owner)
         lossless = record.video.lossless if record.video else None
         summary = rppg.analyse(local, method=method, lossless=lossless, ground_truth=truth, band=band,
                                progress=lambda fraction: report("analyse", fraction))
     try:
-        return repo.set_analysis(record.id, summary.to_json())
+        return server.set_analysis(record.id, summary.to_json())
     except NotFound:
         raise NotFound("The recording was deleted while it was being analysed.") from None

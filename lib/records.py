@@ -8,7 +8,7 @@ UI can use these types without depending on persistence (``lib.repository``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -85,11 +85,24 @@ class FileRecord:
     analysis: dict[str, Any] | None
     created_at: datetime
     updated_at: datetime
+    ground_truth_name: str | None = None
+    """The ground-truth file's original (sanitised) name; its format is read from it."""
+    ground_truth_bytes: int = 0
+    """Bytes the ground truth takes in storage (with a BIDS sidecar), counted in usage."""
 
     @property
     def playback_key(self) -> str:
         """What a browser should play: the H.264 preview if there is one."""
         return self.preview_key or self.s3_key
+
+
+@dataclass(frozen=True)
+class GroundTruthFile:
+    """A ground-truth file stored beside a recording: its key, original name and bytes in storage."""
+
+    key: str
+    name: str
+    size_bytes: int
 
 
 @dataclass(frozen=True)
@@ -125,10 +138,25 @@ class UsageBucket:
     count: int
 
 
+DAILY_HISTORY_DAYS = 62
+"""Uploads of the last this many days are also counted per day: a history this short is charted by day
+(per month it would be one or two dots)."""
+
+
+def daily_history_start(today: date | None = None) -> date:
+    """The first day (UTC) that :attr:`UsageSummary.by_day` covers."""
+    return (today or datetime.now(UTC).date()) - timedelta(days=DAILY_HISTORY_DAYS - 1)
+
+
 @dataclass(frozen=True)
 class UsageSummary:
+    """The caller's ready recordings, aggregated: totals, and buckets by upload day ("YYYY-MM-DD", UTC, only
+    from :func:`daily_history_start` on) and month ("YYYY-MM") in date order, by content type, lossless and
+    subject largest first, the largest records."""
+
     total_bytes: int
     total_count: int
+    by_day: tuple[UsageBucket, ...]
     by_month: tuple[UsageBucket, ...]
     by_content_type: tuple[UsageBucket, ...]
     by_lossless: tuple[UsageBucket, ...]

@@ -1,5 +1,5 @@
 """A generated sample recording for demo mode: a cartoon face whose skin pulses, and
-:func:`seed_demo`, which stores it for the demo account through the upload pipeline.
+:func:`store_sample`, which stores it for the demo account through the upload pipeline.
 
 Demo mode has no real recordings, yet every page should have something to
 show. This draws a short face-like clip (skin ellipse, hair, eyes, brows,
@@ -16,21 +16,21 @@ The test suite has a richer generator (tests/support/synthetic_pulse.py);
 from __future__ import annotations
 
 import logging
+import pickle
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
+from lib.demo import SeedTarget
 from lib.pipeline import Backends, process_upload
 from lib.records import ResearchFields
-from lib.repository import SqliteRepository
-
-if TYPE_CHECKING:
-    from lib.services import Services
+from lib.repository import SqliteRepository, SqliteServerRecords
+from lib.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -83,13 +83,15 @@ def write_sample(path: Path, spec: SampleSpec = SampleSpec()) -> Path:
     return path
 
 
-def seed_demo(services: Services) -> None:
-    """Demo mode: one generated sample recording for the demo account, through the upload pipeline."""
-    demo = services.demo
-    if demo is None:
-        return
-    backends = Backends(services.settings, services.store, SqliteRepository(demo.db_path, demo.user_id))
-    folder = Path(tempfile.mkdtemp(prefix="sample-", dir=demo.workdir))
+def store_sample(target: SeedTarget) -> None:
+    """Draw the sample clip and store it for ``target``'s user through the upload pipeline.
+
+    Runs in the process :func:`lib.demo.seed_sample` starts (:func:`main`), never in the app's own.
+    """
+    backends = Backends(target.settings, ObjectStore.from_settings(target.settings),
+                        SqliteRepository(target.db_path, target.user_id),
+                        SqliteServerRecords(target.db_path, target.user_id))
+    folder = Path(tempfile.mkdtemp(prefix="sample-", dir=target.workdir))
     try:
         clip = write_sample(folder / SAMPLE_NAME)
         record = process_upload(clip, SAMPLE_NAME, SAMPLE_RESEARCH, backends)
@@ -142,3 +144,13 @@ def _features(image: np.ndarray, covered: np.ndarray, cx: int, cy: int, fw: int,
     mouth = (cx, cy + int(fh * 0.45)), (int(fw * 0.38), max(1, int(fh * 0.06)))
     cv2.ellipse(image, *mouth, 0, 0, 360, (70, 60, 140), -1)
     cv2.ellipse(covered, *mouth, 0, 0, 360, 255, -1)
+
+
+def main() -> None:
+    """``python -m lib.sample``: store the sample for the pickled :class:`~lib.demo.SeedTarget` on stdin."""
+    logging.basicConfig(level=logging.INFO)  # the one line of news reaches the app's log
+    store_sample(pickle.load(sys.stdin.buffer))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,24 +1,36 @@
 """The backends of one running app, built once per process from Settings.
 
 ``Services`` holds what is safe to share between browser sessions: settings,
-the S3 object store (one boto3 client per process) and, in demo mode, the
-embedded backends. What belongs to one signed-in user, the auth provider with
-its Supabase client and the metadata repository running as that user, is
-made per browser session by :meth:`Services.new_auth` and
-:meth:`Services.repository_for`.
+the S3 object store (one boto3 client per process), the server's own
+PostgREST client (service role, cloud mode), the sign-in throttle and, in demo
+mode, the embedded backends. What belongs to one signed-in user, the auth
+provider with its Supabase client, the metadata repository running as that
+user and the server's writes for that user, is made per browser session by
+:meth:`Services.new_auth`, :meth:`Services.repository_for` and
+:meth:`Services.server_records_for`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from lib.auth import AuthProvider, DemoAuth, Session, SupabaseAuth, new_supabase_client
 from lib.demo import DemoBackends, seed_once, start_demo
-from lib.repository import Repository, SqliteRepository, SupabaseRepository
+from lib.repository import (
+    Repository,
+    ServerRecords,
+    SqliteRepository,
+    SqliteServerRecords,
+    SupabaseRepository,
+    SupabaseServerRecords,
+    new_service_client,
+)
 from lib.sessions import SqliteSessionStore, TokenCipher
 from lib.settings import Settings
 from lib.storage import ObjectStore
+from lib.throttle import SignInThrottle
 
 
 @dataclass(frozen=True)
@@ -29,6 +41,10 @@ class Services:
     demo: DemoBackends | None = None
     sessions: SqliteSessionStore | None = None
     """Where signed-in browsers' sessions are kept (lib.sessions); None: in this browser tab only."""
+    service_client: Any = field(default=None, repr=False)
+    """Cloud mode: the service-role PostgREST client behind every ServerRecords (None in demo mode)."""
+    throttle: SignInThrottle = field(default_factory=SignInThrottle)
+    """One per process, shared by every browser session's sign-ins."""
 
     @property
     def store(self) -> ObjectStore:
@@ -41,9 +57,9 @@ class Services:
     def new_auth(self) -> AuthProvider:
         """A fresh auth provider for one browser session (never shared)."""
         if self.demo is not None:
-            return DemoAuth(self.demo.db_path)
+            return DemoAuth(self.demo.db_path, throttle=self.throttle)
         assert self.settings.supabase is not None
-        return SupabaseAuth(new_supabase_client(self.settings.supabase))
+        return SupabaseAuth(new_supabase_client(self.settings.supabase), self.throttle)
 
     def repository_for(self, auth: AuthProvider, session: Session) -> Repository:
         """The metadata repository acting as the signed-in user."""
@@ -52,6 +68,12 @@ class Services:
             return SupabaseRepository(auth.client, session.user_id)
         assert self.demo is not None
         return SqliteRepository(self.demo.db_path, session.user_id)
+
+    def server_records_for(self, session: Session) -> ServerRecords:
+        """The server's writes (facts, row lifecycle) for the signed-in user of ``session`` only."""
+        if self.demo is not None:
+            return SqliteServerRecords(self.demo.db_path, session.user_id)
+        return SupabaseServerRecords(self.service_client, session.user_id)
 
 
 DemoSeed = Callable[[Services], None]
@@ -66,7 +88,9 @@ def build_services(
     process (the upload pipeline provides it).
     """
     if not settings.is_demo:
-        return Services(settings=settings, object_store=ObjectStore.from_settings(settings))
+        assert settings.supabase is not None
+        return Services(settings=settings, object_store=ObjectStore.from_settings(settings),
+                        service_client=new_service_client(settings.supabase))
     demo = start_demo([*settings.app_origins, *origins])
     settings = settings.with_s3(demo.s3)
     services = Services(settings=settings, object_store=ObjectStore.from_settings(settings), demo=demo,

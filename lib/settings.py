@@ -58,6 +58,10 @@ class S3Settings:
 class SupabaseSettings:
     url: str
     anon_key: str = field(repr=False)
+    """Public: what a browser session's client (and so the user's JWT) talks to PostgREST with."""
+    service_role_key: str = field(repr=False, default="")
+    """Secret, like the S3 secret key: the server's own writes of facts and the row lifecycle
+    (lib.repository.ServerRecords). Never used for a user's reads, never shown or logged."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,6 @@ class Settings:
     presign_expiry_s: int = DEFAULT_PRESIGN_EXPIRY_S
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * MIB
     quota_bytes: int = DEFAULT_QUOTA_GB * GIB
-    admin_emails: frozenset[str] = frozenset()
     require_consent: bool = False
     direct_upload_threshold_bytes: int = DEFAULT_DIRECT_UPLOAD_THRESHOLD_MB * MIB
     transfer_concurrency: int | None = None
@@ -99,9 +102,6 @@ class Settings:
             return self.presign_expiry_s
         return clamp_expiry(seconds)
 
-    def is_admin(self, email: str | None) -> bool:
-        return bool(email) and email.strip().lower() in self.admin_emails
-
     def with_s3(self, s3: S3Settings) -> Settings:
         return replace(self, s3=s3)
 
@@ -125,14 +125,14 @@ _S3_REQUIRED = {
     "bucket": "AWS_S3_BUCKET",
 }
 _S3_OPTIONAL = {"endpoint_url": "AWS_S3_ENDPOINT_URL", "ca_bundle": "AWS_CA_BUNDLE"}
-_SUPABASE_REQUIRED = {"url": "SUPABASE_URL", "anon_key": "SUPABASE_ANON_KEY"}
+_SUPABASE_REQUIRED = {"url": "SUPABASE_URL", "anon_key": "SUPABASE_ANON_KEY",
+                      "service_role_key": "SUPABASE_SERVICE_ROLE_KEY"}
 
 # [app] key -> (environment variable, parser)
 _APP_KEYS: dict[str, tuple[str, Any]] = {
     "presign_expiry_s": ("PULSEVAULT_PRESIGN_EXPIRY_S", int),
     "max_upload_mb": ("PULSEVAULT_MAX_UPLOAD_MB", int),
     "quota_gb": ("PULSEVAULT_QUOTA_GB", float),
-    "admin_emails": ("PULSEVAULT_ADMIN_EMAILS", str),
     "require_consent": ("PULSEVAULT_REQUIRE_CONSENT", str),
     "direct_upload_threshold_mb": ("PULSEVAULT_DIRECT_UPLOAD_THRESHOLD_MB", int),
     "transfer_concurrency": ("PULSEVAULT_TRANSFER_CONCURRENCY", int),
@@ -144,6 +144,18 @@ _APP_KEYS: dict[str, tuple[str, Any]] = {
     "session_idle_timeout_s": ("PULSEVAULT_SESSION_IDLE_TIMEOUT_S", int),
     "session_lifetime_s": ("PULSEVAULT_SESSION_LIFETIME_S", int),
     "hr_band": ("PULSEVAULT_HR_BAND", str),
+}
+
+
+# Settings that no longer exist, with what replaced them: refused rather than silently ignored,
+# because an operator who set one expects it to do something.
+_REMOVED_APP_KEYS: dict[str, tuple[str, str]] = {
+    "admin_emails": (
+        "PULSEVAULT_ADMIN_EMAILS",
+        "an e-mail address is something anyone can sign up with. Administrators are now a role only the "
+        "server can set: in Supabase, app_metadata {\"role\": \"admin\"} on the user (see the README); "
+        "in demo mode, the seeded admin account",
+    ),
 }
 
 
@@ -197,6 +209,9 @@ def _section(
 
 def _app_options(secrets: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
     section = secrets.get("app") or {}
+    for key, (env, why) in _REMOVED_APP_KEYS.items():
+        if section.get(key) not in (None, "") or environ.get(env):
+            raise ConfigError(f"Setting [app] {key} (or {env}) was removed: {why}. Remove the setting.")
     raw: dict[str, Any] = {}
     for key, (env, parse) in _APP_KEYS.items():
         value = section[key] if key in section else environ.get(env)
@@ -217,8 +232,6 @@ def _app_fields(raw: dict[str, Any]) -> dict[str, Any]:
         out["max_upload_bytes"] = _positive(raw, "max_upload_mb") * MIB
     if "quota_gb" in raw:
         out["quota_bytes"] = int(_positive(raw, "quota_gb") * GIB)
-    if "admin_emails" in raw:
-        out["admin_emails"] = frozenset(e.strip().lower() for e in _as_list(raw["admin_emails"]) if e.strip())
     if "require_consent" in raw:
         out["require_consent"] = _as_bool(raw["require_consent"])
     if "direct_upload_threshold_mb" in raw:

@@ -86,6 +86,7 @@ class PartInfo:
     part_number: int
     size: int
     etag: str
+    last_modified: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -317,8 +318,20 @@ class ObjectStore:
         with self._errors("look up the unfinished upload"):
             pages = self._client.get_paginator("list_parts").paginate(Bucket=self.bucket, Key=key, UploadId=upload_id)
             for page in pages:
-                parts.extend(PartInfo(p["PartNumber"], p["Size"], p["ETag"].strip('"')) for p in page.get("Parts", []))
+                parts.extend(PartInfo(p["PartNumber"], p["Size"], p["ETag"].strip('"'), p.get("LastModified"))
+                             for p in page.get("Parts", []))
         return parts
+
+    def abort_multipart_uploads(self, prefix: str, *, owner: str) -> int:
+        """Abort every unfinished multipart upload of the caller's under ``prefix`` (S3 drops their parts);
+        returns how many. For uploads the app gives up on: a record being discarded or cleaned as stale."""
+        uploads = self.list_multipart_uploads(prefix, owner=owner)
+        for upload in uploads:
+            try:
+                self.abort_multipart(upload.key, upload.upload_id, owner=owner)
+            except NotFound:  # finished or aborted meanwhile: nothing left to drop
+                continue
+        return len(uploads)
 
     def list_multipart_uploads(self, prefix: str, *, owner: str) -> list[MultipartUploadInfo]:
         """The caller's unfinished multipart uploads under ``prefix`` (all pages), for resume."""

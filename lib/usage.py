@@ -8,7 +8,9 @@ Three audiences, three sources:
 * **Admins** — :func:`bucket_wide_usage`: bytes and objects per user and per
   month from the bucket listing itself (the metadata store would only show an
   admin their own rows). The admin check is made here, before the listing and
-  before the cache, so no page can hand the view to anyone else.
+  before the cache, so no page can hand the view to anyone else. It reads the
+  caller's verified role (``lib.auth.Caller``, from the session: Supabase
+  ``app_metadata`` or the demo account's role), never an e-mail address.
 * **Reconciliation** — :func:`reconcile` compares the caller's prefix with
   their rows. Objects are listed *before* rows: the pipeline writes a row
   before any of its objects, so an object that is in the listing has its row in
@@ -18,7 +20,7 @@ Three audiences, three sources:
 What counts as what (see :class:`Kind`):
 
 * an object is an **orphan** when no row names it (``s3_key``,
-  ``thumbnail_key``, ``preview_key``, ``ground_truth_key``) and it does not lie
+  ``thumbnail_key``, ``preview_key``, ``ground_truth_key`` and a BIDS table's sidecar) and it does not lie
   under the record prefix of a ``pending`` row (an upload in flight writes its
   objects before the row is marked ready);
 * a ``ready`` row is **missing** when its original is not in the bucket or is
@@ -29,7 +31,8 @@ What counts as what (see :class:`Kind`):
 
 Bucket-wide reconciliation (admins, :func:`reconcile_bucket`) lists the whole
 bucket once and checks each user prefix *whose rows the caller can read*: the
-caller's repository says whose those are (``Repository.rows_of``). Where it
+caller's repository says whose those are (``Repository.rows_of``, and
+``ServerRecords.rows_of`` for the repairs; :func:`row_access`). Where it
 cannot read a user's rows (row-level security in the cloud shows an admin only
 their own), that prefix is reported as *not checked* with its object count and
 bytes, never guessed at. Checking another user's prefix in the cloud needs that user
@@ -37,13 +40,15 @@ signed in, or a service-role script outside the app.
 
 Repairs run only after the user confirmed them in the UI, and the row repairs
 re-check the row's status first: :func:`delete_orphans`,
-:func:`mark_missing_failed`, :func:`clean_stale_pending` (deletes the partial
-objects, then marks the row ``failed``: the pipeline's own rule for a broken
-upload, so the attempt stays visible on My files with its reason instead of
-vanishing). :func:`repair` applies one kind to a check's findings, user by
-user, and requires an admin for anyone else's. Incomplete multipart uploads
-are not objects and do not show up in a listing; a bucket lifecycle rule
-(AbortIncompleteMultipartUpload) is what removes their parts.
+:func:`mark_missing_failed`, :func:`clean_stale_pending` (aborts the record's
+unfinished multipart uploads, deletes the partial objects, then marks the row
+``failed``: the pipeline's own rule for a broken upload, so the attempt stays
+visible on My files with its reason instead of vanishing, and its reservation
+stops counting against the quota). :func:`repair` applies one kind to a
+check's findings, user by user, and requires an admin for anyone else's.
+Incomplete multipart uploads are not objects and do not show up in a listing;
+the ones no row knows of are removed by the bucket's lifecycle rule
+(AbortIncompleteMultipartUpload).
 """
 
 from __future__ import annotations
@@ -55,13 +60,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
+from lib.auth import Caller
 from lib.errors import AccessDenied, NotFound, PulseVaultError
-from lib.keys import RECORDINGS_PREFIX, record_folder, user_prefix
+from lib.keys import RECORDINGS_PREFIX, ground_truth_keys, record_folder, user_prefix
 from lib.records import FileRecord, Status, UsageBucket, UsageSummary
-from lib.repository import Repository
+from lib.repository import Repository, ServerRecords
 from lib.settings import Settings
 from lib.storage import HealthStatus, ObjectInfo, ObjectStore
 from lib.units import human_bytes
@@ -76,9 +82,27 @@ STALE_REASON = "Reconciliation: the upload never finished; its partial files wer
 
 ListingProgress = Callable[[int, int], None]
 """Called with (objects listed so far, bytes listed so far)."""
-RowAccess = Callable[[str], Repository | None]
-"""A user id → a repository of that user's rows, or None when the caller cannot read them
-(a session's ``Repository.rows_of``)."""
+
+
+@dataclass(frozen=True)
+class UserRows:
+    """One user's rows both ways: read as that user, written by the server for that user."""
+
+    repo: Repository
+    server: ServerRecords
+
+
+RowAccess = Callable[[str], UserRows | None]
+"""A user id → that user's rows, or None when the caller cannot reach them (:func:`row_access`)."""
+
+
+def row_access(repo: Repository, server: ServerRecords) -> RowAccess:
+    """Whose rows a session can reach: its own, and where its stores allow it (demo mode) anyone's."""
+    def rows_for(user_id: str) -> UserRows | None:
+        other_repo, other_server = repo.rows_of(user_id), server.rows_of(user_id)
+        return None if other_repo is None or other_server is None else UserRows(other_repo, other_server)
+
+    return rows_for
 
 _KEY = re.compile(r"recordings/(?P<user>[^/]+)/(?:(?P<year>\d{4})/(?P<month>\d{2})/(?P<record>[^/]+)/)?")
 
@@ -114,15 +138,53 @@ def user_usage(repo: Repository, settings: Settings) -> UserUsage:
     return UserUsage(summary=repo.usage(), quota_bytes=settings.quota_bytes)
 
 
-def cumulative_by_month(summary: UsageSummary) -> tuple[UsageBucket, ...]:
-    """Stored bytes and recordings at the end of each month: growth over time."""
+class Period(StrEnum):
+    """How finely uploads over time are counted on the Usage page."""
+
+    DAY = "Day"
+    MONTH = "Month"
+
+
+@dataclass(frozen=True)
+class UploadHistory:
+    """Uploads over time, per day when the whole history is recent (per month it would be one or two dots),
+    else per month."""
+
+    period: Period
+    uploads: tuple[UsageBucket, ...]
+    """Bytes and recordings uploaded in each period, in date order."""
+    stored: tuple[UsageBucket, ...]
+    """Bytes and recordings stored at the end of each period, starting from nothing the period before the
+    first upload (so even one day of uploads draws a line, not a dot)."""
+
+
+def upload_history(summary: UsageSummary) -> UploadHistory:
+    """Per day when every stored recording was uploaded within the daily history, else per month."""
+    daily = bool(summary.by_day) and sum(b.count for b in summary.by_day) == summary.total_count
+    period = Period.DAY if daily else Period.MONTH
+    uploads = tuple(sorted(summary.by_day if daily else summary.by_month, key=lambda b: b.label))
+    return UploadHistory(period, uploads, running_total(uploads, period))
+
+
+def running_total(uploads: Sequence[UsageBucket], period: Period) -> tuple[UsageBucket, ...]:
+    """Stored bytes and recordings at the end of each period (``uploads`` in date order), from zero."""
+    if not uploads:
+        return ()
     running_bytes = running_count = 0
-    out = []
-    for bucket in sorted(summary.by_month, key=lambda b: b.label):
+    out = [UsageBucket(_period_before(uploads[0].label, period), 0, 0)]
+    for bucket in uploads:
         running_bytes += bucket.bytes
         running_count += bucket.count
         out.append(UsageBucket(bucket.label, running_bytes, running_count))
     return tuple(out)
+
+
+def _period_before(label: str, period: Period) -> str:
+    """The day before a "YYYY-MM-DD", or the month before a "YYYY-MM"."""
+    if period is Period.DAY:
+        return (date.fromisoformat(label) - timedelta(days=1)).isoformat()
+    year, month = (int(part) for part in label.split("-"))
+    return f"{year - 1}-12" if month == 1 else f"{year}-{month - 1:02d}"
 
 
 def usage_csv(usage: UserUsage) -> str:
@@ -133,7 +195,7 @@ def usage_csv(usage: UserUsage) -> str:
         ("quota", "quota", usage.quota_bytes, ""),
         ("quota", "remaining", usage.remaining_bytes, ""),
     ]
-    for section, buckets in (("month", s.by_month), ("content_type", s.by_content_type),
+    for section, buckets in (("day", s.by_day), ("month", s.by_month), ("content_type", s.by_content_type),
                              ("lossless", s.by_lossless), ("subject", s.by_subject)):
         rows += [(section, b.label, b.bytes, b.count) for b in buckets]
     rows += [("largest", f"{r.original_name} ({r.id})", r.size_bytes, 1) for r in s.largest]
@@ -232,15 +294,14 @@ class _TtlCache:
 _bucket_cache = _TtlCache()
 
 
-def require_admin(settings: Settings, caller_email: str | None) -> None:
-    if not settings.is_admin(caller_email):
+def require_admin(caller: Caller) -> None:
+    if not caller.is_admin:
         raise AccessDenied("Only PulseVault administrators can see or check the whole bucket.")
 
 
 def bucket_wide_usage(
     store: ObjectStore,
-    settings: Settings,
-    caller_email: str | None,
+    caller: Caller,
     progress: ListingProgress | None = None,
     *,
     refresh: bool = False,
@@ -252,7 +313,7 @@ def bucket_wide_usage(
     Raises AccessDenied unless the caller is an admin; the check comes before
     the cache, so a cached listing is never a way around it.
     """
-    require_admin(settings, caller_email)
+    require_admin(caller)
     cached = None if refresh else _bucket_cache.get(store.bucket, ttl_s, clock())
     if cached is not None:
         return cached
@@ -370,7 +431,7 @@ def reconcile(store: ObjectStore, repo: Repository, user_id: str, settings: Sett
     return _compare(user_id, objects, list(repo.iter_all()), settings, now or datetime.now(UTC))
 
 
-def reconcile_bucket(store: ObjectStore, settings: Settings, caller_email: str | None,
+def reconcile_bucket(store: ObjectStore, settings: Settings, caller: Caller,
                      rows_for: RowAccess, now: datetime | None = None,
                      progress: ListingProgress | None = None) -> BucketReconciliation:
     """Admins: every user prefix in the bucket, checked where the caller can read that user's rows.
@@ -378,7 +439,7 @@ def reconcile_bucket(store: ObjectStore, settings: Settings, caller_email: str |
     Users are found in the listing, so one with records but no files at all is
     not visited here; their own check (or the caller's, for the caller) finds them.
     """
-    require_admin(settings, caller_email)
+    require_admin(caller)
     by_user: dict[str, list[ObjectInfo]] = {}
     for info in _listed(store.iter_all_objects(RECORDINGS_PREFIX), progress):
         by_user.setdefault(_owner_and_month(info)[0], []).append(info)
@@ -386,11 +447,11 @@ def reconcile_bucket(store: ObjectStore, settings: Settings, caller_email: str |
     checked, unchecked = [], []
     for user_id in sorted(by_user):
         objects = by_user[user_id]
-        repo = rows_for(user_id) if user_id else None
-        if repo is None:
+        rows = rows_for(user_id) if user_id else None
+        if rows is None:
             unchecked.append(UncheckedPrefix(user_id, len(objects), sum(o.size for o in objects)))
         else:
-            checked.append(_compare(user_id, objects, list(repo.iter_all()), settings, moment))
+            checked.append(_compare(user_id, objects, list(rows.repo.iter_all()), settings, moment))
     return BucketReconciliation(tuple(checked), tuple(unchecked))
 
 
@@ -402,8 +463,8 @@ def _compare(user_id: str, objects: list[ObjectInfo], rows: list[FileRecord], se
     found: list[Discrepancy] = []
     stale_after = timedelta(seconds=settings.stale_pending_s)
     for row in rows:
-        referenced.update(k for k in (row.s3_key, row.thumbnail_key, row.preview_key, row.ground_truth_key)
-                          if k)
+        referenced.update(k for k in (row.s3_key, row.thumbnail_key, row.preview_key,
+                                      *ground_truth_keys(row.ground_truth_key)) if k)
         if row.status is Status.PENDING:
             in_flight.add(record_folder(row.s3_key))
             if now - row.created_at > stale_after:
@@ -448,29 +509,35 @@ def delete_orphans(store: ObjectStore, user_id: str, keys: Sequence[str]) -> Rep
     return RepairResult(done=result.deleted, errors=result.errors)
 
 
-def mark_missing_failed(repo: Repository, ids: Sequence[str]) -> RepairResult:
+def mark_missing_failed(rows: UserRows, ids: Sequence[str]) -> RepairResult:
     """Mark ready rows whose original is gone as failed, so nobody tries to play them.
 
     The row keeps its keys, so any thumbnail or preview left is not an orphan:
     it goes when the recording is deleted on My files.
     """
-    return _each_row(repo, ids, Status.READY, lambda record: repo.mark_failed(record.id, MISSING_REASON))
+    return _each_row(rows.repo, ids, Status.READY,
+                     lambda record: rows.server.mark_failed(record.id, MISSING_REASON))
 
 
-def clean_stale_pending(store: ObjectStore, repo: Repository, ids: Sequence[str]) -> RepairResult:
-    """Delete a stale upload's partial objects, then mark its row failed (pipeline rule).
+def clean_stale_pending(store: ObjectStore, rows: UserRows, ids: Sequence[str]) -> RepairResult:
+    """Abort a stale upload's unfinished multipart uploads, delete its partial objects, then mark its
+    row failed (pipeline rule), which ends its reservation.
 
     If any object cannot be deleted the row stays pending, so the next check finds it again.
     """
+    owner = rows.repo.user_id
+
     def clean(record: FileRecord) -> None:
-        keys = [o.key for o in store.iter_objects(record_folder(record.s3_key), owner=repo.user_id)]
+        folder = record_folder(record.s3_key)
+        store.abort_multipart_uploads(folder, owner=owner)
+        keys = [o.key for o in store.iter_objects(folder, owner=owner)]
         if keys:
-            result = store.delete(keys, owner=repo.user_id)
+            result = store.delete(keys, owner=owner)
             if result.errors:
                 raise _PartialDelete(result.errors[0][1])
-        repo.mark_failed(record.id, STALE_REASON)
+        rows.server.mark_failed(record.id, STALE_REASON)
 
-    return _each_row(repo, ids, Status.PENDING, clean)
+    return _each_row(rows.repo, ids, Status.PENDING, clean)
 
 
 class _PartialDelete(PulseVaultError):
@@ -478,26 +545,26 @@ class _PartialDelete(PulseVaultError):
 
 
 def repair(kind: Kind, found: Sequence[Discrepancy], *, store: ObjectStore, rows_for: RowAccess,
-           settings: Settings, caller_email: str | None, caller_id: str) -> RepairResult:
+           caller: Caller) -> RepairResult:
     """Apply the repair of one kind to discrepancies a check found, one user at a time.
 
     Another user's discrepancies (from :func:`reconcile_bucket`) need an admin,
-    checked here again, and that user's rows readable through ``rows_for``.
+    checked here again, and that user's rows reachable through ``rows_for``.
     """
     results = []
     for user_id in sorted({d.user_id for d in found if d.kind is kind}):
-        if user_id != caller_id:
-            require_admin(settings, caller_email)
+        if user_id != caller.user_id:
+            require_admin(caller)
         items = [d for d in found if d.kind is kind and d.user_id == user_id]
-        repo = rows_for(user_id)
+        rows = rows_for(user_id)
         if kind is Kind.ORPHAN:
             results.append(delete_orphans(store, user_id, [d.key for d in items]))
-        elif repo is None:
+        elif rows is None:
             results.append(RepairResult(errors=tuple((d.record_id or d.key, _UNREADABLE) for d in items)))
         elif kind is Kind.MISSING:
-            results.append(mark_missing_failed(repo, [d.record_id for d in items if d.record_id]))
+            results.append(mark_missing_failed(rows, [d.record_id for d in items if d.record_id]))
         else:
-            results.append(clean_stale_pending(store, repo, [d.record_id for d in items if d.record_id]))
+            results.append(clean_stale_pending(store, rows, [d.record_id for d in items if d.record_id]))
     return RepairResult(*(tuple(x for r in results for x in getattr(r, name))
                           for name in ("done", "skipped", "errors")))
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
+from components import state_keys
 from components.context import this_browser_session_id, user_context
+from components.feedback import show_notice
 from components.sidebar import sign_out
+from components.text import literal
 from lib.sessions import SqliteSessionStore, StoredSession, describe_device
 from lib.units import human_bytes, human_duration
 
@@ -14,9 +17,10 @@ def render() -> None:
     ctx = user_context()
     settings = ctx.services.settings
     st.title("Account")
+    show_notice()
     left, right = st.columns(2)
     with left:
-        st.markdown(f"**Signed in as** {ctx.session.email}")
+        st.markdown(f"**Signed in as** {literal(ctx.session.email)}")
         st.markdown(f"**User id** `{ctx.user_id}`")
         st.markdown(f"**Session expires** {ctx.session.expires_at:%Y-%m-%d %H:%M:%S} UTC "
                     f"(in {human_duration(ctx.session.expires_in_s())}; refreshed automatically)")
@@ -26,9 +30,8 @@ def render() -> None:
         st.markdown(f"**Bucket** `{settings.s3.bucket if settings.s3 else '—'}`")
         st.markdown(f"**Quota** {human_bytes(settings.quota_bytes)} · "
                     f"**Upload limit** {human_bytes(settings.max_upload_bytes)}")
-        if settings.is_admin(ctx.session.email):
-            st.markdown("**Role** administrator")
-    if st.button("Sign out", icon=":material/logout:", key="account_sign_out"):
+        st.markdown(f"**Role** {'administrator' if ctx.caller.is_admin else 'researcher'}")
+    if st.button("Sign out", icon=":material/logout:", key=state_keys.ACCOUNT_SIGN_OUT):
         sign_out(ctx.services, ctx.session)
     _browsers()
 
@@ -42,7 +45,7 @@ def _browsers() -> None:
     else:
         for stored in store.list_for(ctx.user_id):
             _browser_row(store, stored, is_this=stored.id == this_browser_session_id())
-    if st.button("Sign out everywhere", icon=":material/devices_off:", key="account_sign_out_everywhere",
+    if st.button("Sign out everywhere", icon=":material/devices_off:", key=state_keys.ACCOUNT_SIGN_OUT_EVERYWHERE,
                  help="Ends every session of yours, in every browser, this one included."):
         sign_out(ctx.services, ctx.session, everywhere=True)
 
@@ -57,7 +60,7 @@ def _browser_row(store: SqliteSessionStore, stored: StoredSession, *, is_this: b
         seen.warning(f"Check this session: {stored.flagged}.", icon=":material/warning:")
     if is_this:
         return
-    if action.button("Sign out", key=f"revoke_{stored.id}", help="Ends this session in that browser."):
+    if action.button("Sign out", key=state_keys.account_revoke(stored.id), help="Ends this session in that browser."):
         store.revoke(stored.user_id, stored.id)
         st.rerun()
 

@@ -6,7 +6,7 @@ import streamlit as st
 
 from components import files_actions, files_table
 from components.context import UserContext, user_context
-from components.feedback import user_errors
+from components.feedback import show_notice, user_errors
 from components.files_detail import render_detail
 from lib.records import ListQuery, Status
 
@@ -14,7 +14,7 @@ from lib.records import ListQuery, Status
 def render() -> None:
     ctx = user_context()
     st.title("My files")
-    files_actions.show_notice()
+    show_notice()
     _attention(ctx)
     filters = files_table.render_filters()
     page = None
@@ -30,7 +30,7 @@ def render() -> None:
                 "No recordings yet. Upload some on the Upload page.", icon=":material/video_library:")
         files_actions.render_delete_dialog()
         return
-    selected = files_table.render_table(page, store=ctx.services.store, owner=ctx.user_id)
+    selected = files_table.render_table(page, store=ctx.services.store, repo=ctx.repo)
     files_table.render_pager(page)
     files_actions.render_toolbar(selected, filters.query(1), ctx)
     if len(selected) == 1:

@@ -2,39 +2,48 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
-from components import upload_jobs
+from components import state_keys, upload_jobs
 from components.context import user_context
 from components.direct_upload import DIRECT_TAB, default_tab, render_direct_upload, too_large_hint, uploader_limit_mb
+from components.feedback import show_notice
 from components.upload_card import render_card
 from components.upload_summary import render_summary, render_toolbar
 from lib.media import ALLOWED_EXTENSIONS
 from lib.units import human_bytes
 from lib.uploads import JobStatus
 
+# Hides the sizes Streamlit's uploaders write in decimal units (the page states them in the app's own).
+# A comment, not a docstring: Streamlit's "magic" would draw a bare string on the page.
+UPLOADER_CSS = Path(__file__).resolve().parents[1] / "assets" / "uploader.css"
+
 
 def render() -> None:
     ctx = user_context()
     settings = ctx.services.settings
     st.title("Upload")
+    show_notice()
     st.caption(
         f"Drop recordings ({', '.join(ALLOWED_EXTENSIONS)}), up to {human_bytes(settings.max_upload_bytes)} "
         "each. Every file is checked, previewed and given a quick-look pulse estimate before it is stored."
     )
+    st.html(UPLOADER_CSS)
     # Streamlit refuses bigger files in the browser, before the server holds any of them in memory.
     limit_mb, hint = uploader_limit_mb(settings), too_large_hint(settings)
     files_tab, folder_tab, direct_tab = st.tabs(["Files", "A whole folder", DIRECT_TAB],
-                                                default=default_tab(settings), key="pv_user_upload_tab")
+                                                default=default_tab(settings), key=state_keys.UPLOAD_TAB)
     with files_tab:
-        files = st.file_uploader("Recordings", accept_multiple_files=True, key="pv_user_upload_files",
+        files = st.file_uploader("Recordings", accept_multiple_files=True, key=state_keys.UPLOAD_FILES,
                                  max_upload_size=limit_mb, help=hint)
         if hint:
             st.caption(hint)
     with folder_tab:
         # A folder often holds ground-truth CSVs and notes too: only videos are taken from it.
         folder = st.file_uploader("A folder of recordings", accept_multiple_files="directory",
-                                  type=list(ALLOWED_EXTENSIONS), key="pv_user_upload_folder",
+                                  type=list(ALLOWED_EXTENSIONS), key=state_keys.UPLOAD_FOLDER,
                                   max_upload_size=limit_mb, help=hint)
         if hint:
             st.caption(hint)

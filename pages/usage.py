@@ -6,9 +6,9 @@ from __future__ import annotations
 import streamlit as st
 
 from components.context import user_context
-from components.feedback import user_errors
+from components.feedback import show_notice, user_errors
 from components.usage_admin import render_admin
-from components.usage_charts import render_breakdown, render_month_charts
+from components.usage_charts import render_breakdown, render_history_charts
 from components.usage_overview import render_export, render_health, render_largest, render_totals
 from components.usage_reconcile import render_own_check
 from lib.demo import seeding_done
@@ -19,6 +19,7 @@ def render() -> None:
     ctx = user_context()
     settings = ctx.services.settings
     st.title("Usage")
+    show_notice()
     render_health(storage_health(ctx.services.store))
     if settings.is_demo and not seeding_done():
         st.info("The demo's sample recording is still being prepared; reload in a moment to see it here.",
@@ -26,7 +27,7 @@ def render() -> None:
     with user_errors("Loading your usage figures"):
         usage = user_usage(ctx.repo, settings)
         render_totals(usage)
-        render_month_charts(usage.summary)
+        render_history_charts(usage.summary)
         kinds, lossless, subjects = st.columns(3)
         with kinds:
             render_breakdown("By content type", usage.summary.by_content_type, category="Type")
@@ -38,7 +39,7 @@ def render() -> None:
         render_export(usage)
     st.divider()
     render_own_check(ctx)
-    if settings.is_admin(ctx.session.email):
+    if ctx.caller.is_admin:  # lib.usage checks the role again; hiding the section is convenience
         render_admin(ctx)
 
 

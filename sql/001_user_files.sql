@@ -4,7 +4,8 @@
 --
 -- Who may touch a row is decided here, by row-level security on the caller's
 -- JWT (`auth.uid()`), not by the app: a bug in the app cannot show or change
--- another researcher's recordings.
+-- another researcher's recordings. What a user may change of their own rows,
+-- and what only the server writes, is sql/003_trust.sql.
 
 create table if not exists public.user_files (
   id               uuid primary key default gen_random_uuid(),
@@ -20,6 +21,8 @@ create table if not exists public.user_files (
   thumbnail_key    text,
   preview_key      text,
   ground_truth_key text,
+  ground_truth_name text,
+  ground_truth_bytes bigint not null default 0 check (ground_truth_bytes >= 0),
   -- video properties (null until probed)
   duration_s       double precision check (duration_s is null or duration_s >= 0),
   fps              double precision check (fps is null or fps >= 0),
@@ -35,20 +38,18 @@ create table if not exists public.user_files (
   session_label    text not null default '',
   notes            text not null default '',
   tags             text[] not null default '{}',
+  -- quick-look analysis results (a fact, like everything above the research fields)
   analysis         jsonb,
   created_at       timestamptz not null default now(),
-  updated_at       timestamptz not null default now(),
-  -- Every object of a row lives under its owner's prefix, so a row can never
-  -- point another user's presigned URLs at someone else's objects.
-  constraint user_files_s3_key_owner
-    check (starts_with(s3_key, 'recordings/' || user_id::text || '/')),
-  constraint user_files_derived_keys_owner
-    check (
-      (thumbnail_key is null or starts_with(thumbnail_key, 'recordings/' || user_id::text || '/'))
-      and (preview_key is null or starts_with(preview_key, 'recordings/' || user_id::text || '/'))
-      and (ground_truth_key is null or starts_with(ground_truth_key, 'recordings/' || user_id::text || '/'))
-    )
+  updated_at       timestamptz not null default now()
+  -- Which object keys a row may hold (exactly the app's layout, under the
+  -- owner's prefix) is checked by sql/003_trust.sql.
 );
+
+-- Columns added since the first release: a database made by it gains them here.
+alter table public.user_files add column if not exists ground_truth_name text;
+alter table public.user_files add column if not exists ground_truth_bytes bigint not null default 0
+  check (ground_truth_bytes >= 0);
 
 -- Listing a user's files newest first, and the duplicate check by checksum.
 create index if not exists user_files_user_created_idx on public.user_files (user_id, created_at desc);
@@ -80,10 +81,12 @@ create trigger user_files_before_update
   before update on public.user_files
   for each row execute function public.user_files_before_update();
 
--- Grants: nothing for anon; the four verbs for signed-in users (RLS narrows
--- them to their own rows); the service role for maintenance only.
+-- Grants: nothing for anon; signed-in users read their own rows (RLS below)
+-- and may change only their research fields, which sql/003_trust.sql grants
+-- column by column with the reasoning; every other write is the server's,
+-- through the service role.
 revoke all on table public.user_files from public, anon, authenticated;
-grant select, insert, update, delete on table public.user_files to authenticated;
+grant select on table public.user_files to authenticated;
 grant all on table public.user_files to service_role;
 
 alter table public.user_files enable row level security;
@@ -93,18 +96,8 @@ create policy user_files_select_own on public.user_files
   for select to authenticated
   using ((select auth.uid()) = user_id);
 
-drop policy if exists user_files_insert_own on public.user_files;
-create policy user_files_insert_own on public.user_files
-  for insert to authenticated
-  with check ((select auth.uid()) = user_id);
-
 drop policy if exists user_files_update_own on public.user_files;
 create policy user_files_update_own on public.user_files
   for update to authenticated
   using ((select auth.uid()) = user_id)
   with check ((select auth.uid()) = user_id);
-
-drop policy if exists user_files_delete_own on public.user_files;
-create policy user_files_delete_own on public.user_files
-  for delete to authenticated
-  using ((select auth.uid()) = user_id);

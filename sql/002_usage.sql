@@ -2,7 +2,8 @@
 -- Apply after 001_user_files.sql. Safe to run again.
 --
 -- Usage counts `ready` rows only: pending rows may be half-uploaded and failed
--- rows have had their objects removed.
+-- rows have had their objects removed. A row's bytes are its recording's plus its
+-- ground-truth file's (ground_truth_bytes).
 --
 -- Everything a normal user can call runs as the caller (security invoker), so
 -- row-level security on user_files limits it to the caller's own rows; the
@@ -18,7 +19,7 @@ with (security_invoker = true)
 as
 select user_id,
        count(*)::bigint                      as total_count,
-       coalesce(sum(size_bytes), 0)::bigint  as total_bytes
+       coalesce(sum(size_bytes + ground_truth_bytes), 0)::bigint  as total_bytes
 from public.user_files
 where status = 'ready'
 group by user_id;
@@ -46,7 +47,7 @@ as $$
            case when lossless then 'lossless' when not lossless then 'lossy' else 'unknown' end
              as lossless_label,
            case when subject_id = '' then '(none)' else subject_id end as subject_label,
-           sum(size_bytes) as bytes,
+           sum(size_bytes + ground_truth_bytes) as bytes,
            count(*) as n
     from public.user_files
     where user_id = (select auth.uid()) and status = 'ready'
@@ -93,7 +94,7 @@ with (security_invoker = true)
 as
 select f.user_id,
        count(*)::bigint                       as total_count,
-       coalesce(sum(f.size_bytes), 0)::bigint as total_bytes
+       coalesce(sum(f.size_bytes + f.ground_truth_bytes), 0)::bigint as total_bytes
 from public.user_files f
 where f.status = 'ready'
 group by f.user_id;
@@ -104,7 +105,7 @@ as
 select f.user_id,
        to_char(f.created_at at time zone 'UTC', 'YYYY-MM') as month,
        count(*)::bigint                       as total_count,
-       coalesce(sum(f.size_bytes), 0)::bigint as total_bytes
+       coalesce(sum(f.size_bytes + f.ground_truth_bytes), 0)::bigint as total_bytes
 from public.user_files f
 where f.status = 'ready'
 group by f.user_id, 2;

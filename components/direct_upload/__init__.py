@@ -24,7 +24,7 @@ from typing import Any
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from components import upload_jobs
+from components import state_keys, upload_card, upload_jobs
 from components.context import UserContext
 from components.research_form import render_research_fields
 from lib import direct_upload as du
@@ -33,7 +33,7 @@ from lib.errors import PulseVaultError
 from lib.media import ALLOWED_EXTENSIONS
 from lib.records import ResearchFields
 from lib.settings import MIB, Settings
-from lib.units import human_bytes
+from lib.units import BYTE_STEP, BYTE_UNITS, human_bytes
 
 log = logging.getLogger("pulsevault")
 
@@ -41,13 +41,6 @@ DIRECT_TAB = "Large files"
 """The Upload page's tab label for this uploader."""
 CONCURRENCY = 4
 """Parts the browser sends at once: enough to fill a lab uplink, few enough for the browser's 6 per host."""
-COMPONENT_KEY = "pv_user_direct_component"
-_UPLOADS = "pv_user_direct_uploads"  # fingerprint -> DirectUpload, a cache: S3 is the truth
-_RESPONSES = "pv_user_direct_responses"  # request id -> answer, so a re-sent request gets the same one
-FIELD_KEY_PREFIX = "pv_user_direct_"
-"""Widget keys of the research fields above the uploader: ``pv_user_direct_{field}``."""
-CONSENT_KEY = "pv_user_direct_consent"
-"""Widget key of the consent confirmation above the uploader."""
 _KEEP_RESPONSES = 16
 _UNEXPECTED = "The upload failed unexpectedly; the server log has the details."
 
@@ -95,7 +88,7 @@ def render_direct_upload(ctx: UserContext) -> None:
     )
     research = _research_fields(settings)
     blocked = None if _consent_ok(settings) else "Confirm the participant's consent above before uploading."
-    result = _COMPONENT(key=COMPONENT_KEY, data=_data(settings, blocked), on_request_change=_noop)
+    result = _COMPONENT(key=state_keys.DIRECT_COMPONENT, data=_data(settings, blocked), on_request_change=_noop)
     request = result.get("request")
     if isinstance(request, dict) and str(request.get("id")) not in _responses():
         with st.spinner("Working…"):
@@ -116,10 +109,10 @@ def _answer(request: dict[str, Any], ctx: UserContext, research: ResearchFields)
             return _start(request, ctx)
         upload = _upload_for(request, ctx)
         if op == "sign":
-            urls = du.sign_parts(upload, request.get("parts") or [], store=ctx.services.store)
+            urls = du.sign_parts(upload, request.get("parts") or [], upload_card.backends(ctx))
             return {"ok": True, "urls": urls, "expiresIn": ctx.services.store.expiry()}
         if op == "abort":
-            du.cancel_upload(upload, store=ctx.services.store, repo=ctx.repo)
+            du.cancel_upload(upload, upload_card.backends(ctx))
             _uploads().pop(str(request.get("handle")), None)
             return {"ok": True}
         if op == "complete":
@@ -135,11 +128,11 @@ def _answer(request: dict[str, Any], ctx: UserContext, research: ResearchFields)
 
 def _start(request: dict[str, Any], ctx: UserContext) -> dict[str, Any]:
     identity = du.FileIdentity.from_client(request.get("file") or {})
-    upload = du.start_upload(identity, settings=ctx.services.settings, store=ctx.services.store, repo=ctx.repo,
-                             retired=upload_jobs.retired_record_ids())
+    backends = upload_card.backends(ctx)
+    upload = du.start_upload(identity, backends, retired=upload_jobs.retired_record_ids())
     _uploads()[identity.fingerprint] = upload
     first = list(upload.missing[: du.SIGN_BATCH]) if not upload.uploaded else []
-    urls = du.sign_parts(upload, first, store=ctx.services.store) if first else {}
+    urls = du.sign_parts(upload, first, backends) if first else {}
     return {
         "ok": True, "handle": identity.fingerprint, "partSize": upload.part_size, "partCount": upload.part_count,
         "done": [p.part_number for p in upload.done], "uploaded": upload.uploaded, "resumed": upload.resumed,
@@ -153,15 +146,14 @@ def _upload_for(request: dict[str, Any], ctx: UserContext) -> du.DirectUpload:
     upload = _uploads().get(handle)
     if upload is None:
         identity = du.FileIdentity.from_client(request.get("file") or {})
-        upload = du.start_upload(identity, settings=ctx.services.settings, store=ctx.services.store,
-                                 repo=ctx.repo, retired=upload_jobs.retired_record_ids())
+        upload = du.start_upload(identity, upload_card.backends(ctx), retired=upload_jobs.retired_record_ids())
         _uploads()[identity.fingerprint] = upload
     return upload
 
 
 def _complete(upload: du.DirectUpload, parts: list[tuple[int, str]], research: ResearchFields,
               ctx: UserContext) -> dict[str, Any]:
-    du.complete_upload(upload, parts, research, store=ctx.services.store, repo=ctx.repo)
+    du.complete_upload(upload, parts, research, upload_card.backends(ctx))
     _uploads().pop(_handle_of(upload), None)
     _hand_to_card(replace(upload, upload_id=None, done=()), research, ctx.services.settings)
     return {"ok": True, "message": "In the bucket. The server now checks it: see its card below."}
@@ -180,14 +172,14 @@ def _hand_to_card(upload: du.DirectUpload, research: ResearchFields, settings: S
 def _research_fields(settings: Settings) -> ResearchFields:
     """Fields for the recordings sent from here; read when each upload completes."""
     with st.expander("Research fields for these uploads", expanded=False, icon=":material/edit_note:"):
-        research = render_research_fields(lambda field: f"{FIELD_KEY_PREFIX}{field}")
+        research = render_research_fields(state_keys.direct_field)
     if settings.require_consent:
-        st.checkbox("The participants' consent to store these recordings is on file", key=CONSENT_KEY)
+        st.checkbox("The participants' consent to store these recordings is on file", key=state_keys.DIRECT_CONSENT)
     return research
 
 
 def _consent_ok(settings: Settings) -> bool:
-    return not settings.require_consent or bool(st.session_state.get(CONSENT_KEY))
+    return not settings.require_consent or bool(st.session_state.get(state_keys.DIRECT_CONSENT))
 
 
 def _data(settings: Settings, blocked: str | None) -> dict[str, Any]:
@@ -197,6 +189,8 @@ def _data(settings: Settings, blocked: str | None) -> dict[str, Any]:
         "accept": ",".join(f".{ext}" for ext in ALLOWED_EXTENSIONS),
         "hint": f"{', '.join(ALLOWED_EXTENSIONS)} · up to {human_bytes(settings.max_upload_bytes)} each",
         "blocked": blocked,
+        "byteUnits": list(BYTE_UNITS),
+        "byteStep": BYTE_STEP,
         "responses": _responses(),
     }
 
@@ -206,11 +200,11 @@ def _handle_of(upload: du.DirectUpload) -> str:
 
 
 def _uploads() -> dict[str, du.DirectUpload]:
-    return st.session_state.setdefault(_UPLOADS, {})
+    return st.session_state.setdefault(state_keys.DIRECT_UPLOADS, {})
 
 
 def _responses() -> dict[str, dict[str, Any]]:
-    return st.session_state.setdefault(_RESPONSES, {})
+    return st.session_state.setdefault(state_keys.DIRECT_RESPONSES, {})
 
 
 def _remember(request_id: str, answer: dict[str, Any]) -> None:

@@ -8,6 +8,9 @@
 // repeated id from its cache.
 
 const MIB = 1024 * 1024;
+// Byte units as the rest of the app writes them (Python's lib/units.py hands them over in data.byteUnits).
+let byteUnits = ["B", "KiB", "MiB", "GiB", "TiB"];
+let byteStep = 1024;
 const HEAD_BYTES = MIB;
 const MAX_ATTEMPTS = 6;
 const BACKOFF_BASE_MS = 500;
@@ -80,6 +83,7 @@ class Uploader {
   update(data, setTriggerValue) {
     this.data = data;
     this.setTriggerValue = setTriggerValue;
+    if (Array.isArray(data.byteUnits) && data.byteStep > 1) [byteUnits, byteStep] = [data.byteUnits, data.byteStep];
     const hint = this.box.querySelector(".pv-drop-hint");
     hint.textContent = data.hint || "";
     if (data.accept) this.input.accept = data.accept;
@@ -343,7 +347,7 @@ class Entry {
   }
 
   progress() {
-    if (!this.partCount) return;
+    if (!this.partCount || this.state !== "uploading") return; // paused: no speed or time left to show
     let sending = 0;
     for (const b of this.inFlight.values()) sending += b;
     const sent = this.doneBytes + sending;
@@ -392,7 +396,8 @@ class Entry {
     if (this.state !== "uploading") return;
     this.state = "paused";
     this.stopAll(); // parts in flight are sent again on resume
-    this.show("Paused", this.detailEl.textContent);
+    // Only what was sent stays: a speed and a time left mean nothing while nothing is sent.
+    this.show("Paused", this.detailEl.textContent.split(" · ").filter((p) => !/\/s$| left$/.test(p)).join(" · "));
   }
 
   resume() {
@@ -463,10 +468,9 @@ function sleep(ms) {
 }
 
 function bytes(n) {
-  const units = ["B", "KB", "MB", "GB", "TB"];
   let value = n, i = 0;
-  while (value >= 1024 && i < units.length - 1) { value /= 1024; i++; }
-  return i ? `${value.toFixed(1)} ${units[i]}` : `${Math.round(value)} B`;
+  while (value >= byteStep && i < byteUnits.length - 1) { value /= byteStep; i++; }
+  return i ? `${value.toFixed(1)} ${byteUnits[i]}` : `${Math.round(value)} ${byteUnits[0]}`;
 }
 
 function duration(seconds) {

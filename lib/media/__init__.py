@@ -1,7 +1,7 @@
 """Recording checks and derivatives, one module per job:
 
-- ``containers``: the extension allow-list, content types and magic-byte sniffing (``ebml`` reads
-  Matroska headers);
+- ``containers``: the extension allow-list, content types (also what a presigned GET is served as)
+  and magic-byte sniffing (``ebml`` reads Matroska headers);
 - ``integrity``: truncation and broken indexes (MP4 boxes, AVI idx1/OpenDML, Matroska segment);
 - ``codecs``: fourcc to codec, and the one decision of "lossless" and "browser-playable" (``h264``
   reads the SPS those need);
@@ -15,18 +15,20 @@ video in memory. The names below are what the rest of the app uses; scripts and 
 stages through their modules.
 """
 
-from lib.media.containers import ALLOWED_EXTENSIONS, CONTENT_TYPES, ContainerInfo, check_extension
-from lib.media.derivatives import make_preview, make_thumbnail
-from lib.media.probing import needs_preview, probe, validate
+from lib.lazy import lazy_exports
 
-__all__ = [
-    "ALLOWED_EXTENSIONS",
-    "CONTENT_TYPES",
-    "ContainerInfo",
-    "check_extension",
-    "make_preview",
-    "make_thumbnail",
-    "needs_preview",
-    "probe",
-    "validate",
-]
+_EXPORTS = {  # name -> its module; each loads on first use (lib.lazy)
+    "ALLOWED_EXTENSIONS": "containers",
+    "CONTENT_TYPES": "containers",
+    "ContainerInfo": "containers",
+    "check_extension": "containers",
+    "served_as": "containers",
+    "make_preview": "derivatives",
+    "make_thumbnail": "derivatives",
+    "needs_preview": "probing",
+    "probe": "probing",
+    "validate": "probing",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+__all__ = list(_EXPORTS)

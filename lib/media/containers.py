@@ -34,6 +34,23 @@ CONTENT_TYPES = {
 """Content-Type by extension (for Matroska the bytes may pick ``webm``); also the browser upload's type."""
 BROWSER_CONTENT_TYPES = frozenset({"video/mp4", "video/quicktime", "video/x-m4v", "video/webm"})
 """Content types a browser's <video> element accepts at all (the codec inside decides the rest)."""
+SERVED_TYPES = {**CONTENT_TYPES, "jpg": "image/jpeg", "csv": "text/csv", "txt": "text/plain"}
+"""Content-Type a presigned GET answers with, by the key's extension: every file the key layout
+allows (originals, thumbnail, preview, ground truth). Never a row's ``content_type``."""
+INLINE_TYPE_PREFIXES = ("video/", "image/")
+"""The only types a browser is ever told to show inline; anything else is an attachment."""
+FALLBACK_SERVED_TYPE = "application/octet-stream"
+
+
+def served_as(key: str) -> tuple[str, bool]:
+    """(Content-Type, inline allowed) for a presigned GET of ``key``, from its extension alone.
+
+    A polyglot that passed validation as a video is still answered as a video (or downloaded),
+    so a browser never runs it as a page from the bucket's origin.
+    """
+    _stem, dot, ext = key.rsplit("/", 1)[-1].rpartition(".")
+    content_type = SERVED_TYPES.get(ext.lower(), FALLBACK_SERVED_TYPE) if dot else FALLBACK_SERVED_TYPE
+    return content_type, content_type.startswith(INLINE_TYPE_PREFIXES)
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,12 @@ def check_structure(path: Path, kind: str, label: str) -> None:
             _check_matroska(fh, size, label)
 
 
-def _truncated(label: str, size: int, needed: int, what: str) -> UnsupportedMedia:
+def _truncated(label: str, size: int, needed: int) -> UnsupportedMedia:
+    """Said in the researcher's words: the container's own names for its parts ('moov', 'RIFF') mean nothing
+    to them."""
     return UnsupportedMedia(
-        f"{label} is truncated: it ends at {human_bytes(size)} but its {what} needs "
-        f"{human_bytes(needed)}. The recording or copy was probably interrupted; "
+        f"{label} is truncated: it ends at {human_bytes(size)}, but the file itself says it is at least "
+        f"{human_bytes(needed)} long. The recording or copy was probably interrupted; "
         "copy it again from the recording machine."
     )
 
@@ -52,11 +54,10 @@ def _check_mp4(fh: BinaryIO, size: int, label: str) -> None:
             box_size = struct.unpack(">Q", fh.read(8))[0]
         elif box_size == 0:  # "runs to the end of the file": legal for the last box
             box_size = size - offset
-        name = box_type.decode("latin-1")
         if box_size < 8:
-            raise UnsupportedMedia(f"{label} is damaged: its '{name}' box has an impossible size.")
+            raise UnsupportedMedia(f"{label} is damaged: its structure gives a part of it an impossible size.")
         if offset + box_size > size:
-            raise _truncated(label, size, offset + box_size, f"'{name}' box")
+            raise _truncated(label, size, offset + box_size)
         boxes.add(box_type)
         offset += box_size
     if b"moov" not in boxes:
@@ -135,7 +136,7 @@ def _check_riff_extensions(fh: BinaryIO, size: int, riff_end: int, label: str) -
     end = riff_end
     while True:
         if end > size:
-            raise _truncated(label, size, end, "RIFF header")
+            raise _truncated(label, size, end)
         fh.seek(end + (end & 1))
         header = fh.read(8)
         if len(header) < 8 or header[:4] != b"RIFF":
@@ -182,4 +183,4 @@ def _check_matroska(fh: BinaryIO, size: int, label: str) -> None:
         raise UnsupportedMedia(f"{label} is damaged: its Matroska header is not followed by a Segment.")
     # An unknown size (-1) is what live recorders write; ffmpeg then reads to the end.
     if segment_size >= 0 and pos + segment_size > size:
-        raise _truncated(label, size, pos + segment_size, "Matroska segment")
+        raise _truncated(label, size, pos + segment_size)

@@ -2,7 +2,9 @@
 
 * :mod:`.check` — the heavy check of a local file (validate, probe, thumbnail,
   preview, sha256, quick look); stores nothing, needs no server.
-* :mod:`.limits` — size limit, quota and duplicates: one home each.
+* :mod:`.limits` — size limit and duplicates: one home each (the quota is the
+  pending row's reservation, ``lib.repository.ServerRecords.reserve``).
+* :mod:`.backends` — what an upload runs against: settings, bucket, the session's rows both ways.
 * :mod:`.store` — store a new local recording (its original and derivatives).
 * :mod:`.finish` — finish one whose original is already in the bucket (browser upload).
 * :mod:`.send` — the steps both share: send files, verify, mark ready.
@@ -13,12 +15,12 @@ The upload *job* (which step is next, which record id an attempt writes) is
 :mod:`lib.uploads`; this package only runs steps.
 """
 
+from lib.pipeline.backends import Backends
 from lib.pipeline.check import PreparedRecording, check_recording, discard, sha256_file
 from lib.pipeline.cleanup import INTERRUPTED, clean_up_failure, remove_unfinished
-from lib.pipeline.finish import OriginalInBucket, check_in_bucket, fetch_original, finish_in_bucket
-from lib.pipeline.limits import check_fits, duplicate_note, find_duplicate
+from lib.pipeline.finish import OriginalInBucket, check_in_bucket, finish_in_bucket
+from lib.pipeline.limits import check_size, duplicate_note, find_duplicate
 from lib.pipeline.progress import STEP_LABELS, Progress, ProgressCallback, Reporter, Step
-from lib.pipeline.send import Backends
 from lib.pipeline.store import Attempt, process_upload, store_recording
 
 __all__ = [
@@ -32,13 +34,12 @@ __all__ = [
     "ProgressCallback",
     "Reporter",
     "Step",
-    "check_fits",
     "check_in_bucket",
     "check_recording",
+    "check_size",
     "clean_up_failure",
     "discard",
     "duplicate_note",
-    "fetch_original",
     "find_duplicate",
     "finish_in_bucket",
     "process_upload",

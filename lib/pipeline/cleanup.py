@@ -2,10 +2,15 @@
 
 * :func:`clean_up_failure` deletes the objects an attempt sent and marks its row
   ``failed`` with the reason (or leaves it ``pending`` when it still points at a
-  good original already in the bucket).
+  good original already in the bucket). A failed row no longer holds quota.
 * :func:`remove_unfinished` removes a record that never became ready (a failed
-  attempt that Retry replaces, a discarded browser upload): every object under
-  its folder, then the row. A ``ready`` record is never touched.
+  attempt that Retry replaces, a discarded browser upload): its unfinished
+  multipart uploads, every object under its folder, then the row. A ``ready``
+  record is never touched.
+
+Both act for the signed-in user of ``backends`` only: objects are deleted as
+that user (``backends.owner``) and rows are written by the server's records for
+that user, so a record of anyone else's changes nothing.
 
 When the storage itself is unreachable, deleting can fail too; the objects then
 stay under the record's folder with a ``failed`` (or ``pending``) row pointing
@@ -18,9 +23,8 @@ import logging
 
 from lib.errors import NotFound, PulseVaultError
 from lib.keys import record_folder
+from lib.pipeline.backends import Backends
 from lib.records import FileRecord, Status
-from lib.repository import Repository
-from lib.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +32,14 @@ INTERRUPTED = "The upload was interrupted before it finished."
 """The reason recorded when an upload stopped for something other than a PulseVault error (e.g. a rerun)."""
 
 
-def clean_up_failure(record: FileRecord, keys: list[str], exc: BaseException, *, store: ObjectStore,
-                     repo: Repository, keep_pending: bool = False) -> None:
-    """Best effort: delete these objects of the record, then mark its row failed with the reason.
+def clean_up_failure(record: FileRecord, keys: list[str], exc: BaseException, backends: Backends, *,
+                     keep_pending: bool = False) -> None:
+    """Best effort: delete these objects of the attempt's own row, then mark the row failed with the reason.
 
     ``keep_pending``: the row still points at a good original (:mod:`lib.pipeline.finish`), so it stays pending.
     """
     try:
-        result = store.delete(keys, owner=record.user_id) if keys else None
+        result = backends.store.delete(keys, owner=backends.owner) if keys else None
         for _key, message in result.errors if result else ():
             log.warning("upload cleanup: could not delete an object of record %s: %s", record.id, message)
     except PulseVaultError as cleanup_error:
@@ -44,22 +48,24 @@ def clean_up_failure(record: FileRecord, keys: list[str], exc: BaseException, *,
         return
     reason = str(exc) if isinstance(exc, PulseVaultError) else INTERRUPTED
     try:
-        repo.mark_failed(record.id, reason)
+        backends.server.mark_failed(record.id, reason)
     except PulseVaultError as cleanup_error:
         # The row stays pending; reconciliation finds it once it is stale.
         log.warning("upload cleanup: record %s not marked failed: %s", record.id, cleanup_error)
 
 
-def remove_unfinished(record_id: str, *, store: ObjectStore, repo: Repository) -> None:
-    """Remove a record that never became ready: every object under its folder first, then the row."""
+def remove_unfinished(record_id: str, backends: Backends) -> None:
+    """Remove a record that never became ready: its unfinished uploads and objects first, then the row."""
     try:
-        old = repo.get(record_id)
+        old = backends.repo.get(record_id)
     except NotFound:
         return  # already gone, or not ours: nothing to clean
     if old.status is Status.READY:
         return  # never delete a good record because a retry or discard was asked for
-    keys = {o.key for o in store.iter_objects(record_folder(old.s3_key), owner=repo.user_id)}
-    result = store.delete(sorted(keys), owner=repo.user_id) if keys else None
+    folder = record_folder(old.s3_key)
+    backends.store.abort_multipart_uploads(folder, owner=backends.owner)
+    keys = {o.key for o in backends.store.iter_objects(folder, owner=backends.owner)}
+    result = backends.store.delete(sorted(keys), owner=backends.owner) if keys else None
     if result is None or not result.errors:
         # The row goes only once its objects are gone, so nothing is left that no row points at.
-        repo.delete(record_id)
+        backends.server.delete(record_id)

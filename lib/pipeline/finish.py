@@ -1,7 +1,7 @@
 """Finish a recording whose original is already in the bucket (the browser sent it straight to S3,
 :mod:`lib.direct_upload`), so its row ends up exactly like one :mod:`lib.pipeline.store` makes.
 
-:func:`check_in_bucket` streams the original to local disk (:func:`fetch_original`) and runs the
+:func:`check_in_bucket` streams the original to local disk and runs the
 same checks (:func:`lib.pipeline.check.check_recording`); :func:`finish_in_bucket` sends only the
 thumbnail and proxy, verifies (HEAD: the original's size, and that it is still the object that was
 fetched and hashed) and marks the ``pending`` row ready.
@@ -25,13 +25,13 @@ from pathlib import Path
 
 from lib.errors import PulseVaultError, ValidationError
 from lib.keys import extension_of, record_keys_of
+from lib.pipeline.backends import Backends
 from lib.pipeline.check import PreparedRecording, check_recording
 from lib.pipeline.cleanup import clean_up_failure
-from lib.pipeline.limits import check_fits, check_not_duplicate
+from lib.pipeline.limits import check_not_duplicate, check_size
 from lib.pipeline.progress import ProgressCallback, Reporter, Step
-from lib.pipeline.send import Backends, check_unchanged, mark_ready, send_files, verify
+from lib.pipeline.send import check_unchanged, mark_ready, send_files, verify
 from lib.records import FileRecord, ResearchFields, Status
-from lib.storage import ObjectStore
 from lib.transfer import SHA256_METADATA
 
 log = logging.getLogger(__name__)
@@ -46,14 +46,15 @@ class OriginalInBucket:
     """The object's ETag when it was fetched: verify checks the bucket still holds those bytes."""
 
 
-def fetch_original(record: FileRecord, path: Path | str, *, store: ObjectStore,
-                   progress: ProgressCallback | None = None) -> OriginalInBucket:
-    """Stream the record's original from the bucket to ``path``, with progress."""
-    info = store.head(record.s3_key, owner=record.user_id)
+def _fetch_original(row: FileRecord, path: Path, backends: Backends,
+                    progress: ProgressCallback | None) -> OriginalInBucket:
+    """Stream the original of ``row`` (just read through ``backends.repo``) to ``path``, as the session's user."""
+    store, owner = backends.store, backends.owner
+    info = store.head(row.s3_key, owner=owner)
     report = Reporter(progress)
     report(Step.DOWNLOAD, 0, info.size, unit="bytes", force=True)
-    store.download_to(record.s3_key, path, owner=record.user_id, progress=report.bytes(Step.DOWNLOAD))
-    return OriginalInBucket(record=record, etag=info.etag)
+    store.download_to(row.s3_key, path, owner=owner, progress=report.bytes(Step.DOWNLOAD))
+    return OriginalInBucket(record=row, etag=info.etag)
 
 
 def check_in_bucket(record_id: str, name: str, backends: Backends, workdir: Path,
@@ -63,17 +64,17 @@ def check_in_bucket(record_id: str, name: str, backends: Backends, workdir: Path
     A file that is not an acceptable video is removed from the bucket and its row marked ``failed``
     with the reason; any other failure keeps both (module docstring).
     """
-    row = backends.repo.get(record_id)
+    row = backends.repo.get(record_id)  # the session's own row (NotFound for anyone else's id)
     if row.status is Status.FAILED:
         raise ValidationError(row.error or f"{row.original_name} could not be stored; upload it again.")
     workdir.mkdir(parents=True, exist_ok=True)
     local = workdir / f"original.{extension_of(name) or 'bin'}"
-    original = fetch_original(row, local, store=backends.store, progress=progress)
+    original = _fetch_original(row, local, backends, progress)
     try:
         prepared = check_recording(local, name, max_bytes=backends.settings.max_upload_bytes, workdir=workdir,
                                    progress=progress, band=backends.settings.hr_band_hz)
     except ValidationError as exc:
-        clean_up_failure(row, [row.s3_key], exc, store=backends.store, repo=backends.repo)
+        clean_up_failure(row, [row.s3_key], exc, backends)
         raise
     return prepared, original
 
@@ -81,14 +82,18 @@ def check_in_bucket(record_id: str, name: str, backends: Backends, workdir: Path
 def finish_in_bucket(prepared: PreparedRecording, original: OriginalInBucket, research: ResearchFields,
                      backends: Backends, *, allow_duplicate: bool = False, progress: ProgressCallback | None = None,
                      cancel: threading.Event | None = None) -> FileRecord:
-    """Send the derivatives, verify and mark the pending row ready; ``research`` updates the row."""
+    """Send the derivatives, verify and mark the pending row ready; ``research`` updates the row.
+
+    The row reserved its size against the quota when the browser started (:mod:`lib.direct_upload`),
+    so only the size limit is checked again here.
+    """
     report = Reporter(progress)
     repo = backends.repo
     check_unchanged(prepared)
     current = _still_pending(original, backends)
     if current.status is Status.READY:
         return current  # an earlier attempt got there (e.g. its answer was lost): nothing to do
-    check_fits(prepared.original_name, prepared.size_bytes, backends.settings, repo)
+    check_size(prepared.original_name, prepared.size_bytes, backends.settings.max_upload_bytes)
     if not allow_duplicate:
         check_not_duplicate(prepared.original_name, prepared.sha256, repo, report)
     if research != current.research:  # edited on the card since the browser finished sending
@@ -98,10 +103,10 @@ def finish_in_bucket(prepared: PreparedRecording, original: OriginalInBucket, re
     try:
         send_files(prepared, record, backends, report, cancel, with_original=False)
         report.step(Step.VERIFY)
-        verify(backends.store, record, prepared, etag=original.etag, outcome="Retry.")
-        _tag_checksum(backends.store, record, prepared)
+        verify(backends, record, prepared, etag=original.etag, outcome="Retry.")
+        _tag_checksum(backends, record, prepared)
     except BaseException as exc:  # also Streamlit's rerun/stop
-        clean_up_failure(record, owned, exc, store=backends.store, repo=repo, keep_pending=True)
+        clean_up_failure(record, owned, exc, backends, keep_pending=True)
         raise
     return mark_ready(prepared, record, owned, backends, report, in_bucket=True)
 
@@ -119,10 +124,10 @@ def _with_derivative_keys(record: FileRecord, prepared: PreparedRecording) -> Fi
     return replace(record, thumbnail_key=keys.thumbnail, preview_key=keys.preview if prepared.preview else None)
 
 
-def _tag_checksum(store: ObjectStore, record: FileRecord, prepared: PreparedRecording) -> None:
+def _tag_checksum(backends: Backends, record: FileRecord, prepared: PreparedRecording) -> None:
     # Metadata cannot be added to an object after it is stored; a tag can. The row holds the digest
     # too, so a store that refuses tagging is not fatal.
     try:
-        store.put_tags(record.s3_key, {SHA256_METADATA: prepared.sha256}, owner=record.user_id)
+        backends.store.put_tags(record.s3_key, {SHA256_METADATA: prepared.sha256}, owner=backends.owner)
     except PulseVaultError as exc:
         log.info("upload: sha256 tag not set on record %s: %s", record.id, exc)

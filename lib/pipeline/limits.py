@@ -1,17 +1,19 @@
-"""What a recording must pass before anything of it is stored: the size limit, the quota, duplicates.
+"""What a recording must pass before anything of it is stored: the size limit and duplicates.
 
 One home for each rule: the checks, the upload and the browser uploads
-(:mod:`lib.direct_upload`) all ask here. None of them reads the file.
+(:mod:`lib.direct_upload`) all ask here. None of them reads the file. The
+quota is not checked here but where it can hold: the pending row's reservation
+(``ServerRecords.reserve``, atomic in the database; its message is
+``lib.repository.base.quota_exceeded``).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lib.errors import DuplicateRecording, FileTooLarge, QuotaExceeded
+from lib.errors import DuplicateRecording, FileTooLarge
 from lib.keys import sanitize_filename
 from lib.pipeline.progress import Reporter, Step
-from lib.settings import Settings
 from lib.units import human_bytes
 
 if TYPE_CHECKING:
@@ -24,23 +26,6 @@ def check_size(name: str, size: int, max_bytes: int) -> None:
     if size > max_bytes:
         raise FileTooLarge(f"{sanitize_filename(name)} is {human_bytes(size)}, over the "
                            f"{human_bytes(max_bytes)} upload limit.")
-
-
-def check_quota(name: str, size: int, settings: Settings, repo: Repository) -> None:
-    """The user's quota: what they store already, plus this file, must fit."""
-    used = repo.usage().total_bytes
-    if used + size > settings.quota_bytes:
-        raise QuotaExceeded(
-            f"{sanitize_filename(name)} ({human_bytes(size)}) does not fit: you use {human_bytes(used)} "
-            f"of your {human_bytes(settings.quota_bytes)} quota. "
-            "Delete recordings you no longer need, or ask an administrator for more space."
-        )
-
-
-def check_fits(name: str, size: int, settings: Settings, repo: Repository) -> None:
-    """Both limits, the cheap one first."""
-    check_size(name, size, settings.max_upload_bytes)
-    check_quota(name, size, settings, repo)
 
 
 def find_duplicate(sha256: str, repo: Repository, report: Reporter | None = None) -> FileRecord | None:

@@ -73,7 +73,7 @@ class Progress:
         return STEP_LABELS[self.step]
 
     def describe(self) -> str:
-        """``"Uploading the recording: 3.0 MB of 12.0 MB · 4.1 MB/s"`` and the like."""
+        """``"Uploading the recording: 3.0 MiB of 12.0 MiB · 4.1 MiB/s"`` and the like."""
         if self.unit != "bytes":
             return f"{self.label}: {self.fraction:.0%}"
         text = f"{self.label}: {human_bytes(self.done)} of {human_bytes(self.total)}"

@@ -10,28 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lib.errors import IntegrityError, MetadataError, MetadataUnavailable, TransferCancelled, ValidationError
+from lib.pipeline.backends import Backends
 from lib.pipeline.check import PreparedRecording
 from lib.pipeline.cleanup import clean_up_failure
 from lib.pipeline.progress import Reporter, Step
 from lib.records import FileRecord
-from lib.repository import Repository
-from lib.settings import Settings
-from lib.storage import ObjectStore
-from lib.transfer import SHA256_METADATA, ObjectTarget, TransferConfig, upload_file
+from lib.transfer import SHA256_METADATA, ObjectTarget, upload_file
 from lib.units import human_bytes
-
-
-@dataclass(frozen=True)
-class Backends:
-    """What an upload runs against: the settings, the bucket and the signed-in user's rows."""
-
-    settings: Settings
-    store: ObjectStore
-    repo: Repository
-
-    @property
-    def transfer(self) -> TransferConfig:
-        return TransferConfig.from_settings(self.settings)
 
 
 def check_unchanged(prepared: PreparedRecording) -> None:
@@ -53,7 +38,7 @@ class _Send:
 def send_files(prepared: PreparedRecording, record: FileRecord, backends: Backends, report: Reporter,
                cancel: threading.Event | None, *, with_original: bool) -> None:
     """Upload the record's files through presigned URLs, one after the other, with byte progress."""
-    for send in _plan(prepared, record, with_original=with_original):
+    for send in _plan(prepared, record, backends.owner, with_original=with_original):
         if cancel is not None and cancel.is_set():
             raise TransferCancelled("The upload was cancelled.")
         report(send.step, 0, send.path.stat().st_size, unit="bytes", force=True)
@@ -61,8 +46,8 @@ def send_files(prepared: PreparedRecording, record: FileRecord, backends: Backen
                     progress=report.bytes(send.step), cancel=cancel)
 
 
-def _plan(prepared: PreparedRecording, record: FileRecord, *, with_original: bool) -> list[_Send]:
-    owner = record.user_id
+def _plan(prepared: PreparedRecording, record: FileRecord, owner: str, *, with_original: bool) -> list[_Send]:
+    """What to send, every key as the session's user (``owner``): the store refuses any other user's."""
     sends = []
     if with_original:
         # The original carries its checksum: lib.transfer stores it as x-amz-meta-sha256 and refuses bytes
@@ -78,7 +63,7 @@ def _plan(prepared: PreparedRecording, record: FileRecord, *, with_original: boo
     return sends
 
 
-def verify(store: ObjectStore, record: FileRecord, prepared: PreparedRecording, *, etag: str | None,
+def verify(backends: Backends, record: FileRecord, prepared: PreparedRecording, *, etag: str | None,
            outcome: str) -> None:
     """HEAD every object once before the row says ready: sizes, and the original's checksum.
 
@@ -92,7 +77,7 @@ def verify(store: ObjectStore, record: FileRecord, prepared: PreparedRecording, 
     if record.preview_key and prepared.preview:
         expected.append((record.preview_key, prepared.preview.stat().st_size))
     for key, size in expected:
-        info = store.head(key, owner=record.user_id)
+        info = backends.store.head(key, owner=backends.owner)
         if info.size != size:
             raise IntegrityError(
                 f"The bucket holds {human_bytes(info.size)} where {human_bytes(size)} were sent, {outcome}"
@@ -110,9 +95,8 @@ def mark_ready(prepared: PreparedRecording, record: FileRecord, keys: list[str],
                report: Reporter, *, in_bucket: bool) -> FileRecord:
     """The row says ready (facts from the checks), or the attempt is cleaned up (module docstrings)."""
     report.step(Step.RECORD)
-    store, repo = backends.store, backends.repo
     try:
-        ready = repo.mark_ready(
+        ready = backends.server.mark_ready(
             record.id, size_bytes=prepared.size_bytes, sha256=prepared.sha256, video=prepared.video,
             thumbnail_key=record.thumbnail_key, preview_key=record.preview_key,
             analysis=prepared.analysis.to_json() if prepared.analysis else None,
@@ -120,10 +104,10 @@ def mark_ready(prepared: PreparedRecording, record: FileRecord, keys: list[str],
     except MetadataError as exc:
         # No bytes without a ready row, so the objects go (but an original already in the bucket stays
         # with its pending row, for Retry).
-        clean_up_failure(record, keys, exc, store=store, repo=repo, keep_pending=in_bucket)
+        clean_up_failure(record, keys, exc, backends, keep_pending=in_bucket)
         raise type(exc)(_not_recorded(prepared, exc, in_bucket=in_bucket)) from exc
     except BaseException as exc:
-        clean_up_failure(record, keys, exc, store=store, repo=repo, keep_pending=in_bucket)
+        clean_up_failure(record, keys, exc, backends, keep_pending=in_bucket)
         raise
     report(Step.READY, 1.0, 1.0, force=True)
     return ready

@@ -1,5 +1,9 @@
-"""Store a new local recording: limits and quota → ``pending`` row → original, thumbnail and proxy
-through presigned URLs → verify (HEAD size, checksum) → ``ready``.
+"""Store a new local recording: size limit → ``pending`` row reserved against the quota → original,
+thumbnail and proxy through presigned URLs → verify (HEAD size, checksum) → ``ready``.
+
+The reservation (``ServerRecords.reserve``) is the quota check: atomic in the database, so two uploads
+at once cannot both pass a check only one of them fits, and the row holds its size from before the
+first byte is sent until it fails or is deleted.
 
 Failure rules:
 
@@ -30,11 +34,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from lib.keys import new_record_id, record_keys
+from lib.pipeline.backends import Backends
 from lib.pipeline.check import PreparedRecording, check_recording
 from lib.pipeline.cleanup import clean_up_failure, remove_unfinished
-from lib.pipeline.limits import check_fits, check_not_duplicate
+from lib.pipeline.limits import check_not_duplicate, check_size
 from lib.pipeline.progress import ProgressCallback, Reporter, Step
-from lib.pipeline.send import Backends, check_unchanged, mark_ready, send_files, verify
+from lib.pipeline.send import check_unchanged, mark_ready, send_files, verify
 from lib.records import FileRecord, NewRecord, ResearchFields
 
 
@@ -56,29 +61,29 @@ def store_recording(prepared: PreparedRecording, research: ResearchFields, backe
     """Store a checked local recording and return its ``ready`` record (module docstring for failures)."""
     attempt = attempt or Attempt()
     report = Reporter(progress)
-    store, repo = backends.store, backends.repo
     check_unchanged(prepared)
-    check_fits(prepared.original_name, prepared.size_bytes, backends.settings, repo)
+    check_size(prepared.original_name, prepared.size_bytes, backends.settings.max_upload_bytes)
     if not attempt.allow_duplicate:
-        check_not_duplicate(prepared.original_name, prepared.sha256, repo, report)
+        check_not_duplicate(prepared.original_name, prepared.sha256, backends.repo, report)
     if attempt.replaces:
-        remove_unfinished(attempt.replaces, store=store, repo=repo)
+        remove_unfinished(attempt.replaces, backends)
     report.step(Step.RECORD)
-    record = repo.create_pending(_new_record(prepared, research, backends, attempt.record_id))
+    record = backends.server.reserve(_new_record(prepared, research, backends, attempt.record_id),
+                                     backends.settings.quota_bytes)
     owned = [k for k in (record.s3_key, record.thumbnail_key, record.preview_key) if k]
     try:
         send_files(prepared, record, backends, report, cancel, with_original=True)
         report.step(Step.VERIFY)
-        verify(store, record, prepared, etag=None, outcome="so the upload was removed. Retry.")
+        verify(backends, record, prepared, etag=None, outcome="so the upload was removed. Retry.")
     except BaseException as exc:  # also Streamlit's rerun/stop: never leave half a recording behind
-        clean_up_failure(record, owned, exc, store=store, repo=repo)
+        clean_up_failure(record, owned, exc, backends)
         raise
     return mark_ready(prepared, record, owned, backends, report, in_bucket=False)
 
 
 def _new_record(prepared: PreparedRecording, research: ResearchFields, backends: Backends,
                 record_id: str) -> NewRecord:
-    keys = record_keys(backends.repo.user_id, record_id, prepared.container.extension, datetime.now(UTC))
+    keys = record_keys(backends.owner, record_id, prepared.container.extension, datetime.now(UTC))
     return NewRecord(
         id=record_id, s3_key=keys.original, bucket=backends.store.bucket, original_name=prepared.original_name,
         content_type=prepared.container.content_type, size_bytes=prepared.size_bytes, research=research,

@@ -1,25 +1,34 @@
-"""What every repository is and shares: the ``Repository`` protocol, the row
-updates both backends express as "set these columns on my row", and the rules
-both apply (key ownership, record ids, list-query checks, row → ``FileRecord``).
+"""What every repository is and shares: the two protocols, the rules both backends apply
+(key layout, record ids, list-query checks, row → ``FileRecord``) and the fact updates both
+express as "set these columns on this user's row".
 
-A repository is bound to ONE user, the signed-in one. Another user's row is
-indistinguishable from a missing one (``NotFound``) and a key outside the
-user's prefix is refused (``KeyOwnershipError``).
+Two ways into a user's rows, kept apart:
+
+* :class:`Repository` runs as the signed-in user: it reads their rows and edits their research
+  fields. In the cloud it carries the user's JWT, so row-level security decides; another user's
+  row is indistinguishable from a missing one (``NotFound``).
+* :class:`ServerRecords` is the server writing facts and the row lifecycle (reserve a pending
+  row against the quota, mark it ready or failed, analysis, keys, delete) for ONE user, the
+  signed-in one, whose id it was built with from the verified session, never from a record.
+  In the cloud it uses the service-role key; ``sql/003_trust.sql`` says why a user's own token
+  cannot write any of this.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, time
 from typing import Any, Protocol
 
-from lib.errors import KeyOwnershipError, NotFound, ValidationError
-from lib.keys import check_owner, user_prefix
+from lib.errors import NotFound, QuotaExceeded, ValidationError
+from lib.keys import check_record_key, sanitize_filename
 from lib.records import (
     MAX_PAGE_SIZE,
     SORT_COLUMNS,
     FileRecord,
+    GroundTruthFile,
     ListQuery,
     NewRecord,
     RecordPage,
@@ -28,6 +37,7 @@ from lib.records import (
     UsageSummary,
     VideoProperties,
 )
+from lib.units import human_bytes
 
 MAX_ERROR_CHARS = 2_000
 """Failure reasons are shown in a table cell; longer ones are cut."""
@@ -35,42 +45,81 @@ LARGEST_COUNT = 10
 """How many of the largest recordings a usage summary lists."""
 ITER_BATCH = 500
 """Rows per page when iterating over all of a user's rows."""
+RESEARCH_COLUMNS = ("subject_id", "session_label", "notes", "tags")
+"""The only columns a user's own token may change (``sql/003_trust.sql`` grants exactly these)."""
 
 
 class Repository(Protocol):
-    """Metadata of the signed-in user's recordings. Other users' rows do not exist."""
+    """The signed-in user's rows, as that user: reads and research fields. Other users' rows do not exist."""
 
     user_id: str
 
-    def create_pending(self, new: NewRecord) -> FileRecord: ...
-    def mark_ready(self, record_id: str, *, size_bytes: int, sha256: str | None,
-                   video: VideoProperties | None, thumbnail_key: str | None, preview_key: str | None,
-                   analysis: dict[str, Any] | None = None) -> FileRecord: ...
-    def mark_failed(self, record_id: str, reason: str) -> FileRecord: ...
     def get(self, record_id: str) -> FileRecord: ...
+    def get_many(self, record_ids: list[str]) -> list[FileRecord]: ...
     def list(self, query: ListQuery) -> RecordPage: ...
     def find_ready_by_sha256(self, sha256: str) -> FileRecord | None: ...
     def update_research(self, record_id: str, research: ResearchFields) -> FileRecord: ...
-    def set_analysis(self, record_id: str, analysis: dict[str, Any] | None) -> FileRecord: ...
-    def set_ground_truth_key(self, record_id: str, key: str | None) -> FileRecord: ...
-    def delete(self, record_id: str) -> None: ...
     def usage(self) -> UsageSummary: ...
     def iter_all(self, statuses: tuple[Status, ...] = ()) -> Iterator[FileRecord]: ...
     def rows_of(self, user_id: str) -> Repository | None: ...
 
 
+class ServerRecords(Protocol):
+    """The server's writes to the rows of ONE user (``user_id``, from the verified session).
+
+    Every method acts on that user's rows only; a record id of anyone else's is ``NotFound``.
+    """
+
+    user_id: str
+
+    def reserve(self, new: NewRecord, quota_bytes: int) -> FileRecord: ...
+    def mark_ready(self, record_id: str, *, size_bytes: int, sha256: str | None,
+                   video: VideoProperties | None, thumbnail_key: str | None, preview_key: str | None,
+                   analysis: dict[str, Any] | None = None) -> FileRecord: ...
+    def mark_failed(self, record_id: str, reason: str) -> FileRecord: ...
+    def set_analysis(self, record_id: str, analysis: dict[str, Any] | None) -> FileRecord: ...
+    def set_ground_truth(self, record_id: str, attached: GroundTruthFile | None) -> FileRecord: ...
+    def delete(self, record_id: str) -> None: ...
+    def rows_of(self, user_id: str) -> ServerRecords | None: ...
+
+
 # --- shared rules ----------------------------------------------------------
 
 
-def owned_key(key: str, user_id: str) -> str:
-    """The key, if it names an object under the user's prefix; the database checks this too."""
-    if check_owner(key, user_id) == user_prefix(user_id):
-        raise KeyOwnershipError("That storage key names a folder, not a file.")
-    return key
+def record_key(key: str | None, user_id: str, record_id: str, kind: str) -> str | None:
+    """The key, if it is the one the app's layout gives this record (None stays None); the database
+    checks the same."""
+    return None if key is None else check_record_key(key, user_id, record_id, kind)
 
 
-def owned_optional_key(key: str | None, user_id: str) -> str | None:
-    return None if key is None else owned_key(key, user_id)
+def new_row_values(new: NewRecord, user_id: str) -> dict[str, Any]:
+    """The columns of a reserved (pending) row, every key checked against the layout first."""
+    record_id = new_row_id(new.id)
+    return {
+        "id": record_id, "user_id": user_id, "bucket": new.bucket,
+        "s3_key": record_key(new.s3_key, user_id, record_id, "original"),
+        "original_name": storable_text(new.original_name), "content_type": new.content_type,
+        "size_bytes": int(new.size_bytes), "sha256": new.sha256, "status": Status.PENDING.value,
+        "thumbnail_key": record_key(new.thumbnail_key, user_id, record_id, "thumbnail"),
+        "preview_key": record_key(new.preview_key, user_id, record_id, "preview"),
+        **video_columns(new.video), **research_columns(new.research),
+    }
+
+
+def quota_exceeded(name: str, size: int, held: int, pending: int, quota: int) -> QuotaExceeded:
+    """The one message for a reservation that does not fit, whichever store refused it."""
+    unfinished = f" ({human_bytes(pending)} of it in unfinished uploads)" if pending else ""
+    return QuotaExceeded(
+        f"{sanitize_filename(name)} ({human_bytes(size)}) does not fit: you use {human_bytes(held)}{unfinished} "
+        f"of your {human_bytes(quota)} quota. Delete recordings you no longer need, or ask an administrator "
+        "for more space."
+    )
+
+
+def quota_figures(detail: str | None) -> tuple[int, int, int]:
+    """(held, pending, quota) from the JSON detail ``reserve_upload`` raises with."""
+    figures = json.loads(detail or "{}")
+    return int(figures.get("held_bytes", 0)), int(figures.get("pending_bytes", 0)), int(figures.get("quota_bytes", 0))
 
 
 def existing_record_id(record_id: str) -> str:
@@ -167,14 +216,15 @@ def record_from_row(row: Mapping[str, Any]) -> FileRecord:
         ),
         analysis=row.get("analysis"),
         created_at=_parse_time(row["created_at"]), updated_at=_parse_time(row["updated_at"]),
+        ground_truth_name=row.get("ground_truth_name"), ground_truth_bytes=int(row.get("ground_truth_bytes") or 0),
     )
 
 
-class RowUpdates:
-    """The updates both repositories express as "set these columns on my row".
+class FactUpdates:
+    """The fact updates both server-side stores express as "set these columns on the user's row".
 
-    Subclasses provide ``user_id`` and ``_update(record_id, values)``, which
-    refuses (NotFound) a row that is not the user's.
+    Subclasses provide ``user_id`` and ``_update(record_id, values)``, which refuses (NotFound) a
+    row that is not that user's.
     """
 
     user_id: str
@@ -185,32 +235,53 @@ class RowUpdates:
     def mark_ready(self, record_id: str, *, size_bytes: int, sha256: str | None,
                    video: VideoProperties | None, thumbnail_key: str | None, preview_key: str | None,
                    analysis: dict[str, Any] | None = None) -> FileRecord:
+        record_id = existing_record_id(record_id)
         values: dict[str, Any] = {
             "status": Status.READY.value, "error": None, "size_bytes": size_bytes, "sha256": sha256,
-            "thumbnail_key": owned_optional_key(thumbnail_key, self.user_id),
-            "preview_key": owned_optional_key(preview_key, self.user_id), **video_columns(video),
+            "thumbnail_key": record_key(thumbnail_key, self.user_id, record_id, "thumbnail"),
+            "preview_key": record_key(preview_key, self.user_id, record_id, "preview"), **video_columns(video),
         }
         if analysis is not None:
             values["analysis"] = analysis
         return self._update(record_id, values)
 
     def mark_failed(self, record_id: str, reason: str) -> FileRecord:
-        return self._update(record_id, {"status": Status.FAILED.value, "error": reason[:MAX_ERROR_CHARS]})
-
-    def update_research(self, record_id: str, research: ResearchFields) -> FileRecord:
-        return self._update(record_id, research_columns(research))
+        return self._update(record_id, {"status": Status.FAILED.value,
+                                        "error": storable_text(reason)[:MAX_ERROR_CHARS]})
 
     def set_analysis(self, record_id: str, analysis: dict[str, Any] | None) -> FileRecord:
         return self._update(record_id, {"analysis": analysis})
 
-    def set_ground_truth_key(self, record_id: str, key: str | None) -> FileRecord:
-        return self._update(record_id, {"ground_truth_key": owned_optional_key(key, self.user_id)})
+    def set_ground_truth(self, record_id: str, attached: GroundTruthFile | None) -> FileRecord:
+        """Point the row at its ground-truth file (None: it has none), with the name and bytes usage counts."""
+        record_id = existing_record_id(record_id)
+        if attached is None:
+            return self._update(record_id, {"ground_truth_key": None, "ground_truth_name": None,
+                                            "ground_truth_bytes": 0})
+        return self._update(record_id, {
+            "ground_truth_key": record_key(attached.key, self.user_id, record_id, "ground_truth"),
+            "ground_truth_name": storable_text(attached.name), "ground_truth_bytes": int(attached.size_bytes)})
+
+
+class ResearchUpdates:
+    """What both user-side repositories share: research edits and iterating over every own row."""
+
+    user_id: str
+
+    def _update_research(self, record_id: str, values: Mapping[str, Any]) -> FileRecord:
+        raise NotImplementedError
+
+    def list(self, query: ListQuery) -> RecordPage:
+        raise NotImplementedError
+
+    def update_research(self, record_id: str, research: ResearchFields) -> FileRecord:
+        return self._update_research(record_id, research_columns(research))
 
     def iter_all(self, statuses: tuple[Status, ...] = ()) -> Iterator[FileRecord]:
         yield from _iter_pages(self, statuses)
 
 
-def _iter_pages(repo: Repository, statuses: tuple[Status, ...]) -> Iterator[FileRecord]:
+def _iter_pages(repo: ResearchUpdates, statuses: tuple[Status, ...]) -> Iterator[FileRecord]:
     """Every own row, oldest first, a page at a time so memory stays flat."""
     page = 1
     while True:

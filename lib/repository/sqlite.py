@@ -1,9 +1,13 @@
-"""Demo-mode metadata: ``SqliteRepository`` and its schema, one local SQLite file.
+"""Demo-mode metadata: ``SqliteRepository`` (the user's reads and research edits),
+``SqliteServerRecords`` (the server's writes) and their schema, one local SQLite file.
 
-The schema mirrors ``public.user_files`` in ``sql/001_user_files.sql`` column
-for column (tests/sql/test_schema_agreement.py fails when they drift), and the
-queries mirror the rules row-level security enforces in the cloud: every
-statement is limited to the repository's own user.
+The schema mirrors ``public.user_files`` in ``sql/`` column for column
+(tests/sql/test_schema_agreement.py fails when they drift) and its rules: the
+same key layout check (``lib.keys.check_record_key``, registered as a SQL
+function), a reservation that never grows, and a quota reservation that sums
+and inserts in one write transaction. The queries mirror what row-level
+security and the column grants enforce in the cloud: every statement is limited
+to the store's own user, and the user-side class changes research columns only.
 """
 
 from __future__ import annotations
@@ -16,23 +20,33 @@ from pathlib import Path
 from typing import Any
 
 from lib.errors import KeyOwnershipError, MetadataError, MetadataUnavailable
-from lib.records import SEARCH_COLUMNS, FileRecord, ListQuery, NewRecord, RecordPage, Status, UsageBucket, UsageSummary
+from lib.keys import check_record_key
+from lib.records import (
+    SEARCH_COLUMNS,
+    FileRecord,
+    ListQuery,
+    NewRecord,
+    RecordPage,
+    Status,
+    UsageBucket,
+    UsageSummary,
+    daily_history_start,
+)
 from lib.repository.base import (
     LARGEST_COUNT,
-    RowUpdates,
+    RESEARCH_COLUMNS,
+    FactUpdates,
+    ResearchUpdates,
     check_query,
     day_start,
     existing_record_id,
     iso,
     like_pattern,
-    new_row_id,
+    new_row_values,
     not_found,
-    owned_key,
-    owned_optional_key,
+    quota_exceeded,
     record_from_row,
-    research_columns,
     storable_text,
-    video_columns,
 )
 
 SQLITE_SCHEMA = """
@@ -50,6 +64,8 @@ create table if not exists user_files (
   thumbnail_key    text,
   preview_key      text,
   ground_truth_key text,
+  ground_truth_name text,
+  ground_truth_bytes integer not null default 0 check (ground_truth_bytes >= 0),
   duration_s       real,
   fps              real,
   width            integer,
@@ -66,8 +82,17 @@ create table if not exists user_files (
   analysis         text,
   created_at       text not null,
   updated_at       text not null,
-  check (substr(s3_key, 1, length('recordings/' || user_id || '/')) = 'recordings/' || user_id || '/')
+  check (recording_key_ok(s3_key, user_id, id, 'original')
+         and (thumbnail_key is null or recording_key_ok(thumbnail_key, user_id, id, 'thumbnail'))
+         and (preview_key is null or recording_key_ok(preview_key, user_id, id, 'preview'))
+         and (ground_truth_key is null or recording_key_ok(ground_truth_key, user_id, id, 'ground_truth')))
 );
+create trigger if not exists user_files_reservation_holds
+  before update of size_bytes on user_files
+  when new.size_bytes > old.size_bytes
+begin
+  select raise(abort, 'a recording cannot hold more bytes than it reserved');
+end;
 create index if not exists user_files_user_created_idx on user_files (user_id, created_at desc);
 create index if not exists user_files_user_sha256_idx on user_files (user_id, sha256);
 create index if not exists user_files_usage_idx
@@ -83,7 +108,7 @@ create index if not exists user_files_usage_subject_idx
 _SQLITE_USAGE = """
 select substr(created_at, 1, 7) as month, content_type,
        case lossless when 1 then 'lossless' when 0 then 'lossy' else 'unknown' end as lossless_label,
-       sum(size_bytes) as bytes, count(*) as count
+       sum(size_bytes + ground_truth_bytes) as bytes, count(*) as count
 from user_files where user_id = ? and status = 'ready'
 group by substr(created_at, 1, 7), content_type, lossless
 """
@@ -92,11 +117,18 @@ the month, type and lossless breakdowns are summed from them (SQLite has no GROU
 
 _SQLITE_USAGE_BY_SUBJECT = """
 select case when subject_id = '' then '(none)' else subject_id end as subject,
-       sum(size_bytes) as bytes, count(*) as count
+       sum(size_bytes + ground_truth_bytes) as bytes, count(*) as count
 from user_files where user_id = ? and status = 'ready'
 group by subject_id
 """
 """Subjects on their own: folded into the combinations above they would multiply them."""
+
+_SQLITE_USAGE_BY_DAY = """
+select substr(created_at, 1, 10) as day, sum(size_bytes + ground_truth_bytes) as bytes, count(*) as count
+from user_files where user_id = ? and status = 'ready' and created_at >= ?
+group by substr(created_at, 1, 10) order by day
+"""
+"""The recent days only (:func:`lib.records.daily_history_start`): a range scan of the created_at index."""
 
 
 def _sqlite_value(value: Any) -> Any:
@@ -105,8 +137,21 @@ def _sqlite_value(value: Any) -> Any:
     return value
 
 
-class SqliteRepository(RowUpdates):
-    """Demo-mode metadata in a SQLite file, with the same rules RLS enforces in the cloud.
+def register_functions(conn: sqlite3.Connection) -> None:
+    """The SQL functions the schema's checks call; every connection that writes user_files needs them."""
+    conn.create_function("recording_key_ok", 4, _recording_key_ok, deterministic=True)
+
+
+def _recording_key_ok(key: str | None, user_id: str, record_id: str, kind: str) -> int:
+    try:
+        check_record_key(str(key), str(user_id), str(record_id), str(kind))
+    except KeyOwnershipError:
+        return 0
+    return 1
+
+
+class _SqliteStore:
+    """One SQLite file and one user: connections, the schema, rows as FileRecords.
 
     One connection per call (cheap in SQLite), so the Streamlit script threads
     never share one; WAL lets readers run alongside the single writer.
@@ -118,11 +163,7 @@ class SqliteRepository(RowUpdates):
         self._ensure_schema()
 
     def __repr__(self) -> str:
-        return f"SqliteRepository({self.db_path!r}, user_id={self.user_id!r})"
-
-    def rows_of(self, user_id: str) -> SqliteRepository:
-        """Any user's rows: the demo's one local file holds everyone's, and its admin runs it."""
-        return self if str(user_id) == self.user_id else SqliteRepository(self.db_path, user_id)
+        return f"{type(self).__name__}({self.db_path!r}, user_id={self.user_id!r})"
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -131,6 +172,7 @@ class SqliteRepository(RowUpdates):
             raise MetadataUnavailable(f"The demo database cannot be opened: {exc}") from exc
         conn.row_factory = sqlite3.Row
         conn.execute("pragma busy_timeout = 10000")
+        register_functions(conn)
         return conn
 
     def _ensure_schema(self) -> None:
@@ -161,7 +203,8 @@ class SqliteRepository(RowUpdates):
         data["analysis"] = json.loads(data["analysis"]) if data["analysis"] else None
         return record_from_row(data)
 
-    def _update(self, record_id: str, values: Mapping[str, Any]) -> FileRecord:
+    def _set(self, record_id: str, values: Mapping[str, Any]) -> FileRecord:
+        """Set columns on one of this user's rows; NotFound if it is not theirs."""
         values = {**values, "updated_at": iso(datetime.now(UTC))}
         assignments = ", ".join(f"{column} = ?" for column in values)
         rows = self._query(
@@ -172,26 +215,62 @@ class SqliteRepository(RowUpdates):
             raise not_found()
         return self._row(rows[0])
 
-    def create_pending(self, new: NewRecord) -> FileRecord:
-        owned_key(new.s3_key, self.user_id)
-        owned_optional_key(new.thumbnail_key, self.user_id)
-        owned_optional_key(new.preview_key, self.user_id)
+
+class SqliteServerRecords(FactUpdates, _SqliteStore):
+    """Demo mode's server-side writes for one user: the mirror of the service-role writes in the cloud."""
+
+    def _update(self, record_id: str, values: Mapping[str, Any]) -> FileRecord:
+        return self._set(record_id, values)
+
+    def rows_of(self, user_id: str) -> SqliteServerRecords:
+        """Any user's rows (the demo's admin repairs them; lib.usage checks the caller is an admin first)."""
+        return self if str(user_id) == self.user_id else SqliteServerRecords(self.db_path, user_id)
+
+    def reserve(self, new: NewRecord, quota_bytes: int) -> FileRecord:
+        """Insert a pending row if it fits the quota: sum and insert in one write transaction
+        (``begin immediate``), so two reservations at once run one after the other."""
         now = iso(datetime.now(UTC))
-        values = {
-            "id": new_row_id(new.id), "user_id": self.user_id, "bucket": new.bucket, "s3_key": new.s3_key,
-            "original_name": new.original_name, "content_type": new.content_type,
-            "size_bytes": new.size_bytes, "sha256": new.sha256, "status": Status.PENDING.value,
-            "thumbnail_key": new.thumbnail_key, "preview_key": new.preview_key,
-            **video_columns(new.video), **research_columns(new.research),
-            "created_at": now, "updated_at": now,
-        }
-        columns = ", ".join(values)
-        marks = ", ".join("?" for _ in values)
-        rows = self._query(
-            f"insert into user_files ({columns}) values ({marks}) returning *",
-            tuple(_sqlite_value(v) for v in values.values()),
-        )
-        return self._row(rows[0])
+        values = {**new_row_values(new, self.user_id), "created_at": now, "updated_at": now}
+        conn = self._connect()
+        try:
+            conn.execute("begin immediate")
+            held, pending = conn.execute(
+                "select coalesce(sum(size_bytes + ground_truth_bytes), 0),"  # ground truth counts in the quota
+                " coalesce(sum(case when status = 'pending' then size_bytes end), 0)"
+                " from user_files where user_id = ? and status in ('ready', 'pending')", (self.user_id,)).fetchone()
+            if held + values["size_bytes"] > quota_bytes:
+                conn.execute("rollback")
+                raise quota_exceeded(new.original_name, values["size_bytes"], held, pending, quota_bytes)
+            row = conn.execute(
+                f"insert into user_files ({', '.join(values)}) values ({', '.join('?' for _ in values)}) returning *",
+                tuple(_sqlite_value(v) for v in values.values())).fetchone()
+            conn.execute("commit")
+            return self._row(row)
+        except sqlite3.IntegrityError as exc:
+            raise _sqlite_integrity_error(exc) from exc
+        except sqlite3.Error as exc:
+            raise MetadataError(f"The demo database refused the request: {exc}") from exc
+        finally:
+            conn.close()  # an open transaction is rolled back
+
+    def delete(self, record_id: str) -> None:
+        rows = self._query("delete from user_files where id = ? and user_id = ? returning id",
+                           (existing_record_id(record_id), self.user_id))
+        if not rows:
+            raise not_found()
+
+
+class SqliteRepository(ResearchUpdates, _SqliteStore):
+    """Demo-mode metadata as the signed-in user: reads and research fields, limited to their rows."""
+
+    def rows_of(self, user_id: str) -> SqliteRepository:
+        """Any user's rows: the demo's one local file holds everyone's, and its admin runs it."""
+        return self if str(user_id) == self.user_id else SqliteRepository(self.db_path, user_id)
+
+    def _update_research(self, record_id: str, values: Mapping[str, Any]) -> FileRecord:
+        if set(values) - set(RESEARCH_COLUMNS):  # the column grants' mirror
+            raise MetadataError("Only research fields can be changed here.")
+        return self._set(record_id, values)
 
     def get(self, record_id: str) -> FileRecord:
         rows = self._query("select * from user_files where id = ? and user_id = ?",
@@ -199,6 +278,15 @@ class SqliteRepository(RowUpdates):
         if not rows:
             raise not_found()
         return self._row(rows[0])
+
+    def get_many(self, record_ids: list[str]) -> list[FileRecord]:
+        """This user's rows among ``record_ids`` (ids of anyone else's, or none, are left out)."""
+        ids = [existing_record_id(r) for r in record_ids]
+        if not ids:
+            return []
+        rows = self._query(f"select * from user_files where user_id = ? and id in ({', '.join('?' for _ in ids)})",
+                           (self.user_id, *ids))
+        return [self._row(r) for r in rows]
 
     def _where(self, query: ListQuery) -> tuple[str, list[Any]]:
         clauses, params = ["user_id = ?"], [self.user_id]
@@ -243,16 +331,11 @@ class SqliteRepository(RowUpdates):
         )
         return self._row(rows[0]) if rows else None
 
-    def delete(self, record_id: str) -> None:
-        rows = self._query("delete from user_files where id = ? and user_id = ? returning id",
-                           (existing_record_id(record_id), self.user_id))
-        if not rows:
-            raise not_found()
-
     def usage(self) -> UsageSummary:
-        combos, subjects, largest = self._read_together(
+        combos, subjects, days, largest = self._read_together(
             (_SQLITE_USAGE, (self.user_id,)),
             (_SQLITE_USAGE_BY_SUBJECT, (self.user_id,)),
+            (_SQLITE_USAGE_BY_DAY, (self.user_id, iso(day_start(daily_history_start())))),
             ("select * from user_files where user_id = ? and status = 'ready' "
              "order by size_bytes desc, id limit ?", (self.user_id, LARGEST_COUNT)),
         )
@@ -260,6 +343,7 @@ class SqliteRepository(RowUpdates):
         return UsageSummary(
             total_bytes=sum(int(c["bytes"]) for c in combos),
             total_count=sum(int(c["count"]) for c in combos),
+            by_day=tuple(UsageBucket(str(d["day"]), int(d["bytes"]), int(d["count"])) for d in days),
             by_month=tuple(sorted(_rollup(combos, "month"), key=lambda b: b.label)),
             by_content_type=_by_size(_rollup(combos, "content_type")),
             by_lossless=_by_size(_rollup(combos, "lossless_label")),
@@ -301,6 +385,6 @@ def _sqlite_integrity_error(exc: sqlite3.IntegrityError) -> MetadataError:
         return MetadataError("A recording with that storage key already exists.")
     if "UNIQUE" in text:
         return MetadataError("That recording already exists.")
-    if "CHECK" in text and "recordings/" in text:
+    if "CHECK" in text and "recording_key_ok" in text:
         return KeyOwnershipError("That storage key does not belong to your account.")
     return MetadataError(f"The recording's metadata was refused: {text}")

@@ -1,10 +1,13 @@
-"""Cloud-mode metadata: ``SupabaseRepository`` on ``public.user_files`` through
-PostgREST, with the filter building and the translation of PostgREST and
-transport failures into ``lib.errors``.
+"""Cloud-mode metadata on ``public.user_files`` through PostgREST: ``SupabaseRepository`` (the
+user's reads and research edits) and ``SupabaseServerRecords`` (the server's writes), with the
+filter building and the translation of PostgREST and transport failures into ``lib.errors``.
 
-Every query carries the signed-in user's JWT, so PostgreSQL row-level security
-(``sql/001_user_files.sql``) decides what they may see; usage figures are
-aggregated in the database by ``usage_summary()`` (``sql/002_usage.sql``).
+Every ``SupabaseRepository`` query carries the signed-in user's JWT, so PostgreSQL row-level
+security (``sql/001_user_files.sql``) decides what they may see and the column grants
+(``sql/003_trust.sql``) what they may change; usage figures are aggregated in the database by
+``usage_summary()`` (``sql/004_usage_by_day.sql``). ``SupabaseServerRecords`` uses the service-role key
+(one client per process, :func:`new_service_client`) and names the session's user id in every
+write, since that role is not limited by row-level security.
 """
 
 from __future__ import annotations
@@ -13,30 +16,122 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+import httpx
+from postgrest import SyncPostgrestClient
+from postgrest.exceptions import APIError
+
 from lib.errors import AccessDenied, KeyOwnershipError, MetadataError, MetadataUnavailable, SessionExpired
-from lib.records import SEARCH_COLUMNS, FileRecord, ListQuery, NewRecord, RecordPage, Status, UsageBucket, UsageSummary
+from lib.records import (
+    SEARCH_COLUMNS,
+    FileRecord,
+    ListQuery,
+    NewRecord,
+    RecordPage,
+    Status,
+    UsageBucket,
+    UsageSummary,
+    daily_history_start,
+)
 from lib.repository.base import (
     LARGEST_COUNT,
-    RowUpdates,
+    RESEARCH_COLUMNS,
+    FactUpdates,
+    ResearchUpdates,
     check_query,
     day_start,
     existing_record_id,
     iso,
     like_pattern,
-    new_row_id,
+    new_row_values,
     not_found,
-    owned_key,
-    owned_optional_key,
+    quota_exceeded,
+    quota_figures,
     record_from_row,
-    research_columns,
     storable_text,
-    video_columns,
 )
+from lib.settings import SupabaseSettings
 
 TABLE = "user_files"
+RESERVE_FUNCTION = "reserve_upload"
+"""sql/003_trust.sql: the quota check and the pending row's insert in one step."""
+SERVICE_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+"""As for a user's client: connect fails fast, reads allow for a slow query."""
 
 
-class SupabaseRepository(RowUpdates):
+def new_service_client(settings: SupabaseSettings, *, timeout: httpx.Timeout = SERVICE_TIMEOUT) -> SyncPostgrestClient:
+    """The server's own PostgREST client (service role): one per process, like the S3 client.
+
+    It carries no user's token, only the service-role key (the headers supabase-py would send
+    for that key), so sharing it between browser sessions leaks nothing of theirs; it is used
+    only by :class:`SupabaseServerRecords`, never for a user's reads.
+    """
+    key = settings.service_role_key
+    headers = {"apikey": key, "Authorization": f"Bearer {key}", "Accept": "application/json",
+               "Content-Type": "application/json"}
+    return SyncPostgrestClient(f"{settings.url.rstrip('/')}/rest/v1", headers=headers,
+                               http_client=httpx.Client(timeout=timeout, follow_redirects=True))
+
+
+class _PostgrestRows:
+    """Running postgrest-py builders, with every failure translated to lib.errors."""
+
+    def _run(self, builder: Any) -> Any:
+        try:
+            return builder.execute()
+        except Exception as exc:
+            raise _translate_supabase_error(exc) from exc
+
+    def _rows(self, builder: Any) -> list[dict[str, Any]]:
+        return list(self._run(builder).data or [])
+
+
+class SupabaseServerRecords(FactUpdates, _PostgrestRows):
+    """The server's writes to one user's rows, with the service-role client.
+
+    The service role is not limited by row-level security, so every statement names
+    ``user_id`` (the verified session's) itself: a record id of anyone else's matches nothing.
+    """
+
+    def __init__(self, client: SyncPostgrestClient, user_id: str) -> None:
+        self._client = client
+        self.user_id = str(user_id)
+
+    def __repr__(self) -> str:
+        return f"SupabaseServerRecords(user_id={self.user_id!r})"
+
+    def rows_of(self, user_id: str) -> SupabaseServerRecords | None:
+        """Only the session's own user: the app does not write other users' rows in the cloud."""
+        return self if str(user_id) == self.user_id else None
+
+    def _update(self, record_id: str, values: Mapping[str, Any]) -> FileRecord:
+        rows = self._rows(self._client.from_(TABLE).update(dict(values))
+                          .eq("id", existing_record_id(record_id)).eq("user_id", self.user_id))
+        if not rows:
+            raise not_found()
+        return record_from_row(rows[0])
+
+    def reserve(self, new: NewRecord, quota_bytes: int) -> FileRecord:
+        """The pending row, if it fits the quota (``reserve_upload``: one step, one user at a time)."""
+        values = new_row_values(new, self.user_id)
+        try:
+            row = self._client.rpc(RESERVE_FUNCTION, {"p_row": values, "p_quota_bytes": int(quota_bytes)}).execute()
+        except Exception as exc:
+            if isinstance(exc, APIError) and exc.hint == "quota_exceeded":
+                held, pending, quota = quota_figures(exc.details)
+                raise quota_exceeded(new.original_name, values["size_bytes"], held, pending, quota) from None
+            raise _translate_supabase_error(exc) from exc
+        if not row.data:
+            raise MetadataError("The recording was not saved; please try again.")
+        return record_from_row(row.data)
+
+    def delete(self, record_id: str) -> None:
+        rows = self._rows(self._client.from_(TABLE).delete()
+                          .eq("id", existing_record_id(record_id)).eq("user_id", self.user_id))
+        if not rows:
+            raise not_found()
+
+
+class SupabaseRepository(ResearchUpdates, _PostgrestRows):
     """Metadata in Supabase's ``public.user_files``, queried as the signed-in user.
 
     ``client`` is a supabase-py client that already carries the user's session;
@@ -54,35 +149,12 @@ class SupabaseRepository(RowUpdates):
         """Only the caller's own rows: row-level security hides everyone else's."""
         return self if str(user_id) == self.user_id else None
 
-    def _run(self, builder: Any) -> Any:
-        """Execute a postgrest-py builder, translating every failure to lib.errors."""
-        try:
-            return builder.execute()
-        except Exception as exc:
-            raise _translate_supabase_error(exc) from exc
-
-    def _rows(self, builder: Any) -> list[dict[str, Any]]:
-        return list(self._run(builder).data or [])
-
-    def _update(self, record_id: str, values: Mapping[str, Any]) -> FileRecord:
+    def _update_research(self, record_id: str, values: Mapping[str, Any]) -> FileRecord:
+        if set(values) - set(RESEARCH_COLUMNS):
+            raise MetadataError("Only research fields can be changed here.")
         rows = self._rows(self._client.table(TABLE).update(dict(values)).eq("id", existing_record_id(record_id)))
         if not rows:
             raise not_found()
-        return record_from_row(rows[0])
-
-    def create_pending(self, new: NewRecord) -> FileRecord:
-        owned_key(new.s3_key, self.user_id)
-        values = {
-            "id": new_row_id(new.id), "user_id": self.user_id, "bucket": new.bucket, "s3_key": new.s3_key,
-            "original_name": new.original_name, "content_type": new.content_type,
-            "size_bytes": new.size_bytes, "sha256": new.sha256, "status": Status.PENDING.value,
-            "thumbnail_key": owned_optional_key(new.thumbnail_key, self.user_id),
-            "preview_key": owned_optional_key(new.preview_key, self.user_id),
-            **video_columns(new.video), **research_columns(new.research),
-        }
-        rows = self._rows(self._client.table(TABLE).insert(values))
-        if not rows:
-            raise MetadataError("The recording was not saved; please try again.")
         return record_from_row(rows[0])
 
     def get(self, record_id: str) -> FileRecord:
@@ -90,6 +162,13 @@ class SupabaseRepository(RowUpdates):
         if not rows:
             raise not_found()
         return record_from_row(rows[0])
+
+    def get_many(self, record_ids: list[str]) -> list[FileRecord]:
+        """This user's rows among ``record_ids`` (row-level security leaves out anyone else's)."""
+        ids = [existing_record_id(r) for r in record_ids]
+        if not ids:
+            return []
+        return [record_from_row(r) for r in self._rows(self._client.table(TABLE).select("*").in_("id", ids))]
 
     def list(self, query: ListQuery) -> RecordPage:
         check_query(query)
@@ -110,13 +189,9 @@ class SupabaseRepository(RowUpdates):
         )
         return record_from_row(rows[0]) if rows else None
 
-    def delete(self, record_id: str) -> None:
-        rows = self._rows(self._client.table(TABLE).delete().eq("id", existing_record_id(record_id)))
-        if not rows:
-            raise not_found()
-
     def usage(self) -> UsageSummary:
-        figures = self._run(self._client.rpc("usage_summary")).data or {}
+        since = {"daily_since": daily_history_start().isoformat()}
+        figures = self._run(self._client.rpc("usage_summary", since)).data or {}
         largest = self._rows(
             self._client.table(TABLE).select("*").eq("status", Status.READY.value)
             .order("size_bytes", desc=True).order("id").limit(LARGEST_COUNT)
@@ -124,6 +199,7 @@ class SupabaseRepository(RowUpdates):
         return UsageSummary(
             total_bytes=int(figures.get("total_bytes") or 0),
             total_count=int(figures.get("total_count") or 0),
+            by_day=_buckets(figures.get("by_day")),
             by_month=_buckets(figures.get("by_month")),
             by_content_type=_buckets(figures.get("by_content_type")),
             by_lossless=_buckets(figures.get("by_lossless")),
@@ -170,9 +246,6 @@ _PG_CODES: dict[str, tuple[type[MetadataError] | type[AccessDenied], str]] = {
 
 def _translate_supabase_error(exc: Exception) -> Exception:
     """postgrest/httpx failures as lib.errors, with messages a researcher can act on."""
-    import httpx
-    from postgrest.exceptions import APIError
-
     if isinstance(exc, httpx.TransportError):
         return MetadataUnavailable("The metadata service (Supabase) could not be reached; try again shortly.")
     if not isinstance(exc, APIError):

@@ -25,21 +25,20 @@ Whether a codec is lossless is decided once, in ``lib.media.codecs``. Nothing he
 The names below are what the app and scripts use; the stages are reachable through their modules.
 """
 
-from lib.rppg.analysis import analyse, summarise
-from lib.rppg.frames import RgbTrace, extract_rgb
-from lib.rppg.ground_truth import load_ground_truth
-from lib.rppg.methods import METHODS, check_method
-from lib.rppg.results import AnalysisSummary, QualityFlag, Severity
+from lib.lazy import lazy_exports
 
-__all__ = [
-    "METHODS",
-    "AnalysisSummary",
-    "QualityFlag",
-    "RgbTrace",
-    "Severity",
-    "analyse",
-    "check_method",
-    "extract_rgb",
-    "load_ground_truth",
-    "summarise",
-]
+_EXPORTS = {  # name -> its module; each loads on first use (lib.lazy)
+    "analyse": "analysis",
+    "summarise": "analysis",
+    "RgbTrace": "frames",
+    "extract_rgb": "frames",
+    "load_ground_truth": "ground_truth",
+    "METHODS": "methods",
+    "check_method": "methods",
+    "AnalysisSummary": "results",
+    "QualityFlag": "results",
+    "Severity": "results",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+__all__ = list(_EXPORTS)

@@ -11,10 +11,12 @@ import numpy as np
 from lib.media.codecs import lossless_from_fourcc
 from lib.rppg.face import Box
 from lib.rppg.frames import ProgressFn, RgbTrace, extract_rgb
-from lib.rppg.ground_truth import SYNC_TOLERANCE_S, GroundTruth, check_sync, ground_truth_hr, load_ground_truth
-from lib.rppg.methods import check_method, pulse_signal
+from lib.rppg.ground_truth import SYNC_TOLERANCE_S, GroundTruth, check_sync, load_ground_truth
+from lib.rppg.ground_truth.reference import ground_truth_hr
+from lib.rppg.methods import check_method
+from lib.rppg.methods.pulse import pulse_signal
 from lib.rppg.quality import quality_flags
-from lib.rppg.results import AnalysisSummary, QualityFlag, Severity
+from lib.rppg.results import GROUND_TRUTH_SYNC, AnalysisSummary, QualityFlag, Severity
 from lib.rppg.spectrum import RESTING_BAND_HZ, Band, check_band, estimate_hr, hr_track
 from lib.rppg.timing import FrameTiming, frame_timing, usable_span
 
@@ -25,18 +27,18 @@ def analyse(
     method: str = "POS",
     progress: ProgressFn | None = None,
     lossless: bool | None = None,
-    ground_truth: Path | str | None = None,
+    ground_truth: Path | str | GroundTruth | None = None,
     roi: Box | None = None,
     band: Band | None = None,
 ) -> AnalysisSummary:
     """Analyse one recording. ``lossless=None`` guesses from the codec tag; ``roi`` skips face detection;
-    ``band`` is the heart-rate band in Hz (None: at rest, 0.75–2.5 Hz)."""
+    ``band`` is the heart-rate band in Hz (None: at rest, 0.75–2.5 Hz). ``ground_truth`` is a file (a
+    table of mean heart rates is looked up by this video's name) or a reference already loaded."""
     started = time.perf_counter()
     method = check_method(method)
     band = RESTING_BAND_HZ if band is None else check_band(band)
-    truth = None
-    if ground_truth is not None:  # fail before decoding
-        truth = load_ground_truth(ground_truth, recording=Path(path).name)
+    truth = ground_truth if isinstance(ground_truth, GroundTruth) or ground_truth is None else (
+        load_ground_truth(ground_truth, recording=Path(path).name))  # fail before decoding
     trace = extract_rgb(path, roi=roi, progress=_scaled(progress, 0.97))
     if lossless is None:
         lossless = lossless_from_fourcc(trace.fourcc)
@@ -101,7 +103,7 @@ def _reference(
     sync = check_sync(truth, timing.duration_s)
     flag = None
     if sync.warning is not None:
-        flag = QualityFlag("ground_truth_sync", Severity.WARNING, sync.mismatch_s, SYNC_TOLERANCE_S,
+        flag = QualityFlag(GROUND_TRUTH_SYNC, Severity.WARNING, sync.mismatch_s, SYNC_TOLERANCE_S,
                            sync.warning, "s")
     return ground_truth_hr(truth, start_s=span[0], end_s=span[1], band=band), flag
 

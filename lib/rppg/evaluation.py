@@ -13,6 +13,9 @@ errors, so a lab's figures compare with published ones. With ``e = estimate − 
   :func:`lib.rppg.spectrum.snr_db`; it is 10·log10 of the power ratio, whereas the toolbox applies
   ``mag2db`` (20·log10) to that power ratio, so the toolbox's dB figures are exactly twice these.
 
+Within 5 bpm: the share of recordings whose estimate lies within ±5 bpm of the truth, a recording without
+an estimate counting as a miss (how pyVHR and the rPPG literature report "accuracy").
+
 Bland–Altman (Bland & Altman 1986): bias = mean e, limits of agreement bias ± 1.96 · sd(e), each point
 at ((estimate + truth)/2, e).
 """
@@ -30,6 +33,8 @@ from lib.rppg.spectrum import snr_db
 
 LOA_Z = 1.96
 """Limits of agreement: 95% of differences under a normal distribution."""
+WITHIN_BPM = 5.0
+"""An estimate this close to the truth (inclusive) counts as a hit in :func:`within_pct`."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,14 @@ def bland_altman(estimates: Sequence[float], truths: Sequence[float]) -> BlandAl
     sd = float(diff.std(ddof=1)) if len(diff) > 1 else 0.0
     return BlandAltman(bias, sd, bias - LOA_Z * sd, bias + LOA_Z * sd,
                        tuple(float(v) for v in (est + ref) / 2.0), tuple(float(v) for v in diff))
+
+
+def within_pct(estimates: Sequence[float | None], truths: Sequence[float], bpm: float = WITHIN_BPM) -> float:
+    """Percentage of recordings estimated within ``bpm`` of the truth; no estimate is a miss."""
+    if len(estimates) != len(truths) or not truths:
+        raise ValidationError("Estimates and ground truths must come in pairs, one of each per recording.")
+    hits = [e is not None and abs(e - t) <= bpm for e, t in zip(estimates, truths, strict=True)]
+    return 100.0 * sum(hits) / len(hits)
 
 
 def pulse_snr_db(pulse: np.ndarray, fs: float, true_hr_bpm: float, band: tuple[float, float]) -> float:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
 from lib.errors import AnalysisError
+
+GROUND_TRUTH_SYNC = "ground_truth_sync"
+"""The flag raised when a reference and its video disagree in length."""
 
 
 class Severity(StrEnum):
@@ -45,6 +48,21 @@ class AnalysisSummary:
     hr_error_bpm: float | None = None  # hr_bpm - ground_truth_hr_bpm (signed)
     fps: float | None = None
     duration_s: float | None = None
+
+    @property
+    def critical_flags(self) -> tuple[QualityFlag, ...]:
+        """The flags that say the heart rate is not to be trusted at all."""
+        return tuple(f for f in self.flags if f.severity is Severity.CRITICAL)
+
+    @property
+    def compared(self) -> bool:
+        """Whether this analysis was compared with a ground truth."""
+        return self.ground_truth_hr_bpm is not None
+
+    def without_ground_truth(self) -> AnalysisSummary:
+        """The same estimate with its comparison dropped: the ground truth it was made with is gone."""
+        return replace(self, ground_truth_hr_bpm=None, hr_error_bpm=None,
+                       flags=tuple(f for f in self.flags if f.code != GROUND_TRUTH_SYNC))
 
     def to_json(self) -> dict[str, Any]:
         return {

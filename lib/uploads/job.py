@@ -79,6 +79,8 @@ class UploadJob:
     research: ResearchFields = field(default_factory=ResearchFields)
     consent: bool = False
     """The researcher confirmed the participant's consent (needed when the settings require it)."""
+    keep_doubtful: bool = False
+    """The researcher chose to store it although the quick look could not use it (see :attr:`doubts`)."""
     prepared: PreparedRecording | None = None
     in_bucket: OriginalInBucket | None = None
     """Set once a browser upload was fetched and checked: what the store step finishes it from."""
@@ -111,9 +113,25 @@ class UploadJob:
     def consent_ok(self, require_consent: bool) -> bool:
         return self.consent or not require_consent
 
+    @property
+    def doubts(self) -> tuple[str, ...]:
+        """Why the checked recording is likely useless for rPPG: the quick look's critical flags, or why it
+        could not run. Such a recording is stored only once the researcher says so (:attr:`keep_doubtful`)."""
+        prepared = self.prepared
+        if prepared is None:
+            return ()
+        if prepared.analysis is not None:
+            return tuple(f.message for f in prepared.analysis.critical_flags)
+        return (prepared.analysis_error,) if prepared.analysis_error else ()
+
+    @property
+    def doubts_settled(self) -> bool:
+        """Nothing makes the recording doubtful, or the researcher chose to store it anyway."""
+        return self.keep_doubtful or not self.doubts
+
     def ready_to_store(self, require_consent: bool) -> bool:
         """What "Upload" and "Upload all" may send now."""
-        return self.storable and self.consent_ok(require_consent)
+        return self.storable and self.consent_ok(require_consent) and self.doubts_settled
 
     def store_when_checked(self, require_consent: bool) -> bool:
         """A browser upload's bytes are in already: it is stored as soon as it is checked."""
@@ -181,9 +199,9 @@ class UploadJob:
         self._expect("checked again", JobStatus.CHECK_FAILED)
         return replace(self, status=JobStatus.CHECKING, message=None)
 
-    def with_input(self, research: ResearchFields, consent: bool) -> UploadJob:
-        """The research fields and consent as the researcher typed them on the card."""
-        return replace(self, research=research, consent=consent)
+    def with_input(self, research: ResearchFields, consent: bool, keep_doubtful: bool = False) -> UploadJob:
+        """The research fields, consent and "store it anyway" as the researcher left them on the card."""
+        return replace(self, research=research, consent=consent, keep_doubtful=keep_doubtful)
 
     def allow_duplicate(self) -> UploadJob:
         self._expect("uploaded anyway", JobStatus.ALREADY_STORED)

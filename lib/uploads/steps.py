@@ -79,7 +79,7 @@ def store(job: UploadJob, backends: Backends, workspace: Workspace, progress: Pr
     """Store the checked recording (or finish a browser upload's); the local copy goes once it is ready."""
     if not job.ready_to_store(backends.settings.require_consent):
         raise JobStateError(f"{job.display_name} is not ready to store (checked, consent given, "
-                            "not already stored).")
+                            "not already stored, stored anyway if the quick look could not use it).")
     try:
         record = _store(job, backends, progress, cancel)
     except DuplicateRecording as exc:
@@ -113,7 +113,7 @@ def dismiss(job: UploadJob, backends: Backends, workspace: Workspace, *, skip: b
     pending row leave the bucket too. If the bucket cannot be reached, the job says so and stays."""
     if job.browser is not None:
         try:
-            cancel_upload(job.browser, store=backends.store, repo=backends.repo)
+            cancel_upload(job.browser, backends)
         except PulseVaultError as exc:
             return job.not_removed(f"It could not be removed from the bucket: {exc}")
     release(job, workspace)

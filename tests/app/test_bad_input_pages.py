@@ -10,25 +10,31 @@ The cases run as a fresh account made through the Create account form, so other 
 from __future__ import annotations
 
 import errno
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib import demo, media, pipeline, workspace
+from lib import demo, media, pipeline, throttle, workspace
 from lib.auth import DemoAuth
 from lib.demo import DEMO_EMAIL, DEMO_PASSWORD
 from lib.errors import MetadataUnavailable
-from lib.pipeline import Backends
-from lib.records import ResearchFields, Status
-from lib.repository import SqliteRepository
+from lib.keys import record_keys
+from lib.records import NewRecord, ResearchFields, Status
+from lib.repository import SqliteRepository, SqliteServerRecords
 from lib.settings import Settings
 from lib.storage import ObjectStore
+from lib.throttle import FREE_FAILURES
 from tests.support import videos
+from tests.support.apptest import select_rows, store_anyway
 from tests.support.journey import assert_consistent
+from tests.support.markdown import rendered
+from tests.support.records import backends_of
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 TIMEOUT_S = 120
@@ -178,6 +184,35 @@ def test_sign_up_refusals(email: str, password: str, repeat: str, message: str) 
     assert "pv_session" not in at.session_state
 
 
+def test_sign_in_is_throttled_with_a_message_saying_when(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 14, attack 6, on the page: after five wrong passwords even the right one waits, and the message
+    says until when (demo mode; tests/integration/test_bad_input.py runs the same through Supabase)."""
+    monkeypatch.setattr(throttle, "BASE_DELAY_S", 60.0)  # a page run takes longer than the real first wait
+    email = f"throttled-{uuid.uuid4().hex[:8]}@lab.test"
+    first = sign_in_page()  # starts the demo backends
+    DemoAuth(backends().db_path).ensure_account(email, PASSWORD)
+    assert "don't match an account" in errors(sign_in(first, email, "wrong-password"))
+    for _ in range(FREE_FAILURES - 1):
+        assert "don't match an account" in errors(sign_in(sign_in_page(), email, "wrong-password"))
+    at = sign_in(sign_in_page(), email, PASSWORD)
+    assert re.search(r"Too many failed sign-ins for this e-mail address\. Wait \d+ s \(until \d\d:\d\d:\d\d UTC\), "
+                     "then try again", errors(at)), errors(at)
+    assert "pv_session" not in at.session_state
+
+
+def test_an_admin_looking_address_signed_up_is_no_admin() -> None:
+    """Issue 14, attack 4, on the page: signing up with an address that reads like the admin's gives a
+    researcher; the Usage page shows it no bucket-wide section."""
+    email = f"ADMIN-{uuid.uuid4().hex[:6]}@PulseVault.app"
+    at = sign_in_page()
+    fill(at, "sign_up", {"E-mail": email, "Password": PASSWORD, "Repeat password": PASSWORD})
+    at = run(click(at, "Create account").switch_page("pages/usage.py"))
+    assert at.title[0].value == "Usage"
+    assert not any("administrators" in h.value for h in at.header)
+    at = run(at.switch_page("pages/account.py"))
+    assert any("**Role** researcher" in m.value for m in at.markdown)
+
+
 def test_password_reset_in_demo_mode_says_why_not() -> None:
     at = sign_in_page()
     fill(at, "reset_password", {"E-mail": DEMO_EMAIL})
@@ -219,7 +254,7 @@ def test_hostile_names_and_research_fields_through_the_page(account: Account, tm
         for field, value in fields.items():
             if (t.key or "").startswith(f"pv_user_upload_{field}_"):
                 t.input(value)
-    at = click(run(at), "Upload all (4)")
+    at = click(store_anyway(run(at)), "Upload all (4)")
     assert sum("Stored and ready" in s for s in texts(at.success)) == 4
     stored = {r.original_name: r for r in account.repo().iter_all() if r.status is Status.READY}
     assert {"evil.avi", "rest.avi", "nulname.avi", "x" * 146 + ".avi"} <= set(stored)
@@ -232,7 +267,7 @@ def test_hostile_names_and_research_fields_through_the_page(account: Account, tm
 def test_same_file_twice_on_the_page(account: Account, tmp_path: Path) -> None:
     data = unique_clip(tmp_path, 60)
     at = drop(account.page("pages/upload.py"), ("twice a.avi", data), ("twice b.avi", data))
-    at = click(at, "Upload all (2)")
+    at = click(store_anyway(at), "Upload all (2)")
     assert any("already stored as twice a.avi" in w for w in texts(at.warning))
     assert len([r for r in account.repo().iter_all() if r.original_name.startswith("twice ")]) == 1
     account.check()
@@ -252,13 +287,72 @@ def searchable(account: Account, tmp_path_factory: pytest.TempPathFactory) -> Ac
     awkward = ResearchFields(subject_id="it's \"quoted\" back\\slash")
     for i, (name, research) in enumerate([("100% rest_1.avi", ResearchFields()), ("quoted.avi", awkward)]):
         unique_clip(folder, 70 + i)
-        pipeline.process_upload(folder / f"u{70 + i}.avi", name, research, Backends(settings, store, account.repo()),
+        pipeline.process_upload(folder / f"u{70 + i}.avi", name, research, backends_of(settings, store, account.repo()),
                                 analyse=False)
     return account
 
 
 def listed(at: AppTest) -> list[str]:
     return list(at.dataframe[0].value["name"]) if at.dataframe else []
+
+
+MARKDOWN_NAME = "![x](https://evil.example/x.png) **bold** <img src=x> $x$ [link](https://evil.example).avi"
+MARKDOWN_REASON = "failed: ![pixel](https://evil.example/p.png) # heading"
+
+
+def test_markdown_in_names_and_reasons_is_shown_as_text(account: Account) -> None:
+    """Issue 14, attack 9: a recording's name (and a failure reason quoting it) is shown as text in the
+    detail heading, the delete dialog, the failure message and the notices: no image, link or LaTeX."""
+    server = SqliteServerRecords(backends().db_path, account.user_id)
+    rows = []
+    for status in (Status.READY, Status.FAILED):
+        record_id = str(uuid.uuid4())
+        keys = record_keys(account.user_id, record_id, "avi", datetime.now(UTC))
+        row = server.reserve(NewRecord(id=record_id, s3_key=keys.original, bucket=backends().s3.bucket,
+                                       original_name=MARKDOWN_NAME, content_type="video/x-msvideo",
+                                       size_bytes=1), quota_bytes=10**15)
+        rows.append(server.mark_ready(row.id, size_bytes=1, sha256=None, video=None, thumbnail_key=None,
+                                      preview_key=None) if status is Status.READY
+                    else server.mark_failed(row.id, MARKDOWN_REASON))
+    try:
+        shown = _shown_on_my_files(account)
+    finally:  # rows without objects: the account's later consistency checks must not see them
+        for row in rows:
+            server.delete(row.id)
+    quoted = [text for text in shown if "evil" in text]
+    assert len(quoted) >= 4, shown  # two headings, the failure message, the dialog's list
+    for text in quoted:
+        visible, tags = rendered(text)
+        assert tags <= {"p", "br", "ul", "li", "strong"}, (text, tags)  # the dialog's own list and warning
+        assert MARKDOWN_NAME in visible or MARKDOWN_REASON in visible, (text, visible)
+
+
+MARKDOWN_FILE = "![x](https://evil.example/x.png) $x$ [link](https://evil.example) rest_1.wmv"
+
+
+def test_markdown_in_a_dropped_files_name_is_shown_as_text(account: Account, clips) -> None:
+    """Issue 14, attack 9 on the Upload page: the card's heading and its refusal quote the name as text."""
+    at = drop(account.page("pages/upload.py"), (MARKDOWN_FILE, clips["mjpg"]))
+    quoted = [text for text in [*(m.value for m in at.markdown), *texts(at.error)] if "evil" in text]
+    assert len(quoted) >= 2, quoted  # the card's heading and its refusal
+    for text in quoted:
+        visible, tags = rendered(text)
+        assert tags <= {"p", "strong"}, (text, tags)
+        assert "evil.example" in visible and "rest_1.wmv" in visible, (text, visible)  # "_" not eaten
+
+
+def _shown_on_my_files(account: Account) -> list[str]:
+    """The texts My files shows for the two recordings named :data:`MARKDOWN_NAME`."""
+    at = account.page("pages/files.py")
+    at.text_input(key="pv_user_files_search").input("evil.example")
+    at = run(at)
+    assert listed(at) == [MARKDOWN_NAME, MARKDOWN_NAME]  # dataframe cells are text already
+    shown: list[str] = []
+    for index in (0, 1):
+        at = select_rows(at, index)
+        shown += [h.value for h in at.subheader] + texts(at.error)
+    at = click(at, "Discard" if any(b.label == "Discard" for b in at.button) else "Delete")
+    return shown + [m.value for m in at.markdown if "evil" in m.value]
 
 
 @pytest.mark.parametrize(

@@ -14,23 +14,25 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
+import pandas as pd
 import pytest
 from botocore.config import Config
 from streamlit.testing.v1 import AppTest
 
-from components import upload_jobs
+from components import state_keys
+from components.text import literal
 from lib import demo, pipeline, uploads
 from lib.errors import NotFound
 from lib.keys import record_keys
 from lib.pipeline import Backends
 from lib.records import FileRecord, ListQuery, NewRecord, ResearchFields, Status, VideoProperties
-from lib.repository import SqliteRepository
+from lib.repository import SqliteRepository, SqliteServerRecords
 from lib.settings import Settings
 from lib.storage import ObjectStore
+from lib.units import MISSING
 from tests.support import videos
-from tests.support.apptest import SEED_TIMEOUT_S, signed_in_app
+from tests.support.apptest import SEED_TIMEOUT_S, select_rows, signed_in_app
 
-TABLE = "pv_user_files_table"
 LOSSLESS = VideoProperties(duration_s=10.0, fps=30.0, width=640, height=480, frame_count=300, codec="FFV1",
                            lossless=True, browser_playable=False)
 LOSSY = VideoProperties(duration_s=5.0, fps=25.0, width=320, height=240, frame_count=125, codec="h264",
@@ -68,6 +70,10 @@ def demo_repo() -> SqliteRepository:
     return SqliteRepository(backends().db_path, backends().user_id)
 
 
+def demo_server() -> SqliteServerRecords:
+    return SqliteServerRecords(backends().db_path, backends().user_id)
+
+
 def s3():
     s3 = backends().s3
     return boto3.client("s3", endpoint_url=s3.endpoint_url, region_name=s3.region,
@@ -78,22 +84,22 @@ def s3():
 def add(name: str, *, status: Status = Status.READY, video: VideoProperties = LOSSLESS,
         research: ResearchFields | None = None, error: str = "Upload interrupted: network down",
         objects: bool = False) -> FileRecord:
-    repo = demo_repo()
+    server = demo_server()
     record_id = str(uuid.uuid4())
-    keys = record_keys(repo.user_id, record_id, "avi", datetime.now(UTC))
-    record = repo.create_pending(NewRecord(
+    keys = record_keys(server.user_id, record_id, "avi", datetime.now(UTC))
+    record = server.reserve(NewRecord(
         id=record_id, s3_key=keys.original, bucket=backends().s3.bucket, original_name=name,
         content_type="video/x-msvideo", size_bytes=1_000, research=research or ResearchFields(),
         thumbnail_key=keys.thumbnail, preview_key=keys.preview, video=video,
-    ))
+    ), quota_bytes=10**15)
     if objects:
         for key in (keys.original, keys.thumbnail, keys.preview):
             s3().put_object(Bucket=backends().s3.bucket, Key=key, Body=b"bytes")
     if status is Status.READY:
-        return repo.mark_ready(record.id, size_bytes=1_000, sha256=uuid.uuid4().hex * 2, video=video,
-                               thumbnail_key=keys.thumbnail, preview_key=keys.preview)
+        return server.mark_ready(record.id, size_bytes=1_000, sha256=uuid.uuid4().hex * 2, video=video,
+                                 thumbnail_key=keys.thumbnail, preview_key=keys.preview)
     if status is Status.FAILED:
-        return repo.mark_failed(record.id, error)
+        return server.mark_failed(record.id, error)
     return record
 
 
@@ -115,8 +121,7 @@ def names(at: AppTest) -> list[str]:
 
 
 def select(at: AppTest, *rows: int) -> AppTest:
-    at.session_state[TABLE] = {"selection": {"rows": list(rows), "columns": [], "cells": []}}
-    return run(at)
+    return select_rows(at, *rows)
 
 
 def click(at: AppTest, label: str, key: str | None = None) -> AppTest:
@@ -148,6 +153,7 @@ def test_search_lists_matches_newest_first_with_the_columns(at: AppTest, token: 
     assert (row["subject"], list(row["tags"]), row["resolution"]) == ("S01", ["rest"], "640×480")
     assert (list(row["status"]), list(row["lossless"])) == (["ready"], ["lossless"])
     assert "/thumb.jpg" in row["thumbnail"] and "X-Amz-Signature" in row["thumbnail"]
+    assert pd.isna(row["hr"]) and at.dataframe[0].proto.placeholder == MISSING  # "—", never "None" (issue 21)
 
 
 def test_search_covers_subject_session_and_notes(at: AppTest, token: str) -> None:
@@ -208,7 +214,7 @@ def test_selecting_a_row_opens_its_detail_panel(at: AppTest, token: str) -> None
     search(at, token)
     assert not at.get("video")
     select(at, 0)
-    assert any(s.value == record.original_name for s in at.subheader)
+    assert any(s.value == literal(record.original_name) for s in at.subheader)
     videos = at.get("video")
     assert len(videos) == 1
     assert "/preview.mp4" in videos[0].proto.url
@@ -219,6 +225,30 @@ def test_selecting_a_row_opens_its_detail_panel(at: AppTest, token: str) -> None
     properties = at.dataframe[1].value
     assert dict(zip(properties["Property"], properties["Value"], strict=True))["Record id"] == record.id
     assert any(b.label == "Re-analyse" for b in at.button)
+
+
+def test_the_selection_follows_recordings_through_a_sort_and_a_search(at: AppTest, token: str) -> None:
+    """Issue 21, item 4: after a sort or a search the selection stays on the chosen recording, not on
+    whatever row now sits where it was, and a recording the search hides is no longer selected."""
+    a, b, c = (add(f"{token} {n}.avi") for n in "abc")
+    search(at, token)
+    assert names(at) == [c.original_name, b.original_name, a.original_name]  # newest first
+    select(at, 0)
+    assert at.session_state[state_keys.FILES_SELECTED] == (c.id,)
+    at.selectbox(key=state_keys.FILES_SORT).select("Name")
+    at.selectbox(key=state_keys.FILES_ORDER).select("Ascending")
+    run(at)
+    assert names(at) == [a.original_name, b.original_name, c.original_name]
+    assert at.session_state[state_keys.FILES_SELECTED] == (c.id,)  # still c, now the last row
+    assert [s.value for s in at.subheader if token in s.value] == [c.original_name]  # its detail, not a's
+    assert any(t.value == "1 selected" for t in at.caption)
+
+    search(at, f"{token} a")  # c leaves the screen: nothing the researcher cannot see stays selected
+    assert names(at) == [a.original_name]
+    assert at.session_state[state_keys.FILES_SELECTED] == ()
+    assert not [s for s in at.subheader if token in s.value]
+    search(at, token)
+    assert at.session_state[state_keys.FILES_SELECTED] == ()
 
 
 def test_several_selected_rows_open_no_detail_but_can_be_deleted(at: AppTest, token: str) -> None:
@@ -285,12 +315,12 @@ def test_failed_upload_can_be_discarded(at: AppTest, token: str) -> None:
 
 
 def test_another_users_record_never_appears(at: AppTest, token: str) -> None:
-    other = SqliteRepository(backends().db_path, str(uuid.uuid4()))
+    other = SqliteServerRecords(backends().db_path, str(uuid.uuid4()))
     record_id = str(uuid.uuid4())
     keys = record_keys(other.user_id, record_id, "avi", datetime.now(UTC))
-    other.create_pending(NewRecord(id=record_id, s3_key=keys.original, bucket=backends().s3.bucket,
-                                   original_name=f"{token} theirs.avi", content_type="video/x-msvideo",
-                                   size_bytes=1))
+    other.reserve(NewRecord(id=record_id, s3_key=keys.original, bucket=backends().s3.bucket,
+                            original_name=f"{token} theirs.avi", content_type="video/x-msvideo",
+                            size_bytes=1), quota_bytes=10**15)
     assert names(search(at, token)) == []
 
 
@@ -318,14 +348,14 @@ def test_retry_uploads_the_local_copy_kept_in_this_session(at: AppTest, token: s
     job = replace(uploads.local_job("file-1", f"{token} retry.avi", prepared.size_bytes, prepared.path),
                   duplicate_allowed=True)  # other tests store the same generated clip
     job = replace(job.checked(prepared), attempt_id=failed.id).upload_failed("Network down")
-    at.session_state[upload_jobs.JOBS_KEY] = {job.id: job}
+    at.session_state[state_keys.UPLOAD_JOBS] = {job.id: job}
     run(at)
     click(at, "Retry")
     assert any("is stored and ready" in s.value for s in at.success)
     assert gone(failed)  # the job's new attempt replaced the failed row
     stored = demo_repo().list(ListQuery(text=token)).records
     assert [(r.status, r.research) for r in stored] == [(Status.READY, research)]
-    after = at.session_state[upload_jobs.JOBS_KEY]["file-1"]
+    after = at.session_state[state_keys.UPLOAD_JOBS]["file-1"]
     assert after.status is uploads.JobStatus.READY and after.record.id == stored[0].id
 
 
@@ -334,7 +364,7 @@ def test_reanalyse_saves_a_new_summary(at: AppTest, token: str, tmp_path: Path) 
     assert clip is not None
     record = pipeline.process_upload(clip, f"{token} clip.avi", ResearchFields(),
                                      Backends(Settings(mode="demo", s3=backends().s3), ObjectStore(backends().s3),
-                                              demo_repo()),
+                                              demo_repo(), demo_server()),
                                      analyse=False, allow_duplicate=True)  # other tests store the same clip
     assert record.analysis is None
     select(search(at, token), 0)

@@ -11,8 +11,9 @@ from streamlit.testing.v1 import AppTest
 
 from lib.demo import DEMO_EMAIL, DEMO_PASSWORD, start_demo
 from lib.records import Status
-from lib.repository import SqliteRepository
+from lib.repository import SqliteRepository, SqliteServerRecords
 from tests.support import videos
+from tests.support.apptest import select_rows, store_anyway
 
 TIMEOUT_S = 120
 
@@ -101,6 +102,12 @@ def test_dropped_avi_is_checked_previewed_and_uploaded_to_ready(clip_dir: Path) 
     table = at.dataframe[0].value
     assert dict(zip(table["Property"], table["Value"], strict=True))["Codec"] == "mjpeg"
     assert "Quick-look pulse" in [e.label for e in at.expander]
+    # A generated clip has no face: the quick look finds no pulse, so it is stored only when asked to.
+    assert any("cannot read a heart rate" in w for w in _texts(at.warning))
+    assert [b.label for b in at.button if b.label.startswith("Upload all")] == ["Upload all (0)"]
+    assert next(b for b in at.button if b.label == "Upload").disabled
+    assert any("Store it anyway" in c for c in _texts(at.caption))
+    store_anyway(at)
     assert [b.label for b in at.button if b.label.startswith("Upload all")] == ["Upload all (1)"]
 
     at.text_input(key=next(k for k in _keys(at) if k.startswith("pv_user_upload_subject_"))).input("S07")
@@ -134,7 +141,7 @@ def test_text_renamed_mp4_is_refused_and_nothing_stored(clip_dir: Path) -> None:
 
 def test_same_file_twice_offers_skip_or_upload_anyway(clip_dir: Path) -> None:
     data = _clip(clip_dir, 31)
-    at = _drop(_signed_in_upload_page(), ("first.avi", data), ("second.avi", data))
+    at = store_anyway(_drop(_signed_in_upload_page(), ("first.avi", data), ("second.avi", data)))
     _click(at, "Upload all (2)")
     [prompt] = [w for w in _texts(at.warning) if "already stored as first.avi" in w]
     assert prompt.count("upload it anyway") == 1 and "Skip it" not in prompt  # one question, asked once
@@ -146,7 +153,7 @@ def test_same_file_twice_offers_skip_or_upload_anyway(clip_dir: Path) -> None:
 
 
 def test_consent_is_required_when_the_settings_say_so(clip_dir: Path, consent_required: None) -> None:
-    at = _drop(_signed_in_upload_page(), ("consent.avi", _clip(clip_dir, 32)))
+    at = store_anyway(_drop(_signed_in_upload_page(), ("consent.avi", _clip(clip_dir, 32))))
     upload = next(b for b in at.button if b.label == "Upload")
     assert upload.disabled
     assert any("consent" in c for c in _texts(at.caption))
@@ -165,7 +172,7 @@ def test_folder_upload_keeps_file_names_without_their_folders(clip_dir: Path) ->
     assert not at.exception, at.exception
     assert "**front.avi**" in " ".join(_texts(at.markdown))
     assert not any("Stored as" in c for c in _texts(at.caption))  # a folder is not a renamed file
-    _click(at, "Upload")
+    _click(store_anyway(at), "Upload")
     [row] = [r for r in _demo_rows() if r.original_name == "front.avi"]
     assert row.status is Status.READY
 
@@ -189,7 +196,7 @@ def test_large_files_tab_is_there_and_the_uploaders_stop_at_its_threshold() -> N
 
 def _stored_card(clip_dir: Path, name: str, frames: int) -> tuple[AppTest, str]:
     """A signed-in Upload page with one file stored through its card; returns the page and the record id."""
-    at = _drop(_signed_in_upload_page(), (name, _clip(clip_dir, frames)))
+    at = store_anyway(_drop(_signed_in_upload_page(), (name, _clip(clip_dir, frames))))
     _click(at, "Upload")
     assert any("Stored and ready" in s for s in _texts(at.success))
     [row] = [r for r in _demo_rows() if r.original_name == name]
@@ -200,8 +207,7 @@ def test_a_recording_deleted_in_my_files_is_not_called_stored_on_the_upload_page
     at, record_id = _stored_card(clip_dir, "deleted later.avi", 34)
     at.switch_page("pages/files.py").run()
     at.text_input(key="pv_user_files_search").input("deleted later").run()
-    at.session_state["pv_user_files_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
-    at.run()
+    select_rows(at, 0)
     next(b for b in at.button if b.key == f"pv_user_files_delete_{record_id}").click()
     at.run()
     next(b for b in at.button if b.key == "pv_user_files_dialog_confirm").click()
@@ -223,7 +229,8 @@ def test_a_recording_deleted_elsewhere_is_noticed_by_its_card(clip_dir: Path,
 
     at, record_id = _stored_card(clip_dir, "deleted elsewhere.avi", 35)
     demo = start_demo([])
-    report = delete_records(ObjectStore(demo.s3), SqliteRepository(demo.db_path, demo.user_id), [record_id])
+    report = delete_records(ObjectStore(demo.s3), SqliteRepository(demo.db_path, demo.user_id),
+                            SqliteServerRecords(demo.db_path, demo.user_id), [record_id])
     assert report.ok  # say, from another browser tab
     monkeypatch.setattr(steps, "RECHECK_STORED_S", 0.0)  # not 30 s later: now
     at.run()

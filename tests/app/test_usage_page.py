@@ -10,7 +10,7 @@ import pytest
 from botocore.config import Config
 from streamlit.testing.v1 import AppTest
 
-from lib.demo import DEMO_EMAIL, DEMO_PASSWORD, seeding_done, start_demo
+from lib.demo import DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, DEMO_EMAIL, DEMO_PASSWORD, seeding_done, start_demo
 from tests.support.apptest import SEED_TIMEOUT_S, new_demo_account, signed_in_app
 
 
@@ -83,9 +83,9 @@ def test_check_finds_an_orphan_and_deletes_it_after_confirmation(fresh_services)
     assert "Contents" not in s3.list_objects_v2(Bucket=demo.s3.bucket, Prefix=orphan)
 
 
-def test_admins_see_the_whole_bucket(fresh_services, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PULSEVAULT_ADMIN_EMAILS", f"someone@lab.test, {DEMO_EMAIL}")
-    at = _usage_page()
+def test_admins_see_the_whole_bucket(fresh_services) -> None:
+    """The demo's seeded administrator (a role only the server sets), shown on the sign-in page."""
+    at = _usage_page(DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD)
     assert any("administrators" in h.value for h in at.header)
     at = _click(at, "Show bucket-wide usage")
     metrics = {m.label: m.value for m in at.metric}

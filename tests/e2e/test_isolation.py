@@ -6,8 +6,10 @@ name, A's record id, A's storage key) shows nothing of A's; and while A uploads,
 websocket frames B receives never carry A's file name, record id, user id or progress.
 
 Under the browser, what a crafted id or key could reach if some input passed it on: with B's own
-session (B's JWT, so RLS decides) and the app's object store, every library call on A's record or
-A's keys is refused before anything is signed or deleted, and A's files are untouched.
+session (B's JWT, so RLS decides), the server's records for B (service role) and the app's object
+store, every library call on A's record id or A's keys is refused before anything is signed or
+deleted, and A's files are untouched. Library calls take record ids and the session's repository,
+never a record object, so a hand-built record claiming an owner has no way in (issue 14, attack 7).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -25,12 +26,12 @@ from lib import library
 from lib.errors import AccessDenied, KeyOwnershipError, NotFound, PulseVaultError
 from lib.keys import user_prefix
 from lib.records import FileRecord, ListQuery, NewRecord, ResearchFields
-from lib.repository import SupabaseRepository
-from lib.settings import S3Settings, Settings
+from lib.repository import SupabaseRepository, SupabaseServerRecords, new_service_client
+from lib.settings import S3Settings, Settings, SupabaseSettings
 from lib.storage import ObjectStore
 from lib.usage import reconcile
 from tests.support import cloud as cloud_support
-from tests.support.browser import DEFAULT_TIMEOUT_MS, sign_in
+from tests.support.browser import DEFAULT_TIMEOUT_MS, sign_in, store_anyway
 from tests.support.journey import BrowserCapture, Holdings, lossy_mp4
 
 UPLOAD_TIMEOUT_MS = 120_000
@@ -50,8 +51,9 @@ def stored_alert(page):
 def upload(page, path: Path, on_tick: Callable[[], None] = lambda: None) -> None:
     """Drop one file and press Upload until it is stored; ``on_tick`` runs while waiting."""
     page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(str(path))
-    button = page.get_by_role("button", name="Upload", exact=True)
+    button = page.get_by_role("button", name="Upload", exact=True).first  # a rerun may show a fading copy
     button.wait_for(timeout=UPLOAD_TIMEOUT_MS)
+    store_anyway(page, timeout_ms=UPLOAD_TIMEOUT_MS)  # a faceless clip: no pulse to read
     deadline = time.monotonic() + UPLOAD_TIMEOUT_MS / 1000
     next_click = 0.0
     while not stored_alert(page).count():
@@ -84,6 +86,12 @@ def as_user(cloud, email: str) -> tuple[SupabaseRepository, str]:
     user = client.auth.sign_in_with_password({"email": email, "password": cloud_support.USER_PASSWORD}).user
     assert user is not None
     return SupabaseRepository(client, user.id), user.id
+
+
+def server_for(cloud, user_id: str) -> SupabaseServerRecords:
+    """What the app's server writes with for the signed-in ``user_id`` (the service-role key)."""
+    settings = SupabaseSettings(cloud.supabase_url, cloud.anon_key, cloud.service_role_key)
+    return SupabaseServerRecords(new_service_client(settings), user_id)
 
 
 def app_store(cloud) -> tuple[Settings, ObjectStore]:
@@ -193,6 +201,7 @@ def test_crafted_ids_and_keys_are_refused_and_nothing_changes(stored, cloud) -> 
     settings, store = app_store(cloud)
     a_record: FileRecord = stored["a_record"]
     a_repo, b_repo, b_uid = stored["a_repo"], stored["b_repo"], stored["b_uid"]
+    b_server = server_for(cloud, b_uid)
     before = Holdings.of(store, a_repo)
     refusals: list[PulseVaultError] = []
 
@@ -204,21 +213,26 @@ def test_crafted_ids_and_keys_are_refused_and_nothing_changes(stored, cloud) -> 
     # A's record id through B's repository (RLS): it does not exist for B.
     refused(NotFound, lambda: b_repo.get(a_record.id))
     refused(NotFound, lambda: b_repo.update_research(a_record.id, ResearchFields(notes="mine now")))
-    refused(NotFound, lambda: b_repo.mark_failed(a_record.id, "hijacked"))
-    refused(NotFound, lambda: b_repo.delete(a_record.id))
-    refused(NotFound, lambda: library.reanalyse(store, b_repo, a_record.id))
+    refused(NotFound, lambda: b_server.mark_failed(a_record.id, "hijacked"))
+    refused(NotFound, lambda: b_server.set_analysis(a_record.id, {"hr_bpm": 1}))
+    refused(NotFound, lambda: b_server.delete(a_record.id))
+    refused(NotFound, lambda: library.reanalyse(store, b_repo, b_server, a_record.id))
     assert b_repo.list(ListQuery(text=a_record.original_name)).total == 0
-    report = library.delete_records(store, b_repo, [a_record.id])
+    assert b_repo.get_many([a_record.id]) == []
+    report = library.delete_records(store, b_repo, b_server, [a_record.id])
     assert report.deleted == () and "does not exist" in report.failed[0].reason
 
-    # A's record object in B's hands: no link is signed for it.
-    for make in (library.playback_url, library.download_url, library.thumbnail_url):
-        refused(AccessDenied, lambda make=make: make(store, a_record, owner=b_uid))
-    refused(AccessDenied, lambda: library.share_link(store, a_record, 600, settings, owner=b_uid))
-    # The record relabelled as B's: the store's ownership check refuses A's keys.
-    forged = replace(a_record, user_id=b_uid)
+    # Links for A's record id through B's session: re-read through B's repository, A's row does not exist.
     for make in (library.playback_url, library.download_url):
-        refused(KeyOwnershipError, lambda make=make: make(store, forged, owner=b_uid))
+        refused(NotFound, lambda make=make: make(store, b_repo, a_record.id))
+    refused(NotFound, lambda: library.share_link(store, b_repo, a_record.id, 600, settings))
+    assert library.thumbnail_urls(store, b_repo, [a_record.id]) == {a_record.id: None}
+    # A repository labelled with A's id but carrying B's JWT: row-level security still answers for B.
+    mislabelled = SupabaseRepository(b_repo._client, stored["a_uid"])
+    refused(NotFound, lambda: library.download_url(store, mislabelled, a_record.id))
+    # B's server records and B's repository are one session; a mix with A's id is refused.
+    mixed = library.delete_records(store, b_repo, server_for(cloud, stored["a_uid"]), [stored["b_record"].id])
+    assert mixed.deleted == () and "another session" in mixed.failed[0].reason
     # Raw keys: A's, and B's prefix climbing into A's.
     climbing = f"{user_prefix(b_uid)}../{stored['a_uid']}/{a_record.s3_key.split('/', 2)[2]}"
     for key in (a_record.s3_key, climbing):
@@ -227,10 +241,10 @@ def test_crafted_ids_and_keys_are_refused_and_nothing_changes(stored, cloud) -> 
         refused(KeyOwnershipError, lambda key=key: store.head(key, owner=b_uid))
     refused(KeyOwnershipError, lambda: list(store.iter_objects(user_prefix(stored["a_uid"]), owner=b_uid)))
     refused(AccessDenied, lambda: reconcile(store, b_repo, stored["a_uid"], settings))
-    # A row B inserts pointing at A's key.
-    refused(KeyOwnershipError, lambda: b_repo.create_pending(NewRecord(
+    # A row reserved for B pointing at A's key.
+    refused(KeyOwnershipError, lambda: b_server.reserve(NewRecord(
         id=str(uuid.uuid4()), s3_key=a_record.s3_key, bucket=store.bucket, original_name="steal.mp4",
-        content_type="video/mp4", size_bytes=1, research=ResearchFields())))
+        content_type="video/mp4", size_bytes=1, research=ResearchFields()), quota_bytes=10**12))
 
     for exc in refusals:  # the messages never name A's id, user or key
         text = str(exc)

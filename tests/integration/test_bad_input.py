@@ -9,17 +9,19 @@ tests/app/test_bad_input_pages.py.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 from supabase import create_client
 
 from lib import library, pipeline
-from lib.auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, DemoAuth, SupabaseAuth
+from lib.auth import ADMIN_ROLE, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, DemoAuth, SupabaseAuth
 from lib.errors import (
     AccountExists,
     DuplicateRecording,
@@ -33,11 +35,13 @@ from lib.errors import (
 from lib.keys import MAX_FILENAME_LENGTH, user_prefix
 from lib.pipeline import Backends
 from lib.records import ListQuery, ResearchFields, Status
-from lib.repository import Repository, SqliteRepository
+from lib.repository import Repository, ServerRecords
 from lib.settings import MAX_PRESIGN_EXPIRY_S, MIB, MIN_PRESIGN_EXPIRY_S, Settings
 from lib.storage import ObjectStore
+from lib.throttle import FREE_ADDRESS_FAILURES, FREE_FAILURES, SignInThrottled
 from tests.support import videos
 from tests.support.journey import Holdings, assert_consistent, object_keys
+from tests.support.records import sqlite_rows, supabase_rows
 
 PASSWORD = "correct-horse-9"
 
@@ -70,17 +74,19 @@ class World:
     settings: Settings
     store: ObjectStore
     repo: Repository
+    server: ServerRecords
 
     def process(self, path: Path, name: str, research: ResearchFields | None = None):
         return pipeline.process_upload(path, name, research or ResearchFields(),
-                                       Backends(self.settings, self.store, self.repo), analyse=False)
+                                       Backends(self.settings, self.store, self.repo, self.server), analyse=False)
 
 
 @pytest.fixture
 def world(s3_settings, tmp_path: Path) -> Iterator[World]:
     """A fresh user on SQLite and SeaweedFS; reconciled after the case."""
     settings = Settings(mode="cloud", s3=s3_settings, max_upload_bytes=20 * MIB, quota_bytes=100 * MIB)
-    w = World(settings, ObjectStore.from_settings(settings), SqliteRepository(tmp_path / "m.db", str(uuid.uuid4())))
+    rows = sqlite_rows(tmp_path / "m.db")
+    w = World(settings, ObjectStore.from_settings(settings), rows.repo, rows.server)
     yield w
     assert_consistent(w.store, w.repo, w.settings)
 
@@ -91,10 +97,10 @@ def any_world(request: pytest.FixtureRequest, s3_settings, tmp_path: Path) -> It
     settings = Settings(mode="cloud", s3=s3_settings, max_upload_bytes=20 * MIB, quota_bytes=100 * MIB)
     store = ObjectStore.from_settings(settings)
     if request.param == "sqlite":
-        repo: Repository = SqliteRepository(tmp_path / "m.db", str(uuid.uuid4()))
+        rows = sqlite_rows(tmp_path / "m.db")
     else:
-        repo = request.getfixturevalue("supabase_standin").new_user_repository()
-    w = World(settings, store, repo)
+        rows = supabase_rows(request.getfixturevalue("supabase_standin"))
+    w = World(settings, store, rows.repo, rows.server)
     yield w
     assert_consistent(w.store, w.repo, w.settings)
 
@@ -143,7 +149,7 @@ def test_file_over_the_size_limit(world: World, clips) -> None:
     small = replace(world, settings=replace(world.settings, max_upload_bytes=1024))
     with pytest.raises(FileTooLarge) as caught:
         small.process(clips["mjpg"], "big.avi")
-    assert_clear(caught.value, "big.avi", "over the 1.0 KB upload limit")
+    assert_clear(caught.value, "big.avi", "over the 1.0 KiB upload limit")
     assert_nothing_stored(world)
 
 
@@ -163,7 +169,8 @@ def test_local_copy_changed_after_the_check(world: World, clips, tmp_path: Path)
     with copy.open("ab") as fh:
         fh.write(b"appended after the check")
     with pytest.raises(ValidationError) as caught:
-        pipeline.store_recording(prepared, ResearchFields(), Backends(world.settings, world.store, world.repo))
+        pipeline.store_recording(prepared, ResearchFields(),
+                                 Backends(world.settings, world.store, world.repo, world.server))
     assert_clear(caught.value, "copy.avi", "changed or disappeared")
     assert_nothing_stored(world)
 
@@ -261,9 +268,9 @@ def searchable(any_world: World, clips) -> World:
     for name in SEARCH_NAMES:
         record_id = new_record_id()
         keys = record_keys(any_world.repo.user_id, record_id, "avi", datetime.now(UTC))
-        any_world.repo.create_pending(NewRecord(id=record_id, s3_key=keys.original, bucket=any_world.store.bucket,
-                                                original_name=name, content_type="video/x-msvideo", size_bytes=1,
-                                                research=ResearchFields()))
+        any_world.server.reserve(NewRecord(id=record_id, s3_key=keys.original, bucket=any_world.store.bucket,
+                                           original_name=name, content_type="video/x-msvideo", size_bytes=1,
+                                           research=ResearchFields()), quota_bytes=any_world.settings.quota_bytes)
     return any_world
 
 
@@ -316,7 +323,7 @@ def stored(world: World, clips):
     ],
 )
 def test_share_expiry_is_clamped(world: World, stored, asked, granted) -> None:
-    link = library.share_link(world.store, stored, asked, world.settings, owner=world.repo.user_id)
+    link = library.share_link(world.store, world.repo, stored.id, asked, world.settings)
     assert link.expires_s == granted
     assert f"X-Amz-Expires={granted}" in link.url
 
@@ -324,15 +331,15 @@ def test_share_expiry_is_clamped(world: World, stored, asked, granted) -> None:
 @pytest.mark.parametrize("asked", ["an hour", float("nan"), object()], ids=["words", "nan", "object"])
 def test_share_expiry_that_is_not_a_number(world: World, stored, asked) -> None:
     with pytest.raises(ValidationError) as caught:
-        library.share_link(world.store, stored, asked, world.settings, owner=world.repo.user_id)
+        library.share_link(world.store, world.repo, stored.id, asked, world.settings)
     assert_clear(caught.value, "expiry")
 
 
 def test_share_link_of_a_failed_upload_is_refused(world: World, stored) -> None:
-    failed = world.repo.mark_failed(stored.id, "testing")
+    failed = world.server.mark_failed(stored.id, "testing")
     world.store.delete([stored.s3_key, stored.thumbnail_key, stored.preview_key], owner=world.repo.user_id)
     with pytest.raises(ValidationError) as caught:
-        library.share_link(world.store, failed, 600, world.settings, owner=world.repo.user_id)
+        library.share_link(world.store, world.repo, failed.id, 600, world.settings)
     assert_clear(caught.value, "Only a stored (ready) recording")
 
 
@@ -418,3 +425,66 @@ def test_sign_up_twice_and_unicode_password(auth) -> None:
     email, password = f"uni-{uuid.uuid4().hex[:6]}@lab.test", "pässwörd-\U0001f511-long"
     assert provider.sign_up(email, password).session is not None
     assert provider.sign_in(f"  {email.upper()} ", password).email == email
+
+
+# --- sign-in throttling and administrators (issue 14, attacks 4 and 6; each on demo auth and Supabase) -------
+
+
+def test_wrong_passwords_are_throttled_and_then_even_the_right_one_waits(auth) -> None:
+    """Fifty wrong passwords no longer run back to back: after five the sixth waits, and so does the right one."""
+    provider, known = auth
+    for _ in range(FREE_FAILURES):
+        with pytest.raises(InvalidCredentials):
+            provider.sign_in(known, "wrong-password", client_address="198.51.100.20")
+    started = time.monotonic()
+    refused = 0
+    for _ in range(45):
+        with pytest.raises((InvalidCredentials, SignInThrottled)) as caught:
+            provider.sign_in(known, "wrong-password", client_address="198.51.100.20")
+        refused += isinstance(caught.value, SignInThrottled)
+    assert refused >= 40 and time.monotonic() - started < 30
+    with pytest.raises(SignInThrottled) as caught:
+        provider.sign_in(known, PASSWORD, client_address="198.51.100.20")
+    assert_clear(caught.value, "Too many failed sign-ins", "UTC), then try again")
+
+
+def test_one_address_guessing_many_accounts_is_throttled(auth) -> None:
+    provider, _known = auth
+    for i in range(FREE_ADDRESS_FAILURES):
+        with pytest.raises(InvalidCredentials):
+            provider.sign_in(f"guess{i}@lab.test", "wrong-password", client_address="203.0.113.99")
+    with pytest.raises(SignInThrottled) as caught:
+        provider.sign_in("another@lab.test", "wrong-password", client_address="203.0.113.99")
+    assert_clear(caught.value, "your network address")
+
+
+def test_admin_by_sign_up_is_impossible(auth, request: pytest.FixtureRequest) -> None:
+    """Signing up with an address that reads like an admin's, or (Supabase) with user_metadata claiming
+    the admin role, gives a researcher: the role is app_metadata, which only the service role writes."""
+    provider, _known = auth
+    email = f"ADMIN-{uuid.uuid4().hex[:6]}@lab.test"
+    signed_up = provider.sign_up(email, PASSWORD).session
+    assert signed_up is not None and not signed_up.is_admin
+    assert not provider.sign_in(email, PASSWORD).is_admin
+    if isinstance(provider, SupabaseAuth):
+        standin = request.getfixturevalue("supabase_standin")
+        claimed = f"claims-admin-{uuid.uuid4().hex[:6]}@lab.test"
+        raw = create_client(standin.url, standin.anon_key)  # what an attacker's own script sends
+        raw.auth.sign_up({"email": claimed, "password": PASSWORD, "options": {"data": {"role": "admin"}}})
+        assert raw.auth.get_user().user.user_metadata["role"] == "admin"
+        assert not SupabaseAuth(create_client(standin.url, standin.anon_key)).sign_in(claimed, PASSWORD).is_admin
+
+
+def test_the_admin_role_is_the_servers_to_give(auth, request: pytest.FixtureRequest) -> None:
+    provider, known = auth
+    assert not provider.sign_in(known, PASSWORD).is_admin
+    if isinstance(provider, DemoAuth):
+        provider.ensure_account(known, PASSWORD, role=ADMIN_ROLE)  # the server seeding accounts
+    else:  # what the README tells an operator to run in the SQL editor
+        standin = request.getfixturevalue("supabase_standin")
+        with psycopg.connect(standin.pg_dsn, autocommit=True) as conn:
+            conn.execute("update auth.users set raw_app_meta_data = raw_app_meta_data || '{\"role\": \"admin\"}' "
+                         "where email = %s", (known,))
+    session = provider.sign_in(known, PASSWORD)
+    assert session.is_admin and session.caller.is_admin
+    assert provider.refresh(session).is_admin

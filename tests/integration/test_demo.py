@@ -18,7 +18,7 @@ from lib import library
 from lib.auth import DemoAuth
 from lib.demo import DEMO_BUCKET, DEMO_EMAIL, DEMO_PASSWORD, cors_configuration, start_demo
 from lib.records import NewRecord, ResearchFields
-from lib.repository import SqliteRepository
+from lib.repository import SqliteRepository, SqliteServerRecords
 from lib.services import build_services
 from lib.settings import MIN_PRESIGN_EXPIRY_S, Settings
 
@@ -88,18 +88,18 @@ def test_a_demo_share_link_stops_working_at_its_expiry(monkeypatch: pytest.Monke
     services = build_services(Settings(mode="demo"), origins=[ORIGIN])
     demo = services.demo
     assert demo is not None
-    repo = SqliteRepository(demo.db_path, demo.user_id)
+    repo, server = SqliteRepository(demo.db_path, demo.user_id), SqliteServerRecords(demo.db_path, demo.user_id)
     record_id = "6c0f9c56-1d1e-4a8a-9a57-3f1d1e7c2b10"
     key = f"recordings/{demo.user_id}/2024/01/{record_id}/original.avi"
     _client(demo).put_object(Bucket=DEMO_BUCKET, Key=key, Body=b"RIFF-demo")
-    repo.create_pending(NewRecord(id=record_id, s3_key=key, bucket=DEMO_BUCKET, original_name="demo.avi",
-                                  content_type="video/x-msvideo", size_bytes=9, research=ResearchFields()))
-    record = repo.mark_ready(record_id, size_bytes=9, sha256=None, video=None, thumbnail_key=None,
-                             preview_key=None)
+    server.reserve(NewRecord(id=record_id, s3_key=key, bucket=DEMO_BUCKET, original_name="demo.avi",
+                             content_type="video/x-msvideo", size_bytes=9, research=ResearchFields()),
+                   services.settings.quota_bytes)
+    server.mark_ready(record_id, size_bytes=9, sha256=None, video=None, thumbnail_key=None, preview_key=None)
     # Signed as if 56 s ago, so the shortest link the page offers (60 s) has 4 s left.
     signed_at = datetime.datetime.now(datetime.UTC).replace(tzinfo=None) - datetime.timedelta(seconds=56)
     monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *a, **k: signed_at)
-    link = library.share_link(services.store, record, MIN_PRESIGN_EXPIRY_S, services.settings, owner=demo.user_id)
+    link = library.share_link(services.store, repo, record_id, MIN_PRESIGN_EXPIRY_S, services.settings)
     monkeypatch.undo()
     assert requests.get(link.url, timeout=10).content == b"RIFF-demo"
     assert requests.get(link.url.replace("original.avi", "original.AVI"), timeout=10).status_code == 403
@@ -107,4 +107,4 @@ def test_a_demo_share_link_stops_working_at_its_expiry(monkeypatch: pytest.Monke
                          - datetime.datetime.now(datetime.UTC).replace(tzinfo=None)).total_seconds()))
     expired = requests.get(link.url, timeout=10)
     assert expired.status_code == 403 and "expired" in expired.text
-    library.delete_records(services.store, repo, [record_id])
+    library.delete_records(services.store, repo, server, [record_id])

@@ -5,6 +5,7 @@ the limits, and the upload job that carries a browser upload (lib.uploads)."""
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -15,24 +16,28 @@ import requests
 from lib import direct_upload as du
 from lib import pipeline, uploads
 from lib.errors import (
+    AccessDenied,
     DuplicateRecording,
     FileTooLarge,
     IntegrityError,
-    KeyOwnershipError,
     MetadataUnavailable,
+    NotFound,
+    QuotaExceeded,
     StorageUnavailable,
     UnsupportedMedia,
+    ValidationError,
 )
 from lib.keys import user_prefix
 from lib.pipeline import Backends, send
 from lib.records import FileRecord, ResearchFields, Status
-from lib.repository import SqliteRepository
+from lib.repository import SqliteRepository, SqliteServerRecords
 from lib.settings import MIB, Settings
 from lib.storage import ObjectStore
 from lib.transfer import SHA256_METADATA
 from lib.uploads import JobStatus
 from lib.workspace import Workspace
 from tests.support import videos
+from tests.support.records import backends_of, server_of
 
 RESEARCH = ResearchFields(subject_id="S07", session_label="baseline", notes="quiet room", tags=("rest",))
 PART = 5 * MIB
@@ -69,9 +74,9 @@ def identity(path: Path, *, name: str | None = None, size: int | None = None) ->
                                         "lastModified": int(path.stat().st_mtime * 1000), "headHash": head})
 
 
-def put_parts(upload: du.DirectUpload, path: Path, numbers, store: ObjectStore) -> dict[int, str]:
+def put_parts(upload: du.DirectUpload, path: Path, numbers, backends: Backends) -> dict[int, str]:
     """What the browser does: PUT each part's bytes to its signed URL, keep the ETag."""
-    urls = du.sign_parts(upload, numbers, store=store)
+    urls = du.sign_parts(upload, numbers, backends)
     data = path.read_bytes()
     etags = {}
     for number, url in urls.items():
@@ -85,7 +90,7 @@ def put_parts(upload: du.DirectUpload, path: Path, numbers, store: ObjectStore) 
 def finish(upload: du.DirectUpload, settings: Settings, store: ObjectStore, repo: SqliteRepository, *,
            progress=None, allow_duplicate: bool = False) -> FileRecord:
     """Everything after the bytes are in the bucket: fetch and check, then finish the pending row."""
-    backends = Backends(settings, store, repo)
+    backends = backends_of(settings, store, repo)
     workspace = Workspace()
     try:
         prepared, original = pipeline.check_in_bucket(upload.record_id, upload.original_name, backends,
@@ -106,52 +111,109 @@ def open_uploads(s3_client, bucket: str) -> list[dict]:
 def test_over_the_size_limit_nothing_is_started_or_signed(clip, settings, store, repo, s3_client):
     small = replace(settings, max_upload_bytes=10 * MIB)
     with pytest.raises(FileTooLarge, match="upload limit"):
-        du.start_upload(identity(clip), settings=small, store=store, repo=repo)
+        du.start_upload(identity(clip), backends_of(small, store, repo))
     assert open_uploads(s3_client, store.bucket) == []
 
 
 def test_unsupported_extension_is_refused_before_signing(clip, settings, store, repo, s3_client):
     with pytest.raises(UnsupportedMedia):
-        du.start_upload(identity(clip, name="notes.txt"), settings=settings, store=store, repo=repo)
+        du.start_upload(identity(clip, name="notes.txt"), backends_of(settings, store, repo))
     assert open_uploads(s3_client, store.bucket) == []
 
 
 def test_key_is_in_the_callers_prefix_and_other_keys_are_never_signed(clip, settings, store, repo):
-    upload = du.start_upload(identity(clip, name="../../etc/x.avi"), settings=settings, store=store, repo=repo)
+    upload = du.start_upload(identity(clip, name="../../etc/x.avi"), backends_of(settings, store, repo))
     assert upload.key.startswith(user_prefix(repo.user_id))
     assert upload.key.endswith(f"/{upload.record_id}/original.avi")
     assert upload.part_count == 3
     someone_else = replace(upload, key=upload.key.replace(repo.user_id, str(uuid.uuid4())))
-    with pytest.raises(KeyOwnershipError):
-        du.sign_parts(someone_else, [1], store=store)
+    with pytest.raises(ValidationError, match="no longer matches"):  # its row names the key: nothing is signed
+        du.sign_parts(someone_else, [1], backends_of(settings, store, repo))
     with pytest.raises(Exception, match="part this upload does not have"):
-        du.sign_parts(upload, [4], store=store)
+        du.sign_parts(upload, [4], backends_of(settings, store, repo))
 
 
 def test_a_browser_cannot_park_more_bytes_than_it_declared(clip, settings, store, repo):
     """Issue 14's unbounded unfinished upload: declare 1,000 bytes, then PUT 9 MB to the part URL."""
-    tiny = du.start_upload(identity(clip, size=1_000), settings=settings, store=store, repo=repo)
-    url = du.sign_parts(tiny, [1], store=store)[1]
+    tiny = du.start_upload(identity(clip, size=1_000), backends_of(settings, store, repo))
+    url = du.sign_parts(tiny, [1], backends_of(settings, store, repo))[1]
     response = requests.put(url, data=b"\0" * (9 * MIB), timeout=60)
     assert response.status_code == 403
     assert store.list_parts(tiny.key, tiny.upload_id, owner=repo.user_id) == []
     assert requests.put(url, data=b"\0" * 1_000, timeout=30).ok  # the declared size goes in
 
 
+def test_start_reserves_the_declared_size_before_anything_is_signed(clip, settings, store, repo, s3_client):
+    """Issue 14, attack 3: the declared total is checked against the quota, and held by a pending row,
+    before a part URL exists; an upload that does not fit starts nothing."""
+    upload = du.start_upload(identity(clip), backends_of(settings, store, repo))
+    row = repo.get(upload.record_id)
+    assert (row.status, row.size_bytes, row.s3_key) == (Status.PENDING, clip.stat().st_size, upload.key)
+    tight = replace(settings, quota_bytes=clip.stat().st_size + 10)
+    with pytest.raises(QuotaExceeded, match="in unfinished uploads"):
+        du.start_upload(replace(identity(clip), last_modified_ms=1), backends_of(tight, store, repo))
+    assert len(open_uploads(s3_client, store.bucket)) == 1 and len(list(repo.iter_all())) == 1
+
+
+def test_unfinished_uploads_count_against_the_quota(clip, settings, store, repo, s3_client):
+    """Three unfinished uploads that together exceed the quota: the one that does not fit is refused."""
+    quota = replace(settings, quota_bytes=int(2.5 * clip.stat().st_size))
+    for modified in (1, 2):
+        du.start_upload(replace(identity(clip), last_modified_ms=modified), backends_of(quota, store, repo))
+    with pytest.raises(QuotaExceeded):
+        du.start_upload(replace(identity(clip), last_modified_ms=3), backends_of(quota, store, repo))
+    assert len(open_uploads(s3_client, store.bucket)) == 2
+
+
+def test_an_upload_object_claiming_another_owner_or_size_gets_nothing(clip, settings, store, repo, tmp_path):
+    """Issue 14, attack 7: whatever an upload object says (owner, key, size), the session's row decides."""
+    upload = du.start_upload(identity(clip), backends_of(settings, store, repo))
+    intruder = SqliteRepository(tmp_path / "meta.db", str(uuid.uuid4()))
+    theirs = backends_of(settings, store, intruder)
+    for forged in (upload, replace(upload, user_id=intruder.user_id)):
+        with pytest.raises((AccessDenied, NotFound)):
+            du.sign_parts(forged, [1], theirs)
+        with pytest.raises((AccessDenied, NotFound)):
+            du.complete_upload(forged, [], RESEARCH, theirs)
+        with pytest.raises((AccessDenied, NotFound)):
+            du.cancel_upload(forged, theirs)
+    mine = backends_of(settings, store, repo)
+    for forged in (replace(upload, size=upload.size * 10), replace(upload, part_size=upload.size)):
+        with pytest.raises(ValidationError, match="no longer matches"):
+            du.sign_parts(forged, [1], mine)
+    assert repo.get(upload.record_id).status is Status.PENDING
+    assert store.list_multipart_uploads(user_prefix(repo.user_id), owner=repo.user_id)  # still open
+
+
+def test_abandoned_uploads_are_aborted_when_the_user_starts_another(clip, settings, store, repo, s3_client):
+    """The app aborts its own stale multipart uploads (nothing sent for stale_pending_s): their parts go and
+    their reservations end; uploads still sending are left alone."""
+    quick = replace(settings, stale_pending_s=1)
+    abandoned = du.start_upload(identity(clip), backends_of(quick, store, repo))
+    put_parts(abandoned, clip, [1], backends_of(quick, store, repo))
+    time.sleep(2.5)
+    fresh = du.start_upload(replace(identity(clip), last_modified_ms=1), backends_of(quick, store, repo))
+    assert [u["UploadId"] for u in open_uploads(s3_client, store.bucket)] == [fresh.upload_id]
+    assert repo.get(abandoned.record_id).status is Status.FAILED
+    assert "Pick the file again" in (repo.get(abandoned.record_id).error or "")
+    again = du.start_upload(identity(clip), backends_of(settings, store, repo))  # the same file: a new upload
+    assert again.record_id != abandoned.record_id and not again.done
+
+
 # --- resume -----------------------------------------------------------------------------------------------
 
 
 def test_choosing_the_same_file_again_resumes_with_the_done_parts(clip, settings, store, repo, s3_client):
-    first = du.start_upload(identity(clip), settings=settings, store=store, repo=repo)
-    put_parts(first, clip, [1, 3], store)
+    first = du.start_upload(identity(clip), backends_of(settings, store, repo))
+    put_parts(first, clip, [1, 3], backends_of(settings, store, repo))
     # A new session (tab closed, server restarted): only S3 and the fingerprint are left.
-    again = du.start_upload(identity(clip), settings=settings, store=store, repo=repo)
+    again = du.start_upload(identity(clip), backends_of(settings, store, repo))
     assert (again.record_id, again.key, again.upload_id) == (first.record_id, first.key, first.upload_id)
     assert again.resumed and [p.part_number for p in again.done] == [1, 3]
     assert again.missing == (2,)
     assert len(open_uploads(s3_client, store.bucket)) == 1
     # A different file (another last-modified time) is a different upload.
-    other = du.start_upload(replace(identity(clip), last_modified_ms=1), settings=settings, store=store, repo=repo)
+    other = du.start_upload(replace(identity(clip), last_modified_ms=1), backends_of(settings, store, repo))
     assert other.record_id != first.record_id and not other.done
 
 
@@ -159,11 +221,11 @@ def test_choosing_the_same_file_again_resumes_with_the_done_parts(clip, settings
 
 
 def test_complete_and_finish_make_the_same_record_as_the_pipeline(clip, settings, store, repo, tmp_path):
-    upload = du.start_upload(identity(clip), settings=settings, store=store, repo=repo)
-    etags = put_parts(upload, clip, [1, 2], store)
-    resumed = du.start_upload(identity(clip), settings=settings, store=store, repo=repo)
-    etags |= put_parts(resumed, clip, resumed.missing, store)
-    row = du.complete_upload(resumed, list(etags.items())[1:], RESEARCH, store=store, repo=repo)
+    upload = du.start_upload(identity(clip), backends_of(settings, store, repo))
+    etags = put_parts(upload, clip, [1, 2], backends_of(settings, store, repo))
+    resumed = du.start_upload(identity(clip), backends_of(settings, store, repo))
+    etags |= put_parts(resumed, clip, resumed.missing, backends_of(settings, store, repo))
+    row = du.complete_upload(resumed, list(etags.items())[1:], RESEARCH, backends_of(settings, store, repo))
     assert row.status is Status.PENDING and row.s3_key == upload.key
     seen: list[pipeline.Progress] = []
     record = finish(replace(resumed, upload_id=None), settings, store, repo, progress=seen.append)
@@ -175,7 +237,7 @@ def test_complete_and_finish_make_the_same_record_as_the_pipeline(clip, settings
 
     # The server-side pipeline, same file, another user: the rows must match field for field.
     other = SqliteRepository(tmp_path / "meta.db", str(uuid.uuid4()))
-    reference = pipeline.process_upload(clip, clip.name, RESEARCH, Backends(settings, store, other))
+    reference = pipeline.process_upload(clip, clip.name, RESEARCH, backends_of(settings, store, other))
     for name in ("status", "size_bytes", "sha256", "content_type", "original_name", "research", "video",
                  "error", "bucket"):
         assert getattr(record, name) == getattr(reference, name), name
@@ -185,34 +247,34 @@ def test_complete_and_finish_make_the_same_record_as_the_pipeline(clip, settings
     assert (record.analysis is None) == (reference.analysis is None)
     assert record.thumbnail_key.startswith(record.s3_key.rsplit("/", 1)[0])
     # Choosing the file once more: it is stored, so it is a new upload, and finishing it reports the duplicate.
-    again = du.start_upload(identity(clip), settings=settings, store=store, repo=repo)
+    again = du.start_upload(identity(clip), backends_of(settings, store, repo))
     assert again.record_id != record.id and not again.resumed
 
 
 def test_complete_refuses_missing_parts_and_keeps_the_upload_open(clip, settings, store, repo, s3_client):
-    upload = du.start_upload(identity(clip), settings=settings, store=store, repo=repo)
-    etags = put_parts(upload, clip, [1, 2], store)
+    upload = du.start_upload(identity(clip), backends_of(settings, store, repo))
+    etags = put_parts(upload, clip, [1, 2], backends_of(settings, store, repo))
     with pytest.raises(IntegrityError, match="Part 3"):
-        du.complete_upload(upload, etags.items(), RESEARCH, store=store, repo=repo)
+        du.complete_upload(upload, etags.items(), RESEARCH, backends_of(settings, store, repo))
     assert len(open_uploads(s3_client, store.bucket)) == 1
     assert repo.usage().total_count == 0
 
 
 def test_complete_verifies_the_size_with_head(clip, settings, store, repo, s3_client, monkeypatch):
-    upload = du.start_upload(identity(clip), settings=settings, store=store, repo=repo)
-    etags = put_parts(upload, clip, [1, 2, 3], store)
+    upload = du.start_upload(identity(clip), backends_of(settings, store, repo))
+    etags = put_parts(upload, clip, [1, 2, 3], backends_of(settings, store, repo))
     monkeypatch.setattr(du, "_object_size", lambda *_a: 1)  # the bucket reports a different size
     with pytest.raises(IntegrityError, match="removed"):
-        du.complete_upload(upload, etags.items(), RESEARCH, store=store, repo=repo)
+        du.complete_upload(upload, etags.items(), RESEARCH, backends_of(settings, store, repo))
     assert s3_client.list_objects_v2(Bucket=store.bucket).get("KeyCount", 0) == 0
     assert repo.get(upload.record_id).status is Status.FAILED
 
 
 def test_a_duplicate_is_reported_and_kept_until_the_researcher_decides(clip, settings, store, repo, s3_client):
     def sent_once() -> du.DirectUpload:
-        upload = du.start_upload(identity(clip), settings=settings, store=store, repo=repo)
-        du.complete_upload(upload, put_parts(upload, clip, upload.missing, store).items(), RESEARCH,
-                           store=store, repo=repo)
+        backends = backends_of(settings, store, repo)
+        upload = du.start_upload(identity(clip), backends)
+        du.complete_upload(upload, put_parts(upload, clip, upload.missing, backends).items(), RESEARCH, backends)
         return replace(upload, upload_id=None)
 
     first = finish(sent_once(), settings, store, repo)
@@ -220,8 +282,8 @@ def test_a_duplicate_is_reported_and_kept_until_the_researcher_decides(clip, set
     with pytest.raises(DuplicateRecording, match="already stored"):
         finish(second, settings, store, repo)
     # Resume after a closed tab lands on the finish step: nothing needs sending again.
-    assert du.start_upload(identity(clip), settings=settings, store=store, repo=repo).uploaded
-    du.cancel_upload(second, store=store, repo=repo)
+    assert du.start_upload(identity(clip), backends_of(settings, store, repo)).uploaded
+    du.cancel_upload(second, backends_of(settings, store, repo))
     keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=store.bucket).get("Contents", [])]
     assert all(first.id in k for k in keys)
     assert repo.usage().total_count == 1
@@ -230,8 +292,9 @@ def test_a_duplicate_is_reported_and_kept_until_the_researcher_decides(clip, set
 def test_a_file_that_is_not_a_video_is_removed_with_the_reason(tmp_path, settings, store, repo, s3_client):
     fake = tmp_path / "fake.avi"
     fake.write_bytes(b"this is a text file, not a video\n" * 1000)
-    upload = du.start_upload(identity(fake), settings=settings, store=store, repo=repo)
-    du.complete_upload(upload, put_parts(upload, fake, [1], store).items(), RESEARCH, store=store, repo=repo)
+    upload = du.start_upload(identity(fake), backends_of(settings, store, repo))
+    backends = backends_of(settings, store, repo)
+    du.complete_upload(upload, put_parts(upload, fake, [1], backends).items(), RESEARCH, backends)
     with pytest.raises(UnsupportedMedia):
         finish(replace(upload, upload_id=None), settings, store, repo)
     assert s3_client.list_objects_v2(Bucket=store.bucket).get("KeyCount", 0) == 0
@@ -242,12 +305,12 @@ def test_a_file_that_is_not_a_video_is_removed_with_the_reason(tmp_path, setting
 
 
 def test_cancel_aborts_the_multipart_upload(clip, settings, store, repo, s3_client):
-    upload = du.start_upload(identity(clip), settings=settings, store=store, repo=repo)
-    put_parts(upload, clip, [1], store)
-    du.cancel_upload(upload, store=store, repo=repo)
+    upload = du.start_upload(identity(clip), backends_of(settings, store, repo))
+    put_parts(upload, clip, [1], backends_of(settings, store, repo))
+    du.cancel_upload(upload, backends_of(settings, store, repo))
     assert open_uploads(s3_client, store.bucket) == []
-    du.cancel_upload(upload, store=store, repo=repo)  # twice is harmless
-    fresh = du.start_upload(identity(clip), settings=settings, store=store, repo=repo)
+    du.cancel_upload(upload, backends_of(settings, store, repo))  # twice is harmless
+    fresh = du.start_upload(identity(clip), backends_of(settings, store, repo))
     assert fresh.upload_id != upload.upload_id and not fresh.done
 
 
@@ -256,9 +319,9 @@ def test_cancel_aborts_the_multipart_upload(clip, settings, store, repo, s3_clie
 
 def sent(clip: Path, settings: Settings, store: ObjectStore, repo: SqliteRepository) -> du.DirectUpload:
     """A browser upload whose parts are in and assembled: only the finishing step is left."""
-    upload = du.start_upload(identity(clip), settings=settings, store=store, repo=repo)
-    du.complete_upload(upload, put_parts(upload, clip, upload.missing, store).items(), RESEARCH, store=store,
-                       repo=repo)
+    upload = du.start_upload(identity(clip), backends_of(settings, store, repo))
+    backends = backends_of(settings, store, repo)
+    du.complete_upload(upload, put_parts(upload, clip, upload.missing, backends).items(), RESEARCH, backends)
     return replace(upload, upload_id=None)
 
 
@@ -282,7 +345,7 @@ def test_a_failed_derivative_upload_keeps_the_original_for_retry(clip, settings,
     assert keys_in_bucket(s3_client, store.bucket) == [upload.key]  # derivatives gone, original kept
     assert repo.get(upload.record_id).status is Status.PENDING
     # Choosing the file again lands on the finishing step; Retry (finish again) stores it.
-    assert du.start_upload(identity(clip), settings=settings, store=store, repo=repo).uploaded
+    assert du.start_upload(identity(clip), backends_of(settings, store, repo)).uploaded
     monkeypatch.setattr(send, "upload_file", real)
     record = finish(upload, settings, store, repo)
     assert record.status is Status.READY and record.thumbnail_key and record.sha256
@@ -297,7 +360,7 @@ def test_metadata_unreachable_when_marking_ready_keeps_the_original(clip, settin
     def unreachable(*_a, **_k):
         raise MetadataUnavailable("down")
 
-    monkeypatch.setattr(repo, "mark_ready", unreachable)
+    monkeypatch.setattr(SqliteServerRecords, "mark_ready", unreachable)
     with pytest.raises(MetadataUnavailable, match="stays in the bucket"):
         finish(upload, settings, store, repo)
     assert keys_in_bucket(s3_client, store.bucket) == [upload.key]
@@ -307,7 +370,7 @@ def test_metadata_unreachable_when_marking_ready_keeps_the_original(clip, settin
 def test_an_original_changed_after_it_was_checked_is_not_marked_ready(clip, settings, store, repo, s3_client,
                                                                       tmp_path):
     upload = sent(clip, settings, store, repo)
-    backends = Backends(settings, store, repo)
+    backends = backends_of(settings, store, repo)
     prepared, original = pipeline.check_in_bucket(upload.record_id, upload.original_name, backends,
                                                   tmp_path / "work")
     s3_client.put_object(Bucket=store.bucket, Key=upload.key, Body=b"x" * clip.stat().st_size)
@@ -319,10 +382,11 @@ def test_an_original_changed_after_it_was_checked_is_not_marked_ready(clip, sett
 
 def test_discard_after_a_failed_finish_leaves_nothing(clip, settings, store, repo, s3_client, monkeypatch):
     upload = sent(clip, settings, store, repo)
-    monkeypatch.setattr(repo, "mark_ready", lambda *_a, **_k: (_ for _ in ()).throw(MetadataUnavailable("x")))
+    monkeypatch.setattr(SqliteServerRecords, "mark_ready",
+                        lambda *_a, **_k: (_ for _ in ()).throw(MetadataUnavailable("x")))
     with pytest.raises(MetadataUnavailable):
         finish(upload, settings, store, repo)
-    du.cancel_upload(upload, store=store, repo=repo)
+    du.cancel_upload(upload, backends_of(settings, store, repo))
     assert keys_in_bucket(s3_client, store.bucket) == []
     assert repo.usage().total_count == 0 and not list(repo.iter_all())
 
@@ -334,26 +398,27 @@ def test_a_new_pick_after_a_delete_never_reuses_the_lost_record_id(clip, setting
     from lib.library import delete_records
 
     first = finish(sent(clip, settings, store, repo), settings, store, repo)
-    assert delete_records(store, repo, [first.id]).ok
-    again = du.start_upload(identity(clip), settings=settings, store=store, repo=repo, retired=frozenset({first.id}))
+    assert delete_records(store, repo, server_of(repo), [first.id]).ok
+    again = du.start_upload(identity(clip), backends_of(settings, store, repo), retired=frozenset({first.id}))
     assert again.record_id != first.id and not again.resumed and not again.done
-    record = finish(_complete(again, clip, store, repo), settings, store, repo)
+    record = finish(_complete(again, clip, settings, store, repo), settings, store, repo)
     assert record.status is Status.READY and [r.id for r in repo.iter_all()] == [record.id]
 
 
 def test_resume_finds_the_open_upload_whatever_its_generation(clip, settings, store, repo):
     skipped = du.record_id_for(repo.user_id, identity(clip).fingerprint, 0)
-    later = du.start_upload(identity(clip), settings=settings, store=store, repo=repo, retired=frozenset({skipped}))
-    put_parts(later, clip, [1], store)
+    later = du.start_upload(identity(clip), backends_of(settings, store, repo), retired=frozenset({skipped}))
+    put_parts(later, clip, [1], backends_of(settings, store, repo))
     # Another session knows nothing of the retired id; the open upload is still found, not a fresh one at 0.
-    resumed = du.start_upload(identity(clip), settings=settings, store=store, repo=repo)
+    resumed = du.start_upload(identity(clip), backends_of(settings, store, repo))
     assert (resumed.record_id, resumed.upload_id) == (later.record_id, later.upload_id)
     assert resumed.resumed and [p.part_number for p in resumed.done] == [1]
 
 
-def _complete(upload: du.DirectUpload, clip: Path, store: ObjectStore, repo: SqliteRepository) -> du.DirectUpload:
-    du.complete_upload(upload, put_parts(upload, clip, upload.missing, store).items(), RESEARCH, store=store,
-                       repo=repo)
+def _complete(upload: du.DirectUpload, clip: Path, settings: Settings, store: ObjectStore,
+              repo: SqliteRepository) -> du.DirectUpload:
+    backends = backends_of(settings, store, repo)
+    du.complete_upload(upload, put_parts(upload, clip, upload.missing, backends).items(), RESEARCH, backends)
     return replace(upload, upload_id=None)
 
 
@@ -361,11 +426,14 @@ def _complete(upload: du.DirectUpload, clip: Path, store: ObjectStore, repo: Sql
 
 
 def test_a_browser_job_is_checked_then_stored_then_noticed_deleted(clip, settings, store, repo, monkeypatch):
-    backends, workspace = Backends(settings, store, repo), Workspace()
+    backends, workspace = backends_of(settings, store, repo), Workspace()
     upload = sent(clip, settings, store, repo)
     job = uploads.browser_job(upload, ResearchFields(subject_id="S08"), consent=True)
     job = uploads.check(job, backends, workspace)
-    assert job.status is JobStatus.WAITING and job.store_when_checked(require_consent=True)
+    assert job.status is JobStatus.WAITING and job.doubts  # blank frames: no face, no pulse
+    assert not job.store_when_checked(require_consent=True)  # so it waits for "Store it anyway"
+    job = job.with_input(job.research, job.consent, keep_doubtful=True)
+    assert job.store_when_checked(require_consent=True)
     assert job.attempt_id == upload.record_id and job.in_bucket is not None
 
     real = send.upload_file
@@ -381,14 +449,14 @@ def test_a_browser_job_is_checked_then_stored_then_noticed_deleted(clip, setting
 
     from lib.library import delete_records
 
-    assert delete_records(store, repo, [stored.record.id]).ok
+    assert delete_records(store, repo, server_of(repo), [stored.record.id]).ok
     assert uploads.confirm_stored(stored, repo, now=stored.confirmed_at + uploads.RECHECK_STORED_S).status \
         is JobStatus.DELETED
     workspace.close()
 
 
 def test_discarding_a_browser_job_removes_its_original_and_row(clip, settings, store, repo, s3_client):
-    backends, workspace = Backends(settings, store, repo), Workspace()
+    backends, workspace = backends_of(settings, store, repo), Workspace()
     upload = sent(clip, settings, store, repo)
     job = uploads.check(uploads.browser_job(upload, RESEARCH, consent=False), backends, workspace)
     gone = uploads.dismiss(job, backends, workspace)

@@ -35,14 +35,22 @@ from lib.errors import (
 )
 from lib.pipeline import Attempt, Backends, Progress, Step
 from lib.records import ListQuery, ResearchFields, Status
-from lib.repository import Repository, SqliteRepository, SupabaseRepository
-from lib.settings import MIB, S3Settings, Settings
+from lib.repository import (
+    Repository,
+    ServerRecords,
+    SqliteRepository,
+    SupabaseRepository,
+    SupabaseServerRecords,
+    new_service_client,
+)
+from lib.settings import MIB, S3Settings, Settings, SupabaseSettings
 from lib.storage import ObjectStore
 from lib.usage import reconcile, storage_health
 from lib.workspace import Workspace
 from tests.support import videos
 from tests.support.journey import Holdings, assert_consistent, object_keys
 from tests.support.journey_net import Switch
+from tests.support.records import server_of
 from tests.support.s3 import reset_moto_buckets
 from tests.support.services import free_port
 from tests.support.supabase.server import SupabaseStandin
@@ -99,10 +107,11 @@ class World:
     store: ObjectStore
     """One attempt per request: a dead endpoint fails at once instead of after botocore's back-off."""
     repo: Repository
+    server: ServerRecords
 
     @property
     def backends(self) -> Backends:
-        return Backends(self.settings, self.store, self.repo)
+        return Backends(self.settings, self.store, self.repo, self.server)
 
     def prepare(self, path: Path, workdir: Path) -> pipeline.PreparedRecording:
         return pipeline.check_recording(path, "fault.avi", max_bytes=self.settings.max_upload_bytes,
@@ -137,7 +146,8 @@ def s3() -> Iterator[StoppableS3]:
 @pytest.fixture
 def world(s3: StoppableS3, tmp_path: Path) -> World:
     settings, store = make_store(s3)
-    return World(s3, settings, store, SqliteRepository(tmp_path / "meta.db", str(uuid.uuid4())))
+    repo = SqliteRepository(tmp_path / "meta.db", str(uuid.uuid4()))
+    return World(s3, settings, store, repo, server_of(repo))
 
 
 def assert_clear(exc: BaseException, *words: str) -> None:
@@ -191,7 +201,7 @@ def test_storage_down_in_the_middle_of_an_upload(world: World, clip: Path, tmp_p
     left = object_keys(world.store, world.repo.user_id)
     assert left <= {row.s3_key}, left
 
-    report = library.delete_records(world.store, world.repo, [row.id])
+    report = library.delete_records(world.store, world.repo, world.server, [row.id])
     assert report.ok, report.summary()
     assert Holdings.of(world.store, world.repo) == Holdings(frozenset(), ())
     record = world.upload(prepared)
@@ -209,14 +219,14 @@ def test_storage_down_for_listing_playback_delete_and_reanalysis(world: World, c
     # Listing My files reads metadata only, and links are signed locally: the page still lists.
     page = world.repo.list(ListQuery())
     assert [r.id for r in page.records] == [record.id]
-    assert library.playback_url(world.store, record, owner=world.repo.user_id).url
+    assert library.playback_url(world.store, world.repo, record.id).url
     # Deleting lists the record's objects first: with storage down nothing changes.
-    report = library.delete_records(world.store, world.repo, [record.id])
+    report = library.delete_records(world.store, world.repo, world.server, [record.id])
     assert not report.ok and report.deleted == ()
     assert "storage service" in report.failed[0].reason and "http://" not in report.summary()
     assert world.repo.get(record.id).status is Status.READY
     with pytest.raises(StorageUnavailable) as caught:
-        library.reanalyse(world.store, world.repo, record.id)
+        library.reanalyse(world.store, world.repo, world.server, record.id)
     assert_clear(caught.value, "storage service")
     with pytest.raises(StorageUnavailable) as caught:
         reconcile(world.store, world.repo, world.repo.user_id, world.settings)
@@ -229,21 +239,25 @@ def test_storage_down_for_listing_playback_delete_and_reanalysis(world: World, c
 # --- metadata down (SQLite) --------------------------------------------------------------------------------
 
 
-def break_sqlite(repo: SqliteRepository) -> Callable[[], None]:
-    """The database file becomes unreachable (as if its disk were unmounted); returns the repair."""
-    real = repo.db_path
+def break_sqlite(world: World) -> Callable[[], None]:
+    """The database file becomes unreachable (as if its disk were unmounted) for the user's repository
+    and the server's records alike; returns the repair."""
+    stores = (world.repo, world.server)
+    real = world.repo.db_path
 
     def restore() -> None:
-        repo.db_path = real
+        for store in stores:
+            store.db_path = real
 
-    repo.db_path = str(Path(real).parent / "unmounted" / "meta.db")
+    for store in stores:
+        store.db_path = str(Path(real).parent / "unmounted" / "meta.db")
     return restore
 
 
 def test_sqlite_unreadable_before_the_upload(world: World, clip: Path, tmp_path: Path) -> None:
     prepared = world.prepare(clip, tmp_path / "w")
     assert isinstance(world.repo, SqliteRepository)
-    restore = break_sqlite(world.repo)
+    restore = break_sqlite(world)
     with pytest.raises(MetadataUnavailable) as caught:
         world.upload(prepared)
     assert_clear(caught.value, "database")
@@ -262,7 +276,7 @@ def test_sqlite_unreadable_in_the_middle_of_an_upload(world: World, clip: Path, 
     restores: list[Callable[[], None]] = []
     with pytest.raises(MetadataUnavailable) as caught:
         world.upload(prepared, progress=at_step(Step.UPLOAD_ORIGINAL,
-                                                lambda: restores.append(break_sqlite(world.repo))))
+                                                lambda: restores.append(break_sqlite(world))))
     assert_clear(caught.value, "fault.avi", "metadata store could not be reached", "Retry")
     restores[0]()
     world.check()
@@ -302,6 +316,12 @@ def standin(supabase_standin: SupabaseStandin) -> Iterator[ReachableStandin]:
     reachable.stop()
 
 
+def supabase_server(standin: ReachableStandin, user_id: str) -> SupabaseServerRecords:
+    """The server's records for the user, through the same switch (stopping it cuts them off too)."""
+    settings = SupabaseSettings(standin.url, standin.live.anon_key, standin.live.service_role_key)
+    return SupabaseServerRecords(new_service_client(settings), user_id)
+
+
 def supabase_user(standin: ReachableStandin) -> tuple[SupabaseAuth, str, str]:
     """A fresh confirmed user signed in through SupabaseAuth: (auth, user id, e-mail)."""
     email = f"{uuid.uuid4().hex[:10]}@lab.test"
@@ -315,7 +335,7 @@ def test_supabase_down_in_the_middle_of_an_upload(s3: StoppableS3, standin: Reac
                                                   tmp_path: Path) -> None:
     settings, store = make_store(s3)
     auth, user_id, _email = supabase_user(standin)
-    world = World(s3, settings, store, SupabaseRepository(auth.client, user_id))
+    world = World(s3, settings, store, SupabaseRepository(auth.client, user_id), supabase_server(standin, user_id))
     prepared = world.prepare(clip, tmp_path / "w")
     with pytest.raises(MetadataUnavailable) as caught:
         world.upload(prepared, progress=at_step(Step.UPLOAD_ORIGINAL, standin.stop))
@@ -332,8 +352,9 @@ def test_supabase_down_in_the_middle_of_an_upload(s3: StoppableS3, standin: Reac
 
 def test_session_expires_in_the_middle_of_an_upload(s3: StoppableS3, standin: ReachableStandin, clip: Path,
                                                     tmp_path: Path) -> None:
-    """The access token runs out while the bytes travel and its refresh token is revoked: the pipeline
-    does not refresh, so the upload fails cleanly (objects removed) and says to sign in again."""
+    """The access token runs out while the bytes travel and its refresh token is revoked. The facts are
+    the server's to write (service role, for the user the session was verified as when the upload
+    began), so the upload still ends ready; the app's next run refuses the session: sign in again."""
     settings, store = make_store(s3)
     prepared = pipeline.check_recording(clip, "fault.avi", max_bytes=settings.max_upload_bytes,
                                         workdir=tmp_path / "w", analyse=False)
@@ -349,11 +370,12 @@ def test_session_expires_in_the_middle_of_an_upload(s3: StoppableS3, standin: Re
             standin.live.state.refresh_tokens.clear()
         time.sleep(max(0.0, expires_at - time.time()) + 1.1)
 
-    world = World(s3, settings, store, SupabaseRepository(auth.client, user_id))
-    with pytest.raises(SessionExpired) as caught:
-        world.upload(prepared, progress=at_step(Step.UPLOAD_ORIGINAL, expire_and_revoke))
+    world = World(s3, settings, store, SupabaseRepository(auth.client, user_id), supabase_server(standin, user_id))
+    stored = world.upload(prepared, progress=at_step(Step.UPLOAD_ORIGINAL, expire_and_revoke))
+    assert stored.status is Status.READY
+    with pytest.raises(SessionExpired) as caught:  # the user's own token reads nothing any more
+        world.repo.list(ListQuery())
     assert_clear(caught.value, "session has expired", "sign in again")
-    assert object_keys(store, user_id) == set()  # the uploaded objects were removed again
 
     from lib.auth import Session, _from_supabase
 
@@ -365,13 +387,9 @@ def test_session_expires_in_the_middle_of_an_upload(s3: StoppableS3, standin: Re
     standin.live.set_access_token_lifetime(3600)
     fresh = SupabaseAuth(create_client(standin.url, standin.live.anon_key))
     fresh.sign_in(email, PASSWORD)
-    again = World(s3, settings, store, SupabaseRepository(fresh.client, user_id))
+    again = World(s3, settings, store, SupabaseRepository(fresh.client, user_id), supabase_server(standin, user_id))
     again.check()
-    [row] = again.repo.iter_all()
-    assert row.status is not Status.READY
-    record = again.upload(prepared, replaces=row.id)
-    assert record.status is Status.READY
-    again.check()
+    assert [(r.id, r.status) for r in again.repo.iter_all()] == [(stored.id, Status.READY)]
 
 
 # --- disk full under the temporary copy ----------------------------------------------------------------------

@@ -22,15 +22,17 @@ from lib.errors import (
 from lib.keys import MAX_FILENAME_LENGTH, user_prefix
 from lib.pipeline import Attempt, Backends, Progress, Step
 from lib.records import FileRecord, ResearchFields, Status
-from lib.repository import Repository, SqliteRepository
+from lib.repository import Repository, ServerRecords, SqliteRepository
 from lib.settings import MIB, Settings
 from lib.storage import ObjectStore
+from lib.usage import UserRows
 from tests.support import videos
+from tests.support.records import backends_of, server_of, sqlite_rows, supabase_rows
 
 RESEARCH = ResearchFields(subject_id="S07", session_label="baseline", notes="quiet room",
                           tags=("rest", "lab-a"))
 
-MakeRepo = Callable[[], Repository]
+MakeRows = Callable[[], UserRows]
 
 
 # --- fixtures ------------------------------------------------------------------------------------------
@@ -64,11 +66,12 @@ def store(settings: Settings) -> ObjectStore:
 
 
 @pytest.fixture(params=["sqlite", "supabase"])
-def make_repo(request: pytest.FixtureRequest, tmp_path: Path) -> MakeRepo:
-    """make_repo() -> a repository for a fresh user, on SQLite or on Supabase (the stand-in)."""
+def make_rows(request: pytest.FixtureRequest, tmp_path: Path) -> MakeRows:
+    """make_rows() -> a fresh user's rows both ways, on SQLite or on Supabase (the stand-in)."""
     if request.param == "sqlite":
-        return lambda: SqliteRepository(tmp_path / "demo.db", str(uuid.uuid4()))
-    return request.getfixturevalue("supabase_standin").new_user_repository
+        return lambda: sqlite_rows(tmp_path / "demo.db")
+    standin = request.getfixturevalue("supabase_standin")
+    return lambda: supabase_rows(standin)
 
 
 @pytest.fixture
@@ -97,11 +100,13 @@ def assert_nothing_stored(s3_client, settings: Settings, repo: Repository) -> No
 # --- the good path -----------------------------------------------------------------------------------
 
 
-def test_lossy_avi_becomes_ready_with_original_thumbnail_and_proxy(clips, settings, store, make_repo,
+def test_lossy_avi_becomes_ready_with_original_thumbnail_and_proxy(clips, settings, store, make_rows,
                                                                   s3_client, tmp_path):
-    repo = make_repo()
+    user = make_rows()
+    repo = user.repo
+    backends = Backends(settings, store, repo, user.server)
     events: list[Progress] = []
-    record = pipeline.process_upload(clips["mjpg"], "lab rec 1.avi", RESEARCH, Backends(settings, store, repo),
+    record = pipeline.process_upload(clips["mjpg"], "lab rec 1.avi", RESEARCH, backends,
                                      progress=events.append)
 
     assert record.status is Status.READY
@@ -132,7 +137,7 @@ def test_lossy_avi_becomes_ready_with_original_thumbnail_and_proxy(clips, settin
 
 
 def test_browser_playable_mp4_gets_no_proxy(clips, settings, store, repo, s3_client):
-    record = pipeline.process_upload(clips["h264"], "clip.mp4", RESEARCH, Backends(settings, store, repo),
+    record = pipeline.process_upload(clips["h264"], "clip.mp4", RESEARCH, backends_of(settings, store, repo),
                                      analyse=False)
     assert record.status is Status.READY
     assert record.preview_key is None and record.playback_key == record.s3_key
@@ -159,7 +164,7 @@ def test_each_stored_object_is_verified_once(clips, settings, store, repo, monke
         return real_head(key, owner=owner)
 
     monkeypatch.setattr(store, "head", head)
-    record = pipeline.process_upload(clips["mjpg"], "once.avi", RESEARCH, Backends(settings, store, repo),
+    record = pipeline.process_upload(clips["mjpg"], "once.avi", RESEARCH, backends_of(settings, store, repo),
                                      analyse=False)
     assert sorted(heads) == sorted([record.s3_key, record.thumbnail_key, record.preview_key])
 
@@ -170,7 +175,7 @@ def test_a_size_mismatch_after_upload_removes_what_arrived(clips, settings, stor
     real_head = store.head
     monkeypatch.setattr(store, "head", lambda key, *, owner: replace(real_head(key, owner=owner), size=1))
     with pytest.raises(IntegrityError, match="so the upload was removed"):
-        pipeline.store_recording(prepared, RESEARCH, Backends(settings, store, repo))
+        pipeline.store_recording(prepared, RESEARCH, backends_of(settings, store, repo))
     assert objects(s3_client, settings.s3.bucket) == []
     [row] = rows(repo)
     assert row.status is Status.FAILED and prepared.path.exists()
@@ -193,7 +198,7 @@ def test_a_size_mismatch_after_upload_removes_what_arrived(clips, settings, stor
 def test_bad_file_is_refused_with_a_clear_message(clips, settings, store, repo, s3_client,
                                                   clip, name, error, words):
     with pytest.raises(error) as caught:
-        pipeline.process_upload(clips[clip], name, RESEARCH, Backends(settings, store, repo))
+        pipeline.process_upload(clips[clip], name, RESEARCH, backends_of(settings, store, repo))
     assert words in str(caught.value)
     assert "Traceback" not in str(caught.value) and str(clips[clip].parent) not in str(caught.value)
     assert_nothing_stored(s3_client, settings, repo)
@@ -201,22 +206,22 @@ def test_bad_file_is_refused_with_a_clear_message(clips, settings, store, repo, 
 
 def test_file_over_the_size_limit_is_refused(clips, settings, store, repo, s3_client):
     small = replace(settings, max_upload_bytes=1024)
-    with pytest.raises(FileTooLarge, match=r"over the 1\.0 KB upload limit"):
-        pipeline.process_upload(clips["mjpg"], "big.avi", RESEARCH, Backends(small, store, repo))
+    with pytest.raises(FileTooLarge, match=r"over the 1\.0 KiB upload limit"):
+        pipeline.process_upload(clips["mjpg"], "big.avi", RESEARCH, backends_of(small, store, repo))
     assert_nothing_stored(s3_client, settings, repo)
 
 
 def test_limit_is_checked_again_at_upload_time(clips, settings, store, repo, s3_client, tmp_path):
     prepared = check(clips["mjpg"], "a.avi", settings, tmp_path / "w", analyse=False)
     with pytest.raises(FileTooLarge):
-        pipeline.store_recording(prepared, RESEARCH, Backends(replace(settings, max_upload_bytes=1024), store, repo))
+        pipeline.store_recording(prepared, RESEARCH, backends_of(replace(settings, max_upload_bytes=1024), store, repo))
     assert_nothing_stored(s3_client, settings, repo)
 
 
 def test_quota_is_checked_before_anything_is_stored(clips, settings, store, repo, s3_client):
     tiny = replace(settings, quota_bytes=clips["mjpg"].stat().st_size - 1)
     with pytest.raises(QuotaExceeded, match="quota"):
-        pipeline.process_upload(clips["mjpg"], "a.avi", RESEARCH, Backends(tiny, store, repo),
+        pipeline.process_upload(clips["mjpg"], "a.avi", RESEARCH, backends_of(tiny, store, repo),
                                 analyse=False)
     assert_nothing_stored(s3_client, settings, repo)
 
@@ -232,7 +237,7 @@ def test_quota_is_checked_before_anything_is_stored(clips, settings, store, repo
     ],
 )
 def test_hostile_names_are_sanitised_and_never_reach_the_key(clips, settings, store, repo, s3_client, name):
-    record = pipeline.process_upload(clips["mjpg"], name, RESEARCH, Backends(settings, store, repo),
+    record = pipeline.process_upload(clips["mjpg"], name, RESEARCH, backends_of(settings, store, repo),
                                      analyse=False)
     assert record.status is Status.READY
     stored = record.original_name
@@ -253,21 +258,23 @@ def test_name_change_is_reported(clips, settings, repo, tmp_path):
 # --- the same file twice ---------------------------------------------------------------------------------
 
 
-def test_same_file_twice_is_reported_as_duplicate(clips, settings, store, make_repo, s3_client, tmp_path):
-    repo = make_repo()
-    first = pipeline.process_upload(clips["mjpg"], "a.avi", RESEARCH, Backends(settings, store, repo), analyse=False)
+def test_same_file_twice_is_reported_as_duplicate(clips, settings, store, make_rows, s3_client, tmp_path):
+    user = make_rows()
+    repo = user.repo
+    backends = Backends(settings, store, repo, user.server)
+    first = pipeline.process_upload(clips["mjpg"], "a.avi", RESEARCH, backends, analyse=False)
     stored = sorted(objects(s3_client, settings.s3.bucket))
 
     prepared = check(clips["mjpg"], "copy of a.avi", settings, tmp_path / "w", analyse=False)
     duplicate = pipeline.find_duplicate(prepared.sha256, repo)
     assert duplicate is not None and duplicate.id == first.id
     with pytest.raises(DuplicateRecording, match=r"already stored as a\.avi") as caught:
-        pipeline.store_recording(prepared, RESEARCH, Backends(settings, store, repo))
+        pipeline.store_recording(prepared, RESEARCH, backends)
     assert caught.value.existing_id == first.id
     assert sorted(objects(s3_client, settings.s3.bucket)) == stored
     assert [r.id for r in rows(repo)] == [first.id]
 
-    again = pipeline.store_recording(prepared, RESEARCH, Backends(settings, store, repo),
+    again = pipeline.store_recording(prepared, RESEARCH, backends,
                                      Attempt(allow_duplicate=True))
     assert again.status is Status.READY and again.id != first.id
 
@@ -276,9 +283,9 @@ def test_same_file_twice_in_one_batch(clips, settings, store, repo, s3_client, t
     one = check(clips["mjpg"], "a.avi", settings, tmp_path / "1", analyse=False)
     two = check(clips["mjpg"], "b.avi", settings, tmp_path / "2", analyse=False)
     assert pipeline.find_duplicate(one.sha256, repo) is None  # nothing was stored yet
-    pipeline.store_recording(one, RESEARCH, Backends(settings, store, repo))
+    pipeline.store_recording(one, RESEARCH, backends_of(settings, store, repo))
     with pytest.raises(DuplicateRecording):
-        pipeline.store_recording(two, RESEARCH, Backends(settings, store, repo))
+        pipeline.store_recording(two, RESEARCH, backends_of(settings, store, repo))
     assert len(rows(repo)) == 1 and len(objects(s3_client, settings.s3.bucket)) == 3
 
 
@@ -286,9 +293,9 @@ def test_same_file_twice_in_one_batch(clips, settings, store, repo, s3_client, t
 
 
 class MetadataGoesAway:
-    """A repository whose store stops answering once the upload has started (mark_ready and after)."""
+    """The server's records, whose store stops answering once the upload has started (mark_ready and after)."""
 
-    def __init__(self, inner: Repository, *, mark_failed_works: bool) -> None:
+    def __init__(self, inner: ServerRecords, *, mark_failed_works: bool) -> None:
         self._inner = inner
         self.user_id = inner.user_id
         self._mark_failed_works = mark_failed_works
@@ -305,14 +312,15 @@ class MetadataGoesAway:
         return self._inner.mark_failed(record_id, reason)
 
 
-def test_metadata_unreachable_after_upload_removes_the_objects(clips, settings, store, make_repo, s3_client,
+def test_metadata_unreachable_after_upload_removes_the_objects(clips, settings, store, make_rows, s3_client,
                                                                 tmp_path):
     """Our choice (lib/pipeline.py docstring): the objects go; the row ends failed, local copy kept."""
-    inner = make_repo()
-    repo = MetadataGoesAway(inner, mark_failed_works=True)
+    user = make_rows()
+    inner = user.repo
+    server = MetadataGoesAway(user.server, mark_failed_works=True)
     prepared = check(clips["mjpg"], "a.avi", settings, tmp_path / "w", analyse=False)
     with pytest.raises(MetadataUnavailable, match="uploaded copy was removed"):
-        pipeline.store_recording(prepared, RESEARCH, Backends(settings, store, repo))
+        pipeline.store_recording(prepared, RESEARCH, Backends(settings, store, inner, server))
     assert objects(s3_client, settings.s3.bucket) == []
     [row] = rows(inner)
     assert row.status is Status.FAILED and "metadata store" in (row.error or "")
@@ -321,18 +329,21 @@ def test_metadata_unreachable_after_upload_removes_the_objects(clips, settings, 
 
 def test_metadata_gone_for_good_leaves_a_pending_row_pointing_at_nothing(clips, settings, store, repo,
                                                                          s3_client, tmp_path):
-    wrapped = MetadataGoesAway(repo, mark_failed_works=False)
+    wrapped = MetadataGoesAway(server_of(repo), mark_failed_works=False)
     with pytest.raises(MetadataUnavailable):
-        pipeline.process_upload(clips["mjpg"], "a.avi", RESEARCH, Backends(settings, store, wrapped), analyse=False)
+        pipeline.process_upload(clips["mjpg"], "a.avi", RESEARCH, Backends(settings, store, repo, wrapped),
+                                analyse=False)
     assert objects(s3_client, settings.s3.bucket) == []
     [row] = rows(repo)
     assert row.status is Status.PENDING  # reconciliation reports it once older than stale_pending_s
 
 
-def test_interrupted_upload_is_cleaned_up_and_retry_replaces_the_failed_row(clips, settings, store, make_repo,
+def test_interrupted_upload_is_cleaned_up_and_retry_replaces_the_failed_row(clips, settings, store, make_rows,
                                                                             s3_client, tmp_path):
     """A progress callback that raises is what a Streamlit rerun looks like mid-upload."""
-    repo = make_repo()
+    user = make_rows()
+    repo = user.repo
+    backends = Backends(settings, store, repo, user.server)
     prepared = check(clips["mjpg"], "a.avi", settings, tmp_path / "w", analyse=False)
 
     class Rerun(BaseException):
@@ -344,14 +355,14 @@ def test_interrupted_upload_is_cleaned_up_and_retry_replaces_the_failed_row(clip
 
     attempt = str(uuid.uuid4())
     with pytest.raises(Rerun):
-        pipeline.store_recording(prepared, RESEARCH, Backends(settings, store, repo), Attempt(record_id=attempt),
+        pipeline.store_recording(prepared, RESEARCH, backends, Attempt(record_id=attempt),
                                  progress=interrupt)
     assert objects(s3_client, settings.s3.bucket) == []
     failed = repo.get(attempt)
     assert failed.status is Status.FAILED and failed.error == pipeline.INTERRUPTED
     assert prepared.path.exists()
 
-    record = pipeline.store_recording(prepared, RESEARCH, Backends(settings, store, repo),
+    record = pipeline.store_recording(prepared, RESEARCH, backends,
                                       attempt=Attempt(replaces=attempt))
     assert record.status is Status.READY
     assert [r.id for r in rows(repo)] == [record.id]
@@ -359,9 +370,9 @@ def test_interrupted_upload_is_cleaned_up_and_retry_replaces_the_failed_row(clip
 
 
 def test_retry_never_removes_a_ready_record(clips, settings, store, repo, tmp_path):
-    first = pipeline.process_upload(clips["mjpg"], "a.avi", RESEARCH, Backends(settings, store, repo), analyse=False)
+    first = pipeline.process_upload(clips["mjpg"], "a.avi", RESEARCH, backends_of(settings, store, repo), analyse=False)
     prepared = check(clips["h264"], "b.mp4", settings, tmp_path / "w", analyse=False)
-    pipeline.store_recording(prepared, RESEARCH, Backends(settings, store, repo),
+    pipeline.store_recording(prepared, RESEARCH, backends_of(settings, store, repo),
                              attempt=Attempt(replaces=first.id))
     assert repo.get(first.id).status is Status.READY
 
@@ -371,15 +382,13 @@ def test_retry_never_removes_a_ready_record(clips, settings, store, repo, tmp_pa
 
 def test_seed_demo_stores_a_ready_sample_with_a_pulse(settings, store, s3_client, tmp_path):
     from lib.auth import DemoAuth
-    from lib.demo import DEMO_EMAIL, DEMO_PASSWORD, DemoBackends
-    from lib.sample import seed_demo
-    from lib.services import Services
+    from lib.demo import DEMO_EMAIL, DEMO_PASSWORD, DemoBackends, seed_sample
 
     db = tmp_path / "demo.sqlite3"
     user_id = DemoAuth(db).ensure_account(DEMO_EMAIL, DEMO_PASSWORD)
     demo = DemoBackends(s3=settings.s3, db_path=db, workdir=tmp_path, email=DEMO_EMAIL,
                         password=DEMO_PASSWORD, user_id=user_id)
-    seed_demo(Services(settings=settings, object_store=store, demo=demo))
+    seed_sample(settings, demo)
 
     [record] = rows(SqliteRepository(db, user_id))
     assert record.status is Status.READY and record.video is not None and record.video.lossless

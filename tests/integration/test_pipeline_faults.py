@@ -13,12 +13,13 @@ import pytest
 
 from lib import pipeline, transfer
 from lib.errors import StorageUnavailable
-from lib.pipeline import Attempt, Backends
+from lib.pipeline import Attempt
 from lib.records import ResearchFields, Status
 from lib.repository import SqliteRepository
 from lib.settings import MIB, S3Settings, Settings
 from lib.storage import MIN_PART_SIZE, ObjectStore
 from tests.support import videos
+from tests.support.records import backends_of
 
 PART = MIN_PART_SIZE
 
@@ -80,7 +81,7 @@ def test_part_urls_unreachable_mid_multipart(big_avi, s3_settings, s3_client, re
     prepared = pipeline.check_recording(big_avi, "long take.avi", max_bytes=settings.max_upload_bytes,
                                         workdir=tmp_path / "w", analyse=False)
     with pytest.raises(StorageUnavailable, match="connection to the storage service dropped") as caught:
-        pipeline.store_recording(prepared, ResearchFields(), Backends(settings, store, repo))
+        pipeline.store_recording(prepared, ResearchFields(), backends_of(settings, store, repo))
     assert "127.0.0.1" not in str(caught.value)
     assert _objects(s3_client, s3_settings.bucket) == []
     assert _open_uploads(s3_client, s3_settings.bucket) == []  # aborted, no parts linger
@@ -89,7 +90,7 @@ def test_part_urls_unreachable_mid_multipart(big_avi, s3_settings, s3_client, re
     assert prepared.path.exists()  # kept for Retry
 
     monkeypatch.setattr(store, "presign_part", real_presign)
-    record = pipeline.store_recording(prepared, ResearchFields(), Backends(settings, store, repo),
+    record = pipeline.store_recording(prepared, ResearchFields(), backends_of(settings, store, repo),
                                       Attempt(replaces=row.id))
     assert record.status is Status.READY and [r.id for r in repo.iter_all()] == [record.id]
 
@@ -161,7 +162,7 @@ def test_storage_gone_mid_multipart(big_avi, s3_settings, s3_client, repo, tmp_p
     prepared = pipeline.check_recording(big_avi, "long take.avi", max_bytes=settings.max_upload_bytes,
                                         workdir=tmp_path / "w", analyse=False)
     with pytest.raises(StorageUnavailable):
-        pipeline.store_recording(prepared, ResearchFields(), Backends(settings, store, repo))
+        pipeline.store_recording(prepared, ResearchFields(), backends_of(settings, store, repo))
     assert _objects(s3_client, s3_settings.bucket) == []
     [row] = repo.iter_all()
     assert row.status is Status.FAILED and row.error

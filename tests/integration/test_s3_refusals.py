@@ -21,7 +21,7 @@ import requests
 from lib import library
 from lib.errors import StorageAccessDenied
 from lib.records import NewRecord, ResearchFields
-from lib.repository import SqliteRepository
+from lib.repository import SqliteRepository, SqliteServerRecords
 from lib.settings import MIB, MIN_PRESIGN_EXPIRY_S, S3Settings, Settings
 from lib.storage import MIN_PART_SIZE, ObjectStore
 
@@ -57,14 +57,13 @@ def with_query(url: str, **changes: str) -> str:
 def test_a_share_link_works_until_its_expiry_and_is_refused_after(store: ObjectStore, tmp_path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """The shortest link the app hands out (60 s), signed as if 55 s ago: it has 5 s left."""
-    repo = SqliteRepository(tmp_path / "meta.db", USER)
-    repo.create_pending(NewRecord(id=RECORD, s3_key=KEY, bucket=store.bucket, original_name="s.avi",
-                                  content_type="video/x-msvideo", size_bytes=len(BODY), research=ResearchFields()))
-    row = repo.mark_ready(RECORD, size_bytes=len(BODY), sha256=None, video=None, thumbnail_key=None,
-                          preview_key=None)
+    repo, server = SqliteRepository(tmp_path / "meta.db", USER), SqliteServerRecords(tmp_path / "meta.db", USER)
+    server.reserve(NewRecord(id=RECORD, s3_key=KEY, bucket=store.bucket, original_name="s.avi",
+                             content_type="video/x-msvideo", size_bytes=len(BODY), research=ResearchFields()), 10**9)
+    server.mark_ready(RECORD, size_bytes=len(BODY), sha256=None, video=None, thumbnail_key=None, preview_key=None)
     signed_at = datetime.datetime.now(datetime.UTC).replace(tzinfo=None) - datetime.timedelta(seconds=55)
     monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *a, **k: signed_at)
-    link = library.share_link(store, row, MIN_PRESIGN_EXPIRY_S, Settings(mode="cloud"), owner=USER)
+    link = library.share_link(store, repo, RECORD, MIN_PRESIGN_EXPIRY_S, Settings(mode="cloud"))
     monkeypatch.undo()
     assert link.expires_s == MIN_PRESIGN_EXPIRY_S
     assert requests.get(link.url, timeout=30).content == BODY

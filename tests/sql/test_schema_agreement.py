@@ -7,10 +7,14 @@ only fails here, before a demo-mode row and a cloud row can mean different thing
 from __future__ import annotations
 
 import sqlite3
+import uuid
 
 import psycopg
+import pytest
 
-from lib.repository.sqlite import SQLITE_SCHEMA
+from lib.errors import KeyOwnershipError
+from lib.keys import check_record_key
+from lib.repository.sqlite import SQLITE_SCHEMA, register_functions
 
 Column = tuple[str, bool]
 """(declared SQLite type, nullable) of one column."""
@@ -46,6 +50,7 @@ def sqlite_columns(schema: str) -> dict[str, Column]:
     """user_files as a fresh SQLite database built from ``schema`` declares it."""
     conn = sqlite3.connect(":memory:")
     try:
+        register_functions(conn)
         conn.executescript(schema)
         rows = conn.execute("pragma table_info(user_files)").fetchall()
     finally:
@@ -72,3 +77,33 @@ def test_a_column_on_one_side_only_is_a_disagreement(pg_dsn):
     assert disagreements(postgres, sqlite_columns(widened)) == {"camera": (None, ("text", True))}
     assert disagreements(postgres, sqlite_columns(narrowed)) == {"analysis": (("text", True), None)}
     assert disagreements(postgres, sqlite_columns(loosened)) == {"bucket": (("text", False), ("text", True))}
+
+
+USER, RECORD, OTHER = (str(uuid.UUID(int=n)) for n in (0x1111, 0x2222, 0x3333))
+# The patterns sql/003_trust.sql passes for each key column.
+SQL_FILE_PATTERNS = {"original": r"original\.[a-z0-9]{1,10}", "thumbnail": r"thumb\.jpg",
+                     "preview": r"preview\.mp4", "ground_truth": r"ground_truth\.(csv|txt)"}
+
+
+@pytest.mark.parametrize("kind", list(SQL_FILE_PATTERNS))
+@pytest.mark.parametrize("key", [
+    "recordings/{u}/2024/05/{r}/original.mp4", "recordings/{u}/2024/05/{r}/original.mkv",
+    "recordings/{u}/1999/12/{r}/original.abcdefghij", "recordings/{u}/2024/05/{r}/original.abcdefghijk",
+    "recordings/{u}/2024/05/{r}/thumb.jpg", "recordings/{u}/2024/05/{r}/preview.mp4",
+    "recordings/{u}/2024/05/{r}/ground_truth.csv", "recordings/{u}/2024/05/{r}/ground_truth.txt",
+    "recordings/{u}/2024/05/{r}/ground_truth.tsv", "recordings/{u}/2024/05/{o}/original.mp4",
+    "recordings/{o}/2024/05/{r}/original.mp4", "recordings/{u}/../{o}/2024/05/{r}/original.mp4",
+    "recordings/{u}/2024/05/{r}//original.mp4", "recordings/{u}/2024/00/{r}/original.mp4",
+    "recordings/{u}/2024/05/{r}/original.mp4\n", "recordings/{u}/2024/05/{r}/Original.mp4",
+])
+def test_the_database_and_lib_keys_agree_on_the_key_layout(pg_dsn, kind, key):
+    """sql/003_trust.sql and lib.keys.check_record_key (which the SQLite schema calls) accept the same keys."""
+    key = key.format(u=USER, r=RECORD, o=OTHER)
+    with psycopg.connect(pg_dsn) as conn:
+        in_sql = conn.execute("select public.user_files_key_ok(%s, %s, %s, %s)",
+                              (key, USER, RECORD, SQL_FILE_PATTERNS[kind])).fetchone()[0]
+    try:
+        in_lib = check_record_key(key, USER, RECORD, kind) == key
+    except KeyOwnershipError:
+        in_lib = False
+    assert in_sql == in_lib

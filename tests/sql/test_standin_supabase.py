@@ -212,6 +212,9 @@ def test_postgrest_refuses_a_token_for_another_audience(supabase_standin):
 
 
 # --- upserts as PostgREST resolves them -----------------------------------------------
+#
+# Rows of user_files are the server's to write (sql/003_trust.sql), so upserts run with the
+# service-role key; a user's own token may not insert or upsert at all.
 
 
 def _signed_in_client(standin: SupabaseStandin, email: str = EMAIL):
@@ -221,63 +224,70 @@ def _signed_in_client(standin: SupabaseStandin, email: str = EMAIL):
     return client, user_id
 
 
-def _row(user_id: str, *, row_id: str | None = None, key: str = "a", notes: str = "") -> dict:
-    return {"id": row_id or str(uuid.uuid4()), "bucket": "lab", "s3_key": f"recordings/{user_id}/2024/05/{key}",
-            "original_name": f"{key}.avi", "content_type": "video/x-msvideo", "notes": notes}
+def _service(standin: SupabaseStandin):
+    return create_client(standin.url, standin.service_role_key)
 
 
-def _rows(client) -> list[tuple[str, str, str]]:
-    data = client.table("user_files").select("id,s3_key,notes").order("s3_key").execute().data
-    return [(r["id"], r["s3_key"].rsplit("/", 1)[1], r["notes"]) for r in data]
+def _row(user_id: str, *, row_id: str | None = None, notes: str = "") -> dict:
+    row_id = row_id or str(uuid.uuid4())
+    return {"id": row_id, "user_id": user_id, "bucket": "lab",
+            "s3_key": f"recordings/{user_id}/2024/05/{row_id}/original.avi", "original_name": "a.avi",
+            "content_type": "video/x-msvideo", "notes": notes}
+
+
+def _rows(client) -> list[tuple[str, str]]:
+    data = client.table("user_files").select("id,notes").order("notes").execute().data
+    return [(r["id"], r["notes"]) for r in data]
 
 
 def test_upsert_inserts_then_merges_on_the_primary_key(supabase_standin):
-    client, user_id = _signed_in_client(supabase_standin)
-    row = _row(user_id, notes="first")
-    response = client.table("user_files").upsert(row).execute()
+    service = _service(supabase_standin)
+    row = _row(supabase_standin.create_user(EMAIL, PASSWORD), notes="first")
+    response = service.table("user_files").upsert(row).execute()
     assert [r["notes"] for r in response.data] == ["first"]
-    client.table("user_files").upsert({**row, "notes": "second"}).execute()
-    assert _rows(client) == [(row["id"], "a", "second")]
+    service.table("user_files").upsert({**row, "notes": "second"}).execute()
+    assert _rows(service) == [(row["id"], "second")]
     with pytest.raises(APIError) as caught:  # without a resolution preference a duplicate is a conflict
-        client.table("user_files").insert({**row, "notes": "third"}).execute()
+        service.table("user_files").insert({**row, "notes": "third"}).execute()
     assert caught.value.code == "23505"
-    assert _rows(client) == [(row["id"], "a", "second")]
+    assert _rows(service) == [(row["id"], "second")]
 
 
 def test_upsert_on_conflict_columns(supabase_standin):
-    client, user_id = _signed_in_client(supabase_standin)
-    first = _row(user_id, key="a", notes="first")
-    client.table("user_files").insert(first).execute()
-    same_key = _row(user_id, key="a", notes="merged")  # another id, the same unique s3_key
-    client.table("user_files").upsert([same_key, _row(user_id, key="b", notes="new")], on_conflict="s3_key").execute()
-    # The update keeps the row's id (the table's trigger), merges the columns the body names.
-    assert _rows(client) == [(first["id"], "a", "merged"), (_rows(client)[1][0], "b", "new")]
+    service = _service(supabase_standin)
+    user_id = supabase_standin.create_user(EMAIL, PASSWORD)
+    first = _row(user_id, notes="a first")
+    service.table("user_files").insert(first).execute()
+    other = _row(user_id, notes="b new")
+    service.table("user_files").upsert([{**first, "notes": "a merged"}, other], on_conflict="s3_key").execute()
+    assert _rows(service) == [(first["id"], "a merged"), (other["id"], "b new")]
     with pytest.raises(APIError) as caught:
-        client.table("user_files").upsert(same_key, on_conflict="notes").execute()
+        service.table("user_files").upsert(first, on_conflict="notes").execute()
     assert caught.value.code == "42P10"  # no unique constraint on that column, as PostgreSQL says
 
 
 def test_upsert_ignoring_duplicates(supabase_standin):
-    client, user_id = _signed_in_client(supabase_standin)
+    service = _service(supabase_standin)
+    user_id = supabase_standin.create_user(EMAIL, PASSWORD)
     row = _row(user_id, notes="kept")
-    client.table("user_files").insert(row).execute()
-    response = client.table("user_files").upsert([{**row, "notes": "ignored"}, _row(user_id, key="b")],
-                                                 ignore_duplicates=True).execute()
-    assert [r["s3_key"].rsplit("/", 1)[1] for r in response.data] == ["b"]
-    assert [notes for _, key, notes in _rows(client) if key == "a"] == ["kept"]
+    service.table("user_files").insert(row).execute()
+    added = _row(user_id, notes="new")
+    response = service.table("user_files").upsert([{**row, "notes": "ignored"}, added],
+                                                  ignore_duplicates=True).execute()
+    assert [r["id"] for r in response.data] == [added["id"]]
+    assert _rows(service) == [(row["id"], "kept"), (added["id"], "new")]
 
 
-def test_upsert_cannot_take_over_another_users_row(supabase_standin):
-    ada, ada_id = _signed_in_client(supabase_standin, "ada@lab.test")
+def test_a_users_token_upserts_nothing_not_even_over_another_users_row(supabase_standin):
+    _ada, ada_id = _signed_in_client(supabase_standin, "ada@lab.test")
     bob, bob_id = _signed_in_client(supabase_standin, "bob@lab.test")
     row = _row(ada_id, notes="ada's")
-    ada.table("user_files").insert(row).execute()
-    bobs = _row(bob_id, row_id=row["id"], notes="bob's")  # ada's id, bob's own key
-    with pytest.raises(APIError) as caught:
-        bob.table("user_files").upsert(bobs).execute()
-    assert caught.value.code == "42501"  # row-level security refuses the update of ada's row
-    assert bob.table("user_files").upsert(bobs, ignore_duplicates=True).execute().data == []
-    assert _rows(ada) == [(row["id"], "a", "ada's")] and _rows(bob) == []
+    _service(supabase_standin).table("user_files").insert(row).execute()
+    for attempt in (_row(bob_id, notes="bob's own"), _row(bob_id, row_id=row["id"], notes="bob's")):
+        with pytest.raises(APIError) as caught:
+            bob.table("user_files").upsert(attempt).execute()
+        assert caught.value.code == "42501"
+    assert _rows(_service(supabase_standin)) == [(row["id"], "ada's")] and _rows(bob) == []
 
 
 # --- e-mail confirmation, and the admin API that confirms ---------------------------------
@@ -326,6 +336,21 @@ def test_the_admin_api_needs_a_service_role_bearer(supabase_standin):
         assert (caught.value.status, caught.value.code) == (403, "not_admin")
     with pytest.raises(AuthApiError, match="Email not confirmed"):
         _client(supabase_standin).auth.sign_in_with_password({"email": EMAIL, "password": PASSWORD})
+
+
+def test_the_admin_api_sets_app_metadata_which_tokens_and_the_user_carry(supabase_standin):
+    """GoTrue copies app_metadata into the user object and every access token; only the service role sets it."""
+    user_id = supabase_standin.create_user(EMAIL, PASSWORD)
+    admin = create_client(supabase_standin.url, supabase_standin.service_role_key).auth.admin
+    updated = admin.update_user_by_id(user_id, {"app_metadata": {"role": "admin"}}).user
+    assert updated.app_metadata["role"] == "admin" and updated.app_metadata["provider"] == "email"
+    session = _client(supabase_standin).auth.sign_in_with_password({"email": EMAIL, "password": PASSWORD}).session
+    assert session.user.app_metadata["role"] == "admin"
+    assert supabase_standin.keys.verify(session.access_token)["app_metadata"]["role"] == "admin"
+    signed_in, _ = _signed_in_client(supabase_standin, "bob@lab.test")
+    with pytest.raises(AuthApiError) as caught:
+        signed_in.auth.admin.update_user_by_id(user_id, {"app_metadata": {"role": "researcher"}})
+    assert caught.value.code == "not_admin"
 
 
 def test_control_api_needs_the_service_role_key(supabase_standin):

@@ -15,6 +15,7 @@ from lib.records import NewRecord, ResearchFields
 from lib.repository import SupabaseRepository
 from lib.settings import Settings
 from lib.usage import user_usage
+from tests.support.records import supabase_server
 
 SETTINGS = Settings(mode="cloud", quota_bytes=1_000_000)
 
@@ -27,22 +28,24 @@ def _signed_in(standin, name: str):
     return client, SupabaseRepository(client, user_id)
 
 
-def _ready(repo: SupabaseRepository, size: int, subject: str = "S01") -> None:
+def _ready(standin, repo: SupabaseRepository, size: int, subject: str = "S01") -> None:
+    """A ready row, written as the server writes it (service role)."""
     record_id = str(uuid.uuid4())
-    repo.create_pending(NewRecord(
+    server = supabase_server(standin, repo.user_id)
+    server.reserve(NewRecord(
         id=record_id, s3_key=f"recordings/{repo.user_id}/2024/05/{record_id}/original.avi", bucket="lab",
         original_name=f"{size}.avi", content_type="video/x-msvideo", size_bytes=size,
-        research=ResearchFields(subject_id=subject)))
-    repo.mark_ready(record_id, size_bytes=size, sha256=None, video=None, thumbnail_key=None, preview_key=None)
+        research=ResearchFields(subject_id=subject)), quota_bytes=10**12)
+    server.mark_ready(record_id, size_bytes=size, sha256=None, video=None, thumbnail_key=None, preview_key=None)
 
 
 def test_other_users_bytes_never_reach_the_figures(supabase_standin):
     _, ada = _signed_in(supabase_standin, "ada")
     _, bob = _signed_in(supabase_standin, "bob")
-    _ready(ada, 100)
-    _ready(ada, 200)
-    _ready(bob, 50_000)  # same month, subject and type: only RLS tells them apart
-    _ready(bob, 1)
+    _ready(supabase_standin, ada, 100)
+    _ready(supabase_standin, ada, 200)
+    _ready(supabase_standin, bob, 50_000)  # same month, subject and type: only RLS tells them apart
+    _ready(supabase_standin, bob, 1)
 
     mine = user_usage(ada, SETTINGS).summary
     assert (mine.total_bytes, mine.total_count) == (300, 2)
@@ -54,7 +57,7 @@ def test_other_users_bytes_never_reach_the_figures(supabase_standin):
 
 def test_admin_figures_are_not_reachable_through_the_api(supabase_standin):
     client, ada = _signed_in(supabase_standin, "ada")
-    _ready(ada, 100)
+    _ready(supabase_standin, ada, 100)
     for view in ("admin_usage_by_user", "admin_usage_by_month"):
         with pytest.raises(Exception, match=r"(?i)permission denied"):
             client.table(view).select("*").execute()
@@ -64,7 +67,7 @@ def test_admin_figures_are_not_reachable_through_the_api(supabase_standin):
 
 def test_signed_out_callers_get_no_figures(supabase_standin):
     _, ada = _signed_in(supabase_standin, "ada")
-    _ready(ada, 100)
+    _ready(supabase_standin, ada, 100)
     anonymous = create_client(supabase_standin.url, supabase_standin.anon_key)
     with pytest.raises(Exception, match=r"(?i)permission denied"):
         anonymous.rpc("usage_summary").execute()

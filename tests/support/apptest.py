@@ -6,6 +6,7 @@ import uuid
 
 from streamlit.testing.v1 import AppTest
 
+from components import state_keys
 from lib.auth import DemoAuth
 from lib.demo import DEMO_EMAIL, DEMO_PASSWORD, start_demo
 from tests.support.app_server import REPO
@@ -53,3 +54,25 @@ def new_demo_account() -> tuple[str, str, str]:
     password = "pulse-test-password"
     user_id = DemoAuth(start_demo([]).db_path).ensure_account(email, password)
     return email, password, user_id
+
+
+def store_anyway(at: AppTest) -> AppTest:
+    """Tick "Store it anyway" on every card whose recording the quick look cannot use (the generated test
+    clips have no face, so their quick look finds no pulse) and rerun."""
+    prefix = state_keys.upload_card("keep_doubtful", "")
+    for box in at.checkbox:
+        if (box.key or "").startswith(prefix) and not box.value:
+            box.check()
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def select_rows(at: AppTest, *rows: int) -> AppTest:
+    """Select these row positions of My files' table, as a click in the browser would."""
+    prefix = state_keys.files_table("")
+    [key] = [k for k in at._session_state.filtered_state if str(k).startswith(prefix)]  # the table on screen
+    at.session_state[key] = {"selection": {"rows": list(rows), "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception, at.exception
+    return at

@@ -59,6 +59,7 @@ class CloudBackends:
             "AWS_S3_ENDPOINT_URL": self.s3_endpoint,
             "SUPABASE_URL": self.supabase_url,
             "SUPABASE_ANON_KEY": self.anon_key,
+            "SUPABASE_SERVICE_ROLE_KEY": self.service_role_key,
         }
 
     def s3_client(self):

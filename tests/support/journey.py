@@ -4,6 +4,7 @@ that the bad-input and fault suites run after every case."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from collections.abc import Iterable
@@ -22,6 +23,8 @@ from tests.support.synthetic_pulse import ClipSpec, make_clip
 
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
 README_SCREENSHOT = REPO / "docs" / "screenshot.png"
+PUBLISH_SCREENSHOT_ENV = "PULSEVAULT_PUBLISH_SCREENSHOT"
+"""Set to ``1`` to let the journey replace :data:`README_SCREENSHOT` (the README's picture) with its own."""
 README_SCREENSHOT_MAX_BYTES = 300 * 1024
 FACE_HR_BPM = 72.0
 JWT = re.compile(rb"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
@@ -61,8 +64,12 @@ class Screenshots:
         return path
 
 
-def publish_readme_screenshot(source: Path) -> Path:
-    """Copy a journey screenshot to docs/ for the README, shrunk to a 256-colour PNG if too big."""
+def publish_readme_screenshot(source: Path) -> Path | None:
+    """Copy a journey screenshot to docs/ for the README, shrunk to a 256-colour PNG if too big; only when
+    :data:`PUBLISH_SCREENSHOT_ENV` is ``1`` (a test run must not rewrite a committed file). Returns the
+    path written, or None."""
+    if os.environ.get(PUBLISH_SCREENSHOT_ENV) != "1":
+        return None
     from PIL import Image
 
     README_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)

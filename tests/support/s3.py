@@ -21,7 +21,7 @@ MOTO_REGION = "us-east-1"
 def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test may reach real AWS or read a developer's credentials."""
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_S3_ENDPOINT_URL", "AWS_CA_BUNDLE", "SUPABASE_URL",
-                 "SUPABASE_ANON_KEY"):
+                 "SUPABASE_ANON_KEY", "SUPABASE_SERVICE_ROLE_KEY", "PULSEVAULT_ADMIN_EMAILS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret")

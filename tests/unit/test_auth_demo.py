@@ -338,3 +338,36 @@ def test_sign_out_everywhere_ends_every_session_of_the_user(demo: DemoAuth) -> N
     for session in (laptop, lab_pc):
         with pytest.raises(SessionExpired):
             demo.resume("", session.refresh_token)
+
+
+# --- administrators (issue 14, attack 4) ------------------------------------------------------------
+
+
+def test_only_the_server_makes_an_administrator(db_path: Path) -> None:
+    """Sign-up (with any address, in any case) gives a researcher; ensure_account, the server's seeding,
+    is the only way to the admin role, and the session carries it from the account, not from the e-mail."""
+    server_side = DemoAuth(db_path)
+    server_side.ensure_account("boss@lab.example", PASSWORD, role=auth.ADMIN_ROLE)
+    provider = DemoAuth(db_path)
+    assert provider.sign_in("BOSS@lab.example", PASSWORD).is_admin
+    signed_up = provider.sign_up("Admin@Lab.Example", PASSWORD).session
+    assert signed_up is not None and not signed_up.is_admin
+    assert not provider.sign_in("admin@lab.example", PASSWORD).is_admin
+    assert _rows(db_path, "select email, role from demo_accounts order by email") == [
+        ("admin@lab.example", "researcher"), ("boss@lab.example", "admin")]
+
+
+def test_the_role_survives_a_refresh_and_can_be_taken_away(db_path: Path) -> None:
+    server_side = DemoAuth(db_path)
+    server_side.ensure_account("boss@lab.example", PASSWORD, role=auth.ADMIN_ROLE)
+    session = DemoAuth(db_path).sign_in("boss@lab.example", PASSWORD)
+    assert DemoAuth(db_path).refresh(session).is_admin
+    server_side.ensure_account("boss@lab.example", PASSWORD)  # back to researcher
+    assert not DemoAuth(db_path).sign_in("boss@lab.example", PASSWORD).is_admin
+
+
+def test_a_resumed_session_keeps_the_accounts_role(db_path: Path) -> None:
+    """A new tab resumes from the kept tokens (lib.sessions): an administrator stays one, from the account."""
+    DemoAuth(db_path).ensure_account("boss@lab.example", PASSWORD, role=auth.ADMIN_ROLE)
+    kept = DemoAuth(db_path).sign_in("boss@lab.example", PASSWORD)
+    assert DemoAuth(db_path).resume(kept.access_token, kept.refresh_token).is_admin

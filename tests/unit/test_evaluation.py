@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lib.errors import ValidationError
-from lib.rppg.evaluation import bland_altman, metrics, pulse_snr_db
+from lib.rppg.evaluation import bland_altman, metrics, pulse_snr_db, within_pct
 from lib.rppg.spectrum import snr_db
 
 EST = [70.0, 80.0, 90.0]
@@ -39,6 +39,13 @@ def test_bland_altman_bias_and_limits() -> None:
     assert ba.lower_loa_bpm == pytest.approx(-5.0 / 3.0 - 1.96 * np.sqrt(37.0 / 3.0))
     assert ba.upper_loa_bpm == pytest.approx(-5.0 / 3.0 + 1.96 * np.sqrt(37.0 / 3.0))
     assert ba.means == (71.0, 79.0, 92.5) and ba.differences == (-2.0, 2.0, -5.0)
+
+
+def test_within_counts_a_missing_estimate_as_a_miss_and_the_edge_as_a_hit() -> None:
+    assert within_pct([70.0, 83.0, None, 99.0], [72.0, 78.0, 80.0, 90.0]) == 50.0  # -2 and +5 hit
+    assert within_pct([70.0], [80.0], bpm=10.0) == 100.0
+    with pytest.raises(ValidationError):
+        within_pct([], [])
 
 
 def test_snr_counts_both_harmonics_against_the_rest_of_the_band() -> None:

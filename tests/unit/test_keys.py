@@ -13,10 +13,13 @@ from hypothesis import strategies as st
 from lib.errors import KeyOwnershipError, ValidationError
 from lib.keys import (
     FALLBACK_STEM,
+    GROUND_TRUTH_SUFFIXES,
     MAX_FILENAME_LENGTH,
     RECORDINGS_PREFIX,
     check_owner,
+    check_record_key,
     extension_of,
+    ground_truth_sidecar,
     new_record_id,
     record_folder,
     record_keys,
@@ -37,8 +40,12 @@ def test_record_keys_follow_the_layout() -> None:
     assert keys.original == prefix + "original.avi"
     assert keys.thumbnail == prefix + "thumb.jpg"
     assert keys.preview == prefix + "preview.mp4"
-    assert keys.ground_truth("CSV") == prefix + "ground_truth.csv"
-    assert keys.ground_truth(".txt") == prefix + "ground_truth.txt"
+    assert keys.ground_truth("subject1 ground truth.CSV") == prefix + "ground_truth.csv"
+    assert keys.ground_truth("C:\\data\\gt.txt") == prefix + "ground_truth.txt"
+    assert keys.ground_truth("sub-01_physio.tsv.gz") == prefix + "ground_truth_physio.tsv.gz"
+    assert ground_truth_sidecar(keys.ground_truth("sub-01_physio.tsv.gz")) == prefix + "ground_truth_physio.json"
+    assert ground_truth_sidecar("sub-01_physio.TSV") == "sub-01_physio.json"
+    assert ground_truth_sidecar(keys.ground_truth("01.json")) is None
 
 
 def test_a_records_keys_from_its_original_key() -> None:
@@ -66,10 +73,11 @@ def test_record_extension_must_be_plain(ext: str) -> None:
         record_keys(USER, RECORD, ext, datetime.now(UTC))
 
 
-def test_ground_truth_only_csv_or_txt() -> None:
+@pytest.mark.parametrize("name", ["tool.exe", ".csv", "gt.tsv.gz", "gt.hd5", "notes"])
+def test_ground_truth_only_in_a_readable_format(name: str) -> None:
     keys = record_keys(USER, RECORD, "mp4", datetime.now(UTC))
-    with pytest.raises(ValidationError):
-        keys.ground_truth("exe")
+    with pytest.raises(ValidationError, match="end in one of"):
+        keys.ground_truth(name)
 
 
 def test_new_record_id_is_a_uuid4() -> None:
@@ -175,3 +183,37 @@ def test_sanitize_strips_any_directory(stem: str, ext: str) -> None:
 
 def test_record_prefix_constant() -> None:
     assert user_prefix(USER) == f"{RECORDINGS_PREFIX}{USER}/"
+
+
+# --- the canonical layout (issue 14, attack 8; sql/003_trust.sql checks the same) -------------------
+
+
+def test_every_key_record_keys_makes_is_canonical() -> None:
+    keys = record_keys(USER, RECORD, "MKV", datetime(2024, 12, 31, tzinfo=UTC))
+    for key, kind in ((keys.original, "original"), (keys.thumbnail, "thumbnail"), (keys.preview, "preview"),
+                      *((keys.ground_truth(f"gt{suffix}"), "ground_truth") for suffix in GROUND_TRUTH_SUFFIXES)):
+        assert check_record_key(key, USER, RECORD, kind) == key
+
+
+@pytest.mark.parametrize(("key", "kind"), [
+    (f"recordings/{USER}/../{OTHER}/2024/05/{RECORD}/original.mp4", "original"),
+    (f"recordings/{USER}/2024/05/../../{OTHER}/2024/05/{RECORD}/original.mp4", "original"),
+    (f"recordings/{USER}//2024/05/{RECORD}/original.mp4", "original"),
+    (f"recordings/{OTHER}/2024/05/{RECORD}/original.mp4", "original"),
+    (f"recordings/{USER}/2024/05/{OTHER}/original.mp4", "original"),
+    (f"recordings/{USER}/2024/00/{RECORD}/original.mp4", "original"),
+    (f"recordings/{USER}/24/05/{RECORD}/original.mp4", "original"),
+    (f"recordings/{USER}/2024/05/{RECORD}/original.MP4", "original"),
+    (f"recordings/{USER}/2024/05/{RECORD}/original.mp4\n", "original"),
+    (f"recordings/{USER}/2024/05/{RECORD}/original.", "original"),
+    (f"recordings/{USER}/2024/05/{RECORD}/thumb.jpg", "original"),
+    (f"recordings/{USER}/2024/05/{RECORD}/original.mp4", "thumbnail"),
+    (f"recordings/{USER}/2024/05/{RECORD}/preview.webm", "preview"),
+    (f"recordings/{USER}/2024/05/{RECORD}/ground_truth.exe", "ground_truth"),
+    (f"recordings/{USER}/2024/05/{RECORD}/ground_truth_physio.json", "ground_truth"),  # a sidecar, never a row's key
+    (f"/recordings/{USER}/2024/05/{RECORD}/original.mp4", "original"),
+])
+def test_anything_else_is_refused_without_naming_it(key: str, kind: str) -> None:
+    with pytest.raises(KeyOwnershipError) as caught:
+        check_record_key(key, USER, RECORD, kind)
+    assert OTHER not in str(caught.value) and "recordings/" not in str(caught.value)

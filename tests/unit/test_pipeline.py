@@ -22,7 +22,7 @@ def test_progress_in_bytes_describes_amount_and_rate() -> None:
     p = Progress(Step.UPLOAD_ORIGINAL, done=3 * 1024 * 1024, total=12 * 1024 * 1024, unit="bytes",
                  rate_bps=4.5 * 1024 * 1024)
     assert p.fraction == 0.25
-    assert p.describe() == "Uploading the recording: 3.0 MB of 12.0 MB · 4.5 MB/s"
+    assert p.describe() == "Uploading the recording: 3.0 MiB of 12.0 MiB · 4.5 MiB/s"
 
 
 def test_progress_fraction_is_clamped_and_total_zero_is_done() -> None:
@@ -68,7 +68,7 @@ def test_a_step_without_a_measure_reports_its_end() -> None:
 
 def test_the_size_limit_names_the_file_and_both_sizes() -> None:
     limits.check_size("a.avi", 1024, 1024)
-    with pytest.raises(FileTooLarge, match=r"^rec\.avi is 2\.0 KB, over the 1\.0 KB upload limit\.$"):
+    with pytest.raises(FileTooLarge, match=r"^rec\.avi is 2\.0 KiB, over the 1\.0 KiB upload limit\.$"):
         limits.check_size("C:\\lab/rec.avi", 2048, 1024)
 
 

@@ -18,7 +18,8 @@ import pytest
 from lib import rppg
 from lib.errors import AnalysisError, NotFound, ValidationError
 from lib.media import codecs
-from lib.rppg import methods, quality, spectrum
+from lib.rppg import quality, spectrum
+from lib.rppg.methods import pulse
 from lib.rppg.timing import frame_timing
 from tests.support.synthetic_pulse import (
     ClipSpec,
@@ -289,7 +290,7 @@ def test_band_setting_accepts_presets_and_pairs() -> None:
 
 def test_pulse_signal_rejects_wrong_shape() -> None:
     with pytest.raises(ValidationError):
-        methods.pulse_signal(np.zeros((100, 2)), 30.0)
+        pulse.pulse_signal(np.zeros((100, 2)), 30.0)
 
 
 # --- ground truth ---------------------------------------------------------------------------------------
@@ -384,3 +385,7 @@ def _trace(t: np.ndarray, rgb: np.ndarray | None = None) -> rppg.RgbTrace:
         clipped_high=np.zeros(n // 5),
         nominal_fps=30.0,
     )
+
+
+def test_every_method_name_has_an_extractor() -> None:
+    assert tuple(pulse.EXTRACTORS) == rppg.METHODS

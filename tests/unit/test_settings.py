@@ -12,6 +12,7 @@ CLOUD_ENV = {
     "AWS_S3_BUCKET": "lab-bucket",
     "SUPABASE_URL": "https://project.supabase.co",
     "SUPABASE_ANON_KEY": "anon-key-value",
+    "SUPABASE_SERVICE_ROLE_KEY": "service-role-key-value",
 }
 
 
@@ -33,7 +34,7 @@ def test_secrets_mapping_wins_over_environment() -> None:
     secrets = {
         "s3": {"access_key_id": "A", "secret_access_key": "B", "region": "us-east-2", "bucket": "from-secrets",
                "endpoint_url": "http://minio:9000"},
-        "supabase": {"url": "https://x.supabase.co", "anon_key": "k"},
+        "supabase": {"url": "https://x.supabase.co", "anon_key": "k", "service_role_key": "s"},
     }
     settings = load_settings(secrets, CLOUD_ENV)
     assert settings.s3.bucket == "from-secrets"
@@ -67,7 +68,15 @@ def test_only_supabase_configured_is_an_error_not_demo() -> None:
 def test_secrets_never_appear_in_repr() -> None:
     settings = load_settings({}, CLOUD_ENV)
     text = repr(settings)
-    assert "very-secret-value" not in text and "anon-key-value" not in text
+    assert "very-secret-value" not in text and "anon-key-value" not in text and "service-role-key" not in text
+    assert settings.supabase.service_role_key == "service-role-key-value"
+
+
+def test_cloud_mode_needs_the_service_role_key() -> None:
+    """The server's own writes (facts, the row lifecycle) use it; without it cloud mode does not start."""
+    env = {k: v for k, v in CLOUD_ENV.items() if k != "SUPABASE_SERVICE_ROLE_KEY"}
+    with pytest.raises(ConfigError, match=r"service_role_key \(or SUPABASE_SERVICE_ROLE_KEY\)"):
+        load_settings({}, env)
 
 
 @pytest.mark.parametrize(
@@ -87,20 +96,24 @@ def test_clamp_expiry_for_requests() -> None:
 
 
 def test_app_settings_from_secrets() -> None:
-    secrets = {"app": {"max_upload_mb": 100, "quota_gb": 1.5, "admin_emails": ["PI@Lab.org", " b@lab.org "],
-                       "require_consent": True, "direct_upload_threshold_mb": 50}}
+    secrets = {"app": {"max_upload_mb": 100, "quota_gb": 1.5, "require_consent": True,
+                       "direct_upload_threshold_mb": 50}}
     settings = load_settings(secrets, {})
     assert settings.max_upload_bytes == 100 * MIB
     assert settings.quota_bytes == int(1.5 * GIB)
-    assert settings.is_admin("pi@lab.org") and settings.is_admin("B@LAB.ORG")
-    assert not settings.is_admin("someone@lab.org") and not settings.is_admin(None)
     assert settings.require_consent
     assert settings.direct_upload_threshold_bytes == 50 * MIB
 
 
-def test_admin_emails_from_environment_are_comma_separated() -> None:
-    settings = load_settings({}, {"PULSEVAULT_ADMIN_EMAILS": "a@x.org, b@y.org"})
-    assert settings.admin_emails == frozenset({"a@x.org", "b@y.org"})
+@pytest.mark.parametrize(("secrets", "env"), [
+    ({"app": {"admin_emails": ["pi@lab.org"]}}, {}),
+    ({}, {"PULSEVAULT_ADMIN_EMAILS": "a@x.org, b@y.org"}),
+])
+def test_admin_emails_is_refused_with_what_replaced_it(secrets, env) -> None:
+    """Issue 14, attack 4: an e-mail list made whoever signed up with the address an admin. The setting is
+    gone, and an install that still sets it is told so instead of silently losing (or keeping) admins."""
+    with pytest.raises(ConfigError, match=r"admin_emails.*removed.*app_metadata"):
+        load_settings(secrets, env)
 
 
 @pytest.mark.parametrize(("env", "match"), [

@@ -136,6 +136,28 @@ def test_consent_gates_storing_only_when_required(tmp_path: Path) -> None:
     assert not job.store_when_checked(require_consent=False)  # a dropped file waits for Upload
 
 
+def test_a_recording_the_quick_look_cannot_use_is_stored_only_when_the_researcher_says_so(tmp_path: Path) -> None:
+    from lib.rppg import AnalysisSummary, QualityFlag, Severity
+
+    def analysed(*severities: Severity) -> PreparedRecording:
+        flags = tuple(QualityFlag(f"f{i}", s, None, None, f"problem {i}") for i, s in enumerate(severities))
+        summary = AnalysisSummary(method="POS", hr_bpm=None, snr_db=None, hr_track=(), pulse=(), pulse_fs=0.0,
+                                  flags=flags, frames_analysed=1, seconds_taken=0.1)
+        return replace(prepared(tmp_path), analysis=summary)
+
+    fine = local(tmp_path).checked(analysed(Severity.WARNING))
+    assert fine.doubts == () and fine.ready_to_store(require_consent=False)
+    doubtful = local(tmp_path).checked(analysed(Severity.CRITICAL, Severity.WARNING, Severity.CRITICAL))
+    assert doubtful.doubts == ("problem 0", "problem 2") and doubtful.storable
+    assert not doubtful.ready_to_store(require_consent=False)  # neither Upload nor "Upload all" sends it
+    kept = doubtful.with_input(RESEARCH, consent=False, keep_doubtful=True)
+    assert kept.ready_to_store(require_consent=False) and not kept.ready_to_store(require_consent=True)
+    unanalysable = local(tmp_path).checked(replace(prepared(tmp_path), analysis_error="Not one frame decoded."))
+    assert unanalysable.doubts == ("Not one frame decoded.",) and not unanalysable.ready_to_store(False)
+    browser = uploads.browser_job(browser_upload(), RESEARCH, consent=True).checked(analysed(Severity.CRITICAL))
+    assert not browser.store_when_checked(require_consent=True)  # a browser upload waits for the answer too
+
+
 # --- My files: retry and delete ------------------------------------------------------------------------------
 
 

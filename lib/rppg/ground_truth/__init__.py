@@ -1,5 +1,6 @@
 """Ground truth for a recording: one loader module per dataset format (as pyVHR keeps one per dataset), all
-parsing to one :class:`GroundTruth`, and the reference heart rate over the span the estimate used.
+parsing to one :class:`GroundTruth`; ``reference`` gives the reference heart rate over the span the
+estimate used (it needs SciPy; parsing does not).
 
 ``load_ground_truth`` picks the format from the file's name, then its content:
 
@@ -20,18 +21,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-from scipy import signal as sps
-
 from lib.errors import NotFound
 from lib.rppg.ground_truth import bids, hdf5, ibvp, mean_hr, pure, table, ubfc
 from lib.rppg.ground_truth.model import GroundTruth, Kind
 from lib.rppg.ground_truth.sync import SYNC_TOLERANCE_S, Sync, check_sync
 from lib.rppg.ground_truth.text import read_text, rows
-from lib.rppg.spectrum import MIN_ANALYSABLE_S, RESTING_BAND_HZ, Band, bandpass, estimate_hr
 
-__all__ = ["SYNC_TOLERANCE_S", "GroundTruth", "Kind", "Sync", "check_sync", "ground_truth_hr",
-           "load_ground_truth"]
+__all__ = ["SYNC_TOLERANCE_S", "GroundTruth", "Kind", "Sync", "check_sync", "load_ground_truth"]
 
 
 def load_ground_truth(
@@ -64,24 +60,3 @@ def load_ground_truth(
     if mean_hr.looks_like(rows(text)):
         return mean_hr.load(path.name, text, recording=recording)
     return table.load(path.name, text, rate_hz=rate_hz)
-
-
-def ground_truth_hr(
-    truth: GroundTruth, *, start_s: float, end_s: float, band: Band = RESTING_BAND_HZ
-) -> float | None:
-    """The reference heart rate over [start_s, end_s] (seconds from the video's first frame).
-
-    A mean heart rate is what it says; a waveform goes through the same band-pass and spectral estimator
-    as the estimate, over the same span.
-    """
-    if truth.kind is Kind.MEAN_HR:
-        return truth.hr_bpm
-    t, values = truth.t, truth.values  # no times until a rate-less signal is put on its video (on_video)
-    inside = (t >= start_s) & (t <= end_s)
-    if len(t) == 0 or inside.sum() < 10 or t[inside][-1] - t[inside][0] < MIN_ANALYSABLE_S:
-        return None
-    ts, vs = t[inside], values[inside]
-    fs = 1.0 / float(np.median(np.diff(ts)))
-    grid = ts[0] + np.arange(int((ts[-1] - ts[0]) * fs) + 1) / fs
-    ppg = bandpass(sps.detrend(np.interp(grid, ts, vs)), fs, band)
-    return estimate_hr(ppg, fs, band=band)[0]

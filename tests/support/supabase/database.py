@@ -117,6 +117,12 @@ class Accounts:
             conn.execute(sql.SQL("update auth.users set email_confirmed_at = coalesce(email_confirmed_at, now()),"
                                  " updated_at = now() where {} = %s").format(sql.Identifier(column)), (value,))
 
+    def merge_app_metadata(self, user_id: str, values: dict[str, Any]) -> None:
+        """What GoTrue's admin update does with ``app_metadata``: merged into the stored object."""
+        with self.pool.connection() as conn:
+            conn.execute("update auth.users set raw_app_meta_data = raw_app_meta_data || %s, updated_at = now()"
+                         " where id = %s", (Jsonb(values), user_id))
+
     def resend_confirmation(self, user_id: str) -> None:
         with self.pool.connection() as conn:
             conn.execute("update auth.users set confirmation_sent_at = now() where id = %s", (user_id,))

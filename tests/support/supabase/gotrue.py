@@ -37,8 +37,8 @@ ADMIN_ROLES = frozenset({"service_role", "supabase_admin"})
 """GoTrue's ``GOTRUE_JWT_ADMIN_ROLES``: whose bearer token opens ``/admin``."""
 ADMIN_CREATE_ATTRIBUTES = frozenset({"email", "password", "email_confirm", "user_metadata"})
 """What the stand-in's admin create understands; any other attribute is refused rather than ignored."""
-ADMIN_UPDATE_ATTRIBUTES = frozenset({"email_confirm"})
-"""What the stand-in's admin update understands (confirming an address)."""
+ADMIN_UPDATE_ATTRIBUTES = frozenset({"email_confirm", "app_metadata"})
+"""What the stand-in's admin update understands (confirming an address; app_metadata, merged as GoTrue does)."""
 
 Route = Callable[[Request], tuple[int, Any]]
 
@@ -139,13 +139,15 @@ class GoTrue:
     # --- tokens and sessions ---------------------------------------------------
 
     def access_token(self, user_id: str, email: str, session_id: str,
-                     lifetime_s: int | None = None) -> tuple[str, int, int]:
-        """(token, lifetime, expires_at) with GoTrue's claims."""
+                     lifetime_s: int | None = None, *, user: dict[str, Any] | None = None) -> tuple[str, int, int]:
+        """(token, lifetime, expires_at) with GoTrue's claims; ``user`` (its ``auth.users`` row) gives the
+        app_metadata and user_metadata claims, as GoTrue copies them into every token it issues."""
         lifetime = self.state.access_token_lifetime_s if lifetime_s is None else lifetime_s
         now = int(time.time())
         token, expires_at = self.keys.access_token({
             "iss": self.issuer, "sub": user_id, "email": email, "phone": "",
-            "app_metadata": {"provider": "email", "providers": ["email"]}, "user_metadata": {},
+            "app_metadata": (user or {}).get("raw_app_meta_data") or {"provider": "email", "providers": ["email"]},
+            "user_metadata": (user or {}).get("raw_user_meta_data") or {},
             "aal": "aal1", "amr": [{"method": "password", "timestamp": now}], "session_id": session_id,
             "is_anonymous": False,
         }, lifetime)
@@ -163,8 +165,8 @@ class GoTrue:
         refresh = secrets.token_urlsafe(24)
         with self.state.lock:
             self.state.refresh_tokens[refresh] = RefreshToken(user_id, session_id)
-        access, lifetime, expires_at = self.access_token(user_id, user.get("email") or "", session_id)
         fresh = self.accounts.find(user_id=user_id) or user
+        access, lifetime, expires_at = self.access_token(user_id, user.get("email") or "", session_id, user=fresh)
         return {"access_token": access, "token_type": "bearer", "expires_in": lifetime, "expires_at": expires_at,
                 "refresh_token": refresh, "user": user_json(fresh)}
 
@@ -316,7 +318,8 @@ class GoTrue:
         return 200, user_json(user)
 
     def _admin_user(self, request: Request) -> tuple[int, Any]:
-        """``GET`` or ``PUT /admin/users/<id>``; ``email_confirm: true`` confirms the address."""
+        """``GET`` or ``PUT /admin/users/<id>``; ``email_confirm: true`` confirms the address, ``app_metadata``
+        is merged into the user's (what only the service role can set: PulseVault's admin role)."""
         body = self._require_admin(request, ADMIN_UPDATE_ATTRIBUTES)
         user_id = request.path.removeprefix("admin/users/")
         if not _is_uuid(user_id):
@@ -324,10 +327,13 @@ class GoTrue:
         user = self.accounts.find(user_id=user_id)
         if user is None:
             raise gotrue_error(404, "user_not_found", "User not found")
-        if request.method == "PUT" and body.get("email_confirm"):
-            self.accounts.confirm(user_id=user_id)
+        if request.method == "PUT":
+            if body.get("email_confirm"):
+                self.accounts.confirm(user_id=user_id)
+            if isinstance(body.get("app_metadata"), dict):
+                self.accounts.merge_app_metadata(user_id, body["app_metadata"])
             user = self.accounts.find(user_id=user_id) or user
-        elif request.method not in {"GET", "PUT"}:
+        elif request.method != "GET":
             raise gotrue_error(405, "method_not_allowed", f"{request.method} is not supported by the stand-in")
         return 200, user_json(user)
 

@@ -1,0 +1,99 @@
+"""Ground truth of one stored recording: in My files what is attached (its original name and size), attach
+or replace a file (checked before anything is stored, lib.ground_truth_files), remove it; on the Upload
+card, once the recording is stored, an optional uploader to attach one."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from components.context import UserContext
+from components.feedback import user_errors
+from lib.ground_truth_files import TruthUpload, attach_ground_truth, remove_ground_truth
+from lib.keys import GROUND_TRUTH_SUFFIXES
+from lib.records import FileRecord
+from lib.units import human_bytes
+
+UPLOAD_TYPES = sorted({suffix.rsplit(".", 1)[-1] for suffix in GROUND_TRUTH_SUFFIXES})
+"""What the file picker offers: the last extension of every readable ground-truth ending."""
+FORMATS_HELP = (
+    "UBFC-rPPG (ground_truth.txt or gtdump.xmp), PURE (.json), iBVP (_bvp.csv), COHFACE (.h5/.hdf5), "
+    "a CSV with a time column or a stated rate, a mean heart rate (one number, or rows of recording name and "
+    "HR), or BIDS physiology: choose the _physio.tsv.gz together with its _physio.json sidecar."
+)
+
+
+def uploader_key(record_id: str, place: str = "files") -> str:
+    """The file picker's key: ``place`` is ``files`` (My files) or ``upload`` (an Upload card)."""
+    return f"pv_user_{place}_gt_file_{record_id}"
+
+
+def notice_key(record_id: str) -> str:
+    """What the last attach or remove said, shown in the section itself after the rerun that follows it."""
+    return f"pv_user_gt_notice_{record_id}"
+
+
+def attached_key(record_id: str) -> str:
+    """Session memory of what an Upload card attached: the card holds the record as it was stored."""
+    return f"pv_user_upload_gt_attached_{record_id}"
+
+
+def render_ground_truth(record: FileRecord, ctx: UserContext) -> None:
+    """The Ground truth section of the detail panel."""
+    with st.expander("Ground truth", icon=":material/ecg_heart:", expanded=record.ground_truth_key is None):
+        _show_notice(record.id)
+        if record.ground_truth_key:
+            name_col, remove_col = st.columns([4, 1], vertical_alignment="center")
+            name_col.markdown(f"**{record.ground_truth_name or 'ground truth'}** · "
+                              f"{human_bytes(record.ground_truth_bytes)}")
+            if remove_col.button("Remove", key=f"pv_user_files_gt_remove_{record.id}", icon=":material/delete:"):
+                _remove(record, ctx)
+        else:
+            st.caption("No ground truth attached. Attach the reference signal or heart rate recorded with this "
+                       "video, and the quick look compares its estimate with it.")
+        _picker(record, ctx, "files", "Replace" if record.ground_truth_key else "Attach")
+
+
+def render_card_ground_truth(record: FileRecord, ctx: UserContext) -> None:
+    """On an Upload card once stored: attach ground truth now (optional); My files manages it later."""
+    name = st.session_state.get(attached_key(record.id))
+    _show_notice(record.id)
+    if name:
+        st.caption(f"Ground truth attached: {name}. Replace or remove it in My files.")
+        return
+    with st.expander("Ground truth (optional)", icon=":material/ecg_heart:"):
+        _picker(record, ctx, "upload", "Attach")
+
+
+def _picker(record: FileRecord, ctx: UserContext, place: str, label: str) -> None:
+    with st.form(f"pv_user_{place}_gt_form_{record.id}", border=False, clear_on_submit=True):
+        files = st.file_uploader("Ground-truth file", type=UPLOAD_TYPES, accept_multiple_files=True,
+                                 key=uploader_key(record.id, place), help=FORMATS_HELP)
+        if st.form_submit_button(label, icon=":material/upload_file:"):
+            _attach(record, [TruthUpload(f.name, f.getvalue()) for f in files or []], ctx)
+
+
+def _show_notice(record_id: str) -> None:
+    kind, message = st.session_state.pop(notice_key(record_id), (None, None))
+    if message:
+        (st.warning if kind == "warning" else st.success)(message)
+
+
+def _attach(record: FileRecord, files: list[TruthUpload], ctx: UserContext) -> None:
+    with st.spinner("Checking and storing the ground truth…"), user_errors("Attaching the ground truth"):
+        attached = attach_ground_truth(ctx.services.store, ctx.repo, ctx.server, ctx.services.settings, record.id,
+                                       files)
+        st.session_state[attached_key(record.id)] = attached.record.ground_truth_name
+        warned = attached.sync is not None and attached.sync.warning is not None
+        st.session_state[notice_key(record.id)] = (
+            "warning" if warned else "success",
+            f"Ground truth attached to {record.original_name}. {attached.describe()} Re-analyse (My files or "
+            "Evaluate) to compare the quick look with it.")
+        st.rerun()
+
+
+def _remove(record: FileRecord, ctx: UserContext) -> None:
+    with user_errors("Removing the ground truth"):
+        remove_ground_truth(ctx.services.store, ctx.repo, ctx.server, record.id)
+        st.session_state.pop(attached_key(record.id), None)
+        st.session_state[notice_key(record.id)] = ("success", f"Ground truth removed from {record.original_name}.")
+        st.rerun()

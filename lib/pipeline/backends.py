@@ -1,0 +1,37 @@
+"""What an upload runs against: the settings, the bucket, and the signed-in user's rows both ways."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lib.errors import AccessDenied
+from lib.repository import Repository, ServerRecords
+from lib.settings import Settings
+from lib.storage import ObjectStore
+from lib.transfer import TransferConfig
+
+
+@dataclass(frozen=True)
+class Backends:
+    """``repo`` reads the user's rows as the user (row-level security in the cloud); ``server`` writes
+    facts and the row lifecycle for that same user. Both come from one verified session
+    (``lib.services.Services``); every key the pipeline touches must lie under :attr:`owner`, the
+    session's user, never under a user id a record claims."""
+
+    settings: Settings
+    store: ObjectStore
+    repo: Repository
+    server: ServerRecords
+
+    def __post_init__(self) -> None:
+        if self.repo.user_id != self.server.user_id:
+            raise AccessDenied("These records belong to another session; sign in again.")
+
+    @property
+    def owner(self) -> str:
+        """The signed-in user: the owner of every key an upload signs, sends, checks or deletes."""
+        return self.repo.user_id
+
+    @property
+    def transfer(self) -> TransferConfig:
+        return TransferConfig.from_settings(self.settings)

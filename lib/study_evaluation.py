@@ -1,0 +1,187 @@
+"""How good the quick look is across a researcher's recordings that have ground truth.
+
+Each recording's saved analysis (the ``analysis`` column, written by the upload or a re-analysis with its
+ground truth attached) gives the estimate, the method and the reference heart rate over the same span,
+so nothing is decoded again here. Per method, and per group of a research field or tag when asked (a lab
+checks bias across subject groups this way), the figures are :mod:`lib.rppg.evaluation`'s: MAE, RMSE,
+MAPE, Pearson r, the share within 5 bpm and Bland–Altman agreement; the mean quick-look SNR (around each
+estimate) is shown beside them. Recordings with ground truth but no comparison yet (analysed before it
+was attached, or the analysis is unreadable) are listed with the reason, to be re-analysed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from lib.errors import AnalysisError
+from lib.records import FileRecord, Status
+from lib.repository import Repository
+from lib.rppg.evaluation import BlandAltman, Metrics, bland_altman, metrics, within_pct
+from lib.rppg.results import AnalysisSummary
+
+ALL = "all recordings"
+"""The group label when the figures are not broken down."""
+NO_VALUE = "(none)"
+"""The group of recordings whose research field is empty (or that have no tags)."""
+
+
+class Grouping(StrEnum):
+    """What the figures may be broken down by: a research field, or each tag (a recording with several tags
+    counts in each of their groups)."""
+
+    NONE = "none"
+    SUBJECT = "subject"
+    SESSION = "session"
+    TAG = "tag"
+
+
+@dataclass(frozen=True)
+class ComparedRecording:
+    """One recording's estimate against its ground truth, from its saved analysis."""
+
+    record_id: str
+    name: str
+    subject: str
+    session: str
+    tags: tuple[str, ...]
+    method: str
+    estimate_bpm: float | None  # None: the quick look found no heart rate
+    truth_bpm: float
+    snr_db: float | None
+
+    @property
+    def error_bpm(self) -> float | None:
+        return None if self.estimate_bpm is None else self.estimate_bpm - self.truth_bpm
+
+    def groups(self, grouping: Grouping) -> tuple[str, ...]:
+        if grouping is Grouping.SUBJECT:
+            return (self.subject or NO_VALUE,)
+        if grouping is Grouping.SESSION:
+            return (self.session or NO_VALUE,)
+        if grouping is Grouping.TAG:
+            return self.tags or (NO_VALUE,)
+        return (ALL,)
+
+
+@dataclass(frozen=True)
+class Uncompared:
+    """A recording with ground truth whose saved analysis holds no comparison, and why."""
+
+    record_id: str
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class GroupFigures:
+    """The figures of one method over one group of recordings."""
+
+    group: str
+    method: str
+    recordings: int
+    without_hr: int  # recordings where the quick look found no heart rate (misses in within_5_pct)
+    within_5_pct: float
+    mean_snr_db: float | None
+    metrics: Metrics | None  # None when no recording of the group has an estimate
+    bland_altman: BlandAltman | None
+
+
+@dataclass(frozen=True)
+class StudyEvaluation:
+    compared: tuple[ComparedRecording, ...]
+    uncompared: tuple[Uncompared, ...]
+    figures: tuple[GroupFigures, ...]
+    grouping: Grouping
+
+
+def evaluate_study(repo: Repository, grouping: Grouping = Grouping.NONE) -> StudyEvaluation:
+    """Every ready recording of the user with ground truth, compared from its saved analysis."""
+    compared: list[ComparedRecording] = []
+    uncompared: list[Uncompared] = []
+    for record in repo.iter_all((Status.READY,)):
+        if not record.ground_truth_key:
+            continue
+        result = compare_saved(record)
+        (compared if isinstance(result, ComparedRecording) else uncompared).append(result)
+    return StudyEvaluation(tuple(compared), tuple(uncompared), group_figures(compared, grouping), grouping)
+
+
+def compare_saved(record: FileRecord) -> ComparedRecording | Uncompared:
+    """A recording's saved estimate against its ground truth, or why there is none to compare."""
+    if record.analysis is None:
+        return Uncompared(record.id, record.original_name, "not analysed yet")
+    try:
+        summary = AnalysisSummary.from_json(record.analysis)
+    except AnalysisError:
+        return Uncompared(record.id, record.original_name, "its saved analysis is unreadable")
+    if summary.ground_truth_hr_bpm is None:
+        return Uncompared(record.id, record.original_name,
+                          "analysed without its ground truth (or the truth gives no heart rate over the span)")
+    r = record.research
+    return ComparedRecording(record.id, record.original_name, r.subject_id, r.session_label, r.tags, summary.method,
+                             summary.hr_bpm, summary.ground_truth_hr_bpm, summary.snr_db)
+
+
+def group_figures(rows: Iterable[ComparedRecording], grouping: Grouping) -> tuple[GroupFigures, ...]:
+    """Figures per (group, method), in group then method order."""
+    buckets: dict[tuple[str, str], list[ComparedRecording]] = {}
+    for row in rows:
+        for group in row.groups(grouping):
+            buckets.setdefault((group, row.method), []).append(row)
+    return tuple(_figures(group, method, buckets[group, method]) for group, method in sorted(buckets))
+
+
+def _figures(group: str, method: str, rows: list[ComparedRecording]) -> GroupFigures:
+    paired = [(r.estimate_bpm, r.truth_bpm) for r in rows if r.estimate_bpm is not None]
+    estimates = [e for e, _ in paired]
+    truths = [t for _, t in paired]
+    snrs = [r.snr_db for r in rows if r.snr_db is not None]
+    return GroupFigures(
+        group=group, method=method, recordings=len(rows), without_hr=len(rows) - len(paired),
+        within_5_pct=within_pct([r.estimate_bpm for r in rows], [r.truth_bpm for r in rows]),
+        mean_snr_db=sum(snrs) / len(snrs) if snrs else None,
+        metrics=metrics(estimates, truths) if paired else None,
+        bland_altman=bland_altman(estimates, truths) if paired else None,
+    )
+
+
+def recordings_csv(evaluation: StudyEvaluation) -> bytes:
+    """One row per compared recording: what a lab re-plots or tests in its own tools."""
+    header = ("record_id", "name", "subject", "session", "tags", "method", "estimate_bpm", "truth_bpm",
+              "error_bpm", "quick_look_snr_db")
+    rows = [(r.record_id, r.name, r.subject, r.session, ";".join(r.tags), r.method, _num(r.estimate_bpm),
+             _num(r.truth_bpm), _num(r.error_bpm), _num(r.snr_db)) for r in evaluation.compared]
+    return _csv(header, rows)
+
+
+def figures_csv(evaluation: StudyEvaluation) -> bytes:
+    """One row per group and method, with standard errors and Bland–Altman limits."""
+    header = ("grouping", "group", "method", "recordings", "without_hr", "mae_bpm", "mae_se", "rmse_bpm",
+              "rmse_se", "mape_pct", "mape_se", "pearson_r", "pearson_se", "within_5_pct", "mean_snr_db",
+              "bias_bpm", "lower_loa_bpm", "upper_loa_bpm")
+    rows = []
+    for f in evaluation.figures:
+        m, ba = f.metrics, f.bland_altman
+        stats = ((m.mae_bpm, m.mae_se, m.rmse_bpm, m.rmse_se, m.mape_pct, m.mape_se, m.pearson_r, m.pearson_se)
+                 if m else (None,) * 8)
+        limits = (ba.bias_bpm, ba.lower_loa_bpm, ba.upper_loa_bpm) if ba else (None,) * 3
+        rows.append((str(evaluation.grouping), f.group, f.method, f.recordings, f.without_hr,
+                     *map(_num, stats), _num(f.within_5_pct), _num(f.mean_snr_db), *map(_num, limits)))
+    return _csv(header, rows)
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None or not math.isfinite(value) else f"{value:.3f}"
+
+
+def _csv(header: tuple[str, ...], rows: Iterable[tuple[object, ...]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8")

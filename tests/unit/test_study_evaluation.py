@@ -1,0 +1,93 @@
+"""Study-level evaluation (lib.study_evaluation) from saved analyses on SQLite: which recordings are
+compared, figures per method and per group, the reasons for the rest, and the CSVs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from lib.keys import record_keys
+from lib.records import FileRecord, GroundTruthFile, NewRecord, ResearchFields
+from lib.repository import SqliteRepository
+from lib.rppg import AnalysisSummary
+from lib.study_evaluation import ALL, NO_VALUE, Grouping, evaluate_study, figures_csv, recordings_csv
+from tests.support.records import server_of
+
+USER = "0b6f3c5e-5a55-4c1e-9d7c-1f2a3b4c5d6e"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> SqliteRepository:
+    return SqliteRepository(tmp_path / "demo.db", USER)
+
+
+def add(repo: SqliteRepository, name: str, *, method: str | None = "POS", hr: float | None = 70.0,
+        truth: float | None = 72.0, attached: bool = True, research: ResearchFields | None = None) -> FileRecord:
+    """A ready recording with ground truth (unless ``attached`` is False), analysed by ``method`` (None: not
+    analysed) with the comparison ``hr`` against ``truth``."""
+    record_id = str(uuid.uuid4())
+    keys = record_keys(USER, record_id, "avi", datetime.now(UTC))
+    server = server_of(repo)
+    server.reserve(NewRecord(id=record_id, s3_key=keys.original, bucket="b", original_name=name,
+                             content_type="video/x-msvideo", size_bytes=10, research=research or ResearchFields()),
+                   quota_bytes=10**12)
+    summary = AnalysisSummary(method=method or "POS", hr_bpm=hr, snr_db=3.0, hr_track=(), pulse=(), pulse_fs=0.0,
+                              flags=(), frames_analysed=300, seconds_taken=0.5, ground_truth_hr_bpm=truth)
+    record = server.mark_ready(record_id, size_bytes=10, sha256=None, video=None, thumbnail_key=None,
+                             preview_key=None, analysis=summary.to_json() if method else None)
+    if attached:
+        record = server.set_ground_truth(record_id, GroundTruthFile(keys.ground_truth("gt.csv"), "gt.csv", 5))
+    return record
+
+
+def test_figures_per_method_from_saved_analyses(repo) -> None:
+    add(repo, "a.avi", hr=70.0, truth=72.0)
+    add(repo, "b.avi", hr=80.0, truth=78.0)
+    add(repo, "c.avi", hr=90.0, truth=95.0)
+    add(repo, "d.avi", hr=None, truth=60.0)  # no heart rate found: a miss, not in the error figures
+    add(repo, "e.avi", method="CHROM", hr=60.0, truth=61.0)
+    add(repo, "no truth.avi", attached=False)
+    ev = evaluate_study(repo)
+    assert {r.name for r in ev.compared} == {"a.avi", "b.avi", "c.avi", "d.avi", "e.avi"}
+    chrom, pos = ev.figures
+    assert (pos.group, pos.method, pos.recordings, pos.without_hr) == (ALL, "POS", 4, 1)
+    assert pos.metrics.mae_bpm == pytest.approx(3.0) and pos.within_5_pct == 75.0
+    assert pos.bland_altman.bias_bpm == pytest.approx(-5.0 / 3.0)
+    assert (chrom.method, chrom.metrics.n, chrom.metrics.pearson_r) == ("CHROM", 1, None)
+    assert pos.mean_snr_db == pytest.approx(3.0)
+
+
+def test_recordings_without_a_comparison_say_why(repo) -> None:
+    add(repo, "old.avi", truth=None)
+    add(repo, "new.avi", method=None)
+    ev = evaluate_study(repo)
+    assert ev.compared == () and ev.figures == ()
+    reasons = {u.name: u.reason for u in ev.uncompared}
+    assert reasons["new.avi"] == "not analysed yet" and "without its ground truth" in reasons["old.avi"]
+
+
+def test_grouping_by_subject_and_by_tag(repo) -> None:
+    add(repo, "a.avi", hr=70.0, truth=72.0, research=ResearchFields(subject_id="S1", tags=("dark", "rest")))
+    add(repo, "b.avi", hr=80.0, truth=70.0, research=ResearchFields(subject_id="S2", tags=("rest",)))
+    add(repo, "c.avi", hr=75.0, truth=75.0)
+    by_subject = {f.group: f.metrics.mae_bpm for f in evaluate_study(repo, Grouping.SUBJECT).figures}
+    assert by_subject == {"S1": 2.0, "S2": 10.0, NO_VALUE: 0.0}
+    by_tag = {f.group: f.recordings for f in evaluate_study(repo, Grouping.TAG).figures}
+    assert by_tag == {"dark": 1, "rest": 2, NO_VALUE: 1}
+
+
+def test_csvs_hold_every_recording_and_every_group(repo) -> None:
+    add(repo, "a.avi", hr=70.0, truth=72.0, research=ResearchFields(subject_id="S1", tags=("x", "y")))
+    add(repo, "b.avi", hr=None, truth=72.0)
+    ev = evaluate_study(repo, Grouping.SUBJECT)
+    rows = list(csv.DictReader(io.StringIO(recordings_csv(ev).decode())))
+    assert [(r["name"], r["tags"], r["estimate_bpm"], r["error_bpm"]) for r in rows] == [
+        ("a.avi", "x;y", "70.000", "-2.000"), ("b.avi", "", "", "")]
+    figures = list(csv.DictReader(io.StringIO(figures_csv(ev).decode())))
+    assert [(f["grouping"], f["group"], f["mae_bpm"], f["within_5_pct"]) for f in figures] == [
+        ("subject", NO_VALUE, "", "0.000"), ("subject", "S1", "2.000", "100.000")]
