@@ -32,6 +32,7 @@ BENCHMARKS: dict[str, tuple[str, ...]] = {
     "cold_start": ("cold_start_ratio_vs_bare", "cold_start_s"),
     "direct_upload": ("direct_upload_server_peak_rss_mb", "demo_large_upload_peak_rss_mb"),
     "idle_cpu": ("idle_cpu_pct",),
+    "load": ("load_interaction_ratio", "load_rss_after_mb"),
 }
 
 

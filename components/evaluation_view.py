@@ -9,7 +9,9 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from components import state_keys
 from components.context import UserContext
+from components.feedback import NoticeKind, notify
 from lib.errors import PulseVaultError
 from lib.library import reanalyse
 from lib.rppg import METHODS
@@ -25,16 +27,6 @@ from lib.study_evaluation import (
 )
 
 CHART_HEIGHT = 320
-NOTICE_KEY = "pv_evaluate_notice"
-"""What the last re-analysis said, shown at the top of the page after the rerun that follows it."""
-
-
-def show_notice() -> None:
-    kind, message = st.session_state.pop(NOTICE_KEY, (None, None))
-    if message:
-        (st.warning if kind == "warning" else st.success)(message)
-
-
 def render_uncompared(uncompared: Sequence[Uncompared], ctx: UserContext) -> None:
     """Recordings with ground truth but no comparison, and a button to re-analyse them with it."""
     if not uncompared:
@@ -46,8 +38,8 @@ def render_uncompared(uncompared: Sequence[Uncompared], ctx: UserContext) -> Non
         st.dataframe(pd.DataFrame([(u.name, u.reason) for u in uncompared], columns=["Recording", "Why"]),
                      hide_index=True, width="stretch")
         method_col, button_col, _ = st.columns([1, 2, 3], vertical_alignment="bottom")
-        method = method_col.selectbox("Method", METHODS, key="pv_evaluate_method")
-        if button_col.button(f"Re-analyse {count}", key="pv_evaluate_reanalyse", icon=":material/refresh:"):
+        method = method_col.selectbox("Method", METHODS, key=state_keys.EVALUATE_METHOD)
+        if button_col.button(f"Re-analyse {count}", key=state_keys.EVALUATE_REANALYSE, icon=":material/refresh:"):
             _reanalyse(uncompared, method, ctx)
 
 
@@ -63,11 +55,10 @@ def _reanalyse(uncompared: Sequence[Uncompared], method: str, ctx: UserContext) 
             failures.append(f"{item.name}: {exc}")
     done = len(uncompared) - len(failures)
     if failures:
-        st.session_state[NOTICE_KEY] = ("warning", f"Re-analysed {done} of {len(uncompared)}. Not re-analysed: "
-                                        + "; ".join(failures))
+        notify(f"Re-analysed {done} of {len(uncompared)}. Not re-analysed: " + "; ".join(failures),
+               NoticeKind.WARNING)
     else:
-        st.session_state[NOTICE_KEY] = ("success", f"Re-analysed {done} recording{'s' if done != 1 else ''} "
-                                                   f"with {method}.")
+        notify(f"Re-analysed {done} recording{'s' if done != 1 else ''} with {method}.")
     st.rerun()
 
 
@@ -89,7 +80,7 @@ def render_figures(evaluation: StudyEvaluation) -> None:
     frame = pd.DataFrame(rows)
     if evaluation.grouping is Grouping.NONE:
         frame = frame.drop(columns="Group")
-    st.dataframe(frame, hide_index=True, width="stretch", key="pv_evaluate_figures")
+    st.dataframe(frame, hide_index=True, width="stretch", key=state_keys.EVALUATE_FIGURES)
     st.caption("Mean ± standard error, as rPPG-Toolbox reports them. Recordings without a heart rate count as "
                "misses in *Within 5 bpm* and are left out of the error figures. SNR is the quick look's, around "
                "each estimate.")
@@ -149,16 +140,16 @@ def render_recordings(evaluation: StudyEvaluation) -> None:
          "SNR (dB)": r.snr_db}
         for r in evaluation.compared
     ])
-    st.dataframe(frame, hide_index=True, width="stretch", key="pv_evaluate_recordings",
+    st.dataframe(frame, hide_index=True, width="stretch", key=state_keys.EVALUATE_RECORDINGS,
                  column_config={c: st.column_config.NumberColumn(format="%.1f")
                                 for c in ("Estimate (bpm)", "Truth (bpm)", "Error (bpm)", "SNR (dB)")})
     figures, recordings, _ = st.columns([1, 1, 2])
     figures.download_button("Figures CSV", data=figures_csv(evaluation), file_name="pulsevault-evaluation.csv",
-                            mime="text/csv", key="pv_evaluate_figures_csv", icon=":material/download:",
+                            mime="text/csv", key=state_keys.EVALUATE_FIGURES_CSV, icon=":material/download:",
                             on_click="ignore")
     recordings.download_button("Per-recording CSV", data=recordings_csv(evaluation),
                                file_name="pulsevault-evaluation-recordings.csv", mime="text/csv",
-                               key="pv_evaluate_recordings_csv", icon=":material/download:", on_click="ignore")
+                               key=state_keys.EVALUATE_RECORDINGS_CSV, icon=":material/download:", on_click="ignore")
 
 
 def _pm(value: float, se: float | None, digits: int = 1) -> str:

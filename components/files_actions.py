@@ -9,11 +9,12 @@ from collections.abc import Sequence
 import streamlit as st
 
 from components import files_table, state_keys, upload_card, upload_jobs
+from components.check_progress import run_and_wait
 from components.context import UserContext, user_context
 from components.feedback import NoticeKind, notify, user_errors
 from components.text import literal
 from lib import uploads
-from lib.library import delete_records, export_csv, reanalyse
+from lib.library import REANALYSIS_KEY, delete_records, export_csv, reanalysis_task, save_reanalysis
 from lib.records import FileRecord, ListQuery, Status
 from lib.uploads import JobStatus, UploadJob
 
@@ -130,14 +131,12 @@ def render_unfinished(record: FileRecord, ctx: UserContext, *, can_discard: bool
 
 
 def run_reanalysis(record: FileRecord, method: str, ctx: UserContext) -> None:
-    bar = st.progress(0.0, text="Downloading the original…")
-    labels = {"download": "Downloading the original", "analyse": "Quick-look pulse analysis"}
-
-    def on_progress(stage: str, fraction: float) -> None:
-        bar.progress(min(1.0, max(0.0, fraction)), text=f"{labels[stage]}: {fraction:.0%}")
-
+    """Run the quick look again on the check workers, following its bars here; save what it found."""
+    services = ctx.services
     with user_errors("Re-analysing"):
-        reanalyse(ctx.services.store, ctx.repo, ctx.server, record.id, method=method, progress=on_progress,
-                  band=ctx.services.settings.hr_band_hz)
+        task = reanalysis_task(services.store, ctx.repo, ctx.server, record.id, method=method,
+                               band=services.settings.hr_band_hz)
+        outcome = run_and_wait(services.checks, REANALYSIS_KEY.format(record_id=record.id), ctx.repo.user_id, task)
+        save_reanalysis(ctx.repo, ctx.server, record.id, task, outcome)
         notify(f"{literal(record.original_name)} was re-analysed ({method}).")
         st.rerun()

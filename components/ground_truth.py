@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from components import state_keys
 from components.context import UserContext
 from components.feedback import user_errors
 from lib.ground_truth_files import TruthUpload, attach_ground_truth, remove_ground_truth
@@ -22,21 +23,6 @@ FORMATS_HELP = (
 )
 
 
-def uploader_key(record_id: str, place: str = "files") -> str:
-    """The file picker's key: ``place`` is ``files`` (My files) or ``upload`` (an Upload card)."""
-    return f"pv_user_{place}_gt_file_{record_id}"
-
-
-def notice_key(record_id: str) -> str:
-    """What the last attach or remove said, shown in the section itself after the rerun that follows it."""
-    return f"pv_user_gt_notice_{record_id}"
-
-
-def attached_key(record_id: str) -> str:
-    """Session memory of what an Upload card attached: the card holds the record as it was stored."""
-    return f"pv_user_upload_gt_attached_{record_id}"
-
-
 def render_ground_truth(record: FileRecord, ctx: UserContext) -> None:
     """The Ground truth section of the detail panel."""
     with st.expander("Ground truth", icon=":material/ecg_heart:", expanded=record.ground_truth_key is None):
@@ -45,7 +31,7 @@ def render_ground_truth(record: FileRecord, ctx: UserContext) -> None:
             name_col, remove_col = st.columns([4, 1], vertical_alignment="center")
             name_col.markdown(f"**{record.ground_truth_name or 'ground truth'}** · "
                               f"{human_bytes(record.ground_truth_bytes)}")
-            if remove_col.button("Remove", key=f"pv_user_files_gt_remove_{record.id}", icon=":material/delete:"):
+            if remove_col.button("Remove", key=state_keys.ground_truth("remove", record.id), icon=":material/delete:"):
                 _remove(record, ctx)
         else:
             st.caption("No ground truth attached. Attach the reference signal or heart rate recorded with this "
@@ -55,7 +41,7 @@ def render_ground_truth(record: FileRecord, ctx: UserContext) -> None:
 
 def render_card_ground_truth(record: FileRecord, ctx: UserContext) -> None:
     """On an Upload card once stored: attach ground truth now (optional); My files manages it later."""
-    name = st.session_state.get(attached_key(record.id))
+    name = st.session_state.get(state_keys.ground_truth_attached(record.id))
     _show_notice(record.id)
     if name:
         st.caption(f"Ground truth attached: {name}. Replace or remove it in My files.")
@@ -65,15 +51,15 @@ def render_card_ground_truth(record: FileRecord, ctx: UserContext) -> None:
 
 
 def _picker(record: FileRecord, ctx: UserContext, place: str, label: str) -> None:
-    with st.form(f"pv_user_{place}_gt_form_{record.id}", border=False, clear_on_submit=True):
+    with st.form(state_keys.ground_truth("form", record.id, place), border=False, clear_on_submit=True):
         files = st.file_uploader("Ground-truth file", type=UPLOAD_TYPES, accept_multiple_files=True,
-                                 key=uploader_key(record.id, place), help=FORMATS_HELP)
+                                 key=state_keys.ground_truth("file", record.id, place), help=FORMATS_HELP)
         if st.form_submit_button(label, icon=":material/upload_file:"):
             _attach(record, [TruthUpload(f.name, f.getvalue()) for f in files or []], ctx)
 
 
 def _show_notice(record_id: str) -> None:
-    kind, message = st.session_state.pop(notice_key(record_id), (None, None))
+    kind, message = st.session_state.pop(state_keys.ground_truth_notice(record_id), (None, None))
     if message:
         (st.warning if kind == "warning" else st.success)(message)
 
@@ -82,9 +68,9 @@ def _attach(record: FileRecord, files: list[TruthUpload], ctx: UserContext) -> N
     with st.spinner("Checking and storing the ground truth…"), user_errors("Attaching the ground truth"):
         attached = attach_ground_truth(ctx.services.store, ctx.repo, ctx.server, ctx.services.settings, record.id,
                                        files)
-        st.session_state[attached_key(record.id)] = attached.record.ground_truth_name
+        st.session_state[state_keys.ground_truth_attached(record.id)] = attached.record.ground_truth_name
         warned = attached.sync is not None and attached.sync.warning is not None
-        st.session_state[notice_key(record.id)] = (
+        st.session_state[state_keys.ground_truth_notice(record.id)] = (
             "warning" if warned else "success",
             f"Ground truth attached to {record.original_name}. {attached.describe()} Re-analyse (My files or "
             "Evaluate) to compare the quick look with it.")
@@ -94,6 +80,7 @@ def _attach(record: FileRecord, files: list[TruthUpload], ctx: UserContext) -> N
 def _remove(record: FileRecord, ctx: UserContext) -> None:
     with user_errors("Removing the ground truth"):
         remove_ground_truth(ctx.services.store, ctx.repo, ctx.server, record.id)
-        st.session_state.pop(attached_key(record.id), None)
-        st.session_state[notice_key(record.id)] = ("success", f"Ground truth removed from {record.original_name}.")
+        st.session_state.pop(state_keys.ground_truth_attached(record.id), None)
+        st.session_state[state_keys.ground_truth_notice(record.id)] = (
+            "success", f"Ground truth removed from {record.original_name}.")
         st.rerun()

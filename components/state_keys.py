@@ -152,3 +152,33 @@ def usage_repair(part: str, kind: str) -> str:
     """A repair button of one kind of discrepancy: ``part`` is the check ("own", "bucket") for the button
     under its table, "confirm" or "cancel" for its dialog's."""
     return _user(f"usage_{part}_{kind}")
+
+
+# --- Ground truth (My files' detail panel and the Upload card) -------------------------------------------
+
+
+def ground_truth(part: str, record_id: str, place: str = "files") -> str:
+    """A widget of one recording's ground-truth section: ``place`` is ``files`` (My files) or ``upload``
+    (an Upload card); ``part`` is ``file`` (the picker), ``form`` or ``remove``."""
+    return _user(f"{place}_gt_{part}_{record_id}")
+
+
+def ground_truth_notice(record_id: str) -> str:
+    """What the last attach or remove said, shown in the section itself after the rerun that follows it."""
+    return _user(f"gt_notice_{record_id}")
+
+
+def ground_truth_attached(record_id: str) -> str:
+    """What an Upload card attached: the card holds the record as it was stored."""
+    return _user(f"upload_gt_attached_{record_id}")
+
+
+# --- Evaluate ----------------------------------------------------------------------------------------------
+
+EVALUATE_GROUPING = _user("evaluate_grouping")
+EVALUATE_METHOD = _user("evaluate_method")
+EVALUATE_REANALYSE = _user("evaluate_reanalyse")
+EVALUATE_FIGURES = _user("evaluate_figures")
+EVALUATE_FIGURES_CSV = _user("evaluate_figures_csv")
+EVALUATE_RECORDINGS = _user("evaluate_recordings")
+EVALUATE_RECORDINGS_CSV = _user("evaluate_recordings_csv")

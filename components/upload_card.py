@@ -2,8 +2,9 @@
 and its upload with progress.
 
 The card renders the job (:class:`lib.uploads.UploadJob`) and collects input;
-the job decides what comes next and :mod:`lib.uploads` runs each step (check
-the first time a file is seen, store when asked). Browser uploads (the Large
+the job decides what comes next and :mod:`lib.uploads` runs each step (its check
+goes to the check workers the first time a file is seen, and the page follows
+every running check's bars at the end; store when asked). Browser uploads (the Large
 files tab) get the same card: their check fetches the original from the
 bucket, they are stored as soon as they are checked, and Discard or Skip also
 removes them from the bucket.
@@ -15,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from components import state_keys, upload_jobs
+from components.check_progress import CheckBars, render_bars
 from components.context import UserContext
 from components.ground_truth import render_card_ground_truth
 from components.quicklook import render_quick_look, render_saved_analysis
@@ -43,24 +45,28 @@ def backends(ctx: UserContext) -> Backends:
     return Backends(ctx.services.settings, ctx.services.store, ctx.repo, ctx.server)
 
 
-def render_card(job: UploadJob, ctx: UserContext) -> UploadJob:
-    """Draw one job's card; run its check or its store step when due. Returns the job as it now is."""
+def render_card(job: UploadJob, ctx: UserContext, checking: list[CheckBars]) -> UploadJob:
+    """Draw one job's card; hand its check to the check workers, or run its store step, when due. Returns the
+    job as it now is; a check still running adds its bars to ``checking`` (the page follows them)."""
     with st.container(border=True, key=card_key("card", job.id)):
         header = st.container()  # filled last, so its status badge reflects this run's work
-        job = _body(job, ctx)
+        job = _body(job, ctx, checking)
         with header:
             _header(job)
     return job
 
 
-def _body(job: UploadJob, ctx: UserContext) -> UploadJob:
+def _body(job: UploadJob, ctx: UserContext, checking: list[CheckBars]) -> UploadJob:
     if job.status is JobStatus.READY:
         job = upload_jobs.put(uploads.confirm_stored(job, ctx.repo))
     if job.status in (JobStatus.READY, JobStatus.DELETED):
         _stored(job, ctx)
         return job
     if job.status is JobStatus.CHECKING:
-        job = upload_jobs.put(_check(job, ctx))
+        job = upload_jobs.put(uploads.check(job, backends(ctx), upload_jobs.workspace(), ctx.services.checks))
+        if job.status is JobStatus.CHECKING:
+            checking.append(_checking(job, ctx))
+            return job
         if job.store_when_checked(ctx.services.settings.require_consent):
             upload_jobs.queue([job.id])  # its bytes are in already: store it once checked
     if job.status in (JobStatus.NOT_ACCEPTED, JobStatus.CHECK_FAILED):
@@ -90,24 +96,13 @@ def _header(job: UploadJob) -> None:
                    "not allowed in stored names.")
 
 
-def _check(job: UploadJob, ctx: UserContext) -> UploadJob:
-    """Check the file and make its thumbnail, preview and quick look; nothing is stored."""
-    with st.status(f"Checking {literal(job.given_name)}…", expanded=True) as status:
-        check_bar = st.progress(0.0, text="Checking the file")
-        pulse_bar = st.progress(0.0, text="Quick-look pulse: waiting")
-
-        def on_progress(p: Progress) -> None:
-            if p.step is Step.ANALYSE:
-                pulse_bar.progress(p.fraction, text=f"Quick-look pulse: {p.fraction:.0%}")
-            else:
-                check_bar.progress(p.fraction, text=p.describe())
-
-        job = uploads.check(job, backends(ctx), upload_jobs.workspace(), on_progress)
-        if job.status in (JobStatus.NOT_ACCEPTED, JobStatus.CHECK_FAILED):
-            status.update(label=f"{literal(job.given_name)} cannot be accepted", state="error", expanded=False)
-        else:
-            status.update(label=f"{literal(job.display_name)} checked", state="complete", expanded=False)
-    return job
+def _checking(job: UploadJob, ctx: UserContext) -> CheckBars:
+    """The check's bars while it waits or runs on the check workers, and a way to stop it."""
+    with st.status(f"Checking {literal(job.given_name)}…", expanded=True):
+        bars = render_bars(job.id, ctx.services.checks.state(job.id))
+        st.button("Cancel check", key=card_key("cancel", job.id), icon=":material/cancel:",
+                  on_click=ctx.services.checks.cancel, args=(job.id,))
+    return bars
 
 
 def _refused(job: UploadJob, ctx: UserContext) -> None:

@@ -16,6 +16,7 @@ from typing import Protocol
 import streamlit as st
 
 from components import state_keys
+from components.context import get_services
 from lib import uploads
 from lib.errors import LocalDiskError
 from lib.uploads import UploadJob
@@ -77,6 +78,8 @@ def _copied(file: UploadedFileLike) -> UploadJob:
 
 
 def forget(job_id: str) -> None:
+    """The file left the uploader: its check stops (if it still waits or runs) and its local files go."""
+    get_services().checks.forget(job_id)
     job = jobs().pop(job_id, None)
     if job is not None:
         uploads.release(job, workspace())

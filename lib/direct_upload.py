@@ -5,7 +5,7 @@ receives presigned part URLs in batches, PUTs the parts itself and reports
 their ETags; the server never holds the recording's bytes while it goes up.
 Afterwards the rest is :mod:`lib.pipeline` itself, not a copy of it: the
 upload becomes an upload job (:func:`lib.uploads.from_browser`) whose check
-fetches and checks the object (:func:`lib.pipeline.finish.check_in_bucket`)
+fetches and checks the object (a check worker, :mod:`lib.checks`)
 and whose store step sends only the thumbnail and proxy, verifies and marks
 the row ready (:func:`lib.pipeline.finish.finish_in_bucket`) — so the row ends
 up exactly like one the server-side path makes.

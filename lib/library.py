@@ -38,8 +38,10 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import shutil
 import tempfile
 import threading
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -48,14 +50,16 @@ from pathlib import Path
 from typing import Any
 
 from lib import rppg
-from lib.errors import AccessDenied, NotFound, PulseVaultError, StorageError, ValidationError
+from lib.checks import UNEXPECTED_CHECK, AnalysisTask, CheckOutcome
+from lib.errors import AccessDenied, AnalysisError, NotFound, PulseVaultError, StorageError, ValidationError
 from lib.ground_truth_files import load_record_truth
-from lib.keys import extension_of, record_folder
+from lib.keys import record_folder
 from lib.media import served_as
 from lib.records import MAX_PAGE_SIZE, FileRecord, ListQuery, Status
 from lib.repository import Repository, ServerRecords
 from lib.settings import MAX_PRESIGN_EXPIRY_S, MIN_PRESIGN_EXPIRY_S, Settings
 from lib.storage import ObjectStore
+from lib.transfer import sign_download
 
 log = logging.getLogger(__name__)
 
@@ -381,39 +385,42 @@ def can_discard(record: FileRecord, settings: Settings, *, now: datetime | None 
 # --- re-analyse ------------------------------------------------------------------------------------
 
 
-def reanalyse(
-    store: ObjectStore,
-    repo: Repository,
-    server: ServerRecords,
-    record_id: str,
-    *,
-    method: str = "POS",
-    progress: Callable[[str, float], None] | None = None,
-    band: tuple[float, float] | None = None,
-) -> FileRecord:
-    """Download the original (streamed, to a temporary folder that is removed after), run the quick
-    look again, save it.
+REANALYSIS_KEY = "reanalyse-{record_id}"
+"""The check workers' key for a recording's re-analysis (one at a time per recording)."""
 
-    ``progress(stage, fraction)`` is called with stage ``"download"`` then ``"analyse"``. The
-    ground-truth file, if the record has one, is fetched too so the summary compares against it.
-    ``band`` is the heart-rate band in Hz (None: the analysis default, at rest).
+
+def reanalysis_task(store: ObjectStore, repo: Repository, server: ServerRecords, record_id: str, *,
+                    method: str = "POS", band: tuple[float, float] | None = None,
+                    parent: Path | str | None = None) -> AnalysisTask:
+    """What a check worker needs to run the quick look again on a stored recording: a link signed for exactly
+    its original, its ground truth parsed here (so the summary compares against it), a fresh folder, no secret.
+
+    Run it with :class:`lib.checks.CheckPool` (the app) or :func:`lib.checks.run.run_task` (a script), then
+    :func:`save_reanalysis`.
     """
-    owner = _same_user(repo, server)
-    record = repo.get(record_id)
+    owner = _same_user(repo, server)  # refused before anything is signed or run
+    record = repo.get(record_id)  # the session's own row (NotFound for anyone else's id)
     if record.status is not Status.READY:
         raise ValidationError("Only a stored (ready) recording can be analysed.")
     method = rppg.check_method(method)
-    report = progress or (lambda _stage, _fraction: None)
-    with tempfile.TemporaryDirectory(prefix="pulsevault-reanalyse-") as tmp:
-        folder = Path(tmp)
-        truth = load_record_truth(store, record, folder, owner=owner)  # a bad file fails before the download
-        local = folder / f"original.{extension_of(record.s3_key) or 'bin'}"
-        store.download_to(record.s3_key, local, owner=owner,
-                          progress=lambda done, total: report("download", done / total if total else 1.0))
-        lossless = record.video.lossless if record.video else None
-        summary = rppg.analyse(local, method=method, lossless=lossless, ground_truth=truth, band=band,
-                               progress=lambda fraction: report("analyse", fraction))
+    source = sign_download(store, record.s3_key, owner=owner)
+    with tempfile.TemporaryDirectory(prefix="pulsevault-truth-") as tmp:  # parsed here: a bad file fails first
+        truth = load_record_truth(store, record, Path(tmp), owner=owner)
+    # Named, not made: the worker makes it, and a check cancelled before it started leaves no folder behind.
+    workdir = Path(parent or tempfile.gettempdir()) / f"pulsevault-reanalyse-{uuid.uuid4().hex}"
+    return AnalysisTask(name=record.original_name, workdir=workdir, source=source, method=method,
+                        lossless=record.video.lossless if record.video else None, ground_truth=truth, band=band)
+
+
+def save_reanalysis(repo: Repository, server: ServerRecords, record_id: str, task: AnalysisTask,
+                    outcome: CheckOutcome) -> FileRecord:
+    """Save what the re-analysis found, as the server for the session's user (its folder goes either way); a
+    failed one is raised, phrased for the user."""
+    shutil.rmtree(task.workdir, ignore_errors=True)
+    _same_user(repo, server)
+    if outcome.analysis is None:
+        raise AnalysisError(outcome.message or UNEXPECTED_CHECK)
     try:
-        return server.set_analysis(record.id, summary.to_json())
+        return server.set_analysis(record_id, outcome.analysis.to_json())
     except NotFound:
         raise NotFound("The recording was deleted while it was being analysed.") from None

@@ -2,7 +2,8 @@
 
 ``Services`` holds what is safe to share between browser sessions: settings,
 the S3 object store (one boto3 client per process), the server's own
-PostgREST client (service role, cloud mode), the sign-in throttle and, in demo
+PostgREST client (service role, cloud mode), the sign-in throttle, the check workers (one
+:class:`lib.checks.CheckPool` per process, fairly shared between users) and, in demo
 mode, the embedded backends. What belongs to one signed-in user, the auth
 provider with its Supabase client, the metadata repository running as that
 user and the server's writes for that user, is made per browser session by
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lib.auth import AuthProvider, DemoAuth, Session, SupabaseAuth, new_supabase_client
+from lib.checks import CheckLimits, CheckPool
 from lib.demo import DemoBackends, seed_once, start_demo
 from lib.repository import (
     Repository,
@@ -45,6 +47,8 @@ class Services:
     """Cloud mode: the service-role PostgREST client behind every ServerRecords (None in demo mode)."""
     throttle: SignInThrottle = field(default_factory=SignInThrottle)
     """One per process, shared by every browser session's sign-ins."""
+    checks: CheckPool = field(default_factory=lambda: check_pool(Settings(mode="demo")), repr=False)
+    """The check workers; no process starts until the first check."""
 
     @property
     def store(self) -> ObjectStore:
@@ -90,11 +94,11 @@ def build_services(
     if not settings.is_demo:
         assert settings.supabase is not None
         return Services(settings=settings, object_store=ObjectStore.from_settings(settings),
-                        service_client=new_service_client(settings.supabase))
+                        service_client=new_service_client(settings.supabase), checks=check_pool(settings))
     demo = start_demo([*settings.app_origins, *origins])
     settings = settings.with_s3(demo.s3)
     services = Services(settings=settings, object_store=ObjectStore.from_settings(settings), demo=demo,
-                        sessions=_demo_sessions(settings, demo))
+                        sessions=_demo_sessions(settings, demo), checks=check_pool(settings))
     if seed is not None:
         seed_once(lambda: seed(services))
     return services
@@ -105,3 +109,10 @@ def _demo_sessions(settings: Settings, demo: DemoBackends) -> SqliteSessionStore
     cipher = TokenCipher(settings.session_keys) if settings.session_keys else TokenCipher.for_process()
     return SqliteSessionStore(demo.db_path, cipher, idle_timeout_s=settings.session_idle_timeout_s,
                               lifetime_s=settings.session_lifetime_s)
+
+
+def check_pool(settings: Settings) -> CheckPool:
+    """The app's check workers, sized by the settings' caps."""
+    limits = CheckLimits(total=settings.check_concurrency,
+                         per_user=min(settings.check_concurrency_per_user, settings.check_concurrency))
+    return CheckPool(limits, idle_exit_s=settings.check_worker_idle_s)

@@ -34,6 +34,12 @@ DEFAULT_QUOTA_GB = 50
 DEFAULT_DIRECT_UPLOAD_THRESHOLD_MB = 200
 """Above this the Upload page sends bytes browser-to-S3 (the server holds none)."""
 DEFAULT_STALE_PENDING_S = 3_600
+DEFAULT_CHECK_CONCURRENCY = 2
+"""Checks running at once on the server: one per core of a 2-core lab server (workers run at low priority)."""
+DEFAULT_CHECK_CONCURRENCY_PER_USER = 1
+"""Checks of one user running at once: on 2 cores, one researcher's folder leaves a core for everyone else."""
+DEFAULT_CHECK_WORKER_IDLE_S = 30
+"""A check worker with nothing to do for this long exits, and its memory goes back to the system."""
 DEFAULT_APP_ORIGINS = ("http://localhost:8501", "http://127.0.0.1:8501")
 DEFAULT_SESSION_IDLE_TIMEOUT_S = 12 * 3_600
 """Signed out after this long without using the app: a lab machine left overnight asks again."""
@@ -89,6 +95,9 @@ class Settings:
     sessions end with the process anyway)."""
     session_idle_timeout_s: int = DEFAULT_SESSION_IDLE_TIMEOUT_S
     session_lifetime_s: int = DEFAULT_SESSION_LIFETIME_S
+    check_concurrency: int = DEFAULT_CHECK_CONCURRENCY
+    check_concurrency_per_user: int = DEFAULT_CHECK_CONCURRENCY_PER_USER
+    check_worker_idle_s: int = DEFAULT_CHECK_WORKER_IDLE_S
     hr_band_hz: tuple[float, float] | None = None
     """The quick look's heart-rate band in Hz; None: ``lib.rppg``'s default, 0.75–2.5 Hz (at rest)."""
 
@@ -143,8 +152,14 @@ _APP_KEYS: dict[str, tuple[str, Any]] = {
     "session_key": ("PULSEVAULT_SESSION_KEY", str),
     "session_idle_timeout_s": ("PULSEVAULT_SESSION_IDLE_TIMEOUT_S", int),
     "session_lifetime_s": ("PULSEVAULT_SESSION_LIFETIME_S", int),
+    "check_concurrency": ("PULSEVAULT_CHECK_CONCURRENCY", int),
+    "check_concurrency_per_user": ("PULSEVAULT_CHECK_CONCURRENCY_PER_USER", int),
+    "check_worker_idle_s": ("PULSEVAULT_CHECK_WORKER_IDLE_S", int),
     "hr_band": ("PULSEVAULT_HR_BAND", str),
 }
+_POSITIVE_INTS = ("transfer_concurrency", "stale_pending_s", "check_concurrency", "check_concurrency_per_user",
+                  "check_worker_idle_s")
+"""[app] keys taken as they are, each a whole number above zero."""
 
 
 # Settings that no longer exist, with what replaced them: refused rather than silently ignored,
@@ -236,16 +251,13 @@ def _app_fields(raw: dict[str, Any]) -> dict[str, Any]:
         out["require_consent"] = _as_bool(raw["require_consent"])
     if "direct_upload_threshold_mb" in raw:
         out["direct_upload_threshold_bytes"] = _positive(raw, "direct_upload_threshold_mb") * MIB
-    if "transfer_concurrency" in raw:
-        out["transfer_concurrency"] = _positive(raw, "transfer_concurrency")
     if "transfer_part_size_mb" in raw:
         out["transfer_part_size_bytes"] = _positive(raw, "transfer_part_size_mb") * MIB
     if "transfer_checksums" in raw:
         out["transfer_checksums"] = _as_bool(raw["transfer_checksums"])
-    if "stale_pending_s" in raw:
-        out["stale_pending_s"] = _positive(raw, "stale_pending_s")
     if "app_origins" in raw:
         out["app_origins"] = tuple(o.strip().rstrip("/") for o in _as_list(raw["app_origins"]) if o.strip())
+    out.update({key: _positive(raw, key) for key in _POSITIVE_INTS if key in raw})
     if "hr_band" in raw:
         out["hr_band_hz"] = _hr_band(raw["hr_band"])
     return out | _session_fields(raw)

@@ -13,11 +13,16 @@ update its progress bar from it), about every MiB sent. Failed requests are
 retried with jittered exponential backoff on an allow-list (connection errors,
 timeouts, 5xx, 429, S3's RequestTimeout); anything else fails at once. A
 failed or cancelled multipart upload is always aborted, so no parts linger.
+
+:func:`download_signed` goes the other way for a process that holds no
+credentials (a check worker, :mod:`lib.checks`): it streams an object from a
+presigned GET link the web process signed.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import logging
 import math
@@ -48,6 +53,8 @@ from lib.errors import (
 from lib.settings import MIB, Settings
 from lib.storage import (
     DEFAULT_PART_SIZE,
+    DOWNLOAD_CHUNK,
+    DOWNLOAD_RANGE,
     TLS_UNTRUSTED,
     ObjectStore,
     error_for_code,
@@ -506,3 +513,79 @@ def _backoff(attempt: int) -> float:
 def _check_cancel(cancel: threading.Event | None) -> None:
     if cancel is not None and cancel.is_set():
         raise TransferCancelled("The upload was cancelled.")
+
+
+# --- fetching through a presigned GET link -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignedDownload:
+    """An object a process without credentials may fetch (a check worker): its presigned GET link and what the
+    bytes must be. Picklable."""
+
+    url: str
+    size: int
+    etag: str
+    """Each range is asked for with ``If-Match`` this ETag, so an object replaced meanwhile fails instead of
+    mixing two versions."""
+    verify: str | bool = True
+    """requests' ``verify``: a lab's CA bundle, or True."""
+
+
+WORKER_LINK_S = 6 * 3_600
+"""How long a worker's download link lasts (capped by the store's presign limit): a check may wait its turn."""
+
+
+def sign_download(store: ObjectStore, key: str, *, owner: str) -> SignedDownload:
+    """A link a worker fetches ``key`` through, pinned to the object's current bytes (its ETag)."""
+    info = store.head(key, owner=owner)
+    url = store.presign_get(key, owner=owner, expires=WORKER_LINK_S)
+    return SignedDownload(url=url, size=info.size, etag=info.etag, verify=store.tls_verify)
+
+
+def download_signed(link: SignedDownload, path: str | os.PathLike[str], *,
+                    progress: ProgressCallback | None = None) -> None:
+    """Stream the object to ``path`` in :data:`lib.storage.DOWNLOAD_RANGE` ranges; a partial file never stays."""
+    target = os.fspath(path)
+    partial = target + ".part"
+    try:
+        with _http_session(1) as session, open(partial, "wb") as out:
+            done = 0
+            for start in range(0, link.size, DOWNLOAD_RANGE):
+                last = min(link.size, start + DOWNLOAD_RANGE) - 1
+                done = _fetch_range(session, link, (start, last), out, done, progress)
+        if done != link.size:
+            raise StorageUnavailable("The download of the recording ended early. Check it again.")
+        os.replace(partial, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
+
+
+def _fetch_range(session: requests.Session, link: SignedDownload, span: tuple[int, int], out: BinaryIO,
+                 done: int, progress: ProgressCallback | None) -> int:
+    headers = {"Range": f"bytes={span[0]}-{span[1]}", "If-Match": f'"{link.etag}"'}
+    try:
+        with session.get(link.url, headers=headers, stream=True, timeout=HTTP_TIMEOUT_S,
+                         verify=link.verify) as response:
+            if response.status_code not in (200, 206):
+                raise _download_failure(response)
+            for chunk in response.iter_content(DOWNLOAD_CHUNK):
+                out.write(chunk)
+                done += len(chunk)
+                if progress is not None:
+                    progress(done, link.size)
+    except requests.exceptions.SSLError:
+        raise StorageUnavailable(TLS_UNTRUSTED) from None
+    except (requests.ConnectionError, requests.Timeout):
+        raise StorageUnavailable("The recording could not be fetched from the bucket (the connection failed). "
+                                 "Check it again in a minute.") from None
+    return done
+
+
+def _download_failure(response: requests.Response) -> PulseVaultError:
+    if response.status_code == 412:
+        return IntegrityError("The recording changed in the bucket while it was being fetched. Check it again.")
+    match = re.search(r"<Code>([^<]+)</Code>", response.text[:4096])
+    return error_for_code(match.group(1) if match else str(response.status_code), "download the file", "",
+                          status=str(response.status_code))

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import streamlit as st
 
+from components import state_keys
 from components.context import user_context
 from components.evaluation_view import (
     render_figures,
     render_plots,
     render_recordings,
     render_uncompared,
-    show_notice,
 )
-from components.feedback import user_errors
+from components.feedback import show_notice, user_errors
 from lib.study_evaluation import Grouping, evaluate_study
 
 GROUPING_LABELS = {Grouping.NONE: "Nothing", Grouping.SUBJECT: "Subject", Grouping.SESSION: "Session",
@@ -26,7 +26,7 @@ def render() -> None:
     st.caption("Each recording's saved quick look against its ground truth (attach ground truth in My files). "
                "Nothing is decoded again unless you re-analyse.")
     grouping = st.segmented_control("Break down by", list(Grouping), format_func=GROUPING_LABELS.__getitem__,
-                                    default=Grouping.NONE, key="pv_evaluate_grouping") or Grouping.NONE
+                                    default=Grouping.NONE, key=state_keys.EVALUATE_GROUPING) or Grouping.NONE
     evaluation = None
     with user_errors("Evaluating your recordings"):
         evaluation = evaluate_study(ctx.repo, Grouping(grouping))

@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from components import state_keys, upload_jobs
+from components.check_progress import CheckBars, follow
 from components.context import user_context
 from components.direct_upload import DIRECT_TAB, default_tab, render_direct_upload, too_large_hint, uploader_limit_mb
 from components.feedback import show_notice
@@ -56,13 +57,15 @@ def render() -> None:
         return
     toolbar = st.container()  # filled after the cards, once their checks have run
     batch = upload_jobs.queued()
-    jobs = [render_card(job, ctx) for job in jobs if not job.dismissed]
+    checking: list[CheckBars] = []
+    jobs = [render_card(job, ctx, checking) for job in jobs if not job.dismissed]
     with toolbar:
         render_toolbar(jobs, settings)
     if len(batch) > 1 and not upload_jobs.queued():
         ready = sum(1 for j in jobs if j.id in batch and j.status is JobStatus.READY)
         st.toast(f"Uploads finished: {ready} of {len(batch)} stored and ready.", icon=":material/done_all:")
     render_summary(list(upload_jobs.jobs().values()))
+    follow(ctx.services.checks, checking)  # last: it waits here (asleep) until a check ends, then reruns
 
 
 if __name__ == "__main__":  # run by st.navigation

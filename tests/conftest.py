@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.checks import check_pool  # noqa: F401
 from tests.support.postgres import pg_clean, pg_dsn  # noqa: F401
 from tests.support.s3 import _no_real_aws  # noqa: F401
 from tests.support.seaweedfs import s3_client, s3_endpoint, s3_settings, seaweedfs  # noqa: F401

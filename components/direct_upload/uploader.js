@@ -367,10 +367,17 @@ class Entry {
   async complete() {
     this.state = "finishing";
     this.bar.removeAttribute("value"); // indeterminate while the server works
-    this.show("Assembling in the bucket…", "");
+    // S3 reports nothing while it joins the parts: say what it joins and for how long it has been at it.
+    const started = Date.now();
+    const joining = `joining ${this.partCount} parts (${bytes(this.file.size)})`;
+    this.show("Assembling in the bucket…", joining);
+    const ticker = setInterval(() => {
+      this.detailEl.textContent = `${joining} · ${duration((Date.now() - started) / 1000)} so far`;
+    }, 1000);
     const parts = Array.from(this.etags.entries());
     const r = await this.up.request("complete", { handle: this.handle, file: this.identity(), parts },
                                     { timeoutMs: 0 });
+    clearInterval(ticker);
     if (!r.ok) {
       this.bar.value = 0;
       return this.fail(r.error);

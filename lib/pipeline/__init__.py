@@ -18,7 +18,7 @@ The upload *job* (which step is next, which record id an attempt writes) is
 from lib.pipeline.backends import Backends
 from lib.pipeline.check import PreparedRecording, check_recording, discard, sha256_file
 from lib.pipeline.cleanup import INTERRUPTED, clean_up_failure, remove_unfinished
-from lib.pipeline.finish import OriginalInBucket, check_in_bucket, finish_in_bucket
+from lib.pipeline.finish import OriginalInBucket, finish_in_bucket
 from lib.pipeline.limits import check_size, duplicate_note, find_duplicate
 from lib.pipeline.progress import STEP_LABELS, Progress, ProgressCallback, Reporter, Step
 from lib.pipeline.store import Attempt, process_upload, store_recording
@@ -34,7 +34,6 @@ __all__ = [
     "ProgressCallback",
     "Reporter",
     "Step",
-    "check_in_bucket",
     "check_recording",
     "check_size",
     "clean_up_failure",

@@ -1,8 +1,8 @@
 """Finish a recording whose original is already in the bucket (the browser sent it straight to S3,
 :mod:`lib.direct_upload`), so its row ends up exactly like one :mod:`lib.pipeline.store` makes.
 
-:func:`check_in_bucket` streams the original to local disk and runs the
-same checks (:func:`lib.pipeline.check.check_recording`); :func:`finish_in_bucket` sends only the
+A check worker fetches the original through a signed link and runs the same checks
+(:mod:`lib.checks`, driven by :func:`lib.uploads.check`); :func:`finish_in_bucket` sends only the
 thumbnail and proxy, verifies (HEAD: the original's size, and that it is still the object that was
 fetched and hashed) and marks the ``pending`` row ready.
 
@@ -21,12 +21,11 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from lib.errors import PulseVaultError, ValidationError
-from lib.keys import extension_of, record_keys_of
+from lib.keys import record_keys_of
 from lib.pipeline.backends import Backends
-from lib.pipeline.check import PreparedRecording, check_recording
+from lib.pipeline.check import PreparedRecording
 from lib.pipeline.cleanup import clean_up_failure
 from lib.pipeline.limits import check_not_duplicate, check_size
 from lib.pipeline.progress import ProgressCallback, Reporter, Step
@@ -44,39 +43,6 @@ class OriginalInBucket:
     record: FileRecord
     etag: str
     """The object's ETag when it was fetched: verify checks the bucket still holds those bytes."""
-
-
-def _fetch_original(row: FileRecord, path: Path, backends: Backends,
-                    progress: ProgressCallback | None) -> OriginalInBucket:
-    """Stream the original of ``row`` (just read through ``backends.repo``) to ``path``, as the session's user."""
-    store, owner = backends.store, backends.owner
-    info = store.head(row.s3_key, owner=owner)
-    report = Reporter(progress)
-    report(Step.DOWNLOAD, 0, info.size, unit="bytes", force=True)
-    store.download_to(row.s3_key, path, owner=owner, progress=report.bytes(Step.DOWNLOAD))
-    return OriginalInBucket(record=row, etag=info.etag)
-
-
-def check_in_bucket(record_id: str, name: str, backends: Backends, workdir: Path,
-                    progress: ProgressCallback | None = None) -> tuple[PreparedRecording, OriginalInBucket]:
-    """Fetch the pending record's original into ``workdir`` and check it like a local file.
-
-    A file that is not an acceptable video is removed from the bucket and its row marked ``failed``
-    with the reason; any other failure keeps both (module docstring).
-    """
-    row = backends.repo.get(record_id)  # the session's own row (NotFound for anyone else's id)
-    if row.status is Status.FAILED:
-        raise ValidationError(row.error or f"{row.original_name} could not be stored; upload it again.")
-    workdir.mkdir(parents=True, exist_ok=True)
-    local = workdir / f"original.{extension_of(name) or 'bin'}"
-    original = _fetch_original(row, local, backends, progress)
-    try:
-        prepared = check_recording(local, name, max_bytes=backends.settings.max_upload_bytes, workdir=workdir,
-                                   progress=progress, band=backends.settings.hr_band_hz)
-    except ValidationError as exc:
-        clean_up_failure(row, [row.s3_key], exc, backends)
-        raise
-    return prepared, original
 
 
 def finish_in_bucket(prepared: PreparedRecording, original: OriginalInBucket, research: ResearchFields,

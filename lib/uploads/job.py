@@ -9,8 +9,8 @@ one object; :mod:`lib.uploads.steps` runs the work of each step.
 
 The states (:class:`JobStatus`) and the transitions between them:
 
-* CHECKING → WAITING or ALREADY_STORED (``checked``), NOT_ACCEPTED (``refused``),
-  CHECK_FAILED (``check_failed``; ``recheck`` goes back to CHECKING);
+* CHECKING (``check_submitted``: the check workers have it) → WAITING or ALREADY_STORED (``checked``),
+  NOT_ACCEPTED (``refused``), CHECK_FAILED (``check_failed``; ``recheck`` goes back to CHECKING);
 * ALREADY_STORED → WAITING (``allow_duplicate``) or SKIPPED (``skipped``);
 * WAITING or UPLOAD_FAILED → READY (``stored``), UPLOAD_FAILED (``upload_failed``),
   ALREADY_STORED (``duplicate_found``); ``retry`` (My files) points an UPLOAD_FAILED job at
@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
+from lib.checks import CheckTask
 from lib.direct_upload import DirectUpload
 from lib.errors import JobStateError
 from lib.keys import new_record_id
@@ -96,6 +97,8 @@ class UploadJob:
     """The ready record once stored."""
     confirmed_at: float = 0.0
     """When (monotonic seconds) a stored record was last seen still stored."""
+    check_task: CheckTask | None = None
+    """The check handed to the check workers (:mod:`lib.checks`) while CHECKING; the job's id is its key."""
 
     # --- what the page asks --------------------------------------------------------------------------
 
@@ -183,17 +186,23 @@ class UploadJob:
         attempt_id = self.browser.record_id if self.browser is not None else new_record_id()
         status = JobStatus.ALREADY_STORED if note and not self.duplicate_allowed else JobStatus.WAITING
         return replace(self, status=status, prepared=prepared, in_bucket=in_bucket, local_path=prepared.path,
-                       duplicate_note=note, message=None, attempt_id=attempt_id)
+                       duplicate_note=note, message=None, attempt_id=attempt_id, check_task=None)
+
+    def check_submitted(self, task: CheckTask) -> UploadJob:
+        """The check workers have the check now (it waits its turn, or runs)."""
+        self._expect("checked", JobStatus.CHECKING)
+        return replace(self, check_task=task)
 
     def refused(self, error: str) -> UploadJob:
         """The file itself cannot be accepted; its local files are gone."""
         self._expect("refused", JobStatus.CHECKING)
-        return replace(self, status=JobStatus.NOT_ACCEPTED, message=error, local_path=None, prepared=None)
+        return replace(self, status=JobStatus.NOT_ACCEPTED, message=error, local_path=None, prepared=None,
+                       check_task=None)
 
     def check_failed(self, error: str) -> UploadJob:
         """The check could not run (not the file's fault): the local copy stays for Check again."""
         self._expect("checked", JobStatus.CHECKING)
-        return replace(self, status=JobStatus.CHECK_FAILED, message=error)
+        return replace(self, status=JobStatus.CHECK_FAILED, message=error, check_task=None)
 
     def recheck(self) -> UploadJob:
         self._expect("checked again", JobStatus.CHECK_FAILED)

@@ -16,16 +16,14 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from lib.checks import UNEXPECTED_CHECK, CheckOutcome, CheckPool, CheckTask, Phase, Verdict
 from lib.direct_upload import cancel_upload
 from lib.errors import DuplicateRecording, JobStateError, NotFound, PulseVaultError, ValidationError
 from lib.pipeline import (
     Backends,
     OriginalInBucket,
-    PreparedRecording,
     ProgressCallback,
-    Reporter,
-    check_in_bucket,
-    check_recording,
+    clean_up_failure,
     discard,
     find_duplicate,
     finish_in_bucket,
@@ -33,45 +31,106 @@ from lib.pipeline import (
 )
 from lib.records import FileRecord, Status
 from lib.repository import Repository
+from lib.transfer import sign_download
 from lib.uploads.job import JobStatus, UploadJob
 from lib.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-UNEXPECTED_CHECK = "The check failed unexpectedly; the server log has the details. Check again, or discard the file."
+CHECK_FOLDER = "check"
+"""The folder, inside a job's workspace slot, that its check writes (a cancelled check's folder is removed; the
+local copy beside it stays)."""
 UNEXPECTED_STORE = "The upload failed unexpectedly; the server log has the details. Nothing was kept half-stored."
 RECHECK_STORED_S = 30.0
 """How long a stored job trusts that its record still exists before it asks the repository again."""
 
 
-def check(job: UploadJob, backends: Backends, workspace: Workspace,
-          progress: ProgressCallback | None = None) -> UploadJob:
-    """Check the job's file (a browser upload is fetched from the bucket first), then look for a stored
-    duplicate. Nothing is stored; a file that cannot be accepted leaves nothing behind."""
+def check(job: UploadJob, backends: Backends, workspace: Workspace, checks: CheckPool) -> UploadJob:
+    """Move the job's check on without waiting for it.
+
+    The first call hands the check (validate, probe, preview, quick look) to the check workers
+    (:mod:`lib.checks`); a browser upload's original is signed for them to fetch. A later call, once
+    ``checks.state(job.id)`` says it is done, takes the outcome and looks for a stored duplicate (here:
+    that needs the user's repository). Until then the job comes back unchanged. Nothing is stored; a
+    file that cannot be accepted leaves nothing behind.
+    """
     if job.status is not JobStatus.CHECKING:
         raise JobStateError(f"{job.display_name} is {job.status.value.lower()}, so it cannot be checked now.")
+    state = checks.state(job.id)
+    if state is None:  # not handed over yet (or its outcome was dropped unclaimed): hand it over
+        return _submit(job, backends, workspace, checks)
+    if state.phase is not Phase.DONE:
+        return job
+    outcome = checks.take(job.id)
+    if outcome is None:  # taken by a concurrent rerun of the same session
+        return job
+    return _checked(job, outcome, backends, workspace)
+
+
+def _submit(job: UploadJob, backends: Backends, workspace: Workspace, checks: CheckPool) -> UploadJob:
     try:
-        prepared, in_bucket = _check(job, backends, workspace.slot(job.id), progress)
-        duplicate = find_duplicate(prepared.sha256, backends.repo, Reporter(progress))
-    except ValidationError as exc:  # the file itself
+        task = _check_task(job, backends, workspace.slot(job.id) / CHECK_FOLDER)
+        checks.submit(job.id, backends.repo.user_id, task)
+    except ValidationError as exc:  # a browser upload already marked failed
         release(job, workspace)
         return job.refused(str(exc))
-    except PulseVaultError as exc:  # the check could not run (disk full, a service down): Check again
+    except PulseVaultError as exc:  # the bucket cannot be reached to sign the original
         return job.check_failed(str(exc))
-    except Exception:
-        log.exception("the check of a recording failed unexpectedly")
-        return job.check_failed(UNEXPECTED_CHECK)
-    return job.checked(prepared, in_bucket, duplicate)
+    return job.check_submitted(task)
 
 
-def _check(job: UploadJob, backends: Backends, workdir: Path,
-           progress: ProgressCallback | None) -> tuple[PreparedRecording, OriginalInBucket | None]:
-    if job.browser is not None:
-        return check_in_bucket(job.browser.record_id, job.given_name, backends, workdir, progress)
-    assert job.local_path is not None
-    prepared = check_recording(job.local_path, job.given_name, max_bytes=backends.settings.max_upload_bytes,
-                               workdir=job.local_path.parent, progress=progress, band=backends.settings.hr_band_hz)
-    return prepared, None
+def _check_task(job: UploadJob, backends: Backends, workdir: Path) -> CheckTask:
+    settings = backends.settings
+    if job.browser is None:
+        return CheckTask(job.given_name, workdir, settings.max_upload_bytes, path=job.local_path,
+                         band=settings.hr_band_hz)
+    row = _pending_row(job.browser.record_id, backends.repo)
+    source = sign_download(backends.store, row.s3_key, owner=backends.owner)
+    return CheckTask(job.given_name, workdir, settings.max_upload_bytes, source=source, band=settings.hr_band_hz)
+
+
+def _pending_row(record_id: str, repo: Repository) -> FileRecord:
+    row = repo.get(record_id)
+    if row.status is Status.FAILED:
+        raise ValidationError(row.error or f"{row.original_name} could not be stored; upload it again.")
+    return row
+
+
+def _checked(job: UploadJob, outcome: CheckOutcome, backends: Backends, workspace: Workspace) -> UploadJob:
+    """The job once its check ended: checked (and looked up for duplicates), refused, or failed."""
+    if outcome.verdict is Verdict.FAILED:
+        return job.check_failed(outcome.message or UNEXPECTED_CHECK)
+    try:
+        if outcome.verdict is Verdict.REFUSED:
+            _refuse_in_bucket(job, outcome.message or UNEXPECTED_CHECK, backends)
+            release(job, workspace)
+            return job.refused(outcome.message or UNEXPECTED_CHECK)
+        assert outcome.prepared is not None
+        in_bucket = _in_bucket(job, backends)
+        duplicate = find_duplicate(outcome.prepared.sha256, backends.repo)
+    except ValidationError as exc:  # a browser upload marked failed meanwhile
+        release(job, workspace)
+        return job.refused(str(exc))
+    except PulseVaultError as exc:  # the metadata store is down: Check again
+        return job.check_failed(str(exc))
+    return job.checked(outcome.prepared, in_bucket, duplicate)
+
+
+def _in_bucket(job: UploadJob, backends: Backends) -> OriginalInBucket | None:
+    """A browser upload's pending row, and the ETag of the bytes the worker fetched and checked."""
+    if job.browser is None:
+        return None
+    assert job.check_task is not None and job.check_task.source is not None
+    return OriginalInBucket(record=_pending_row(job.browser.record_id, backends.repo),
+                            etag=job.check_task.source.etag)
+
+
+def _refuse_in_bucket(job: UploadJob, reason: str, backends: Backends) -> None:
+    """A browser upload that is not an acceptable video: its original leaves the bucket, its row says why."""
+    if job.browser is None:
+        return
+    row = backends.repo.get(job.browser.record_id)
+    clean_up_failure(row, [row.s3_key], ValidationError(reason), backends)
 
 
 def store(job: UploadJob, backends: Backends, workspace: Workspace, progress: ProgressCallback | None = None,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from components import state_keys
 from lib import demo
 from lib.keys import record_keys
 from lib.records import FileRecord, GroundTruthFile, NewRecord, ResearchFields, VideoProperties
@@ -86,11 +87,11 @@ def test_figures_plots_grouping_csv_and_reanalysis(tmp_path: Path) -> None:
     assert len(at.get("vega_lite_chart")) == 2  # Bland–Altman, estimate against truth
     assert len(at.get("download_button")) == 2
 
-    at.segmented_control(key="pv_evaluate_grouping").set_value("subject").run()
+    at.segmented_control(key=state_keys.EVALUATE_GROUPING).set_value("subject").run()
     assert not at.exception, at.exception
     assert list(figures_of(at)["Group"]) == ["S1", "S2"]
 
-    next(b for b in at.button if b.key == "pv_evaluate_reanalyse").click().run()
+    next(b for b in at.button if b.key == state_keys.EVALUATE_REANALYSE).click().run()
     assert not at.exception, at.exception
     assert any("Re-analysed 1 recording with POS" in s.value for s in at.success)
     analysed = AnalysisSummary.from_json(repo.get(late.id).analysis)

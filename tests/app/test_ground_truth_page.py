@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from components.ground_truth import uploader_key
+from components import state_keys
 from lib.records import FileRecord
 from tests.app.test_files_page import add, click, demo_repo, files_page, names, run, search, select
 from tests.app.test_upload_page import _click, _clip, _demo_rows, _drop, _signed_in_upload_page
@@ -33,7 +33,8 @@ def pulse_csv(seconds: float = 10.0, fs: float = 50.0) -> bytes:
 
 
 def submit(at: AppTest, record: FileRecord, files: list[tuple[str, bytes]], label: str) -> AppTest:
-    at.file_uploader(key=uploader_key(record.id)).set_value([(name, data, "text/csv") for name, data in files])
+    picker = at.file_uploader(key=state_keys.ground_truth("file", record.id))
+    picker.set_value([(name, data, "text/csv") for name, data in files])
     next(b for b in at.button if b.label == label).click()
     return run(at)
 
@@ -83,7 +84,8 @@ def test_the_upload_card_attaches_ground_truth_once_stored(tmp_path) -> None:
     _click(at, "Upload")
     [row] = [r for r in _demo_rows() if r.original_name == "gt card clip.avi"]
     assert "Ground truth (optional)" in [e.label for e in at.expander]
-    at.file_uploader(key=uploader_key(row.id, "upload")).set_value([("mean hr.txt", b"66\n", "text/plain")])
+    picker = at.file_uploader(key=state_keys.ground_truth("file", row.id, "upload"))
+    picker.set_value([("mean hr.txt", b"66\n", "text/plain")])
     _click(at, "Attach")
     stored = demo_repo().get(row.id)
     assert (stored.ground_truth_name, stored.ground_truth_bytes) == ("mean hr.txt", 3)

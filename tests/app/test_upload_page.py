@@ -237,3 +237,23 @@ def test_a_recording_deleted_elsewhere_is_noticed_by_its_card(clip_dir: Path,
     assert not at.exception, at.exception
     assert not any("Stored and ready" in s for s in _texts(at.success))
     assert any("has been deleted since" in i for i in _texts(at.info))
+
+
+def test_the_check_runs_on_a_check_worker_not_in_the_web_process(clip_dir: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checking in this (the web) process is made impossible; the card still gets its check, from a worker."""
+    from components.context import get_services
+    from lib.checks import run as check_run
+    from lib.pipeline import check as pipeline_check
+
+    def in_the_web_process(*_args, **_kwargs):
+        raise AssertionError("a recording was checked in the web process")
+
+    monkeypatch.setattr(pipeline_check, "check_recording", in_the_web_process)
+    monkeypatch.setattr(check_run, "check_recording", in_the_web_process)
+    at = _drop(_signed_in_upload_page(), ("worker rec.avi", _clip(clip_dir, 32)))
+    assert "**worker rec.avi**" in " ".join(_texts(at.markdown))
+    assert at.get("video") and at.get("image")  # the worker's preview and thumbnail, shown by the web process
+    assert "Quick-look pulse" in [e.label for e in at.expander]
+    waiting, running, workers = get_services().checks.counts()
+    assert (waiting, running) == (0, 0) and workers >= 1  # the worker that ran it idles until it exits

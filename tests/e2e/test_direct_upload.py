@@ -97,7 +97,7 @@ def wait_stored(page, name: str) -> None:
     "Store it anyway" and Upload (issue 21 item 7), where a recording with a pulse is stored at once."""
     card = page.locator("[class*=st-key-pv_user_upload_card_direct-]").filter(has_text=name).last
     store_anyway(card, timeout_ms=STORE_TIMEOUT_MS)
-    card.get_by_role("button", name="Upload", exact=True).click()
+    card.get_by_role("button", name="Upload", exact=True, disabled=False).first.click()  # not a fading copy
     card.get_by_text("Stored and ready").first.wait_for(timeout=STORE_TIMEOUT_MS)
     assert card.get_by_text("Lossless").count() and card.get_by_text("Quick-look pulse").count()
 

@@ -216,7 +216,7 @@ def test_crafted_ids_and_keys_are_refused_and_nothing_changes(stored, cloud) -> 
     refused(NotFound, lambda: b_server.mark_failed(a_record.id, "hijacked"))
     refused(NotFound, lambda: b_server.set_analysis(a_record.id, {"hr_bpm": 1}))
     refused(NotFound, lambda: b_server.delete(a_record.id))
-    refused(NotFound, lambda: library.reanalyse(store, b_repo, b_server, a_record.id))
+    refused(NotFound, lambda: library.reanalysis_task(store, b_repo, b_server, a_record.id))  # nothing signed
     assert b_repo.list(ListQuery(text=a_record.original_name)).total == 0
     assert b_repo.get_many([a_record.id]) == []
     report = library.delete_records(store, b_repo, b_server, [a_record.id])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import requests
 
 from lib import direct_upload as du
 from lib import pipeline, uploads
+from lib.checks import CheckPool
 from lib.errors import (
     AccessDenied,
     DuplicateRecording,
@@ -34,9 +36,10 @@ from lib.repository import SqliteRepository, SqliteServerRecords
 from lib.settings import MIB, Settings
 from lib.storage import ObjectStore
 from lib.transfer import SHA256_METADATA
-from lib.uploads import JobStatus
+from lib.uploads import JobStatus, UploadJob
 from lib.workspace import Workspace
 from tests.support import videos
+from tests.support.checks import check_job
 from tests.support.records import backends_of, server_of
 
 RESEARCH = ResearchFields(subject_id="S07", session_label="baseline", notes="quiet room", tags=("rest",))
@@ -87,15 +90,36 @@ def put_parts(upload: du.DirectUpload, path: Path, numbers, backends: Backends) 
     return etags
 
 
+@pytest.fixture(autouse=True)
+def _pool(check_pool: CheckPool) -> Iterator[None]:
+    global POOL
+    POOL = check_pool
+    yield
+
+
+POOL: CheckPool | None = None
+"""The session's check workers (the autouse fixture above sets it)."""
+
+
+def checked(upload: du.DirectUpload, settings: Settings, store: ObjectStore, repo: SqliteRepository,
+            workspace: Workspace, progress=None) -> UploadJob:
+    """A check worker fetches the original through a signed link and checks it, as the Large files tab's job."""
+    assert POOL is not None
+    job = uploads.browser_job(upload, RESEARCH, consent=True)
+    return check_job(job, backends_of(settings, store, repo), workspace, POOL, progress)
+
+
 def finish(upload: du.DirectUpload, settings: Settings, store: ObjectStore, repo: SqliteRepository, *,
            progress=None, allow_duplicate: bool = False) -> FileRecord:
-    """Everything after the bytes are in the bucket: fetch and check, then finish the pending row."""
+    """Everything after the bytes are in the bucket: check on a worker, then finish the pending row."""
     backends = backends_of(settings, store, repo)
     workspace = Workspace()
     try:
-        prepared, original = pipeline.check_in_bucket(upload.record_id, upload.original_name, backends,
-                                                      workspace.root / "work", progress)
-        return pipeline.finish_in_bucket(prepared, original, original.record.research, backends,
+        job = checked(upload, settings, store, repo, workspace, progress)
+        if job.status is JobStatus.NOT_ACCEPTED:
+            raise ValidationError(job.message)
+        assert job.prepared is not None and job.in_bucket is not None, job.message
+        return pipeline.finish_in_bucket(job.prepared, job.in_bucket, job.in_bucket.record.research, backends,
                                          allow_duplicate=allow_duplicate, progress=progress)
     finally:
         workspace.close()
@@ -295,7 +319,7 @@ def test_a_file_that_is_not_a_video_is_removed_with_the_reason(tmp_path, setting
     upload = du.start_upload(identity(fake), backends_of(settings, store, repo))
     backends = backends_of(settings, store, repo)
     du.complete_upload(upload, put_parts(upload, fake, [1], backends).items(), RESEARCH, backends)
-    with pytest.raises(UnsupportedMedia):
+    with pytest.raises(ValidationError):
         finish(replace(upload, upload_id=None), settings, store, repo)
     assert s3_client.list_objects_v2(Bucket=store.bucket).get("KeyCount", 0) == 0
     assert repo.get(upload.record_id).status is Status.FAILED
@@ -370,9 +394,9 @@ def test_metadata_unreachable_when_marking_ready_keeps_the_original(clip, settin
 def test_an_original_changed_after_it_was_checked_is_not_marked_ready(clip, settings, store, repo, s3_client,
                                                                       tmp_path):
     upload = sent(clip, settings, store, repo)
-    backends = backends_of(settings, store, repo)
-    prepared, original = pipeline.check_in_bucket(upload.record_id, upload.original_name, backends,
-                                                  tmp_path / "work")
+    backends, workspace = backends_of(settings, store, repo), Workspace()
+    job = checked(upload, settings, store, repo, workspace)
+    prepared, original = job.prepared, job.in_bucket
     s3_client.put_object(Bucket=store.bucket, Key=upload.key, Body=b"x" * clip.stat().st_size)
     with pytest.raises(IntegrityError, match="changed in the bucket"):
         pipeline.finish_in_bucket(prepared, original, RESEARCH, backends)
@@ -429,7 +453,8 @@ def test_a_browser_job_is_checked_then_stored_then_noticed_deleted(clip, setting
     backends, workspace = backends_of(settings, store, repo), Workspace()
     upload = sent(clip, settings, store, repo)
     job = uploads.browser_job(upload, ResearchFields(subject_id="S08"), consent=True)
-    job = uploads.check(job, backends, workspace)
+    assert POOL is not None
+    job = check_job(job, backends, workspace, POOL)
     assert job.status is JobStatus.WAITING and job.doubts  # blank frames: no face, no pulse
     assert not job.store_when_checked(require_consent=True)  # so it waits for "Store it anyway"
     job = job.with_input(job.research, job.consent, keep_doubtful=True)
@@ -458,7 +483,8 @@ def test_a_browser_job_is_checked_then_stored_then_noticed_deleted(clip, setting
 def test_discarding_a_browser_job_removes_its_original_and_row(clip, settings, store, repo, s3_client):
     backends, workspace = backends_of(settings, store, repo), Workspace()
     upload = sent(clip, settings, store, repo)
-    job = uploads.check(uploads.browser_job(upload, RESEARCH, consent=False), backends, workspace)
+    assert POOL is not None
+    job = check_job(uploads.browser_job(upload, RESEARCH, consent=False), backends, workspace, POOL)
     gone = uploads.dismiss(job, backends, workspace)
     assert gone.status is JobStatus.DISCARDED and gone.retired_record_id == upload.record_id
     assert keys_in_bucket(s3_client, store.bucket) == [] and not list(repo.iter_all())

@@ -26,17 +26,18 @@ from lib.library import (
     download_url,
     export_csv,
     playback_url,
-    reanalyse,
     records_csv,
     share_expiry_options,
     share_link,
     thumbnail_urls,
 )
+from lib.pipeline import Step
 from lib.records import FileRecord, GroundTruthFile, ListQuery, NewRecord, ResearchFields, Status, VideoProperties
 from lib.repository import SqliteRepository, SqliteServerRecords
 from lib.rppg import AnalysisSummary
 from lib.settings import S3Settings, Settings
 from lib.storage import DeleteResult, ObjectStore
+from tests.support.checks import reanalyse_here
 
 BUCKET = "pulsevault-unit"
 USER = "0b6f3c5e-5a55-4c1e-9d7c-1f2a3b4c5d6e"
@@ -179,7 +180,7 @@ def test_another_users_record_is_refused_before_signing(store, repo, server, tmp
     report = delete_records(store, repo, server, [theirs.id])
     assert report.deleted == () and "does not exist" in report.failed[0].reason
     with pytest.raises(NotFound):
-        reanalyse(store, repo, server, theirs.id)
+        reanalyse_here(store, repo, server, theirs.id)
 
 
 def test_a_repository_and_server_records_of_different_users_are_refused(store, repo, tmp_path) -> None:
@@ -188,7 +189,7 @@ def test_a_repository_and_server_records_of_different_users_are_refused(store, r
     report = delete_records(store, repo, someone_else, [record.id])
     assert report.deleted == () and "another session" in report.failed[0].reason
     with pytest.raises(AccessDenied):
-        reanalyse(store, repo, someone_else, record.id)
+        reanalyse_here(store, repo, someone_else, record.id)
     assert repo.get(record.id).status is Status.READY
 
 
@@ -347,22 +348,21 @@ def test_reanalyse_downloads_the_original_and_ground_truth_and_saves(store, repo
                                flags=(), frames_analysed=375, seconds_taken=0.1)
 
     monkeypatch.setattr(library.rppg, "analyse", fake_analyse)
-    stages: list[str] = []
-    monkeypatch.setattr(library.tempfile, "tempdir", str(Path(repo.db_path).parent))
-    updated = reanalyse(store, repo, server, record.id, method="chrom", progress=lambda s, f: stages.append(s),
-                        band=(0.7, 4.0))
+    stages: list[Step] = []
+    updated = reanalyse_here(store, repo, server, record.id, method="chrom", progress=lambda p: stages.append(p.step),
+                             parent=Path(repo.db_path).parent, band=(0.7, 4.0))
     assert seen == {"body": b"bytes", "method": "CHROM", "lossless": True, "truth": ("rates.csv", 72.5),
                     "band": (0.7, 4.0)}
     assert updated.analysis["hr_bpm"] == 70.0 and repo.get(record.id).analysis["method"] == "CHROM"
-    assert stages[0] == "download" and stages[-1] == "analyse"
+    assert stages[0] is Step.DOWNLOAD and stages[-1] is Step.ANALYSE
     assert not [p for p in Path(repo.db_path).parent.iterdir() if p.name.startswith("pulsevault-reanalyse-")]
 
 
 def test_reanalyse_refuses_unknown_methods_unfinished_and_foreign_records(store, repo, server, tmp_path) -> None:
     with pytest.raises(ValidationError):
-        reanalyse(store, repo, server, add_record(repo, store).id, method="magic")
+        reanalyse_here(store, repo, server, add_record(repo, store).id, method="magic")
     with pytest.raises(ValidationError):
-        reanalyse(store, repo, server, add_record(repo, ready=False).id)
+        reanalyse_here(store, repo, server, add_record(repo, ready=False).id)
     theirs = add_record(SqliteRepository(tmp_path / "demo.db", OTHER))
     with pytest.raises(NotFound):
-        reanalyse(store, repo, server, theirs.id)
+        reanalyse_here(store, repo, server, theirs.id)

@@ -119,6 +119,8 @@ def test_admin_emails_is_refused_with_what_replaced_it(secrets, env) -> None:
 @pytest.mark.parametrize(("env", "match"), [
     ({"PULSEVAULT_MAX_UPLOAD_MB": "lots"}, "max_upload_mb"),
     ({"PULSEVAULT_QUOTA_GB": "-1"}, "quota_gb"),
+    ({"PULSEVAULT_CHECK_CONCURRENCY": "0"}, "check_concurrency"),
+    ({"PULSEVAULT_CHECK_WORKER_IDLE_S": "soon"}, "check_worker_idle_s"),
 ])
 def test_invalid_app_setting_is_a_clear_error(env: dict, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
@@ -157,3 +159,13 @@ def test_heart_rate_band_default_preset_and_pair() -> None:
     assert load_settings({}, {"PULSEVAULT_HR_BAND": "0.75-2.5"}).hr_band_hz == (0.75, 2.5)
     with pytest.raises(ConfigError, match="hr_band"):
         load_settings({}, {"PULSEVAULT_HR_BAND": "2.5-0.75"})
+
+
+def test_check_caps_come_from_the_settings_and_size_the_pool() -> None:
+    from lib.services import check_pool
+
+    settings = load_settings({"app": {"check_concurrency": 3}}, {"PULSEVAULT_CHECK_CONCURRENCY_PER_USER": "5"})
+    assert (settings.check_concurrency, settings.check_concurrency_per_user) == (3, 5)
+    pool = check_pool(settings)
+    assert (pool.limits.total, pool.limits.per_user) == (3, 3)  # one user never gets more than the server
+    assert pool.idle_exit_s == settings.check_worker_idle_s == 30
