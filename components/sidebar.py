@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import streamlit as st
 
 from components import state_keys
-from components.context import end_session, get_auth, user_context
+from components.context import forget_session, user_context
 from components.feedback import notify
 from components.text import literal
 from lib.auth import Session
@@ -36,10 +34,7 @@ def _storage_meter(services: Services) -> None:
     st.progress(min(used / quota, 1.0), text=f"Storage: {human_bytes(used)} of {human_bytes(quota)}")
 
 
-def sign_out(services: Services, session: Session) -> None:
-    # The local session is dropped regardless; the token expires on its own.
-    with contextlib.suppress(PulseVaultError):
-        get_auth(services).sign_out(session)
-    end_session()
-    notify("You are signed out.")
+def sign_out(services: Services, session: Session, *, everywhere: bool = False) -> None:
+    forget_session(services, session, everywhere=everywhere)
+    notify("You are signed out everywhere." if everywhere else "You are signed out.")
     st.switch_page("pages/sign_in.py")

@@ -31,8 +31,15 @@ SESSION = "pv_session"
 NOTICE = "pv_notice"
 """The one message shown after the next rerun (:func:`components.feedback.notify`); it must survive a
 sign-out to say "You are signed out"."""
+SESSION_ROW = "pv_session_row"
+"""The kept session (:mod:`lib.sessions`) this tab runs on; absent when signed out."""
+COOKIE_ACTION = "pv_cookie_action"
+"""A cookie route the browser must post to on the next run: ("start", ticket) or ("end", "")."""
+NEXT_PAGE = "pv_next_page"
+"""The page a signed-out deep link asked for, to go to after signing in."""
 SIDEBAR_SIGN_OUT = "sidebar_sign_out"
 ACCOUNT_SIGN_OUT = "account_sign_out"
+ACCOUNT_SIGN_OUT_EVERYWHERE = "account_sign_out_everywhere"
 SIGN_UP_EMAIL = "sign_up_email"
 SIGN_UP_PASSWORD = "sign_up_password"
 SIGN_UP_REPEAT = "sign_up_repeat"
@@ -120,6 +127,11 @@ def files_record(part: str, record_id: str) -> str:
 
 
 # --- Usage ------------------------------------------------------------------------------------------------
+
+def account_revoke(session_id: str) -> str:
+    """The Account page's "Sign out" button of one other signed-in browser."""
+    return f"revoke_{session_id}"
+
 
 USAGE_CSV = _user("usage_csv")
 USAGE_CHECK = _user("usage_check")

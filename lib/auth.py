@@ -46,6 +46,7 @@ from supabase import Client, create_client
 from supabase.lib.client_options import SyncClientOptions
 from supabase_auth import SyncMemoryStorage
 from supabase_auth import errors as sb_errors
+from supabase_auth.helpers import decode_jwt
 from supabase_auth.types import Session as SupabaseSession
 
 from lib.errors import (
@@ -168,6 +169,10 @@ class AuthProvider(Protocol):
     def refresh(self, session: Session) -> Session: ...
 
     def ensure_fresh(self, session: Session, *, margin_s: float = DEFAULT_MARGIN_S) -> Session: ...
+
+    def resume(self, access_token: str, refresh_token: str) -> Session: ...
+
+    def sign_out_everywhere(self, session: Session) -> None: ...
 
 
 def normalize_email(email: str) -> str:
@@ -339,15 +344,42 @@ class SupabaseAuth:
         with self._lock:
             return _ensure_fresh(self, session, margin_s)
 
+    def resume(self, access_token: str, refresh_token: str) -> Session:
+        """Act as a session the server kept (lib.sessions): this client's requests carry its JWT from now on.
+
+        A still-valid access token is checked with GoTrue (``/user``: a session GoTrue ended, by a sign-out
+        elsewhere or a password change, is refused) and kept; an expiring one is refreshed, which rotates
+        the refresh token: the caller stores the new one.
+        """
+        with self._lock:
+            if _seconds_left(access_token) <= DEFAULT_MARGIN_S:
+                with _translated("refresh"):
+                    response = self._client.auth.refresh_session(refresh_token)
+            else:
+                with _translated("restore"):
+                    response = self._client.auth.set_session(access_token, refresh_token)
+        if response.session is None:
+            raise SessionExpired(MSG_SESSION_EXPIRED)
+        return _from_supabase(response.session)
+
+    def sign_out_everywhere(self, session: Session) -> None:
+        """End every one of the user's sessions at GoTrue (global scope: every device), this one included."""
+        with self._lock:
+            self._revoke(session.access_token, scope="global")
+            try:
+                self._client.auth.sign_out({"scope": "local"})
+            except (sb_errors.AuthError, httpx.HTTPError) as exc:
+                log.warning("sign-out everywhere: forgetting the session failed (%s)", type(exc).__name__)
+
     def _held_session(self) -> SupabaseSession | None:
         try:
             return self._client.auth.get_session()
         except (sb_errors.AuthError, httpx.HTTPError):
             return None
 
-    def _revoke(self, access_token: str) -> None:
+    def _revoke(self, access_token: str, scope: str = "local") -> None:
         try:
-            self._client.auth.admin.sign_out(access_token, "local")
+            self._client.auth.admin.sign_out(access_token, scope)
         except sb_errors.AuthApiError as exc:
             if exc.status not in (401, 403, 404):  # those mean: already signed out
                 log.warning("sign-out: revoking the session failed (HTTP %s, %s)", exc.status, exc.code)
@@ -369,6 +401,18 @@ def _from_supabase(session: SupabaseSession) -> Session:
         expires_at=datetime.fromtimestamp(expires_at, UTC),
         is_admin=app_metadata.get("role") == ADMIN_ROLE,
     )
+
+
+def _claims(access_token: str) -> dict:
+    """The claims of a JWT the sign-in service gave us (not verified: read only for its expiry)."""
+    try:
+        return dict(decode_jwt(access_token)["payload"])
+    except sb_errors.AuthInvalidJwtError:
+        return {}
+
+
+def _seconds_left(access_token: str) -> float:
+    return float(_claims(access_token).get("exp") or 0) - datetime.now(UTC).timestamp()
 
 
 @contextmanager
@@ -539,6 +583,29 @@ class DemoAuth:
 
     def ensure_fresh(self, session: Session, *, margin_s: float = DEFAULT_MARGIN_S) -> Session:
         return _ensure_fresh(self, session, margin_s, self._now())
+
+    def resume(self, access_token: str, refresh_token: str) -> Session:
+        """The session these tokens prove: kept while the access token has time left, else rotated."""
+        now = self._now()
+        with self._connect() as conn:
+            row = conn.execute(
+                "select s.user_id, a.email, s.access_expires_at, a.role from demo_sessions s "
+                "join demo_accounts a on a.id = s.user_id where s.access_hash = ?",
+                (_token_hash(access_token or ""),),
+            ).fetchone()
+        if row is not None and row[2] - now.timestamp() > DEFAULT_MARGIN_S:
+            user_id, email, expires, role = row
+            return Session(user_id, email, access_token, refresh_token, datetime.fromtimestamp(expires, UTC),
+                           is_admin=role == ADMIN_ROLE)
+        return self._rotate(refresh_token)
+
+    def sign_out_everywhere(self, session: Session) -> None:
+        """Delete every session of the user (the demo's GoTrue "global" sign-out)."""
+        with self._connect() as conn:
+            conn.execute(
+                "delete from demo_sessions where user_id = (select user_id from demo_sessions where access_hash = ?)",
+                (_token_hash(session.access_token),),
+            )
 
     def ensure_account(self, email: str, password: str, *, role: str = RESEARCHER_ROLE) -> str:
         """The id of the account for ``email`` with this password and role, created if missing (idempotent).

@@ -29,6 +29,7 @@ from lib.repository import (
     SupabaseServerRecords,
     new_service_client,
 )
+from lib.sessions import SqliteSessionStore, TokenCipher
 from lib.settings import Settings
 from lib.storage import ObjectStore
 from lib.throttle import SignInThrottle
@@ -40,6 +41,8 @@ class Services:
     object_store: ObjectStore
     """Use :attr:`store`, which waits for demo mode's storage to be up."""
     demo: DemoBackends | None = None
+    sessions: SqliteSessionStore | None = None
+    """Where signed-in browsers' sessions are kept (lib.sessions); None: in this browser tab only."""
     service_client: Any = field(default=None, repr=False)
     """Cloud mode: the service-role PostgREST client behind every ServerRecords (None in demo mode)."""
     throttle: SignInThrottle = field(default_factory=SignInThrottle)
@@ -95,10 +98,17 @@ def build_services(
     demo = start_demo([*settings.app_origins, *origins])
     settings = settings.with_s3(demo.s3)
     services = Services(settings=settings, object_store=ObjectStore.from_settings(settings), demo=demo,
-                        checks=check_pool(settings))
+                        sessions=_demo_sessions(settings, demo), checks=check_pool(settings))
     if seed is not None:
         seed_once(lambda: seed(services))
     return services
+
+
+def _demo_sessions(settings: Settings, demo: DemoBackends) -> SqliteSessionStore:
+    """Demo mode keeps sessions next to its accounts; without a configured key, one for this process."""
+    cipher = TokenCipher(settings.session_keys) if settings.session_keys else TokenCipher.for_process()
+    return SqliteSessionStore(demo.db_path, cipher, idle_timeout_s=settings.session_idle_timeout_s,
+                              lifetime_s=settings.session_lifetime_s)
 
 
 def check_pool(settings: Settings) -> CheckPool:

@@ -41,6 +41,12 @@ DEFAULT_CHECK_CONCURRENCY_PER_USER = 1
 DEFAULT_CHECK_WORKER_IDLE_S = 30
 """A check worker with nothing to do for this long exits, and its memory goes back to the system."""
 DEFAULT_APP_ORIGINS = ("http://localhost:8501", "http://127.0.0.1:8501")
+DEFAULT_SESSION_IDLE_TIMEOUT_S = 12 * 3_600
+"""Signed out after this long without using the app: a lab machine left overnight asks again."""
+DEFAULT_SESSION_LIFETIME_S = 7 * 86_400
+"""Signed out this long after signing in, however active: bounds what a stolen cookie is worth."""
+MIN_SESSION_KEY_CHARS = 32
+"""A ``session_key`` shorter than this is refused: it guards every stored refresh token."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,12 @@ class Settings:
     """Each multipart part carries a CRC32 that S3 verifies; turn off for endpoints that reject checksums."""
     stale_pending_s: int = DEFAULT_STALE_PENDING_S
     app_origins: tuple[str, ...] = DEFAULT_APP_ORIGINS
+    session_keys: tuple[str, ...] = field(default=(), repr=False)
+    """Secret: encrypts the refresh tokens the server keeps for signed-in browsers (lib.sessions). The
+    first encrypts, every one decrypts (rotation). Empty: a key for this process only (demo mode's
+    sessions end with the process anyway)."""
+    session_idle_timeout_s: int = DEFAULT_SESSION_IDLE_TIMEOUT_S
+    session_lifetime_s: int = DEFAULT_SESSION_LIFETIME_S
     check_concurrency: int = DEFAULT_CHECK_CONCURRENCY
     check_concurrency_per_user: int = DEFAULT_CHECK_CONCURRENCY_PER_USER
     check_worker_idle_s: int = DEFAULT_CHECK_WORKER_IDLE_S
@@ -137,6 +149,9 @@ _APP_KEYS: dict[str, tuple[str, Any]] = {
     "transfer_checksums": ("PULSEVAULT_TRANSFER_CHECKSUMS", str),
     "stale_pending_s": ("PULSEVAULT_STALE_PENDING_S", int),
     "app_origins": ("PULSEVAULT_APP_ORIGINS", str),
+    "session_key": ("PULSEVAULT_SESSION_KEY", str),
+    "session_idle_timeout_s": ("PULSEVAULT_SESSION_IDLE_TIMEOUT_S", int),
+    "session_lifetime_s": ("PULSEVAULT_SESSION_LIFETIME_S", int),
     "check_concurrency": ("PULSEVAULT_CHECK_CONCURRENCY", int),
     "check_concurrency_per_user": ("PULSEVAULT_CHECK_CONCURRENCY_PER_USER", int),
     "check_worker_idle_s": ("PULSEVAULT_CHECK_WORKER_IDLE_S", int),
@@ -245,6 +260,21 @@ def _app_fields(raw: dict[str, Any]) -> dict[str, Any]:
     out.update({key: _positive(raw, key) for key in _POSITIVE_INTS if key in raw})
     if "hr_band" in raw:
         out["hr_band_hz"] = _hr_band(raw["hr_band"])
+    return out | _session_fields(raw)
+
+
+def _session_fields(raw: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "session_key" in raw:
+        keys = tuple(k.strip() for k in _as_list(raw["session_key"]) if k.strip())
+        if any(len(k) < MIN_SESSION_KEY_CHARS for k in keys):
+            raise ConfigError(
+                f"Setting [app] session_key (or PULSEVAULT_SESSION_KEY) must be at least {MIN_SESSION_KEY_CHARS} "
+                "random characters; make one with: python -c \"import secrets; print(secrets.token_urlsafe(32))\"")
+        out["session_keys"] = keys
+    for key in ("session_idle_timeout_s", "session_lifetime_s"):
+        if key in raw:
+            out[key] = _positive(raw, key)
     return out
 
 

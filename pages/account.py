@@ -1,14 +1,15 @@
-"""Who you are, which mode the app runs in, when the session expires, Sign out."""
+"""Who you are, which mode the app runs in, when the session expires, your signed-in browsers, Sign out."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from components import state_keys
-from components.context import user_context
+from components.context import this_browser_session_id, user_context
 from components.feedback import show_notice
 from components.sidebar import sign_out
 from components.text import literal
+from lib.sessions import SqliteSessionStore, StoredSession, describe_device
 from lib.units import human_bytes, human_duration
 
 
@@ -32,6 +33,36 @@ def render() -> None:
         st.markdown(f"**Role** {'administrator' if ctx.caller.is_admin else 'researcher'}")
     if st.button("Sign out", icon=":material/logout:", key=state_keys.ACCOUNT_SIGN_OUT):
         sign_out(ctx.services, ctx.session)
+    _browsers()
+
+
+def _browsers() -> None:
+    ctx = user_context()
+    store = ctx.services.sessions
+    st.subheader("Signed-in browsers")
+    if store is None:
+        st.caption("This app keeps no sessions on the server: each browser tab signs in on its own.")
+    else:
+        for stored in store.list_for(ctx.user_id):
+            _browser_row(store, stored, is_this=stored.id == this_browser_session_id())
+    if st.button("Sign out everywhere", icon=":material/devices_off:", key=state_keys.ACCOUNT_SIGN_OUT_EVERYWHERE,
+                 help="Ends every session of yours, in every browser, this one included."):
+        sign_out(ctx.services, ctx.session, everywhere=True)
+
+
+def _browser_row(store: SqliteSessionStore, stored: StoredSession, *, is_this: bool) -> None:
+    device, seen, action = st.columns([3, 3, 1], vertical_alignment="center")
+    label = describe_device(stored.user_agent) + (" · **this browser**" if is_this else "")
+    device.markdown(f"{label}  \n{stored.client_address or 'unknown address'}")
+    seen.markdown(f"Last seen {stored.last_seen_at:%Y-%m-%d %H:%M} UTC  \n"
+                  f"Signed in {stored.created_at:%Y-%m-%d %H:%M} UTC")
+    if stored.flagged:
+        seen.warning(f"Check this session: {stored.flagged}.", icon=":material/warning:")
+    if is_this:
+        return
+    if action.button("Sign out", key=state_keys.account_revoke(stored.id), help="Ends this session in that browser."):
+        store.revoke(stored.user_id, stored.id)
+        st.rerun()
 
 
 if __name__ == "__main__":  # run by st.navigation

@@ -5,15 +5,18 @@ from __future__ import annotations
 import streamlit as st
 
 from components import state_keys
-from components.context import current_session, get_auth, get_services, start_session
+from components.context import current_session, destination, get_auth, get_services, start_session
 from components.feedback import notify, show_notice, user_errors
 from components.text import literal
+
+# Where signing in leads, unless a deep link asked for another page.
+HOME = "pages/upload.py"
 
 
 def render() -> None:
     services = get_services()
     if current_session(services) is not None:
-        st.switch_page("pages/upload.py")  # just signed in
+        st.switch_page(destination(HOME))  # just signed in
     st.title("PulseVault")
     show_notice()
     st.caption("Get rPPG recordings safely into storage, and know they are usable before the subject leaves.")
@@ -49,7 +52,7 @@ def _sign_in_form() -> None:
             # The client address for the sign-in throttle (None on localhost); see lib.throttle.
             start_session(get_auth(get_services()).sign_in(email.strip(), password,
                                                            client_address=st.context.ip_address))
-            st.switch_page("pages/upload.py")
+            st.switch_page(destination(HOME))
 
 
 def _sign_up_form() -> None:
@@ -73,7 +76,7 @@ def _sign_up_form() -> None:
             assert result.session is not None
             start_session(result.session)
             notify("Your account is ready.")
-            st.switch_page("pages/upload.py")
+            st.switch_page(destination(HOME))
 
 
 def _reset_form() -> None:

@@ -348,3 +348,29 @@ def test_request_password_reset(auth: SupabaseAuth, user_id: str, supabase_stand
 
 def test_password_reset_for_an_unknown_address_looks_the_same(auth: SupabaseAuth, supabase_standin) -> None:
     auth.request_password_reset("nobody@lab.example")  # no error: addresses are not revealed
+
+
+def test_sign_out_everywhere_ends_every_device(new_client: MakeClient, user_id: str) -> None:
+    laptop, lab_pc = SupabaseAuth(new_client()), SupabaseAuth(new_client())
+    on_laptop, on_lab_pc = laptop.sign_in(EMAIL, PASSWORD), lab_pc.sign_in(EMAIL, PASSWORD)
+    laptop.sign_out_everywhere(on_laptop)
+    for auth, session in ((laptop, on_laptop), (lab_pc, on_lab_pc)):
+        with pytest.raises(SessionExpired):
+            auth.refresh(session)
+
+
+def test_resume_acts_as_a_kept_session_in_a_new_client(new_client: MakeClient, user_id: str) -> None:
+    """A new tab's client resumes from the tokens the server kept (lib.sessions), and reads as the user."""
+    kept = SupabaseAuth(new_client()).sign_in(EMAIL, PASSWORD)
+    client = new_client()
+    resumed = SupabaseAuth(client).resume(kept.access_token, kept.refresh_token)
+    assert resumed.user_id == user_id
+    assert _reads_user_files(client)
+
+
+def test_resume_of_a_session_ended_elsewhere_is_refused(new_client: MakeClient, user_id: str) -> None:
+    auth = SupabaseAuth(new_client())
+    kept = auth.sign_in(EMAIL, PASSWORD)
+    auth.sign_out_everywhere(kept)
+    with pytest.raises(SessionExpired):
+        SupabaseAuth(new_client()).resume(kept.access_token, kept.refresh_token)

@@ -79,7 +79,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen) -> None:
         try:
             if requests.get(f"{url}/_stcore/health", timeout=1).ok:
                 return
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # st.App (uvicorn) accepts connections before its runtime has started
         time.sleep(0.1)
     raise RuntimeError(f"streamlit did not answer on {url} within {STARTUP_TIMEOUT_S} s")

@@ -318,6 +318,28 @@ def test_one_refresh_wins_when_two_race(demo: DemoAuth) -> None:
     assert sorted(outcomes) == ["expired", "expired", "expired", "ok"]
 
 
+def test_resume_keeps_a_live_access_token_and_rotates_an_expiring_one(demo: DemoAuth, clock: Clock) -> None:
+    demo.ensure_account(EMAIL, PASSWORD)
+    kept = demo.sign_in(EMAIL, PASSWORD)
+    same = demo.resume(kept.access_token, kept.refresh_token)
+    assert (same.access_token, same.refresh_token) == (kept.access_token, kept.refresh_token)
+    assert same.user_id == kept.user_id
+    clock.advance(auth.DEMO_ACCESS_TTL_S - 10)
+    rotated = demo.resume(kept.access_token, kept.refresh_token)
+    assert rotated.user_id == kept.user_id and rotated.refresh_token != kept.refresh_token
+    with pytest.raises(SessionExpired):
+        demo.resume(kept.access_token, kept.refresh_token)  # the old pair was used up
+
+
+def test_sign_out_everywhere_ends_every_session_of_the_user(demo: DemoAuth) -> None:
+    demo.ensure_account(EMAIL, PASSWORD)
+    laptop, lab_pc = demo.sign_in(EMAIL, PASSWORD), demo.sign_in(EMAIL, PASSWORD)
+    demo.sign_out_everywhere(laptop)
+    for session in (laptop, lab_pc):
+        with pytest.raises(SessionExpired):
+            demo.resume("", session.refresh_token)
+
+
 # --- administrators (issue 14, attack 4) ------------------------------------------------------------
 
 
@@ -342,3 +364,10 @@ def test_the_role_survives_a_refresh_and_can_be_taken_away(db_path: Path) -> Non
     assert DemoAuth(db_path).refresh(session).is_admin
     server_side.ensure_account("boss@lab.example", PASSWORD)  # back to researcher
     assert not DemoAuth(db_path).sign_in("boss@lab.example", PASSWORD).is_admin
+
+
+def test_a_resumed_session_keeps_the_accounts_role(db_path: Path) -> None:
+    """A new tab resumes from the kept tokens (lib.sessions): an administrator stays one, from the account."""
+    DemoAuth(db_path).ensure_account("boss@lab.example", PASSWORD, role=auth.ADMIN_ROLE)
+    kept = DemoAuth(db_path).sign_in("boss@lab.example", PASSWORD)
+    assert DemoAuth(db_path).resume(kept.access_token, kept.refresh_token).is_admin

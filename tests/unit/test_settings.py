@@ -135,6 +135,23 @@ def test_upload_limit_default_matches_streamlit_config() -> None:
     assert load_settings({}, {}).max_upload_bytes == config["server"]["maxUploadSize"] * MIB
 
 
+def test_session_settings_from_environment_and_secrets() -> None:
+    key, old = "k" * 40, "o" * 32
+    env = {"PULSEVAULT_SESSION_KEY": f"{key}, {old}", "PULSEVAULT_SESSION_IDLE_TIMEOUT_S": "600"}
+    settings = load_settings({}, env)
+    assert settings.session_keys == (key, old)
+    assert settings.session_idle_timeout_s == 600
+    assert key not in repr(settings)
+    settings = load_settings({"app": {"session_key": [key], "session_lifetime_s": 3600}}, {})
+    assert settings.session_keys == (key,) and settings.session_lifetime_s == 3600
+
+
+def test_short_session_key_is_refused_with_how_to_make_one() -> None:
+    with pytest.raises(ConfigError, match="at least 32") as caught:
+        load_settings({}, {"PULSEVAULT_SESSION_KEY": "short"})
+    assert "short" not in str(caught.value)
+
+
 def test_heart_rate_band_default_preset_and_pair() -> None:
     assert load_settings({}, {}).hr_band_hz is None  # lib.rppg's default, at rest
     assert load_settings({}, {"PULSEVAULT_HR_BAND": "exercise"}).hr_band_hz == (0.7, 4.0)

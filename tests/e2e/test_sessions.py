@@ -1,0 +1,119 @@
+"""Signed in stays signed in (issue 19), in a real browser, demo mode: the cookie, reloads, tabs, deep links."""
+
+from __future__ import annotations
+
+import time
+
+from lib.demo import DEMO_EMAIL, DEMO_PASSWORD
+from lib.sessions import SESSION_COOKIE
+from tests.support.browser import sign_in
+
+COOKIE_WAIT_S = 15
+
+
+def _session_cookie(context) -> dict | None:
+    return next((c for c in context.cookies() if c["name"] == SESSION_COOKIE), None)
+
+
+def _wait_for_cookie(context) -> dict:
+    deadline = time.monotonic() + COOKIE_WAIT_S
+    while (cookie := _session_cookie(context)) is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert cookie is not None, "the browser never got the session cookie"
+    return cookie
+
+
+def _sidebar_width(page) -> float:
+    """How wide the sidebar shows (0 when collapsed or absent): Streamlit keeps a collapsed one in the DOM."""
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    box = sidebar.first.bounding_box() if sidebar.count() else None
+    return 0.0 if box is None else max(0.0, box["x"] + box["width"])
+
+
+def _signed_in_on(page, heading: str) -> None:
+    page.get_by_role("heading", name=heading).first.wait_for()
+    page.get_by_text(DEMO_EMAIL).first.wait_for()  # the sidebar
+    assert page.get_by_role("button", name="Sign in").count() == 0
+
+
+def test_reload_new_tab_and_sign_out(demo_app, page) -> None:
+    sign_in(page, demo_app.url, DEMO_EMAIL, DEMO_PASSWORD)
+    _signed_in_on(page, "Upload")
+    cookie = _wait_for_cookie(page.context)
+    # From the browser's own cookie jar: HttpOnly, Lax, whole app, bounded; plain http here, so not Secure.
+    assert cookie["httpOnly"] is True
+    assert cookie["sameSite"] == "Lax"
+    assert cookie["path"] == "/"
+    assert time.time() < cookie["expires"] <= time.time() + 8 * 86_400
+    assert len(cookie["value"]) >= 40
+    assert SESSION_COOKIE not in page.evaluate("() => document.cookie")
+    assert cookie["value"] not in page.content()
+    assert cookie["value"] not in page.evaluate("() => JSON.stringify(window.localStorage)")
+
+    page.reload()
+    _signed_in_on(page, "Upload")
+
+    second = page.context.new_page()
+    second.goto(f"{demo_app.url}/files")  # a new tab, straight to a deep link
+    _signed_in_on(second, "My files")
+
+    page.get_by_role("button", name="Sign out").first.click()
+    page.get_by_text("You are signed out.").wait_for()
+    deadline = time.monotonic() + COOKIE_WAIT_S
+    while _session_cookie(page.context) is not None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _session_cookie(page.context) is None, "sign-out left the session cookie in the browser"
+    deadline = time.monotonic() + COOKIE_WAIT_S  # the sidebar slides shut: give it its animation
+    while _sidebar_width(page) > 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _sidebar_width(page) == 0, "an empty sidebar after sign-out (issue 21, item 11)"
+    assert page.get_by_text("Where signing in leads").count() == 0  # no stray docstring on the page
+
+    # The other tab still shows My files; its next interaction finds the session revoked.
+    second.get_by_role("link", name="Usage").first.click()
+    second.get_by_role("button", name="Sign in").first.wait_for()
+    assert cookie["value"] not in demo_app.log_text()
+
+
+def test_deep_link_signed_out_leads_there_after_sign_in(demo_app, page) -> None:
+    """Issue 21, item 9: a bookmark of My files signs in to My files, not Upload."""
+    page.goto(f"{demo_app.url}/files")
+    page.get_by_label("E-mail").first.fill(DEMO_EMAIL)
+    page.get_by_label("Password").first.fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    _signed_in_on(page, "My files")
+
+
+def test_forged_cookie_gets_sign_in_and_a_log_entry(demo_app, page) -> None:
+    page.context.add_cookies([{"name": SESSION_COOKIE, "value": "forged-" + "x" * 40, "url": demo_app.url}])
+    page.goto(f"{demo_app.url}/files")
+    page.get_by_role("button", name="Sign in").first.wait_for()
+    assert page.get_by_role("heading", name="My files").count() == 0
+    deadline = time.monotonic() + 5
+    while "session cookie was refused" not in demo_app.log_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "session cookie was refused" in demo_app.log_text()
+
+
+def test_sign_out_everywhere_from_the_account_page(demo_app, page, browser) -> None:
+    sign_in(page, demo_app.url, DEMO_EMAIL, DEMO_PASSWORD)
+    _signed_in_on(page, "Upload")
+    _wait_for_cookie(page.context)
+    other = browser.new_context(viewport={"width": 1400, "height": 900}, user_agent="Mozilla/5.0 (X11; Linux "
+                                "x86_64) Firefox/128.0")
+    try:
+        laptop = other.new_page()
+        sign_in(laptop, demo_app.url, DEMO_EMAIL, DEMO_PASSWORD)
+        _signed_in_on(laptop, "Upload")
+        _wait_for_cookie(other)
+
+        page.get_by_role("link", name="Account").first.click()
+        page.get_by_text("this browser").first.wait_for()
+        page.get_by_text("Firefox on Linux").first.wait_for()  # the other browser, listed
+        page.get_by_role("button", name="Sign out everywhere").click()
+        page.get_by_text("You are signed out everywhere.").wait_for()
+
+        laptop.reload()
+        laptop.get_by_role("button", name="Sign in").first.wait_for()
+    finally:
+        other.close()
