@@ -219,7 +219,8 @@ def _create_bucket(s3: S3Settings, origins: tuple[str, ...]) -> None:
         config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
     )
     client.create_bucket(Bucket=s3.bucket)
-    client.put_bucket_cors(Bucket=s3.bucket, CORSConfiguration=cors_configuration(origins))
+    if origins:  # S3 refuses a rule without origins; a demo started by a script has no browser to allow
+        client.put_bucket_cors(Bucket=s3.bucket, CORSConfiguration=cors_configuration(origins))
 
 
 def cors_configuration(origins: Iterable[str]) -> dict:
