@@ -40,7 +40,7 @@ from lib.auth import ADMIN_ROLE, DemoAuth
 from lib.childwatch import die_with_parent
 from lib.errors import PulseVaultError, StorageUnavailable
 from lib.seaweedfs import READY_TIMEOUT_S, SeaweedFS, admin_identities, start_seaweedfs
-from lib.settings import S3Settings, Settings
+from lib.settings import DEFAULT_APP_ORIGINS, S3Settings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,9 @@ def start_demo(origins: Iterable[str]) -> DemoBackends:
     global _running
     with _lock:
         if _running is None:
-            _running = _start(tuple(origins))
+            # The local app's own origins always: S3 refuses a rule without any, and the first caller
+            # (a script, a test) may name none while the app it runs beside still needs them.
+            _running = _start((*DEFAULT_APP_ORIGINS, *origins))
         return _running
 
 
@@ -219,8 +221,7 @@ def _create_bucket(s3: S3Settings, origins: tuple[str, ...]) -> None:
         config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
     )
     client.create_bucket(Bucket=s3.bucket)
-    if origins:  # S3 refuses a rule without origins; a demo started by a script has no browser to allow
-        client.put_bucket_cors(Bucket=s3.bucket, CORSConfiguration=cors_configuration(origins))
+    client.put_bucket_cors(Bucket=s3.bucket, CORSConfiguration=cors_configuration(origins))
 
 
 def cors_configuration(origins: Iterable[str]) -> dict:

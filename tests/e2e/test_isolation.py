@@ -186,7 +186,7 @@ def test_url_query_parameters_do_not_open_the_other_users_records(stored, cloud_
     page.get_by_label("E-mail").first.fill(cloud_support.SECOND_EMAIL)
     page.get_by_label("Password").first.fill(cloud_support.USER_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("heading", name="Upload").first.wait_for()
+    page.get_by_role("heading", name="My files").first.wait_for()  # the deep link is followed after sign-in
     body = my_files(page, stored["b_capture"])
     assert "of 1 recordings" in body and stored["a_file"].name not in body
     assert a_record.id not in page.inner_text("body")  # (the frames echo the URL B typed)
