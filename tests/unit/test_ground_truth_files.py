@@ -7,14 +7,11 @@ from __future__ import annotations
 import gzip
 import json
 import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 import pytest
-from moto import mock_aws
 
 from lib.errors import GroundTruthError, QuotaExceeded, ValidationError
 from lib.ground_truth_files import (
@@ -24,36 +21,14 @@ from lib.ground_truth_files import (
 )
 from lib.keys import record_keys
 from lib.records import FileRecord, NewRecord, VideoProperties
-from lib.repository import SqliteRepository, SqliteServerRecords
+from lib.repository import SqliteServerRecords
 from lib.rppg.ground_truth import check_sync
 from lib.rppg.ground_truth.model import mean_hr, waveform
-from lib.settings import S3Settings, Settings
 from lib.storage import ObjectStore
+from tests.support.unit_world import BUCKET, SETTINGS
 
-BUCKET = "pulsevault-unit"
-USER = "0b6f3c5e-5a55-4c1e-9d7c-1f2a3b4c5d6e"
-S3 = S3Settings(bucket=BUCKET, region="us-east-1", access_key_id="AKIDUNIT", secret_access_key="unit-secret")
-SETTINGS = Settings(mode="cloud", s3=S3, presign_expiry_s=900)
 VIDEO = VideoProperties(duration_s=20.0, fps=30.0, width=64, height=48, frame_count=600, codec="FFV1",
                         lossless=True, browser_playable=False)
-
-
-@pytest.fixture
-def store() -> Iterator[ObjectStore]:
-    with mock_aws():
-        store = ObjectStore(S3, settings=SETTINGS)
-        store._client.create_bucket(Bucket=BUCKET)
-        yield store
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> SqliteRepository:
-    return SqliteRepository(tmp_path / "demo.db", USER)
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> SqliteServerRecords:
-    return SqliteServerRecords(tmp_path / "demo.db", USER)
 
 
 def add_record(server: SqliteServerRecords, name: str = "subject7_vid.avi", size: int = 1_000) -> FileRecord:

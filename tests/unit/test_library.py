@@ -5,14 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
-from moto import mock_aws
 
 from lib import library
 from lib.errors import AccessDenied, NotFound, StorageUnavailable, ValidationError
@@ -35,35 +33,13 @@ from lib.pipeline import Step
 from lib.records import FileRecord, GroundTruthFile, ListQuery, NewRecord, ResearchFields, Status, VideoProperties
 from lib.repository import SqliteRepository, SqliteServerRecords
 from lib.rppg import AnalysisSummary
-from lib.settings import S3Settings, Settings
 from lib.storage import DeleteResult, ObjectStore
 from tests.support.checks import reanalyse_here
+from tests.support.unit_world import BUCKET, SETTINGS
 
-BUCKET = "pulsevault-unit"
-USER = "0b6f3c5e-5a55-4c1e-9d7c-1f2a3b4c5d6e"
 OTHER = "9f1e2d3c-4b5a-4968-8776-655443322110"
-S3 = S3Settings(bucket=BUCKET, region="us-east-1", access_key_id="AKIDUNIT", secret_access_key="unit-secret")
-SETTINGS = Settings(mode="cloud", s3=S3, presign_expiry_s=900)
 VIDEO = VideoProperties(duration_s=12.5, fps=30.0, width=640, height=480, frame_count=375, codec="FFV1",
                         lossless=True, browser_playable=False)
-
-
-@pytest.fixture
-def store() -> Iterator[ObjectStore]:
-    with mock_aws():
-        store = ObjectStore(S3, settings=SETTINGS)
-        store._client.create_bucket(Bucket=BUCKET)
-        yield store
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> SqliteRepository:
-    return SqliteRepository(tmp_path / "demo.db", USER)
-
-
-@pytest.fixture
-def server(repo: SqliteRepository) -> SqliteServerRecords:
-    return SqliteServerRecords(repo.db_path, USER)
 
 
 def query(url: str) -> dict[str, str]:
