@@ -23,7 +23,6 @@ from lib.records import FileRecord, NewRecord, VideoProperties
 from lib.repository import Repository, ServerRecords
 from lib.rppg.ground_truth import Kind
 from lib.rppg.results import GROUND_TRUTH_SYNC, AnalysisSummary, QualityFlag, Severity
-from lib.settings import MIB, Settings
 from lib.storage import ObjectStore
 from lib.transfer import ObjectTarget, upload_file
 from tests.support.records import UserRows, sqlite_rows, supabase_rows
@@ -32,16 +31,6 @@ VIDEO = VideoProperties(duration_s=20.0, fps=30.0, width=64, height=48, frame_co
                         lossless=True, browser_playable=False)
 
 MakeRepo = Callable[[], Repository]
-
-
-@pytest.fixture
-def settings(s3_settings) -> Settings:
-    return Settings(mode="cloud", s3=s3_settings, max_upload_bytes=50 * MIB, quota_bytes=500 * MIB)
-
-
-@pytest.fixture
-def store(settings: Settings) -> ObjectStore:
-    return ObjectStore.from_settings(settings)
 
 
 @pytest.fixture(params=["sqlite", "supabase"])

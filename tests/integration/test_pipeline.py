@@ -23,8 +23,7 @@ from lib.keys import MAX_FILENAME_LENGTH, user_prefix
 from lib.pipeline import Attempt, Backends, Progress, Step
 from lib.records import FileRecord, ResearchFields, Status
 from lib.repository import Repository, ServerRecords, SqliteRepository
-from lib.settings import MIB, Settings
-from lib.storage import ObjectStore
+from lib.settings import Settings
 from lib.usage import UserRows
 from tests.support import videos
 from tests.support.records import backends_of, server_of, sqlite_rows, supabase_rows
@@ -53,16 +52,6 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "truncated": videos.truncated_copy(h264, folder / "truncated.mp4"),
         "broken_index": videos.avi_with_broken_index(mjpg, folder / "broken_index.avi"),
     }
-
-
-@pytest.fixture
-def settings(s3_settings) -> Settings:
-    return Settings(mode="cloud", s3=s3_settings, max_upload_bytes=50 * MIB, quota_bytes=500 * MIB)
-
-
-@pytest.fixture
-def store(settings: Settings) -> ObjectStore:
-    return ObjectStore.from_settings(settings)
 
 
 @pytest.fixture(params=["sqlite", "supabase"])
