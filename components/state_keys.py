@@ -126,6 +126,21 @@ def files_record(part: str, record_id: str) -> str:
     return _user(f"files_{part}_{record_id}")
 
 
+# --- Studies -----------------------------------------------------------------------------------------------
+
+STUDIES_SELECTED = _user("studies_selected")
+"""The id of the study the Studies page shows."""
+STUDIES_NEW = _user("studies_new")
+"""The "New study" form."""
+STUDIES_ADD = _user("studies_add")
+"""The "Add a member" form."""
+STUDIES_ROLE = _user("studies_role")
+"""The "Change a role" form."""
+STUDIES_REMOVE = _user("studies_remove")
+"""The "Remove a member" form."""
+STUDIES_LEAVE = _user("studies_leave")
+
+
 # --- Usage ------------------------------------------------------------------------------------------------
 
 def account_revoke(session_id: str) -> str:
