@@ -57,6 +57,8 @@ UPLOAD_JOBS = _user("upload_jobs")
 """Job id → :class:`lib.uploads.UploadJob`, in the order the files were picked."""
 UPLOAD_QUEUE = _user("upload_queue")
 """Ids of jobs whose store step runs on the next rerun."""
+UPLOAD_TARGET = _user("upload_target")
+"""The study new picks go into ("" for the personal space)."""
 UPLOAD_WORKSPACE = _user("upload_workspace")
 """This session's :class:`lib.workspace.Workspace` of local copies."""
 

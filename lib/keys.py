@@ -73,6 +73,29 @@ def space_prefix(user_id: str, study_id: str | None) -> str:
     return user_prefix(user_id) if study_id is None else study_prefix(study_id)
 
 
+@dataclass(frozen=True)
+class Space:
+    """The keys a caller may touch for one recording's space: a study's (``study_id``) or, with none, the
+    user's personal one. Made only from a row the caller's repository returned (so membership was checked)
+    or from a study the server checked the user's role in, never from what a user typed."""
+
+    user_id: str
+    study_id: str | None = None
+
+    @property
+    def prefix(self) -> str:
+        return space_prefix(self.user_id, self.study_id)
+
+
+Owner = str | Space
+"""Whose keys a storage call may touch: a user id (their personal space) or a :class:`Space`."""
+
+
+def owner_prefix(owner: Owner) -> str:
+    """The prefix every key of ``owner`` lies under."""
+    return owner.prefix if isinstance(owner, Space) else user_prefix(owner)
+
+
 def new_record_id() -> str:
     return str(uuid.uuid4())
 
@@ -151,12 +174,13 @@ def _keys_in(prefix: str, original: str) -> RecordKeys:
                       preview=f"{prefix}{PREVIEW_NAME}")
 
 
-def check_owner(key: str, user_id: str) -> str:
-    """Return ``key`` if it lies under the caller's prefix; raise otherwise.
+def check_owner(key: str, owner: Owner) -> str:
+    """Return ``key`` if it lies under the caller's prefix (their personal space's, or a study's for a
+    :class:`Space`); raise otherwise.
 
     The message never repeats the key: it may name another user's id.
     """
-    prefix = user_prefix(user_id)
+    prefix = owner_prefix(owner)
     if not isinstance(key, str) or not key.startswith(prefix) or _is_malformed(key):
         raise KeyOwnershipError("That file is not in your storage area, so PulseVault will not touch it.")
     return key

@@ -53,7 +53,7 @@ from lib import rppg
 from lib.checks import UNEXPECTED_CHECK, AnalysisTask, CheckOutcome
 from lib.errors import AccessDenied, AnalysisError, NotFound, PulseVaultError, StorageError, ValidationError
 from lib.ground_truth_files import load_record_truth
-from lib.keys import record_folder
+from lib.keys import Owner, record_folder
 from lib.media import served_as
 from lib.records import MAX_PAGE_SIZE, FileRecord, ListQuery, Status
 from lib.repository import Repository, ServerRecords
@@ -94,7 +94,7 @@ class SignedUrl:
 ShareLink = SignedUrl
 
 
-def _sign(store: ObjectStore, owner: str, key: str, *, expires_s: int | None, inline: bool,
+def _sign(store: ObjectStore, owner: Owner, key: str, *, expires_s: int | None, inline: bool,
           download_name: str | None = None) -> SignedUrl:
     content_type, inline_ok = served_as(key)
     seconds = store.expiry(expires_s)

@@ -90,6 +90,11 @@ def allows(role: Role | None, action: Action) -> bool:
     return role is not None and ROLE_RANK[role] >= ROLE_RANK[WEAKEST_ROLE_FOR[action]]
 
 
+def studies_allowing(studies: list[Study], action: Action) -> list[Study]:
+    """The studies among ``studies`` (each with the caller's role) where the caller may do ``action``."""
+    return [s for s in studies if allows(s.role, action)]
+
+
 def may_delete(study_id: str | None, role: Role | None, *, uploader_id: str, caller_id: str) -> bool:
     """Who deletes a recording: in a personal space (``study_id`` None) its uploader alone; in a study its
     uploader (while still a member) or an owner. ``role`` is the caller's in the study."""

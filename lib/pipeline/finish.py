@@ -94,6 +94,6 @@ def _tag_checksum(backends: Backends, record: FileRecord, prepared: PreparedReco
     # Metadata cannot be added to an object after it is stored; a tag can. The row holds the digest
     # too, so a store that refuses tagging is not fatal.
     try:
-        backends.store.put_tags(record.s3_key, {SHA256_METADATA: prepared.sha256}, owner=backends.owner)
+        backends.store.put_tags(record.s3_key, {SHA256_METADATA: prepared.sha256}, owner=backends.space)
     except PulseVaultError as exc:
         log.info("upload: sha256 tag not set on record %s: %s", record.id, exc)

@@ -83,12 +83,13 @@ def store_recording(prepared: PreparedRecording, research: ResearchFields, backe
 
 def _new_record(prepared: PreparedRecording, research: ResearchFields, backends: Backends,
                 record_id: str) -> NewRecord:
-    keys = record_keys(backends.owner, record_id, prepared.container.extension, datetime.now(UTC))
+    keys = record_keys(backends.owner, record_id, prepared.container.extension, datetime.now(UTC),
+                       backends.study_id)
     return NewRecord(
         id=record_id, s3_key=keys.original, bucket=backends.store.bucket, original_name=prepared.original_name,
         content_type=prepared.container.content_type, size_bytes=prepared.size_bytes, research=research,
         sha256=prepared.sha256, thumbnail_key=keys.thumbnail,
-        preview_key=keys.preview if prepared.preview else None, video=prepared.video,
+        preview_key=keys.preview if prepared.preview else None, video=prepared.video, study_id=backends.study_id,
     )
 
 

@@ -10,10 +10,11 @@ from streamlit.testing.v1 import AppTest
 from components import state_keys
 from lib.demo import start_demo
 from lib.keys import new_record_id, record_keys
-from lib.records import NewRecord, ResearchFields
+from lib.records import ListQuery, NewRecord, ResearchFields
 from lib.repository import SqliteRepository, SqliteServerRecords
 from lib.studies import Role
-from tests.support.apptest import new_demo_account, signed_in_app
+from tests.support import videos
+from tests.support.apptest import new_demo_account, signed_in_app, store_anyway
 
 QUOTA = 10**12
 
@@ -132,3 +133,36 @@ def test_members_see_the_studys_recordings_and_outsiders_see_nothing_of_it() -> 
     outsider = _studies_page(outsider_email, outsider_password)
     assert "not in any study yet" in _texts(outsider)
     assert "Treadmill" not in " ".join(str(e.value) for e in outsider.selectbox)
+
+
+def test_a_member_uploads_into_the_study_and_a_viewer_is_not_offered_it(tmp_path) -> None:
+    db = start_demo([]).db_path
+    _, _, owner_id = new_demo_account()
+    member_email, member_password, member_id = new_demo_account()
+    viewer_email, viewer_password, _ = new_demo_account()
+    owner = SqliteRepository(db, owner_id)
+    study = owner.create_study("Cold pressor")
+    owner.add_member(study.id, member_email, Role.MEMBER)
+    owner.add_member(study.id, viewer_email, Role.VIEWER)
+
+    at = signed_in_app("pages/upload.py", email=member_email, password=member_password)
+    target = at.selectbox(key=state_keys.UPLOAD_TARGET)
+    assert [target.format_func(o) for o in ("", study.id)] == ["My files (personal space)", "Study: Cold pressor"]
+    target.set_value(study.id).run()
+    clip = videos.write_opencv(tmp_path / "clip.avi", "MJPG", frames=23, size=(62, 46))
+    at.file_uploader(key=state_keys.UPLOAD_FILES).set_value([("cold 1.avi", clip.read_bytes(), "video/x-msvideo")])
+    at.run()
+    store_anyway(at)
+    next(b for b in at.button if b.label == "Upload").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert any("Stored and ready" in s.value for s in at.success)
+
+    [row] = owner.list(ListQuery(study_id=study.id)).records
+    assert (row.original_name, row.user_id, row.study_id) == ("cold 1.avi", member_id, study.id)
+    assert row.s3_key.startswith(f"studies/{study.id}/") and row.thumbnail_key.startswith(f"studies/{study.id}/")
+    assert SqliteRepository(db, member_id).list(ListQuery()).total == 0  # not in the personal space
+
+    seen = signed_in_app("pages/upload.py", email=viewer_email, password=viewer_password)
+    assert not [s for s in seen.selectbox if s.key == state_keys.UPLOAD_TARGET]  # nowhere but personal
+    assert any("viewers see and play" in c.value for c in seen.caption)

@@ -12,7 +12,7 @@ import pytest
 
 from lib.auth import DemoAuth
 from lib.errors import AccessDenied, KeyOwnershipError, NotFound, ValidationError
-from lib.keys import check_record_key, record_keys
+from lib.keys import Space, check_owner, check_record_key, record_keys
 from lib.records import ListQuery, NewRecord, ResearchFields
 from lib.repository import SqliteRepository, SqliteServerRecords
 from lib.studies import (
@@ -280,3 +280,14 @@ def test_the_server_writes_facts_of_a_study_recording_with_keys_in_its_study(lab
     # Only the uploader's server path writes a row's facts, whatever anyone's role.
     with pytest.raises(NotFound):
         lab["owner"].server.mark_failed(record, "no")
+
+
+def test_a_study_space_reaches_its_own_keys_only():
+    user, study, other = (str(uuid.uuid4()) for _ in range(3))
+    key = record_keys(user, str(uuid.uuid4()), "mp4", datetime.now(UTC), study).original
+    assert check_owner(key, Space(user, study)) == key
+    for owner in (user, Space(user, other), Space(user)):
+        with pytest.raises(KeyOwnershipError):
+            check_owner(key, owner)
+    with pytest.raises(KeyOwnershipError):
+        check_owner(f"studies/{study}/../{other}/x", Space(user, study))
