@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any, Protocol
 
 from lib.errors import AccessDenied, NotFound, QuotaExceeded, ValidationError
-from lib.keys import check_record_key, sanitize_filename
+from lib.keys import Owner, Space, check_record_key, sanitize_filename
 from lib.records import (
     MAX_PAGE_SIZE,
     SORT_COLUMNS,
@@ -115,6 +115,13 @@ def new_row_values(new: NewRecord, user_id: str) -> dict[str, Any]:
         "preview_key": record_key(new.preview_key, user_id, record_id, "preview", study_id),
         **video_columns(new.video), **research_columns(new.research),
     }
+
+
+def record_space(user_id: str, record: FileRecord) -> Owner:
+    """Whose keys ``record``'s are, for the signed-in ``user_id``: its study's space for a study recording
+    (the row must have come through that user's repository, so their membership was checked: row-level
+    security in the cloud), the user's own prefix for a personal one."""
+    return user_id if record.study_id is None else Space(user_id, record.study_id)
 
 
 def existing_study_id(study_id: str) -> str:
