@@ -76,13 +76,16 @@ def _delete(ids: list[str]) -> None:
 # --- bulk toolbar ------------------------------------------------------------------------------------
 
 
-def render_toolbar(selected: Sequence[FileRecord], query: ListQuery, ctx: UserContext) -> None:
-    """Delete the selected rows; export the whole filtered list as CSV."""
+def render_toolbar(selected: Sequence[FileRecord], query: ListQuery, ctx: UserContext, *,
+                   deletable: bool = True) -> None:
+    """Delete the selected rows (when the caller may delete every one of them: ``deletable``); export the whole
+    filtered list as CSV."""
     count, delete, export = st.columns([3, 2, 2], vertical_alignment="center")
     count.caption(f"{len(selected)} selected" if selected else "Select rows to open or delete them.")
     delete.button(f"Delete selected ({len(selected)})" if selected else "Delete selected",
-                  key=state_keys.FILES_DELETE_SELECTED, icon=":material/delete:", disabled=not selected,
-                  on_click=ask_delete, args=(tuple(selected),), width="stretch")
+                  key=state_keys.FILES_DELETE_SELECTED, icon=":material/delete:",
+                  disabled=not selected or not deletable, on_click=ask_delete, args=(tuple(selected),), width="stretch",
+                  help=None if deletable else "In a study you delete only what you uploaded (as a member or owner).")
     repo = ctx.repo
     # Deferred: the CSV of all matching rows is built only when the button is clicked.
     export.download_button("Export CSV", data=lambda: export_csv(repo, query), file_name="pulsevault-recordings.csv",

@@ -85,6 +85,8 @@ def direct_field(field: str) -> str:
 
 # --- My files ------------------------------------------------------------------------------------------------
 
+FILES_SPACE = _user("files_space")
+"""The study My files shows ("" for the personal space)."""
 FILES_SEARCH = _user("files_search")
 FILES_STATUS = _user("files_status")
 FILES_TAGS = _user("files_tags")

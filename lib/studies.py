@@ -47,6 +47,8 @@ class Action(StrEnum):
     DELETE_ANY = "delete_any"
     MANAGE_MEMBERS = "manage_members"
     """Add and remove members, change roles, rename or delete the study."""
+    SHARE = "share"
+    """Make a link anyone can download a recording with (beyond the study's members)."""
 
 
 WEAKEST_ROLE_FOR = {
@@ -56,6 +58,7 @@ WEAKEST_ROLE_FOR = {
     Action.DELETE_OWN: Role.MEMBER,
     Action.DELETE_ANY: Role.OWNER,
     Action.MANAGE_MEMBERS: Role.OWNER,
+    Action.SHARE: Role.MEMBER,
 }
 """The weakest role that may do each action."""
 
@@ -103,6 +106,30 @@ def may_delete(study_id: str | None, role: Role | None, *, uploader_id: str, cal
     if allows(role, Action.DELETE_ANY):
         return True
     return allows(role, Action.DELETE_OWN) and uploader_id == caller_id
+
+
+@dataclass(frozen=True)
+class RecordRights:
+    """What the caller may do with one recording they can see (seeing, playing and downloading it, always)."""
+
+    edit_research: bool
+    share: bool
+    delete: bool
+    manage_files: bool
+    """Ground truth, re-analysis, retry or discard of an unfinished upload: the server writes these to the
+    uploader's own rows only, so only the uploader (still allowed to upload there) manages them."""
+
+
+def record_rights(study_id: str | None, role: Role | None, *, uploader_id: str, caller_id: str) -> RecordRights:
+    """The caller's rights on a recording: everything in their personal space; by role in a study."""
+    if study_id is None:
+        return RecordRights(edit_research=True, share=True, delete=True, manage_files=True)
+    uploader = uploader_id == caller_id
+    return RecordRights(
+        edit_research=allows(role, Action.EDIT_RESEARCH), share=allows(role, Action.SHARE),
+        # An owner may delete anyone's (may_delete); the deletion's steps are the uploader's rows, so not yet.
+        delete=uploader and may_delete(study_id, role, uploader_id=uploader_id, caller_id=caller_id),
+        manage_files=uploader and allows(role, Action.UPLOAD))
 
 
 def require(role: Role | None, action: Action) -> None:

@@ -14,7 +14,7 @@ from lib.records import ListQuery, NewRecord, ResearchFields
 from lib.repository import SqliteRepository, SqliteServerRecords
 from lib.studies import Role
 from tests.support import videos
-from tests.support.apptest import new_demo_account, signed_in_app, store_anyway
+from tests.support.apptest import new_demo_account, select_rows, signed_in_app, store_anyway
 
 QUOTA = 10**12
 
@@ -166,3 +166,53 @@ def test_a_member_uploads_into_the_study_and_a_viewer_is_not_offered_it(tmp_path
     seen = signed_in_app("pages/upload.py", email=viewer_email, password=viewer_password)
     assert not [s for s in seen.selectbox if s.key == state_keys.UPLOAD_TARGET]  # nowhere but personal
     assert any("viewers see and play" in c.value for c in seen.caption)
+
+
+def _open_study_in_my_files(email: str, password: str, study_id: str) -> AppTest:
+    at = signed_in_app("pages/files.py", email=email, password=password)
+    at.selectbox(key=state_keys.FILES_SPACE).set_value(study_id).run()
+    assert not at.exception, at.exception
+    return select_rows(at, 0)
+
+
+def test_my_files_shows_a_studys_recordings_with_each_roles_actions_only() -> None:
+    db = start_demo([]).db_path
+    owner_email, owner_password, owner_id = new_demo_account()
+    member_email, member_password, member_id = new_demo_account()
+    viewer_email, viewer_password, _ = new_demo_account()
+    owner = SqliteRepository(db, owner_id)
+    study = owner.create_study("Rest and exercise")
+    owner.add_member(study.id, member_email, Role.MEMBER)
+    owner.add_member(study.id, viewer_email, Role.VIEWER)
+    record_id = new_record_id()
+    keys = record_keys(member_id, record_id, "mp4", datetime.now(UTC), study.id)
+    server = SqliteServerRecords(db, member_id)
+    server.reserve(NewRecord(id=record_id, s3_key=keys.original, bucket="demo", original_name="rest-1.mp4",
+                             content_type="video/mp4", size_bytes=2048, study_id=study.id), QUOTA)
+    server.mark_ready(record_id, size_bytes=2048, sha256=None, video=None, thumbnail_key=keys.thumbnail,
+                      preview_key=None)
+
+    def actions(at: AppTest) -> set[str]:
+        return {b.label for b in at.button} | {e.label for e in at.expander}
+
+    viewer = _open_study_in_my_files(viewer_email, viewer_password, study.id)
+    assert list(viewer.dataframe[0].value["name"]) == ["rest-1.mp4"]
+    assert "Download original" in {b.label for b in viewer.get("link_button")}
+    assert not {"Delete", "Save", "Re-analyse", "Share link"} & actions(viewer)
+    assert next(b for b in viewer.button if b.key == state_keys.FILES_DELETE_SELECTED).disabled
+    assert any("viewer of this study" in c.value for c in viewer.caption)
+
+    member = _open_study_in_my_files(member_email, member_password, study.id)
+    assert {"Delete", "Save", "Re-analyse", "Share link"} <= actions(member)
+
+    at = _open_study_in_my_files(owner_email, owner_password, study.id)
+    assert {"Save", "Share link"} <= actions(at) and "Delete" not in actions(at)  # not the uploader
+    subject = next(t for t in at.text_input if t.key == state_keys.files_record("subject", record_id))
+    subject.input("S03")
+    next(b for b in at.button if b.label == "Save").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert owner.get(record_id).research.subject_id == "S03"
+
+    personal = signed_in_app("pages/files.py", email=member_email, password=member_password)
+    assert "rest-1.mp4" not in " ".join(str(v) for d in personal.dataframe for v in d.value.get("name", []))

@@ -32,7 +32,7 @@ PASSWORD = "password-1234"
 
 @pytest.mark.parametrize(("role", "actions"), [
     (Role.VIEWER, {Action.VIEW}),
-    (Role.MEMBER, {Action.VIEW, Action.UPLOAD, Action.EDIT_RESEARCH, Action.DELETE_OWN}),
+    (Role.MEMBER, {Action.VIEW, Action.UPLOAD, Action.EDIT_RESEARCH, Action.DELETE_OWN, Action.SHARE}),
     (Role.OWNER, set(Action)),
     (None, set()),
 ])
