@@ -85,7 +85,7 @@ def render_toolbar(selected: Sequence[FileRecord], query: ListQuery, ctx: UserCo
     delete.button(f"Delete selected ({len(selected)})" if selected else "Delete selected",
                   key=state_keys.FILES_DELETE_SELECTED, icon=":material/delete:",
                   disabled=not selected or not deletable, on_click=ask_delete, args=(tuple(selected),), width="stretch",
-                  help=None if deletable else "In a study you delete only what you uploaded (as a member or owner).")
+                  help=None if deletable else "Members delete what they uploaded, owners any recording; viewers none.")
     repo = ctx.repo
     # Deferred: the CSV of all matching rows is built only when the button is clicked.
     export.download_button("Export CSV", data=lambda: export_csv(repo, query), file_name="pulsevault-recordings.csv",

@@ -14,7 +14,7 @@ PERSONAL = ""
 ROLE_CAN = {
     "viewer": "you can play and download its recordings",
     "member": "you can also edit research fields, share, and delete what you uploaded",
-    "owner": "you can also manage its members on the Studies page",
+    "owner": "you can also delete any of its recordings, and manage its members on the Studies page",
 }
 """What each role may do here, said under the picker."""
 

@@ -127,8 +127,7 @@ def record_rights(study_id: str | None, role: Role | None, *, uploader_id: str, 
     uploader = uploader_id == caller_id
     return RecordRights(
         edit_research=allows(role, Action.EDIT_RESEARCH), share=allows(role, Action.SHARE),
-        # An owner may delete anyone's (may_delete); the deletion's steps are the uploader's rows, so not yet.
-        delete=uploader and may_delete(study_id, role, uploader_id=uploader_id, caller_id=caller_id),
+        delete=may_delete(study_id, role, uploader_id=uploader_id, caller_id=caller_id),
         manage_files=uploader and allows(role, Action.UPLOAD))
 
 

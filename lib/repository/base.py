@@ -282,7 +282,8 @@ class FactUpdates:
     """The fact updates both server-side stores express as "set these columns on the user's row".
 
     Subclasses provide ``user_id``, ``_update(record_id, values)``, which refuses (NotFound) a row that is
-    not that user's, and ``_study_of(record_id)``, the space of one of that user's rows (its keys lie in it).
+    not that user's, ``_update_uploaded_or_owned(record_id, values)``, which also accepts a row of a study
+    that user owns, and ``_study_of(record_id)``, the space of one of that user's rows (its keys lie in it).
     """
 
     user_id: str
@@ -310,9 +311,14 @@ class FactUpdates:
             values["analysis"] = analysis
         return self._update(record_id, values)
 
+    def _update_uploaded_or_owned(self, record_id: str, values: Mapping[str, Any]) -> FileRecord:
+        raise NotImplementedError
+
     def mark_failed(self, record_id: str, reason: str) -> FileRecord:
-        return self._update(record_id, {"status": Status.FAILED.value,
-                                        "error": storable_text(reason)[:MAX_ERROR_CHARS]})
+        """Mark the row failed: the uploader's (a failed upload), or, for an owner of its study, any row of the
+        study (the first step of deleting it, lib.library)."""
+        return self._update_uploaded_or_owned(record_id, {"status": Status.FAILED.value,
+                                                          "error": storable_text(reason)[:MAX_ERROR_CHARS]})
 
     def set_analysis(self, record_id: str, analysis: dict[str, Any] | None) -> FileRecord:
         return self._update(record_id, {"analysis": analysis})

@@ -332,6 +332,11 @@ class SqliteServerRecords(FactUpdates, _SqliteStore):
     def _update(self, record_id: str, values: Mapping[str, Any]) -> FileRecord:
         return self._set(record_id, values)
 
+    def _update_uploaded_or_owned(self, record_id: str, values: Mapping[str, Any]) -> FileRecord:
+        return self._set(record_id, values, (
+            "(user_id = ? or study_id in (select study_id from study_members where user_id = ? and role = 'owner'))",
+            (self.user_id, self.user_id)))
+
     def rows_of(self, user_id: str) -> SqliteServerRecords:
         """Any user's rows (the demo's admin repairs them; lib.usage checks the caller is an admin first)."""
         return self if str(user_id) == self.user_id else SqliteServerRecords(self.db_path, user_id)

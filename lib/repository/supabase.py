@@ -169,6 +169,17 @@ class SupabaseServerRecords(FactUpdates, _PostgrestRows):
                           .eq("study_id", existing_study_id(study_id)).eq("user_id", self.user_id))
         return role_of(rows[0]["role"]) if rows else None
 
+    def _update_uploaded_or_owned(self, record_id: str, values: Mapping[str, Any]) -> FileRecord:
+        record_id = existing_record_id(record_id)
+        found = self._rows(self._client.from_(TABLE).select("user_id, study_id").eq("id", record_id))
+        if not found or (found[0]["user_id"] != self.user_id
+                         and (found[0]["study_id"] is None or self._role_in(found[0]["study_id"]) is not Role.OWNER)):
+            raise not_found()
+        rows = self._rows(self._client.from_(TABLE).update(dict(values)).eq("id", record_id))
+        if not rows:
+            raise not_found()
+        return record_from_row(rows[0])
+
     def delete(self, record_id: str) -> None:
         """Delete a row this user may delete (lib.studies.may_delete): their own, or one of a study they own."""
         record_id = existing_record_id(record_id)

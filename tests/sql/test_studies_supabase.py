@@ -167,3 +167,14 @@ def test_a_member_may_leave_but_the_last_owner_may_not(lab):
     owner.set_role(lab.study, lab["member"].repo.user_id, Role.OWNER)
     owner.remove_member(lab.study, owner.user_id)
     assert owner.studies() == []
+
+
+def test_an_owner_marks_any_study_recording_failed_to_delete_it_others_only_their_own(lab):
+    record = _upload(lab["member"], lab.study)
+    assert lab["owner"].server.mark_failed(record, "deleting").error == "deleting"
+    with pytest.raises(NotFound):
+        lab["owner"].server.set_analysis(record, {"hr_bpm": 60})
+    theirs = _upload(lab["owner"], lab.study)
+    for role in ("member", "viewer", "outsider"):
+        with pytest.raises(NotFound):
+            lab[role].server.mark_failed(theirs, "no")

@@ -12,7 +12,8 @@ import pytest
 
 from lib.auth import DemoAuth
 from lib.errors import AccessDenied, KeyOwnershipError, NotFound, ValidationError
-from lib.keys import Space, check_owner, check_record_key, record_keys
+from lib.keys import Space, check_owner, check_record_key, record_keys, record_keys_of
+from lib.library import delete_records, playback_url
 from lib.records import ListQuery, NewRecord, ResearchFields
 from lib.repository import SqliteRepository, SqliteServerRecords
 from lib.studies import (
@@ -25,6 +26,7 @@ from lib.studies import (
     require,
     study_name,
 )
+from tests.support.unit_world import BUCKET
 
 QUOTA = 10**12
 PASSWORD = "password-1234"
@@ -277,9 +279,14 @@ def test_the_server_writes_facts_of_a_study_recording_with_keys_in_its_study(lab
     with pytest.raises(KeyOwnershipError):
         lab["member"].server.mark_ready(record, size_bytes=10, sha256=None, video=None, thumbnail_key=None,
                                         preview_key=personal_key)
-    # Only the uploader's server path writes a row's facts, whatever anyone's role.
+    # Only the uploader's server path writes a row's facts; an owner may only mark it failed (deleting it).
     with pytest.raises(NotFound):
-        lab["owner"].server.mark_failed(record, "no")
+        lab["owner"].server.set_analysis(record, {"hr_bpm": 60})
+    for role in ("member", "viewer", "outsider"):
+        other = _upload(lab["owner"], lab.study)
+        with pytest.raises(NotFound):
+            lab[role].server.mark_failed(other, "no")
+    assert lab["owner"].server.mark_failed(record, "deleting").error == "deleting"
 
 
 def test_a_study_space_reaches_its_own_keys_only():
@@ -291,3 +298,30 @@ def test_a_study_space_reaches_its_own_keys_only():
             check_owner(key, owner)
     with pytest.raises(KeyOwnershipError):
         check_owner(f"studies/{study}/../{other}/x", Space(user, study))
+
+
+def _objects(store) -> set[str]:
+    listed = store._client.list_objects_v2(Bucket=BUCKET).get("Contents", [])
+    return {o["Key"] for o in listed}
+
+
+def test_study_recordings_are_played_by_members_and_deleted_by_uploader_or_owner(lab, store):
+    record = _upload(lab["member"], lab.study)
+    keys = record_keys_of(lab["owner"].repo.get(record).s3_key)
+    for key in (keys.original, keys.thumbnail):
+        store._client.put_object(Bucket=BUCKET, Key=key, Body=b"x")
+    assert keys.prefix in playback_url(store, lab["viewer"].repo, record).url
+    with pytest.raises(NotFound):
+        playback_url(store, lab["outsider"].repo, record)
+
+    for role in ("viewer", "outsider"):
+        report = delete_records(store, lab[role].repo, lab[role].server, [record])
+        assert not report.deleted and report.failed
+    assert _objects(store) == {keys.original, keys.thumbnail}
+    assert lab["owner"].repo.get(record).status.value == "ready"  # refused before anything changed
+
+    report = delete_records(store, lab["owner"].repo, lab["owner"].server, [record])
+    assert report.ok and report.deleted == (record,)
+    assert _objects(store) == set()
+    with pytest.raises(NotFound):
+        lab["member"].repo.get(record)
