@@ -125,6 +125,7 @@ def _leave_button(repo: Repository, study: Study, user_id: str) -> None:
 def render_recordings(repo: Repository, study: Study) -> None:
     """The study's newest recordings, with who uploaded each."""
     st.subheader("Recordings")
+    st.caption("Play, download and edit them in My files: choose this study at the top of the page.")
     with user_errors("Loading the study's recordings"):
         page = repo.list(ListQuery(study_id=study.id, page_size=STUDY_RECORDINGS_SHOWN))
         if not page.records:

@@ -64,7 +64,7 @@ def store_recording(prepared: PreparedRecording, research: ResearchFields, backe
     check_unchanged(prepared)
     check_size(prepared.original_name, prepared.size_bytes, backends.settings.max_upload_bytes)
     if not attempt.allow_duplicate:
-        check_not_duplicate(prepared.original_name, prepared.sha256, backends.repo, report)
+        check_not_duplicate(prepared.original_name, prepared.sha256, backends.repo, report, backends.study_id)
     if attempt.replaces:
         remove_unfinished(attempt.replaces, backends)
     report.step(Step.RECORD)

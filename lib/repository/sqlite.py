@@ -463,12 +463,12 @@ class SqliteRepository(ResearchUpdates, _SqliteStore):
         )
         return RecordPage(tuple(self._row(r) for r in rows), total, query.page, query.page_size)
 
-    def find_ready_by_sha256(self, sha256: str) -> FileRecord | None:
-        rows = self._query(
-            "select * from user_files where user_id = ? and study_id is null and sha256 = ? and status = 'ready' "
-            "order by created_at desc limit 1",
-            (self.user_id, sha256),
-        )
+    def find_ready_by_sha256(self, sha256: str, study_id: str | None = None) -> FileRecord | None:
+        """The newest ready recording with these bytes in the space: the personal one, or a study's (any
+        member's upload)."""
+        space, params = self._space(study_id)
+        rows = self._query(f"select * from user_files where {space} and sha256 = ? and status = 'ready' "
+                           "order by created_at desc limit 1", (*params, sha256))
         return self._row(rows[0]) if rows else None
 
     def usage(self) -> UsageSummary:

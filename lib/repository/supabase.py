@@ -249,11 +249,17 @@ class SupabaseRepository(ResearchUpdates, _PostgrestRows):
         total = result.count if result.count is not None else offset + len(records)
         return RecordPage(records, total, query.page, query.page_size)
 
-    def find_ready_by_sha256(self, sha256: str) -> FileRecord | None:
-        rows = self._rows(
-            self._client.table(TABLE).select("*").eq("user_id", self.user_id).is_("study_id", "null")
-            .eq("sha256", sha256).eq("status", Status.READY.value).order("created_at", desc=True).limit(1)
-        )
+    def find_ready_by_sha256(self, sha256: str, study_id: str | None = None) -> FileRecord | None:
+        """The newest ready recording with these bytes in the space: the personal one, or a study's (any
+        member's upload; row-level security checks the membership)."""
+        builder = self._client.table(TABLE).select("*")
+        if study_id is None:
+            builder = builder.eq("user_id", self.user_id).is_("study_id", "null")
+        else:
+            self.study(study_id)  # NotFound in words for a non-member, as the demo's store says
+            builder = builder.eq("study_id", existing_study_id(study_id))
+        rows = self._rows(builder.eq("sha256", sha256).eq("status", Status.READY.value)
+                          .order("created_at", desc=True).limit(1))
         return record_from_row(rows[0]) if rows else None
 
     def usage(self) -> UsageSummary:

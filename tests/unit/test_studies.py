@@ -116,13 +116,13 @@ def _person(db: Path, email: str) -> Person:
     return Person(SqliteRepository(db, user_id), SqliteServerRecords(db, user_id))
 
 
-def _upload(person: Person, study: str | None, **research: str) -> str:
+def _upload(person: Person, study: str | None, sha256: str | None = None, **research: str) -> str:
     record_id = str(uuid.uuid4())
     keys = record_keys(person.id, record_id, "mp4", datetime.now(UTC), study)
     person.server.reserve(NewRecord(id=record_id, s3_key=keys.original, bucket="demo", original_name="r.mp4",
                                     content_type="video/mp4", size_bytes=10, study_id=study,
                                     research=ResearchFields(**research)), QUOTA)
-    person.server.mark_ready(record_id, size_bytes=10, sha256=None, video=None, thumbnail_key=keys.thumbnail,
+    person.server.mark_ready(record_id, size_bytes=10, sha256=sha256, video=None, thumbnail_key=keys.thumbnail,
                              preview_key=None)
     return record_id
 
@@ -325,3 +325,14 @@ def test_study_recordings_are_played_by_members_and_deleted_by_uploader_or_owner
     assert _objects(store) == set()
     with pytest.raises(NotFound):
         lab["member"].repo.get(record)
+
+
+def test_a_duplicate_is_looked_for_in_the_space_the_upload_goes_to(lab):
+    in_study = _upload(lab["member"], lab.study, sha256="ab" * 32)
+    personal = _upload(lab["owner"], None, sha256="cd" * 32)
+    assert lab["owner"].repo.find_ready_by_sha256("ab" * 32, lab.study).id == in_study  # any member's upload
+    assert lab["owner"].repo.find_ready_by_sha256("ab" * 32) is None  # not in the personal space
+    assert lab["owner"].repo.find_ready_by_sha256("cd" * 32).id == personal
+    assert lab["member"].repo.find_ready_by_sha256("cd" * 32, lab.study) is None
+    with pytest.raises(NotFound):
+        lab["outsider"].repo.find_ready_by_sha256("ab" * 32, lab.study)
