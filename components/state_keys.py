@@ -143,6 +143,8 @@ STUDIES_ROLE = _user("studies_role")
 STUDIES_REMOVE = _user("studies_remove")
 """The "Remove a member" form."""
 STUDIES_LEAVE = _user("studies_leave")
+STUDIES_DELETE = _user("studies_delete")
+"""The owner's "Delete this study" form."""
 
 
 # --- Usage ------------------------------------------------------------------------------------------------

@@ -142,3 +142,21 @@ def render_recordings(repo: Repository, study: Study) -> None:
             column_config={"Uploaded": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")})
         if page.total > len(rows):
             st.caption(f"The newest {len(rows)} of {page.total} recordings.")
+
+
+def render_delete_study(repo: Repository, study: Study) -> None:
+    """An owner deletes an empty study (its recordings first: their objects must leave the bucket)."""
+    if not allows(study.role, Action.MANAGE_MEMBERS):
+        return
+    with st.expander("Delete this study", icon=":material/delete_forever:"), \
+            st.form(state_keys.STUDIES_DELETE, border=False):
+        sure = st.checkbox(f"Delete {literal(study.name)} and every membership in it")
+        if st.form_submit_button("Delete study", icon=":material/delete_forever:"):
+            if not sure:
+                st.warning("Tick the box to confirm deleting the study.")
+                return
+            with user_errors("Deleting the study"):
+                repo.delete_study(study.id)
+                st.session_state.pop(state_keys.STUDIES_SELECTED, None)
+                notify(f"Study {literal(study.name)} deleted.")
+                st.rerun()

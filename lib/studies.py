@@ -170,3 +170,6 @@ MSG_NO_ACCOUNT = ("Nobody has signed up to PulseVault with {email} yet. Ask them
 MSG_ALREADY_MEMBER = "{email} is already a member of this study; change their role in the table instead."
 MSG_LAST_OWNER = "A study needs an owner: make someone else an owner first."
 MSG_STUDY_NOT_FOUND = "That study does not exist, or you are not a member of it."
+MSG_STUDY_NOT_EMPTY = ("{name} still holds recordings: delete them first (in My files, with this study chosen), "
+                       "then delete the study.")
+"""A study is deleted only once its recordings (and their objects in the bucket) are gone."""

@@ -1,4 +1,5 @@
-"""Studies: create one, see its members and recordings; owners add members by e-mail and manage roles."""
+"""Studies: create one, see its members and recordings; owners add members by e-mail, manage roles and delete
+an empty study."""
 
 from __future__ import annotations
 
@@ -6,7 +7,14 @@ import streamlit as st
 
 from components.context import user_context
 from components.feedback import show_notice, user_errors
-from components.studies_view import ROLE_HELP, pick_study, render_members, render_new_study, render_recordings
+from components.studies_view import (
+    ROLE_HELP,
+    pick_study,
+    render_delete_study,
+    render_members,
+    render_new_study,
+    render_recordings,
+)
 from lib.studies import Study
 
 
@@ -29,6 +37,7 @@ def render() -> None:
     study = pick_study(studies)
     render_members(ctx.repo, study, ctx.user_id)
     render_recordings(ctx.repo, study)
+    render_delete_study(ctx.repo, study)
 
 
 if __name__ == "__main__":  # run by st.navigation

@@ -66,6 +66,7 @@ from lib.studies import (
     MSG_ALREADY_MEMBER,
     MSG_LAST_OWNER,
     MSG_NO_ACCOUNT,
+    MSG_STUDY_NOT_EMPTY,
     MSG_STUDY_NOT_FOUND,
     ROLE_RANK,
     Action,
@@ -105,7 +106,7 @@ begin
 end;
 create trigger if not exists study_members_keep_an_owner_delete
   before delete on study_members
-  when old.role = 'owner' and not exists (
+  when old.role = 'owner' and exists (select 1 from studies s where s.id = old.study_id) and not exists (
     select 1 from study_members m where m.study_id = old.study_id and m.role = 'owner' and m.user_id <> old.user_id)
 begin
   select raise(abort, 'last_owner');
@@ -550,6 +551,15 @@ class SqliteRepository(ResearchUpdates, _SqliteStore):
                               (existing_study_id(study_id), str(user_id)))
         if not removed:
             raise NotFound("That person is not a member of this study.")
+
+    def delete_study(self, study_id: str) -> None:
+        """Delete an empty study and its memberships (an owner only)."""
+        study = self.study(study_id)
+        require_member(study.role, Action.MANAGE_MEMBERS)
+        if self._query("select 1 from user_files where study_id = ? limit 1", (study.id,)):
+            raise ValidationError(MSG_STUDY_NOT_EMPTY.format(name=study.name))
+        self._write(("delete from studies where id = ?", (study.id,)),
+                    ("delete from study_members where study_id = ?", (study.id,)))
 
     def _read_together(self, *queries: tuple[str, tuple[Any, ...]]) -> list[list[sqlite3.Row]]:
         """Several reads in one transaction, so the figures they give agree with each other."""

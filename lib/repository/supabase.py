@@ -67,6 +67,7 @@ from lib.studies import (
     MSG_ALREADY_MEMBER,
     MSG_LAST_OWNER,
     MSG_NO_ACCOUNT,
+    MSG_STUDY_NOT_EMPTY,
     MSG_STUDY_NOT_FOUND,
     Action,
     Member,
@@ -333,6 +334,19 @@ class SupabaseRepository(ResearchUpdates, _PostgrestRows):
         if str(user_id) != self.user_id:
             require_member(self.study(study_id).role, Action.MANAGE_MEMBERS)
         self._change_membership(self._client.table(MEMBERS).delete(), study_id, user_id)
+
+    def delete_study(self, study_id: str) -> None:
+        """Delete an empty study (an owner only; its memberships go with it, by cascade)."""
+        study = self.study(study_id)
+        require_member(study.role, Action.MANAGE_MEMBERS)
+        try:
+            self._client.table(STUDIES).delete().eq("id", study.id).execute()
+        except APIError as exc:
+            if exc.code == "23503":  # user_files.study_id: the study still holds recordings
+                raise ValidationError(MSG_STUDY_NOT_EMPTY.format(name=study.name)) from exc
+            raise _translate_supabase_error(exc) from exc
+        except Exception as exc:
+            raise _translate_supabase_error(exc) from exc
 
     def _change_membership(self, builder: Any, study_id: str, user_id: str) -> None:
         try:

@@ -97,8 +97,15 @@ def test_an_owner_creates_a_study_adds_members_and_manages_their_roles() -> None
 
     seen = _studies_page(viewer_email, viewer_password)
     assert _shown_study(seen) == "Sleep 2025 (viewer)"
-    assert not [b for b in seen.button if b.label in ("Add", "Change role", "Remove")]
+    assert not [b for b in seen.button if b.label in ("Add", "Change role", "Remove", "Delete study")]
     assert "No recordings in this study yet" in _texts(seen)
+
+    at = _submit(at, state_keys.STUDIES_DELETE, "Delete study")
+    assert "Tick the box" in _texts(at)
+    _in_form(at, "checkbox", state_keys.STUDIES_DELETE)[0].check()
+    at = _submit(at, state_keys.STUDIES_DELETE, "Delete study")
+    assert "Study Sleep 2025 deleted" in _texts(at)
+    assert "not in any study yet" in _texts(at)
 
 
 def test_the_last_owner_is_told_to_hand_over_before_leaving() -> None:

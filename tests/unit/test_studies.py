@@ -336,3 +336,16 @@ def test_a_duplicate_is_looked_for_in_the_space_the_upload_goes_to(lab):
     assert lab["member"].repo.find_ready_by_sha256("cd" * 32, lab.study) is None
     with pytest.raises(NotFound):
         lab["outsider"].repo.find_ready_by_sha256("ab" * 32, lab.study)
+
+
+def test_only_an_owner_deletes_a_study_and_only_once_it_is_empty(lab):
+    record = _upload(lab["member"], lab.study)
+    for role in ("member", "viewer", "outsider"):
+        with pytest.raises(AccessDenied if role != "outsider" else NotFound):
+            lab[role].repo.delete_study(lab.study)
+    with pytest.raises(ValidationError, match="still holds recordings"):
+        lab["owner"].repo.delete_study(lab.study)
+    lab["member"].server.delete(record)
+    lab["owner"].repo.delete_study(lab.study)
+    for role in ("owner", "member", "viewer"):
+        assert lab[role].repo.studies() == []
