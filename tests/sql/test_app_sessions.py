@@ -22,8 +22,9 @@ import requests
 
 from lib.auth import Session
 from lib.repository import new_service_client
+from lib.services import build_services
 from lib.sessions import TICKET_TTL_S, ClientInfo, PostgrestSessionStore, TokenCipher
-from lib.settings import SupabaseSettings
+from lib.settings import S3Settings, Settings, SupabaseSettings
 from tests.support.supabase.server import SupabaseStandin
 
 KEY = "k" * 43
@@ -301,3 +302,33 @@ def test_my_own_token_revokes_my_session_for_good(supabase_standin, store, users
 
 def test_the_anon_key_alone_reads_nothing(supabase_standin, a_session) -> None:
     assert _denied(Rest(supabase_standin, None).get(select="id"))
+
+
+# --- what build_services makes of the settings ------------------------------------------------
+
+
+def _cloud_settings(standin: SupabaseStandin, keys: tuple[str, ...]) -> Settings:
+    s3 = S3Settings(bucket="lab", region="us-east-1", access_key_id="AKIAUNUSED", secret_access_key="unused",
+                    endpoint_url="http://127.0.0.1:9")  # never contacted here
+    supabase = SupabaseSettings(url=standin.url, anon_key=standin.anon_key, service_role_key=standin.service_role_key)
+    return Settings(mode="cloud", s3=s3, supabase=supabase, session_keys=keys, session_idle_timeout_s=IDLE_S,
+                    session_lifetime_s=LIFETIME_S)
+
+
+def test_cloud_mode_keeps_sessions_in_the_database_with_a_key(supabase_standin: SupabaseStandin, users) -> None:
+    services = build_services(_cloud_settings(supabase_standin, (KEY,)))
+    assert isinstance(services.sessions, PostgrestSessionStore)
+    assert services.sessions.lifetime_s == LIFETIME_S
+    row_id, secret = _signed_in(services.sessions, _session(users[0]))
+    again = build_services(_cloud_settings(supabase_standin, (KEY,)))  # the next process of the lab
+    assert again.sessions is not None
+    resumed = again.sessions.resume(secret, LAPTOP)
+    assert resumed is not None and resumed.stored.id == row_id
+
+
+def test_cloud_mode_without_a_key_keeps_none_and_says_how(supabase_standin: SupabaseStandin,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="lib.services")
+    services = build_services(_cloud_settings(supabase_standin, ()))
+    assert services.sessions is None
+    assert "session_key" in caplog.text and "PULSEVAULT_SESSION_KEY" in caplog.text and "sql/006" in caplog.text
