@@ -200,3 +200,33 @@ def test_cloud_session_survives_an_app_restart_and_no_token_reaches_the_browser(
             assert b"Traceback" not in body, label
     finally:
         context.close()
+
+
+def test_cloud_account_page_signs_out_another_browser(cloud_app, page, browser) -> None:
+    """The Account page lists the user's kept sessions from the database and ends another browser's."""
+    sign_in(page, cloud_app.url, cloud_support.USER_EMAIL, cloud_support.USER_PASSWORD)
+    _signed_in_on(page, "Upload", cloud_support.USER_EMAIL)
+    _wait_for_cookie(page.context)
+    other = browser.new_context(viewport={"width": 1400, "height": 900}, user_agent="Mozilla/5.0 (X11; Linux "
+                                "x86_64) Firefox/128.0")
+    try:
+        laptop = other.new_page()
+        sign_in(laptop, cloud_app.url, cloud_support.USER_EMAIL, cloud_support.USER_PASSWORD)
+        _signed_in_on(laptop, "Upload", cloud_support.USER_EMAIL)
+        _wait_for_cookie(other)
+
+        page.get_by_role("link", name="Account").first.click()
+        page.get_by_text("this browser").first.wait_for()
+        row = page.get_by_test_id("stHorizontalBlock").filter(has_text="Firefox on Linux").last
+        row.get_by_role("button", name="Sign out").click()
+        page.get_by_text("this browser").first.wait_for()
+        deadline = time.monotonic() + COOKIE_WAIT_S
+        while page.get_by_text("Firefox on Linux").count() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert page.get_by_text("Firefox on Linux").count() == 0, "the ended session is still listed"
+
+        laptop.reload()
+        laptop.get_by_role("button", name="Sign in").first.wait_for()
+        _signed_in_on(page, "Account", cloud_support.USER_EMAIL)  # this browser stays signed in
+    finally:
+        other.close()
