@@ -445,6 +445,20 @@ class ObjectStore:
             partial.unlink(missing_ok=True)
         return target
 
+    def iter_object(self, key: str, *, owner: str, etag: str, chunk_size: int = DOWNLOAD_CHUNK) -> Iterator[bytes]:
+        """An object's bytes, ``chunk_size`` at a time, never the whole object in memory.
+
+        Asked for with the ETag the caller saw (``If-Match``): an object replaced since then fails
+        (412, :class:`StorageError`) instead of handing out other bytes than were listed.
+        """
+        check_owner(key, owner)
+        with self._errors("read the file"):
+            body = self._client.get_object(Bucket=self.bucket, Key=key, IfMatch=f'"{etag}"')["Body"]
+            try:
+                yield from body.iter_chunks(chunk_size)
+            finally:
+                body.close()
+
     # --- internals ----------------------------------------------------------
 
     def _presign(self, operation: str, params: dict[str, Any], expires: int | None) -> str:
