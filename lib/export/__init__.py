@@ -12,10 +12,19 @@ and a README; delivered as a zip streamed from the bucket, or as a manifest with
 - :mod:`.prepare`: what My files' Export calls.
 """
 
-from lib.export.model import LAYOUT_LABELS, Delivery, ExportPlan, Layout, Selection
-from lib.export.prepare import PreparedExport, prepare_export
-from lib.export.routes import ExportBackends, export_routes
-from lib.export.tickets import ExportTickets
+from lib.lazy import lazy_exports
 
-__all__ = ["LAYOUT_LABELS", "Delivery", "ExportBackends", "ExportPlan", "ExportTickets", "Layout", "PreparedExport",
-           "Selection", "export_routes", "prepare_export"]
+_EXPORTS = {  # name -> its module; each loads on first use (lib.lazy), so importing the package stays cheap
+    "LAYOUT_LABELS": "model",
+    "Delivery": "model",
+    "ExportPlan": "model",
+    "Layout": "model",
+    "Selection": "model",
+    "PreparedExport": "prepare",
+    "prepare_export": "prepare",
+    "ExportBackends": "routes",
+    "export_routes": "routes",
+    "ExportTickets": "tickets",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

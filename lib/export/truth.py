@@ -19,7 +19,6 @@ import numpy as np
 from lib.errors import ExportRefused
 from lib.records import FileRecord
 from lib.rppg.ground_truth import GroundTruth, Kind
-from lib.rppg.ground_truth.reference import ground_truth_hr
 
 HR_WINDOW_S = 10.0
 """The heart-rate line of ground_truth.txt: each sample's rate is the spectral estimate over this window
@@ -62,6 +61,8 @@ def ubfc_text(wave: GroundTruth, record: FileRecord) -> bytes:
 def _hr_per_sample(wave: GroundTruth, t: np.ndarray) -> np.ndarray | None:
     """The heart rate at each time in ``t``: windowed estimates, interpolated; the whole-signal one where
     no window can be estimated."""
+    from lib.rppg.ground_truth.reference import ground_truth_hr  # SciPy: loaded only when a UBFC export is made
+
     whole = ground_truth_hr(wave, start_s=float(t[0]), end_s=float(t[-1]))
     centres = np.arange(float(t[0]), float(t[-1]) + HR_STEP_S / 2, HR_STEP_S)
     half = HR_WINDOW_S / 2
