@@ -58,21 +58,26 @@ def add_recording(store: ObjectStore, server: ServerRecords, name: str, *, subje
                   truth: Truth | None = None, analysis: dict | None = None) -> FileRecord:
     """A ready recording (stored as ``name``'s extension) with its bytes in the bucket, and its ground truth and
     analysis, for ``server``'s user."""
-    data = uuid.uuid4().bytes * 64
+    record = store_recording(store, server, name, uuid.uuid4().bytes * 64,
+                             ResearchFields(subject_id=subject, session_label=session))
+    if analysis is not None:
+        record = server.set_analysis(record.id, analysis)
+    if truth is not None:
+        record = attach(store, server, record, truth)
+    return record
+
+
+def store_recording(store: ObjectStore, server: ServerRecords, name: str, data: bytes,
+                    research: ResearchFields) -> FileRecord:
+    """``data`` in the bucket as ``name``'s original and its row marked ready with the real checksum."""
     record_id = str(uuid.uuid4())
     keys = record_keys(server.user_id, record_id, extension_of(name), datetime.now(UTC))
     store._client.put_object(Bucket=store.bucket, Key=keys.original, Body=data)
     server.reserve(NewRecord(id=record_id, s3_key=keys.original, bucket=store.bucket, original_name=name,
-                             content_type="video/x-msvideo", size_bytes=len(data),
-                             research=ResearchFields(subject_id=subject, session_label=session), video=VIDEO),
+                             content_type="video/x-msvideo", size_bytes=len(data), research=research, video=VIDEO),
                    quota_bytes=10**13)
-    record = server.mark_ready(record_id, size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest(), video=VIDEO,
-                               thumbnail_key=None, preview_key=None)
-    if analysis is not None:
-        record = server.set_analysis(record_id, analysis)
-    if truth is not None:
-        record = attach(store, server, record, truth)
-    return record
+    return server.mark_ready(record_id, size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest(), video=VIDEO,
+                             thumbnail_key=None, preview_key=None)
 
 
 def attach(store: ObjectStore, server: ServerRecords, record: FileRecord, truth: Truth) -> FileRecord:
