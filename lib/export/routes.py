@@ -20,7 +20,7 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from lib.errors import ExportRefused, PulseVaultError
-from lib.export.archive import export_zip, zip_name
+from lib.export.archive import export_zip, read_ahead, zip_name
 from lib.export.plan import check_plan_unchanged
 from lib.export.tickets import ExportTickets
 from lib.sessions import SESSION_COOKIE, ClientInfo, Resumed
@@ -78,7 +78,7 @@ def export_routes(backends: BackendsProvider) -> list[Route]:
                  plan.owner)
         headers = {"Content-Length": str(len(archive)), "Cache-Control": "no-store",
                    "Content-Disposition": content_disposition(zip_name(plan), inline=False)}
-        return StreamingResponse(iter(archive), media_type="application/zip", headers=headers)
+        return StreamingResponse(read_ahead(archive), media_type="application/zip", headers=headers)
 
     return [Route(EXPORT_PATH, download, methods=["GET"])]
 

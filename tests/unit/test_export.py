@@ -9,6 +9,7 @@ import csv
 import gzip
 import io
 import json
+import threading
 import zipfile
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -20,7 +21,7 @@ import yaml
 
 from lib.errors import ExportRefused
 from lib.export import Delivery, ExportTickets, Layout, Selection, prepare_export
-from lib.export.archive import export_zip
+from lib.export.archive import export_zip, read_ahead
 from lib.export.plan import build_plan, check_plan_unchanged
 from lib.records import ListQuery
 from lib.repository import SqliteRepository
@@ -289,3 +290,33 @@ def test_bids_physio_is_deterministic(store, repo, server) -> None:
     assert first.made == again.made
     table = next(m for m in first.made if m.path.endswith("_physio.tsv.gz"))
     assert len(gzip.decompress(table.data).splitlines()) == 1000
+
+
+# --- read-ahead ----------------------------------------------------------------------------------------------
+
+
+def test_read_ahead_keeps_the_order_and_hands_on_an_error() -> None:
+    assert list(read_ahead(iter([b"a", b"b", b"c"]), depth=1)) == [b"a", b"b", b"c"]
+
+    def failing():
+        yield b"a"
+        raise ExportRefused("storage went away")
+
+    with pytest.raises(ExportRefused, match="storage went away"):
+        list(read_ahead(failing()))
+
+
+def test_a_cancelled_download_stops_the_reader_and_closes_the_source() -> None:
+    closed = threading.Event()
+
+    def endless():
+        try:
+            while True:
+                yield b"x" * 1024
+        finally:
+            closed.set()
+
+    chunks = read_ahead(endless(), depth=2)
+    assert next(chunks) == b"x" * 1024
+    chunks.close()  # what Starlette does when the browser goes away
+    assert closed.wait(timeout=5)
