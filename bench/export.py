@@ -17,6 +17,7 @@ Figures (one JSON line):
   export_zip_ratio_vs_get   zip MB/s ÷ presigned GET MB/s (goal >= 0.8)
   export_peak_rss_mb        serving process: peak RSS during a zip download minus its RSS at rest just before
                             (goal <= 200)
+  export_server_cpu_s_per_gib  CPU seconds the serving process spends per GiB zipped (the machine has 2 cores)
   export_zip_mb_s, export_get_mb_s, export_rest_rss_mb, export_set_mib, export_rounds
 
 Usage: python bench/export.py [--quick]   (--quick: 4 × 16 MiB, same keys)
@@ -111,12 +112,14 @@ def compare(store: ObjectStore, records: list, db: Path, s3: S3Settings, rounds:
         ready = json.loads(_first_line(child))
         base, urls = f"http://127.0.0.1:{ready['port']}", ready["urls"]
         process = psutil.Process(child.pid)
-        zip_runs, get_runs, peaks, rests = [], [], [], []
+        zip_runs, get_runs, peaks, rests, cpu_s = [], [], [], [], []
         for url in urls:
             time.sleep(1.0)  # at rest: the previous download's buffers released
             rests.append(process.memory_info().rss)
+            cpu = sum(process.cpu_times()[:2])
             with RssPeak(process) as peak:
                 zip_runs.append(_download([base + url]))
+            cpu_s.append(sum(process.cpu_times()[:2]) - cpu)
             peaks.append(peak.peak - rests[-1])
             get_runs.append(_download([store.presign_get(r.s3_key, owner=USER) for r in records]))
     finally:
@@ -129,6 +132,7 @@ def compare(store: ObjectStore, records: list, db: Path, s3: S3Settings, rounds:
             "export_peak_rss_mb": round(max(peaks) / MIB, 1),
             "export_zip_mb_s": round(zip_best / MIB, 1), "export_get_mb_s": round(get_best / MIB, 1),
             "export_rest_rss_mb": round(min(rests) / MIB, 1),
+            "export_server_cpu_s_per_gib": round(min(cpu_s) / (zip_runs[0][0] / GIB), 2),
             "export_set_mib": round(sum(r.size_bytes for r in records) / MIB), "export_rounds": len(urls)}
 
 

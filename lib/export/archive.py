@@ -1,5 +1,6 @@
 """The zip of an export, streamed: each recording is read from the bucket a chunk at a time while the zip
-is written, so the server holds about a chunk per download in memory and writes nothing to its disk.
+is written (a few ranged GETs at once, :meth:`lib.storage.ObjectStore.iter_object`), so the server holds a
+few ranges per download in memory and writes nothing to its disk.
 
 zipstream-ng writes the zip (stored, not compressed: video does not compress, and the CRC is all the
 work); it switches to ZIP64 for members and archives over 4 GiB. Sizes are known in advance, so the
@@ -15,12 +16,10 @@ from queue import Empty, Full, Queue
 from zipstream import ZIP_STORED, ZipStream
 
 from lib.export.model import ExportPlan
-from lib.storage import DOWNLOAD_CHUNK, ObjectStore
+from lib.storage import ObjectStore
 
-ZIP_CHUNK = DOWNLOAD_CHUNK
-"""Bytes read from S3 per step: large enough for full speed, small enough that many downloads fit in memory."""
-READ_AHEAD_CHUNKS = 8
-"""Chunks read ahead of the one being sent (8 MiB per download), so reading S3 overlaps sending to the browser."""
+READ_AHEAD_CHUNKS = 4
+"""Chunks (ranges of lib.storage.EXPORT_RANGE) read ahead of the one being sent, so reading S3 overlaps sending."""
 _POLL_S = 0.5
 """How often a reader waiting on a full queue checks whether the download was cancelled."""
 _END = object()
@@ -40,7 +39,7 @@ def export_zip(store: ObjectStore, plan: ExportPlan) -> ZipStream:
     for made in plan.made:
         archive.add(made.data, f"{plan.root}/{made.path}")
     for obj in plan.objects:
-        chunks = store.iter_object(obj.key, owner=plan.owner, etag=obj.etag, chunk_size=ZIP_CHUNK)
+        chunks = store.iter_object(obj.key, owner=plan.owner, etag=obj.etag, size=obj.size)
         archive.add(chunks, f"{plan.root}/{obj.path}", size=obj.size)
     return archive
 
