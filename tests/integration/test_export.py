@@ -19,7 +19,9 @@ import pytest
 from starlette.applications import Starlette
 
 from lib.auth import Session
+from lib.errors import StorageError
 from lib.export import Delivery, ExportBackends, ExportTickets, Layout, Selection, export_routes, prepare_export
+from lib.export.archive import export_zip
 from lib.export.routes import REFUSED, SIGN_IN_FIRST
 from lib.repository import SqliteRepository, SqliteServerRecords
 from lib.rppg.ground_truth import load_ground_truth
@@ -187,3 +189,15 @@ def test_the_manifest_zip_lists_every_recording_with_its_stored_checksum(store, 
     with zipfile.ZipFile(io.BytesIO(prepared.manifest)) as zf:
         rows = list(csv.DictReader(io.StringIO(zf.read(f"{prepared.plan.root}/manifest.csv").decode())))
     assert [(r["path"], r["sha256"]) for r in rows] == [("sub-S1/sub-S1_video.avi", a.sha256)]
+
+
+def test_a_recording_replaced_while_the_zip_streams_fails_the_download(store, repo, server, settings,
+                                                                       s3_client) -> None:
+    tickets = ExportTickets()
+    prepared, (_a, b) = prepared_zip(store, repo, server, tickets, settings)
+    chunks = iter(export_zip(store, prepared.plan))  # nothing is read from S3 before its turn
+    next(chunks)  # the download has begun (the made files come first)
+    s3_client.put_object(Bucket=store.bucket, Key=b.s3_key, Body=b"z" * b.size_bytes)
+    with pytest.raises(StorageError):  # If-Match: the other bytes are never sent as the listed recording
+        for _chunk in chunks:
+            pass
