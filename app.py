@@ -2,7 +2,8 @@
 
 Streamlit runs this file as ``__main__`` for every page view. ``streamlit run app.py`` first finds
 the ``st.App`` below and serves the app through it, so the session-cookie routes
-(lib.session_routes) live next to Streamlit on the same port; ``uvicorn app:app`` works as well.
+(lib.session_routes) and the export download (lib.export.routes) live next to Streamlit on the same
+port; ``uvicorn app:app`` works as well.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from components.context import (
 )
 from components.feedback import user_errors
 from components.sidebar import render_sidebar
+from lib.export.routes import ExportBackends, export_routes
 from lib.session_routes import CookieSessions, session_routes
 
 # Served by the app itself: a `:material/...:` icon makes the browser fetch it from a public font host.
@@ -76,7 +78,11 @@ def _session_store() -> CookieSessions | None:
     return get_services().sessions
 
 
+def _export_backends() -> ExportBackends:
+    return get_services().export_backends()
+
+
 if __name__ == "__main__":
     main()
 else:
-    app = st.App("app.py", routes=session_routes(_session_store))
+    app = st.App("app.py", routes=[*session_routes(_session_store), *export_routes(_export_backends)])

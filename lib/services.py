@@ -21,6 +21,8 @@ from typing import Any
 from lib.auth import AuthProvider, DemoAuth, Session, SupabaseAuth, new_supabase_client
 from lib.checks import CheckLimits, CheckPool
 from lib.demo import DemoBackends, seed_once, start_demo
+from lib.export.routes import ExportBackends
+from lib.export.tickets import ExportTickets
 from lib.repository import (
     Repository,
     ServerRecords,
@@ -53,6 +55,8 @@ class Services:
     """One per process, shared by every browser session's sign-ins."""
     checks: CheckPool = field(default_factory=lambda: check_pool(Settings(mode="demo")), repr=False)
     """The check workers; no process starts until the first check."""
+    exports: ExportTickets = field(default_factory=ExportTickets, repr=False)
+    """Prepared exports waiting for their download (lib.export.routes), shared by every browser session."""
 
     @property
     def store(self) -> ObjectStore:
@@ -61,6 +65,10 @@ class Services:
         if self.demo is not None:
             self.demo.wait_for_storage()
         return self.object_store
+
+    def export_backends(self) -> ExportBackends:
+        """What the export download route needs: the prepared exports, the store, the session store."""
+        return ExportBackends(self.exports, self.store, self.sessions)
 
     def new_auth(self) -> AuthProvider:
         """A fresh auth provider for one browser session (never shared)."""
