@@ -2,7 +2,8 @@
 
 Streamlit runs this file as ``__main__`` for every page view. ``streamlit run app.py`` first finds
 the ``st.App`` below and serves the app through it, so the session-cookie routes
-(lib.session_routes) live next to Streamlit on the same port; ``uvicorn app:app`` works as well.
+(lib.session_routes) and the export download (lib.export.routes) live next to Streamlit on the same
+port; ``uvicorn app:app`` works as well.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from components.context import (
 )
 from components.feedback import user_errors
 from components.sidebar import render_sidebar
+from lib.export.routes import ExportBackends, export_routes
 from lib.session_routes import CookieSessions, session_routes
 
 # Served by the app itself: a `:material/...:` icon makes the browser fetch it from a public font host.
@@ -46,7 +48,9 @@ def main() -> None:
             icon=":material/science:",
         )
 
-    session = current_session(services)
+    session = None
+    with user_errors("Checking your sign-in"):
+        session = current_session(services)
     # Nothing goes in the sidebar signed out: without this, the one a sign-out leaves open stays, empty.
     st.set_page_config(initial_sidebar_state="collapsed" if session is None else "expanded")
     render_cookie_handoff()
@@ -77,6 +81,10 @@ def _session_store() -> CookieSessions | None:
     return get_services().sessions
 
 
+def _export_backends() -> ExportBackends:
+    return get_services().export_backends()
+
+
 def _prepare() -> None:
     """Build the services (demo mode: start its storage) and load what the first page draws with, while the
     first browser is still loading Streamlit's scripts: on two cores that work then overlaps instead of
@@ -105,4 +113,5 @@ async def _warm_up(_app: st.App) -> AsyncIterator[None]:
 if __name__ == "__main__":
     main()
 else:
-    app = st.App("app.py", routes=session_routes(_session_store), lifespan=_warm_up)
+    app = st.App("app.py", routes=[*session_routes(_session_store), *export_routes(_export_backends)],
+                 lifespan=_warm_up)

@@ -108,6 +108,17 @@ FILES_CONFIRM_DELETE = _user("files_confirm_delete")
 """(id, name) of the recordings the open delete dialog asks about."""
 FILES_DELETE_SELECTED = _user("files_delete_selected")
 FILES_EXPORT = _user("files_export")
+FILES_DATASET = _user("files_dataset")
+"""My files' "Export dataset" button."""
+FILES_DATASET_SCOPE = _user("files_dataset_scope")
+"""What the open export dialog may export: (the selected ids, the current filter's query)."""
+FILES_DATASET_CHOICE = _user("files_dataset_choice")
+"""The export dialog's radio: the selected recordings or every match of the filter."""
+FILES_DATASET_LAYOUT = _user("files_dataset_layout")
+FILES_DATASET_PREPARE = _user("files_dataset_prepare")
+FILES_DATASET_READY = _user("files_dataset_ready")
+"""((choice, layout), :class:`lib.export.PreparedExport`): the export prepared in the open dialog."""
+FILES_DATASET_DOWNLOAD = _user("files_dataset_download")
 FILES_DIALOG_CONFIRM = _user("files_dialog_confirm")
 FILES_DIALOG_CANCEL = _user("files_dialog_cancel")
 FILES_DETAIL = _user("files_detail")

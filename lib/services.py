@@ -10,26 +10,32 @@ user and the server's writes for that user, is made per browser session by
 :meth:`Services.new_auth`, :meth:`Services.repository_for` and
 :meth:`Services.server_records_for`.
 
-The cloud-mode classes are looked up as ``lib.auth.X`` / ``lib.repository.X`` when used: those
-packages load supabase-py and postgrest on first use, so a demo-mode process never does.
+The cloud-mode classes are looked up as ``lib.auth.X``, ``lib.repository.X`` and ``lib.sessions.X`` when
+used: those packages load supabase-py and postgrest on first use, so a demo-mode process never does.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import lib.auth
 import lib.repository
+import lib.sessions
 from lib.auth import AuthProvider, DemoAuth, Session
 from lib.checks import CheckLimits, CheckPool
 from lib.demo import DemoBackends, seed_once, start_demo
+from lib.export.routes import ExportBackends
+from lib.export.tickets import ExportTickets
 from lib.repository import Repository, ServerRecords, SqliteRepository, SqliteServerRecords
-from lib.sessions import SqliteSessionStore, TokenCipher
+from lib.sessions import SessionStore, SqliteSessionStore, TokenCipher
 from lib.settings import Settings
 from lib.storage import ObjectStore
 from lib.throttle import SignInThrottle
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -38,14 +44,17 @@ class Services:
     object_store: ObjectStore
     """Use :attr:`store`, which waits for demo mode's storage to be up."""
     demo: DemoBackends | None = None
-    sessions: SqliteSessionStore | None = None
-    """Where signed-in browsers' sessions are kept (lib.sessions); None: in this browser tab only."""
+    sessions: SessionStore | None = None
+    """Where signed-in browsers' sessions are kept (lib.sessions); None: in this browser tab only (cloud
+    mode without a session key)."""
     service_client: Any = field(default=None, repr=False)
     """Cloud mode: the service-role PostgREST client behind every ServerRecords (None in demo mode)."""
     throttle: SignInThrottle = field(default_factory=SignInThrottle)
     """One per process, shared by every browser session's sign-ins."""
     checks: CheckPool = field(default_factory=lambda: check_pool(Settings(mode="demo")), repr=False)
     """The check workers; no process starts until the first check."""
+    exports: ExportTickets = field(default_factory=ExportTickets, repr=False)
+    """Prepared exports waiting for their download (lib.export.routes), shared by every browser session."""
 
     @property
     def store(self) -> ObjectStore:
@@ -54,6 +63,10 @@ class Services:
         if self.demo is not None:
             self.demo.wait_for_storage()
         return self.object_store
+
+    def export_backends(self) -> ExportBackends:
+        """What the export download route needs: the prepared exports, the store, the session store."""
+        return ExportBackends(self.exports, self.store, self.sessions)
 
     def new_auth(self) -> AuthProvider:
         """A fresh auth provider for one browser session (never shared)."""
@@ -89,8 +102,9 @@ def build_services(
     """
     if not settings.is_demo:
         assert settings.supabase is not None
+        service_client = lib.repository.new_service_client(settings.supabase)
         return Services(settings=settings, object_store=ObjectStore.from_settings(settings),
-                        service_client=lib.repository.new_service_client(settings.supabase),
+                        service_client=service_client, sessions=_cloud_sessions(settings, service_client),
                         checks=check_pool(settings))
     demo = start_demo([*settings.app_origins, *origins])
     settings = settings.with_s3(demo.s3)
@@ -99,6 +113,27 @@ def build_services(
     if seed is not None:
         seed_once(lambda: seed(services))
     return services
+
+
+MSG_NO_SESSION_KEY = (
+    "Cloud mode without [app] session_key (or PULSEVAULT_SESSION_KEY): sign-ins are not kept on the server, "
+    "so every reload, new tab or app restart asks to sign in again. Set a key of at least 32 random characters "
+    "(python -c \"import secrets; print(secrets.token_urlsafe(32))\"), the same for every app process, and "
+    "apply sql/006_app_sessions.sql (README: Sessions)."
+)
+"""Logged at start-up when cloud mode has no key to keep sessions with."""
+
+
+def _cloud_sessions(settings: Settings, service_client: Any) -> SessionStore | None:
+    """Cloud mode keeps sessions in the database, encrypted with the configured key, so they outlive a
+    restart and any app process can resume them; a key made up per process could do neither, so
+    without one no sessions are kept (and the start-up log says how to turn them on)."""
+    if not settings.session_keys:
+        log.warning(MSG_NO_SESSION_KEY)
+        return None
+    return lib.sessions.PostgrestSessionStore(service_client, TokenCipher(settings.session_keys),
+                                              idle_timeout_s=settings.session_idle_timeout_s,
+                                              lifetime_s=settings.session_lifetime_s)
 
 
 def _demo_sessions(settings: Settings, demo: DemoBackends) -> SqliteSessionStore:

@@ -1,47 +1,30 @@
-"""Browser sessions the server keeps, so a reload, a new tab or a deep link stays signed in.
-
-The browser holds one HttpOnly cookie with an opaque random id (:data:`SESSION_COOKIE`); the
-server keeps the rest: who, the sign-in service's tokens encrypted with a key from settings
-(:class:`TokenCipher`), when it was created and last used, and from which address and browser.
-A session ends at sign-out (revoked), after :attr:`Settings.session_idle_timeout_s` unused, or
-:attr:`Settings.session_lifetime_s` after sign-in, whichever comes first.
-
-Sign-in happens over Streamlit's websocket, which cannot set a cookie, so it goes in two steps:
-the sign-in page :meth:`SqliteSessionStore.open`\\ s a session and gets a one-time ticket (valid
-:data:`TICKET_TTL_S`); the browser posts the ticket to the app's own route
-(:mod:`lib.session_routes`), whose answer sets the cookie. Only a hash of the cookie's id and of
-the ticket is stored: a copy of the database alone does not let anyone act as a user.
-"""
+"""Demo mode's session store: the demo SQLite database file."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import logging
 import secrets
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-
 from lib.auth import Session
+from lib.sessions.base import (
+    SECRET_BYTES,
+    TICKET_TTL_S,
+    USER_AGENT_CHARS,
+    ClientInfo,
+    Resumed,
+    StoredSession,
+    TokenCipher,
+    flag_reason,
+    secret_hash,
+)
 
 log = logging.getLogger(__name__)
-
-SESSION_COOKIE = "pulsevault_session"
-"""The one cookie PulseVault sets: an opaque random id, HttpOnly, never a token."""
-TICKET_TTL_S = 60
-"""How long the sign-in page's one-time ticket can be exchanged for the cookie."""
-SECRET_BYTES = 32
-"""Entropy of a cookie id and of a ticket (256 bits: not guessable)."""
-USER_AGENT_CHARS = 300
-"""Stored user agents are cut to this length (a header is the client's to make up)."""
 
 _SCHEMA = """
 create table if not exists app_sessions (
@@ -64,75 +47,6 @@ create index if not exists app_sessions_user on app_sessions(user_id);
 _LIVE = " and revoked_at is null and expires_at > ? and last_seen_at > ?"
 """A live session: not revoked, within its lifetime, used within the idle timeout (see ``_live_args``)."""
 _COLUMNS = "id, user_id, created_at, last_seen_at, expires_at, client_address, user_agent, flagged"
-
-
-class TokenCipher:
-    """Encrypts the sign-in service's tokens at rest (Fernet: AES-128-CBC with HMAC-SHA256).
-
-    ``keys``: the first encrypts, every one decrypts, so a key can be rotated without signing
-    everyone out. Any string of at least 32 random characters is a key (settings check that):
-    it is stretched to Fernet's key format with SHA-256.
-    """
-
-    def __init__(self, keys: Iterable[str]) -> None:
-        fernets = [Fernet(base64.urlsafe_b64encode(hashlib.sha256(k.encode()).digest())) for k in keys]
-        if not fernets:
-            raise ValueError("TokenCipher needs at least one key")
-        self._fernet = MultiFernet(fernets)
-
-    @classmethod
-    def for_process(cls) -> TokenCipher:
-        """A key that lives as long as this process (demo mode: its sessions do not outlive it either)."""
-        return cls([secrets.token_urlsafe(SECRET_BYTES)])
-
-    def encrypt(self, session: Session) -> str:
-        plain = json.dumps({"access": session.access_token, "refresh": session.refresh_token})
-        return self._fernet.encrypt(plain.encode()).decode()
-
-    def decrypt(self, blob: str) -> tuple[str, str] | None:
-        """(access token, refresh token), or None for a blob no current key opens (key rotated away, tampered)."""
-        try:
-            tokens = json.loads(self._fernet.decrypt(blob.encode()))
-        except (InvalidToken, ValueError):
-            return None
-        return tokens["access"], tokens["refresh"]
-
-
-@dataclass(frozen=True)
-class ClientInfo:
-    """Where a request came from, as the server saw it."""
-
-    address: str
-    user_agent: str
-
-
-@dataclass(frozen=True)
-class StoredSession:
-    """One signed-in browser, as the Account page lists it (no secret in it)."""
-
-    id: str
-    user_id: str
-    created_at: datetime
-    last_seen_at: datetime
-    expires_at: datetime
-    """The absolute end (lifetime); it ends earlier after the idle timeout."""
-    client_address: str
-    user_agent: str
-    flagged: str
-    """Why this session looks odd (used from another address or browser), or empty."""
-
-
-@dataclass(frozen=True)
-class Resumed:
-    """A live session found from a cookie: the row and the tokens to act as its user."""
-
-    stored: StoredSession
-    access_token: str
-    refresh_token: str
-
-
-def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def _ts(value: float) -> datetime:
@@ -173,7 +87,7 @@ class SqliteSessionStore:
             conn.execute(
                 "insert into app_sessions (id, user_id, ticket_hash, ticket_expires_at, tokens, created_at, "
                 "last_seen_at, expires_at, client_address, user_agent) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (row_id, session.user_id, _hash(ticket), now.timestamp() + TICKET_TTL_S,
+                (row_id, session.user_id, secret_hash(ticket), now.timestamp() + TICKET_TTL_S,
                  self._cipher.encrypt(session), now.timestamp(), now.timestamp(),
                  (now + self._lifetime).timestamp(), client.address, client.user_agent[:USER_AGENT_CHARS]),
             )
@@ -187,7 +101,7 @@ class SqliteSessionStore:
             row = conn.execute(
                 "update app_sessions set secret_hash = ?, ticket_hash = null, ticket_expires_at = null "
                 "where ticket_hash = ? and ticket_expires_at > ? and revoked_at is null returning id",
-                (_hash(secret), _hash(ticket or ""), now),
+                (secret_hash(secret), secret_hash(ticket or ""), now),
             ).fetchone()
         if row is None:
             log.warning("session: a sign-in ticket was refused (unknown, used or expired)")
@@ -203,7 +117,7 @@ class SqliteSessionStore:
         with self._connect() as conn:
             row = conn.execute(
                 f"select {_COLUMNS}, tokens from app_sessions where secret_hash = ?{_LIVE}",
-                (_hash(secret or ""), *self._live_args()),
+                (secret_hash(secret or ""), *self._live_args()),
             ).fetchone()
             if row is None:
                 log.warning("session: a session cookie was refused (unknown, revoked or expired); sign-in asked")
@@ -252,7 +166,7 @@ class SqliteSessionStore:
 
     def revoke_secret(self, secret: str) -> None:
         """End the session behind a cookie's id (the sign-out route: whatever the page did)."""
-        self._revoke("secret_hash = ?", (_hash(secret or ""),))
+        self._revoke("secret_hash = ?", (secret_hash(secret or ""),))
 
     # -- internals --
 
@@ -267,14 +181,7 @@ class SqliteSessionStore:
 
     @staticmethod
     def _flag_for(row: tuple, client: ClientInfo) -> str:
-        reasons = []
-        if client.address != row[5]:
-            reasons.append(f"used from {client.address}")
-        if client.user_agent[:USER_AGENT_CHARS] != row[6]:
-            reasons.append("used from another browser")
-        if reasons and not row[7]:
-            log.warning("session %s flagged: %s, not where it was opened", row[0], " and ".join(reasons))
-        return row[7] or "; ".join(reasons)
+        return flag_reason(_stored(row[:8]), client)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -286,17 +193,3 @@ def _stored(row: tuple) -> StoredSession:
     return StoredSession(row[0], row[1], _ts(row[2]), _ts(row[3]), _ts(row[4]), row[5], row[6], row[7])
 
 
-_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
-             ("Chromium/", "Chromium"), ("Safari/", "Safari"))
-_SYSTEMS = (("Windows", "Windows"), ("Android", "Android"), ("iPhone", "iOS"), ("iPad", "iOS"),
-            ("Mac OS X", "macOS"), ("CrOS", "ChromeOS"), ("Linux", "Linux"))
-
-
-def describe_device(user_agent: str) -> str:
-    """A person's name for a browser ("Chrome on Linux") from its user agent. Only names from the lists
-    above come out: the header is the client's to make up, and the Account page shows the result."""
-    browser = next((name for token, name in _BROWSERS if token in user_agent), "")
-    system = next((name for token, name in _SYSTEMS if token in user_agent), "")
-    if browser and system:
-        return f"{browser} on {system}"
-    return browser or system or "unknown browser"
