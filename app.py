@@ -9,6 +9,9 @@ port; ``uvicorn app:app`` works as well.
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import streamlit as st
@@ -82,7 +85,33 @@ def _export_backends() -> ExportBackends:
     return get_services().export_backends()
 
 
+def _prepare() -> None:
+    """Build the services (demo mode: start its storage) and load what the first page draws with, while the
+    first browser is still loading Streamlit's scripts: on two cores that work then overlaps instead of
+    queueing behind the first page run."""
+    # Outside a page run Streamlit warns of a "missing ScriptRunContext" (the cache's spinner has no page).
+    context_log = logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context")
+    level = context_log.level
+    context_log.setLevel(logging.ERROR)
+    try:
+        import numpy  # noqa: F401  (st.set_page_config turns the favicon into a URL with numpy and PIL)
+        import PIL.Image  # noqa: F401
+
+        get_services()
+    except Exception:  # the first page run builds them again and says what went wrong
+        logging.getLogger("pulsevault").debug("warming up failed; the first page run will retry", exc_info=True)
+    finally:
+        context_log.setLevel(level)
+
+
+@asynccontextmanager
+async def _warm_up(_app: st.App) -> AsyncIterator[None]:
+    threading.Thread(target=_prepare, name="pulsevault-warm-up", daemon=True).start()
+    yield
+
+
 if __name__ == "__main__":
     main()
 else:
-    app = st.App("app.py", routes=[*session_routes(_session_store), *export_routes(_export_backends)])
+    app = st.App("app.py", routes=[*session_routes(_session_store), *export_routes(_export_backends)],
+                 lifespan=_warm_up)

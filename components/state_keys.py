@@ -52,6 +52,9 @@ UPLOAD_FILES = _user("upload_files")
 """The "Files" tab's ``st.file_uploader``."""
 UPLOAD_FOLDER = _user("upload_folder")
 """The "A whole folder" tab's ``st.file_uploader``."""
+UPLOAD_FOLDER_TRUTH = _user("upload_folder_truth")
+"""Job id → the ground-truth files the folder paired with that video (lib.folder_pairing), as this run's
+uploader holds them; the job's card attaches them once the recording is stored."""
 UPLOAD_ALL = _user("upload_all")
 UPLOAD_JOBS = _user("upload_jobs")
 """Job id → :class:`lib.uploads.UploadJob`, in the order the files were picked."""
@@ -177,6 +180,11 @@ def ground_truth(part: str, record_id: str, place: str = "files") -> str:
 def ground_truth_notice(record_id: str) -> str:
     """What the last attach or remove said, shown in the section itself after the rerun that follows it."""
     return _user(f"gt_notice_{record_id}")
+
+
+def ground_truth_auto(record_id: str) -> str:
+    """Set once an Upload card has tried to attach the ground truth its folder paired: never twice."""
+    return _user(f"upload_gt_auto_{record_id}")
 
 
 def ground_truth_attached(record_id: str) -> str:
