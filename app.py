@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from components.context import (
     current_session,
@@ -113,5 +114,9 @@ async def _warm_up(_app: st.App) -> AsyncIterator[None]:
 if __name__ == "__main__":
     main()
 else:
+    # A folder named pages/ makes Streamlit (1.67) serve a fresh process's first visits the old way, each
+    # pages/*.py run alone without this entry point, until some visit runs st.navigation: a deep link then
+    # showed a KeyError. main() always navigates, so the server starts in st.navigation's mode.
+    PagesManager.uses_pages_directory = False
     app = st.App("app.py", routes=[*session_routes(_session_store), *export_routes(_export_backends)],
                  lifespan=_warm_up)
