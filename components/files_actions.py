@@ -76,13 +76,16 @@ def _delete(ids: list[str]) -> None:
 # --- bulk toolbar ------------------------------------------------------------------------------------
 
 
-def render_toolbar(selected: Sequence[FileRecord], query: ListQuery, ctx: UserContext) -> None:
-    """Delete the selected rows; export the selection or the filtered list as a dataset; the list as CSV."""
+def render_toolbar(selected: Sequence[FileRecord], query: ListQuery, ctx: UserContext, *,
+                   deletable: bool = True) -> None:
+    """Delete the selected rows (when the caller may delete every one of them: ``deletable``); export the
+    selection or the filtered list as a dataset; the list as CSV."""
     count, delete, dataset, export = st.columns([3, 2, 2, 2], vertical_alignment="center")
     count.caption(f"{len(selected)} selected" if selected else "Select rows to open or delete them.")
     delete.button(f"Delete selected ({len(selected)})" if selected else "Delete selected",
-                  key=state_keys.FILES_DELETE_SELECTED, icon=":material/delete:", disabled=not selected,
-                  on_click=ask_delete, args=(tuple(selected),), width="stretch")
+                  key=state_keys.FILES_DELETE_SELECTED, icon=":material/delete:",
+                  disabled=not selected or not deletable, on_click=ask_delete, args=(tuple(selected),), width="stretch",
+                  help=None if deletable else "Members delete what they uploaded, owners any recording; viewers none.")
     dataset.button("Export dataset", key=state_keys.FILES_DATASET, icon=":material/dataset:",
                    on_click=export_dialog.ask_export, args=(tuple(selected), query), width="stretch",
                    help="The selected recordings (or all that match the filter) as a dataset: UBFC-rPPG, BIDS-style "

@@ -28,6 +28,7 @@ from lib.library import (
 )
 from lib.records import FileRecord, Status
 from lib.rppg import METHODS
+from lib.studies import RecordRights
 from lib.units import human_bytes, human_duration
 
 STATUS_COLOURS = {Status.READY: "green", Status.PENDING: "gray", Status.FAILED: "red"}
@@ -37,14 +38,20 @@ def share_key(record_id: str) -> str:
     return state_keys.files_record("share", record_id)
 
 
-def render_detail(record: FileRecord, ctx: UserContext) -> None:
+FULL_RIGHTS = RecordRights(edit_research=True, share=True, delete=True, manage_files=True)
+"""A recording in the caller's personal space."""
+
+
+def render_detail(record: FileRecord, ctx: UserContext, rights: RecordRights = FULL_RIGHTS) -> None:
+    """The selected recording, with the actions ``rights`` allow (lib.studies.record_rights)."""
     with st.container(border=True, key=state_keys.FILES_DETAIL):
         title, badge = st.columns([5, 1])
         title.subheader(literal(record.original_name), anchor=False)
         with badge:
             st.badge(STATUS_LABELS[record.status], color=STATUS_COLOURS[record.status])
         if record.status is not Status.READY:
-            files_actions.render_unfinished(record, ctx, can_discard=can_discard(record, ctx.services.settings))
+            if rights.manage_files:
+                files_actions.render_unfinished(record, ctx, can_discard=can_discard(record, ctx.services.settings))
             show_table(properties(record))
             return
         player, props = st.columns([3, 2])
@@ -52,11 +59,14 @@ def render_detail(record: FileRecord, ctx: UserContext) -> None:
             _player(record, ctx)
         with props:
             show_table(properties(record), height=460)
-        _actions(record, ctx)
-        _share(record, ctx)
-        _research(record, ctx)
-        render_ground_truth(record, ctx)
-        _analysis(record, ctx)
+        _actions(record, ctx, rights.delete)
+        if rights.share:
+            _share(record, ctx)
+        if rights.edit_research:
+            _research(record, ctx)
+        if rights.manage_files:
+            render_ground_truth(record, ctx)
+        _analysis(record, ctx, rights.manage_files)
 
 
 def _player(record: FileRecord, ctx: UserContext) -> None:
@@ -101,15 +111,16 @@ def properties(record: FileRecord) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["Property", "Value"])
 
 
-def _actions(record: FileRecord, ctx: UserContext) -> None:
+def _actions(record: FileRecord, ctx: UserContext, deletable: bool) -> None:
     download, delete, _ = st.columns([2, 1, 3])
     with download, user_errors("Preparing the download"):
         link = download_url(ctx.services.store, ctx.repo, record.id)
         st.link_button("Download original", link.url, icon=":material/download:", type="primary",
                        help=f"Saves as {literal(record.original_name)}; the link works for "
                             f"{describe_expiry(link.expires_s)}.")
-    delete.button("Delete", key=state_keys.files_record("delete", record.id), icon=":material/delete:",
-                  on_click=files_actions.ask_delete, args=((record,),))
+    if deletable:
+        delete.button("Delete", key=state_keys.files_record("delete", record.id), icon=":material/delete:",
+                      on_click=files_actions.ask_delete, args=((record,),))
 
 
 def _share(record: FileRecord, ctx: UserContext) -> None:
@@ -142,9 +153,11 @@ def _research(record: FileRecord, ctx: UserContext) -> None:
                 st.rerun()
 
 
-def _analysis(record: FileRecord, ctx: UserContext) -> None:
+def _analysis(record: FileRecord, ctx: UserContext, reanalysable: bool) -> None:
     with st.expander("Quick-look pulse", expanded=True, icon=":material/monitor_heart:"):
         render_saved_analysis(record.analysis)
+        if not reanalysable:
+            return
         method_col, button_col, _ = st.columns([1, 1, 3], vertical_alignment="bottom")
         method = method_col.selectbox("Method", METHODS, key=state_keys.files_record("method", record.id))
         if button_col.button("Re-analyse", key=state_keys.files_record("reanalyse", record.id),

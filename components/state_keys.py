@@ -60,6 +60,8 @@ UPLOAD_JOBS = _user("upload_jobs")
 """Job id → :class:`lib.uploads.UploadJob`, in the order the files were picked."""
 UPLOAD_QUEUE = _user("upload_queue")
 """Ids of jobs whose store step runs on the next rerun."""
+UPLOAD_TARGET = _user("upload_target")
+"""The study new picks go into ("" for the personal space)."""
 UPLOAD_WORKSPACE = _user("upload_workspace")
 """This session's :class:`lib.workspace.Workspace` of local copies."""
 
@@ -86,6 +88,8 @@ def direct_field(field: str) -> str:
 
 # --- My files ------------------------------------------------------------------------------------------------
 
+FILES_SPACE = _user("files_space")
+"""The study My files shows ("" for the personal space)."""
 FILES_SEARCH = _user("files_search")
 FILES_STATUS = _user("files_status")
 FILES_TAGS = _user("files_tags")
@@ -138,6 +142,23 @@ def files_table(rows: str) -> str:
 def files_record(part: str, record_id: str) -> str:
     """A widget of one recording's detail panel: share, research fields, re-analyse, retry, delete."""
     return _user(f"files_{part}_{record_id}")
+
+
+# --- Studies -----------------------------------------------------------------------------------------------
+
+STUDIES_SELECTED = _user("studies_selected")
+"""The id of the study the Studies page shows."""
+STUDIES_NEW = _user("studies_new")
+"""The "New study" form."""
+STUDIES_ADD = _user("studies_add")
+"""The "Add a member" form."""
+STUDIES_ROLE = _user("studies_role")
+"""The "Change a role" form."""
+STUDIES_REMOVE = _user("studies_remove")
+"""The "Remove a member" form."""
+STUDIES_LEAVE = _user("studies_leave")
+STUDIES_DELETE = _user("studies_delete")
+"""The owner's "Delete this study" form."""
 
 
 # --- Usage ------------------------------------------------------------------------------------------------

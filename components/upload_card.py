@@ -40,9 +40,10 @@ def card_key(part: str, job_id: str) -> str:
     return state_keys.upload_card(part, job_id)
 
 
-def backends(ctx: UserContext) -> Backends:
-    """What this user's uploads run against: settings, bucket, their rows both ways (one session)."""
-    return Backends(ctx.services.settings, ctx.services.store, ctx.repo, ctx.server)
+def backends(ctx: UserContext, study_id: str | None = None) -> Backends:
+    """What this user's uploads run against: settings, bucket, their rows both ways (one session), and the
+    study they go into (None: the personal space)."""
+    return Backends(ctx.services.settings, ctx.services.store, ctx.repo, ctx.server, study_id)
 
 
 def render_card(job: UploadJob, ctx: UserContext, checking: list[CheckBars]) -> UploadJob:
@@ -63,7 +64,8 @@ def _body(job: UploadJob, ctx: UserContext, checking: list[CheckBars]) -> Upload
         _stored(job, ctx)
         return job
     if job.status is JobStatus.CHECKING:
-        job = upload_jobs.put(uploads.check(job, backends(ctx), upload_jobs.workspace(), ctx.services.checks))
+        job = upload_jobs.put(uploads.check(job, backends(ctx, job.study_id), upload_jobs.workspace(),
+                                            ctx.services.checks))
         if job.status is JobStatus.CHECKING:
             checking.append(_checking(job, ctx))
             return job
@@ -125,7 +127,7 @@ def _dismiss(job_id: str, ctx: UserContext, skip: bool = False) -> None:
     """Discard or skip a file; a browser upload's original and pending row leave the bucket too."""
     job = upload_jobs.get(job_id)
     if job is not None and not job.dismissed:
-        upload_jobs.put(uploads.dismiss(job, backends(ctx), upload_jobs.workspace(), skip=skip))
+        upload_jobs.put(uploads.dismiss(job, backends(ctx, job.study_id), upload_jobs.workspace(), skip=skip))
         upload_jobs.unqueue(job_id)
 
 
@@ -217,7 +219,7 @@ def _store(job: UploadJob, ctx: UserContext) -> UploadJob:
                 status.write(p.label)
             bar.progress(p.fraction, text=p.describe())
 
-        job = uploads.store(job, backends(ctx), upload_jobs.workspace(), on_progress)
+        job = uploads.store(job, backends(ctx, job.study_id), upload_jobs.workspace(), on_progress)
         if job.status is JobStatus.READY:
             status.update(label=f"{name} is stored and ready", state="complete", expanded=False)
         elif job.status is JobStatus.ALREADY_STORED:

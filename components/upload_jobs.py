@@ -51,8 +51,9 @@ def put(job: UploadJob) -> UploadJob:
     return job
 
 
-def sync(files: Iterable[UploadedFileLike]) -> list[UploadJob]:
-    """Add newly dropped files (copied to local disk once), forget removed ones; return the current jobs.
+def sync(files: Iterable[UploadedFileLike], study_id: str | None = None) -> list[UploadJob]:
+    """Add newly dropped files (copied to local disk once), going into ``study_id`` (None: the personal
+    space), forget removed ones; return the current jobs.
 
     Each file the uploader holds is one job, keyed by the uploader's id for it: picking a file again
     is a new job. Which jobs outlive their file leaving the uploader is the job's own rule.
@@ -62,19 +63,19 @@ def sync(files: Iterable[UploadedFileLike]) -> list[UploadJob]:
     for file in files:
         seen.add(file.file_id)
         if file.file_id not in current:
-            current[file.file_id] = _copied(file)
+            current[file.file_id] = _copied(file, study_id)
     for job_id in [i for i, job in current.items() if i not in seen and not job.keep_when_unpicked]:
         forget(job_id)
     return list(current.values())
 
 
-def _copied(file: UploadedFileLike) -> UploadJob:
+def _copied(file: UploadedFileLike, study_id: str | None) -> UploadJob:
     """A new job with its local copy, or with the reason the copy could not be written."""
     try:
         path = workspace().save(file.file_id, file, file.name)
     except LocalDiskError as exc:
         return uploads.uncopied_job(file.file_id, file.name, file.size, str(exc))
-    return uploads.local_job(file.file_id, file.name, file.size, path)
+    return uploads.local_job(file.file_id, file.name, file.size, path, study_id)
 
 
 def forget(job_id: str) -> None:

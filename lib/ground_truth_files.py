@@ -34,6 +34,7 @@ from lib.errors import AccessDenied, AnalysisError, GroundTruthError, PulseVault
 from lib.keys import (
     BIDS_SIDECAR_SUFFIX,
     BIDS_TABLE_SUFFIXES,
+    Owner,
     ground_truth_keys,
     ground_truth_sidecar,
     ground_truth_suffix,
@@ -42,7 +43,7 @@ from lib.keys import (
 )
 from lib.records import FileRecord, GroundTruthFile, Status
 from lib.repository import Repository, ServerRecords
-from lib.repository.base import quota_exceeded
+from lib.repository.base import quota_exceeded, record_space
 from lib.rppg.ground_truth import GroundTruth, Kind, Sync, check_sync, load_ground_truth
 from lib.rppg.results import AnalysisSummary
 from lib.settings import Settings
@@ -98,8 +99,9 @@ def attach_ground_truth(
 
     ``repo`` reads as the user, ``server`` writes the row's facts for the same user. What it adds to the
     user's storage must fit their quota (a replaced file's bytes are freed)."""
-    owner = _same_user(repo, server)
+    _same_user(repo, server)
     record = _ready(repo, record_id)
+    owner = record_space(repo.user_id, record)
     table, sidecar = _pair(files)
     name = _local_name(table.name)
     size = len(table.data) + (len(sidecar.data) if sidecar is not None else 0)
@@ -125,8 +127,9 @@ def attach_ground_truth(
 
 def remove_ground_truth(store: ObjectStore, repo: Repository, server: ServerRecords, record_id: str) -> FileRecord:
     """Detach the record's ground truth, then delete its objects."""
-    owner = _same_user(repo, server)
+    _same_user(repo, server)
     record = repo.get(record_id)
+    owner = record_space(repo.user_id, record)
     if not record.ground_truth_key:
         raise ValidationError(f"{record.original_name} has no ground truth to remove.")
     keys = ground_truth_keys(record.ground_truth_key)
@@ -140,7 +143,7 @@ def remove_ground_truth(store: ObjectStore, repo: Repository, server: ServerReco
     return updated
 
 
-def fetch_ground_truth(store: ObjectStore, record: FileRecord, folder: Path, *, owner: str) -> Path | None:
+def fetch_ground_truth(store: ObjectStore, record: FileRecord, folder: Path, *, owner: Owner) -> Path | None:
     """Download the record's ground truth (and BIDS sidecar) into ``folder`` under its original name, which
     tells the loader its format; None when the record has none."""
     if not record.ground_truth_key:
@@ -154,7 +157,7 @@ def fetch_ground_truth(store: ObjectStore, record: FileRecord, folder: Path, *, 
     return local
 
 
-def load_record_truth(store: ObjectStore, record: FileRecord, folder: Path, *, owner: str) -> GroundTruth | None:
+def load_record_truth(store: ObjectStore, record: FileRecord, folder: Path, *, owner: Owner) -> GroundTruth | None:
     """The record's ground truth, downloaded into ``folder`` and parsed for this recording (by its original
     name, which a table of mean heart rates lists); None when it has none."""
     local = fetch_ground_truth(store, record, folder, owner=owner)
@@ -255,7 +258,7 @@ def _sidecar_name(table_name: str) -> str:
     return sidecar
 
 
-def _upload(store: ObjectStore, owner: str, key: str, local: Path, config: TransferConfig) -> list[str]:
+def _upload(store: ObjectStore, owner: Owner, key: str, local: Path, config: TransferConfig) -> list[str]:
     """Upload the file and a BIDS sidecar beside it; the keys written, so a failure can undo them."""
     uploads = [(key, local, CONTENT_TYPES[ground_truth_suffix(local.name)])]
     sidecar_key = ground_truth_sidecar(key)
@@ -272,7 +275,7 @@ def _upload(store: ObjectStore, owner: str, key: str, local: Path, config: Trans
     return written
 
 
-def _delete_quietly(store: ObjectStore, owner: str, keys: Sequence[str]) -> None:
+def _delete_quietly(store: ObjectStore, owner: Owner, keys: Sequence[str]) -> None:
     """Best effort: what is left behind is an orphan the Usage page's reconciliation finds and removes."""
     if not keys:
         return

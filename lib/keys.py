@@ -1,6 +1,8 @@
 """Object-key layout, filename sanitising and the ownership check.
 
-Every recording lives under ``recordings/{user_id}/{yyyy}/{mm}/{record_id}/``.
+A recording in its uploader's personal space lives under ``recordings/{user_id}/{yyyy}/{mm}/{record_id}/``,
+one in a study under ``studies/{study_id}/{yyyy}/{mm}/{record_id}/`` (the space is part of the key, and
+``sql/005_studies.sql`` checks each row's keys against its study).
 Keys are built here from the record (never from what a user typed), and every
 storage call that takes a key runs :func:`check_owner` first, so a crafted key
 can neither reach another researcher's objects nor escape the prefix.
@@ -17,6 +19,9 @@ from datetime import UTC, datetime
 from lib.errors import KeyOwnershipError, ValidationError
 
 RECORDINGS_PREFIX = "recordings/"
+"""Where personal spaces lie: ``recordings/{user_id}/``."""
+STUDIES_PREFIX = "studies/"
+"""Where studies' recordings lie: ``studies/{study_id}/``."""
 MAX_FILENAME_LENGTH = 150
 """Longest sanitised original name, in characters: fits S3 metadata and headers with room to spare."""
 MAX_KEY_BYTES = 1024
@@ -54,6 +59,41 @@ def user_prefix(user_id: str) -> str:
     if not isinstance(user_id, str) or not _USER_ID.fullmatch(user_id):
         raise KeyOwnershipError("Your account id is not usable for storage; sign out and in again.")
     return f"{RECORDINGS_PREFIX}{user_id}/"
+
+
+def study_prefix(study_id: str) -> str:
+    """``studies/{study_id}/``: every recording of the study lies below it."""
+    if not _is_uuid(study_id):
+        raise KeyOwnershipError("That study id is not usable for storage.")
+    return f"{STUDIES_PREFIX}{study_id}/"
+
+
+def space_prefix(user_id: str, study_id: str | None) -> str:
+    """The prefix of a recording's space: the study's, or (None) the uploader's personal one."""
+    return user_prefix(user_id) if study_id is None else study_prefix(study_id)
+
+
+@dataclass(frozen=True)
+class Space:
+    """The keys a caller may touch for one recording's space: a study's (``study_id``) or, with none, the
+    user's personal one. Made only from a row the caller's repository returned (so membership was checked)
+    or from a study the server checked the user's role in, never from what a user typed."""
+
+    user_id: str
+    study_id: str | None = None
+
+    @property
+    def prefix(self) -> str:
+        return space_prefix(self.user_id, self.study_id)
+
+
+Owner = str | Space
+"""Whose keys a storage call may touch: a user id (their personal space) or a :class:`Space`."""
+
+
+def owner_prefix(owner: Owner) -> str:
+    """The prefix every key of ``owner`` lies under."""
+    return owner.prefix if isinstance(owner, Space) else user_prefix(owner)
 
 
 def new_record_id() -> str:
@@ -106,15 +146,16 @@ def ground_truth_sidecar(key_or_name: str) -> str | None:
     return None
 
 
-def record_keys(user_id: str, record_id: str, ext: str, created: datetime) -> RecordKeys:
-    """Keys for a record; ``created`` picks the year/month folder (in UTC)."""
+def record_keys(user_id: str, record_id: str, ext: str, created: datetime, study_id: str | None = None) -> RecordKeys:
+    """Keys for a record in ``study_id`` (None: the user's personal space); ``created`` picks the year/month
+    folder (in UTC)."""
     if not _is_uuid(record_id):
         raise ValidationError("A record id must be a UUID.")
     ext = ext.lower().lstrip(".")
     if not _EXTENSION.fullmatch(ext):
         raise ValidationError("The recording's file extension is not usable in storage.")
     when = created.astimezone(UTC) if created.tzinfo else created.replace(tzinfo=UTC)
-    prefix = f"{user_prefix(user_id)}{when:%Y}/{when:%m}/{record_id}/"
+    prefix = f"{space_prefix(user_id, study_id)}{when:%Y}/{when:%m}/{record_id}/"
     return _keys_in(prefix, f"{prefix}original.{ext}")
 
 
@@ -133,25 +174,27 @@ def _keys_in(prefix: str, original: str) -> RecordKeys:
                       preview=f"{prefix}{PREVIEW_NAME}")
 
 
-def check_owner(key: str, user_id: str) -> str:
-    """Return ``key`` if it lies under the caller's prefix; raise otherwise.
+def check_owner(key: str, owner: Owner) -> str:
+    """Return ``key`` if it lies under the caller's prefix (their personal space's, or a study's for a
+    :class:`Space`); raise otherwise.
 
     The message never repeats the key: it may name another user's id.
     """
-    prefix = user_prefix(user_id)
+    prefix = owner_prefix(owner)
     if not isinstance(key, str) or not key.startswith(prefix) or _is_malformed(key):
         raise KeyOwnershipError("That file is not in your storage area, so PulseVault will not touch it.")
     return key
 
 
-def check_record_key(key: str, user_id: str, record_id: str, kind: str) -> str:
-    """Return ``key`` if it is exactly a key :func:`record_keys` makes for this user, record and kind.
+def check_record_key(key: str, user_id: str, record_id: str, kind: str, study_id: str | None = None) -> str:
+    """Return ``key`` if it is exactly a key :func:`record_keys` makes for this user (or study), record
+    and kind.
 
-    ``recordings/{user_id}/{yyyy}/{mm}/{record_id}/{file}`` and nothing else: no ``..``, no ``//``, no
-    other record's folder. The database checks the same (``sql/003_trust.sql``); this refuses it first
-    with a message that names nothing.
+    ``recordings/{user_id}/{yyyy}/{mm}/{record_id}/{file}`` (``studies/{study_id}/...`` for a study's)
+    and nothing else: no ``..``, no ``//``, no other record's folder. The database checks the same
+    (``sql/003_trust.sql``, ``sql/005_studies.sql``); this refuses it first with a message that names nothing.
     """
-    pattern = (re.escape(user_prefix(user_id)) + r"[0-9]{4}/(?:0[1-9]|1[0-2])/"
+    pattern = (re.escape(space_prefix(user_id, study_id)) + r"[0-9]{4}/(?:0[1-9]|1[0-2])/"
                + re.escape(str(record_id)) + "/" + KEY_FILES[kind])
     if not isinstance(key, str) or not re.fullmatch(pattern, key):
         raise KeyOwnershipError("That storage key is not one PulseVault makes for this recording, so it is refused.")

@@ -53,10 +53,11 @@ from lib import rppg
 from lib.checks import UNEXPECTED_CHECK, AnalysisTask, CheckOutcome
 from lib.errors import AccessDenied, AnalysisError, NotFound, PulseVaultError, StorageError, ValidationError
 from lib.ground_truth_files import load_record_truth
-from lib.keys import record_folder
+from lib.keys import Owner, record_folder
 from lib.media import served_as
 from lib.records import MAX_PAGE_SIZE, FileRecord, ListQuery, Status
 from lib.repository import Repository, ServerRecords
+from lib.repository.base import check_delete, record_space
 from lib.settings import MAX_PRESIGN_EXPIRY_S, MIN_PRESIGN_EXPIRY_S, Settings
 from lib.storage import ObjectStore
 from lib.transfer import sign_download
@@ -94,7 +95,7 @@ class SignedUrl:
 ShareLink = SignedUrl
 
 
-def _sign(store: ObjectStore, owner: str, key: str, *, expires_s: int | None, inline: bool,
+def _sign(store: ObjectStore, owner: Owner, key: str, *, expires_s: int | None, inline: bool,
           download_name: str | None = None) -> SignedUrl:
     content_type, inline_ok = served_as(key)
     seconds = store.expiry(expires_s)
@@ -111,10 +112,10 @@ def playback_url(store: ObjectStore, repo: Repository, record_id: str, *, expire
     S3 answers Range requests on presigned GETs, so the browser can seek.
     """
     record = repo.get(record_id)
-    return _sign(store, repo.user_id, record.playback_key, expires_s=expires_s, inline=True)
+    return _sign(store, record_space(repo.user_id, record), record.playback_key, expires_s=expires_s, inline=True)
 
 
-def _thumbnail(store: ObjectStore, owner: str, record: FileRecord) -> SignedUrl | None:
+def _thumbnail(store: ObjectStore, owner: Owner, record: FileRecord) -> SignedUrl | None:
     """The thumbnail of a ready record of ``owner``'s, or None (failed and pending uploads keep no objects)."""
     if record.status is not Status.READY or not record.thumbnail_key:
         return None
@@ -126,7 +127,7 @@ def download_url(store: ObjectStore, repo: Repository, record_id: str, *, expire
     record = repo.get(record_id)
     if record.status is not Status.READY:
         raise ValidationError("Only a stored (ready) recording can be downloaded.")
-    return _sign(store, repo.user_id, record.s3_key, expires_s=expires_s, inline=False,
+    return _sign(store, record_space(repo.user_id, record), record.s3_key, expires_s=expires_s, inline=False,
                  download_name=record.original_name)
 
 
@@ -213,7 +214,7 @@ def thumbnail_urls(store: ObjectStore, repo: Repository, record_ids: Iterable[st
     missing = [i for i in ids if out[i] is None]
     for record in repo.get_many(missing) if missing else []:
         try:
-            link = _thumbnail(store, owner, record)
+            link = _thumbnail(store, record_space(repo.user_id, record), record)
         except PulseVaultError as exc:  # one odd row must not take the whole list down: it shows no picture
             log.warning("no thumbnail link for record %s: %s", record.id, exc)
             link = None
@@ -312,7 +313,7 @@ class DeleteReport:
         return f"{done} {len(self.failed)} could not be deleted completely ({names})"
 
 
-def _object_keys(store: ObjectStore, owner: str, record: FileRecord) -> list[str]:
+def _object_keys(store: ObjectStore, owner: Owner, record: FileRecord) -> list[str]:
     """The record's known keys plus anything else under its prefix (a broken upload's leftovers)."""
     known = [k for k in (record.s3_key, record.thumbnail_key, record.preview_key, record.ground_truth_key) if k]
     listed = [info.key for info in store.iter_objects(record_folder(record.s3_key), owner=owner)]
@@ -321,7 +322,9 @@ def _object_keys(store: ObjectStore, owner: str, record: FileRecord) -> list[str
 
 def _delete(store: ObjectStore, repo: Repository, server: ServerRecords, record: FileRecord) -> FileRecord:
     """``record`` is always a row just read through ``repo`` (the caller), never one handed in."""
-    owner = _same_user(repo, server)
+    _same_user(repo, server)
+    _check_may_delete(repo, record)  # before anything changes
+    owner = record_space(repo.user_id, record)
     keys = _object_keys(store, owner, record)  # refuses foreign keys before anything changes
     server.mark_failed(record.id, DELETING)
     try:
@@ -335,6 +338,15 @@ def _delete(store: ObjectStore, repo: Repository, server: ServerRecords, record:
         raise _unfinished(reason)
     server.delete(record.id)
     return record
+
+
+def _check_may_delete(repo: Repository, record: FileRecord) -> None:
+    """The caller may delete ``record`` (lib.studies.may_delete, with their role now): checked before the row is
+    marked or an object removed, so a refusal changes nothing."""
+    if record.study_id is None:
+        return
+    check_delete(record.study_id, repo.study(record.study_id).role, uploader_id=record.user_id,
+                 caller_id=repo.user_id)
 
 
 def _same_user(repo: Repository, server: ServerRecords) -> str:
@@ -400,8 +412,9 @@ def reanalysis_task(store: ObjectStore, repo: Repository, server: ServerRecords,
     Run it with :class:`lib.checks.CheckPool` (the app) or :func:`lib.checks.run.run_task` (a script), then
     :func:`save_reanalysis`.
     """
-    owner = _same_user(repo, server)  # refused before anything is signed or run
-    record = repo.get(record_id)  # the session's own row (NotFound for anyone else's id)
+    _same_user(repo, server)  # refused before anything is signed or run
+    record = repo.get(record_id)  # a row the session may see (NotFound for anyone else's id)
+    owner = record_space(repo.user_id, record)
     if record.status is not Status.READY:
         raise ValidationError("Only a stored (ready) recording can be analysed.")
     method = rppg.check_method(method)

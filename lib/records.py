@@ -63,6 +63,8 @@ class NewRecord:
     thumbnail_key: str | None = None
     preview_key: str | None = None
     video: VideoProperties | None = None
+    study_id: str | None = None
+    """The study the recording goes into; None: the uploader's personal space."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,8 @@ class FileRecord:
     """The ground-truth file's original (sanitised) name; its format is read from it."""
     ground_truth_bytes: int = 0
     """Bytes the ground truth takes in storage (with a BIDS sidecar), counted in usage."""
+    study_id: str | None = None
+    """The study the recording belongs to; None: its uploader's personal space."""
 
     @property
     def playback_key(self) -> str:
@@ -117,6 +121,8 @@ class ListQuery:
     descending: bool = True
     page: int = 1
     page_size: int = 50
+    study_id: str | None = None
+    """List this study's recordings (the caller must be a member); None: the caller's personal space."""
 
 
 @dataclass(frozen=True)

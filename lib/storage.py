@@ -54,7 +54,7 @@ from lib.errors import (
     StorageUnavailable,
     ValidationError,
 )
-from lib.keys import FALLBACK_STEM, RECORDINGS_PREFIX, check_owner, extension_of, sanitize_filename
+from lib.keys import FALLBACK_STEM, RECORDINGS_PREFIX, Owner, check_owner, extension_of, sanitize_filename
 from lib.settings import DEFAULT_PRESIGN_EXPIRY_S, MIB, S3Settings, Settings, clamp_expiry
 
 MIN_PART_SIZE = 5 * MIB
@@ -208,7 +208,7 @@ class ObjectStore:
         self,
         key: str,
         *,
-        owner: str,
+        owner: Owner,
         content_type: str,
         expires: int | None = None,
         metadata: Mapping[str, str] | None = None,
@@ -224,7 +224,7 @@ class ObjectStore:
         self,
         key: str,
         *,
-        owner: str,
+        owner: Owner,
         expires: int | None = None,
         download_name: str | None = None,
         inline: bool = True,
@@ -247,7 +247,7 @@ class ObjectStore:
         upload_id: str,
         part_number: int,
         *,
-        owner: str,
+        owner: Owner,
         content_length: int,
         expires: int | None = None,
         checksum_crc32: str | None = None,
@@ -275,7 +275,7 @@ class ObjectStore:
         self,
         key: str,
         *,
-        owner: str,
+        owner: Owner,
         content_type: str,
         metadata: Mapping[str, str] | None = None,
         checksum_algorithm: str | None = None,
@@ -297,7 +297,7 @@ class ObjectStore:
         upload_id: str,
         parts: Iterable[tuple[int, str]],
         *,
-        owner: str,
+        owner: Owner,
         checksums_crc32: Mapping[int, str] | None = None,
     ) -> str:
         """Assemble the parts (any order given; S3 wants them sorted). Returns the object's ETag."""
@@ -313,12 +313,12 @@ class ObjectStore:
             )
         return response.get("ETag", "").strip('"')
 
-    def abort_multipart(self, key: str, upload_id: str, *, owner: str) -> None:
+    def abort_multipart(self, key: str, upload_id: str, *, owner: Owner) -> None:
         check_owner(key, owner)
         with self._errors("cancel the upload"):
             self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
 
-    def list_parts(self, key: str, upload_id: str, *, owner: str) -> list[PartInfo]:
+    def list_parts(self, key: str, upload_id: str, *, owner: Owner) -> list[PartInfo]:
         """The parts already in the bucket for an unfinished upload (for resume)."""
         check_owner(key, owner)
         parts: list[PartInfo] = []
@@ -329,7 +329,7 @@ class ObjectStore:
                              for p in page.get("Parts", []))
         return parts
 
-    def abort_multipart_uploads(self, prefix: str, *, owner: str) -> int:
+    def abort_multipart_uploads(self, prefix: str, *, owner: Owner) -> int:
         """Abort every unfinished multipart upload of the caller's under ``prefix`` (S3 drops their parts);
         returns how many. For uploads the app gives up on: a record being discarded or cleaned as stale."""
         uploads = self.list_multipart_uploads(prefix, owner=owner)
@@ -340,7 +340,7 @@ class ObjectStore:
                 continue
         return len(uploads)
 
-    def list_multipart_uploads(self, prefix: str, *, owner: str) -> list[MultipartUploadInfo]:
+    def list_multipart_uploads(self, prefix: str, *, owner: Owner) -> list[MultipartUploadInfo]:
         """The caller's unfinished multipart uploads under ``prefix`` (all pages), for resume."""
         check_owner(prefix, owner)
         uploads: list[MultipartUploadInfo] = []
@@ -355,7 +355,7 @@ class ObjectStore:
 
     # --- objects ------------------------------------------------------------
 
-    def head(self, key: str, *, owner: str) -> ObjectInfo:
+    def head(self, key: str, *, owner: Owner) -> ObjectInfo:
         check_owner(key, owner)
         with self._errors("read the file's details"):
             r = self._client.head_object(Bucket=self.bucket, Key=key)
@@ -368,14 +368,14 @@ class ObjectStore:
             metadata=dict(r.get("Metadata") or {}),
         )
 
-    def put_tags(self, key: str, tags: Mapping[str, str], *, owner: str) -> None:
+    def put_tags(self, key: str, tags: Mapping[str, str], *, owner: Owner) -> None:
         """Replace an object's tags: the one place to attach facts learnt after the upload began."""
         check_owner(key, owner)
         tag_set = [{"Key": k, "Value": v} for k, v in tags.items()]
         with self._errors("tag the file"):
             self._client.put_object_tagging(Bucket=self.bucket, Key=key, Tagging={"TagSet": tag_set})
 
-    def delete(self, keys: Iterable[str], *, owner: str) -> DeleteResult:
+    def delete(self, keys: Iterable[str], *, owner: Owner) -> DeleteResult:
         """Delete a record's objects in batches; every key is checked before anything is deleted."""
         keys = [check_owner(k, owner) for k in keys]
         deleted: list[str] = []
@@ -393,7 +393,7 @@ class ObjectStore:
             )
         return DeleteResult(deleted=tuple(deleted), errors=tuple(errors))
 
-    def iter_objects(self, prefix: str, *, owner: str) -> Iterator[ObjectInfo]:
+    def iter_objects(self, prefix: str, *, owner: Owner) -> Iterator[ObjectInfo]:
         """The caller's objects under ``prefix``, one page at a time."""
         check_owner(prefix, owner)
         return self._iter(prefix)
@@ -421,7 +421,7 @@ class ObjectStore:
         key: str,
         path: str | os.PathLike[str],
         *,
-        owner: str,
+        owner: Owner,
         progress: Callable[[int, int], None] | None = None,
     ) -> Path:
         """Stream an object to a local file, :data:`DOWNLOAD_RANGE` at a time; a partial file never stays behind.

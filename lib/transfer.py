@@ -50,6 +50,7 @@ from lib.errors import (
     TransferError,
     ValidationError,
 )
+from lib.keys import Owner
 from lib.settings import MIB, Settings
 from lib.storage import (
     DEFAULT_PART_SIZE,
@@ -116,8 +117,9 @@ class ObjectTarget:
     """Where a file's bytes go and what they must be."""
 
     key: str
-    owner: str
-    """The signed-in user: the key must lie under their prefix (lib.keys.check_owner)."""
+    owner: Owner
+    """The signed-in user (or the study space they upload into): the key must lie under its prefix
+    (lib.keys.check_owner)."""
     content_type: str
     sha256: str | None = None
     """The digest if the caller knows it already: stored as metadata, and the streamed bytes must match it."""
@@ -536,7 +538,7 @@ WORKER_LINK_S = 6 * 3_600
 """How long a worker's download link lasts (capped by the store's presign limit): a check may wait its turn."""
 
 
-def sign_download(store: ObjectStore, key: str, *, owner: str) -> SignedDownload:
+def sign_download(store: ObjectStore, key: str, *, owner: Owner) -> SignedDownload:
     """A link a worker fetches ``key`` through, pinned to the object's current bytes (its ETag)."""
     info = store.head(key, owner=owner)
     url = store.presign_get(key, owner=owner, expires=WORKER_LINK_S)

@@ -14,6 +14,7 @@ from components.feedback import show_notice
 from components.ground_truth import FOLDER_HELP, GROUND_TRUTH_TYPES, split_folder
 from components.upload_card import render_card
 from components.upload_summary import render_summary, render_toolbar
+from components.upload_target import render_target
 from lib.media import ALLOWED_EXTENSIONS
 from lib.units import human_bytes
 from lib.uploads import JobStatus
@@ -33,6 +34,7 @@ def render() -> None:
         "each. Every file is checked, previewed and given a quick-look pulse estimate before it is stored."
     )
     st.html(UPLOADER_CSS)
+    study_id = render_target(ctx.repo)
     # Streamlit refuses bigger files in the browser, before the server holds any of them in memory.
     limit_mb, hint = uploader_limit_mb(settings), too_large_hint(settings)
     files_tab, folder_tab, direct_tab = st.tabs(["Files", "A whole folder", DIRECT_TAB],
@@ -53,7 +55,7 @@ def render() -> None:
         folder_videos = split_folder(folder or [])
     with direct_tab:
         render_direct_upload(ctx)
-    jobs = upload_jobs.sync([*(files or []), *folder_videos])
+    jobs = upload_jobs.sync([*(files or []), *folder_videos], study_id)
     if not jobs:
         st.info("Nothing added yet. Drag recordings onto the box above, pick a whole folder, or send large "
                 f"ones through the {DIRECT_TAB} tab.", icon=":material/upload_file:")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lib.errors import AccessDenied
+from lib.keys import Owner, Space
 from lib.repository import Repository, ServerRecords
 from lib.settings import Settings
 from lib.storage import ObjectStore
@@ -22,6 +23,9 @@ class Backends:
     store: ObjectStore
     repo: Repository
     server: ServerRecords
+    study_id: str | None = None
+    """The study an upload goes into (the server checks the user's role in it when the row is reserved);
+    None: the user's personal space."""
 
     def __post_init__(self) -> None:
         if self.repo.user_id != self.server.user_id:
@@ -31,6 +35,11 @@ class Backends:
     def owner(self) -> str:
         """The signed-in user: the owner of every key an upload signs, sends, checks or deletes."""
         return self.repo.user_id
+
+    @property
+    def space(self) -> Owner:
+        """Whose keys an upload signs, sends, checks or deletes: the study's space, or the user's own."""
+        return self.owner if self.study_id is None else Space(self.owner, self.study_id)
 
     @property
     def transfer(self) -> TransferConfig:

@@ -9,8 +9,9 @@
   record is never touched.
 
 Both act for the signed-in user of ``backends`` only: objects are deleted as
-that user (``backends.owner``) and rows are written by the server's records for
-that user, so a record of anyone else's changes nothing.
+that user (``backends.space``: their personal space or the study they upload into)
+and rows are written by the server's records for that user, so a record of
+anyone else's changes nothing.
 
 When the storage itself is unreachable, deleting can fail too; the objects then
 stay under the record's folder with a ``failed`` (or ``pending``) row pointing
@@ -39,7 +40,7 @@ def clean_up_failure(record: FileRecord, keys: list[str], exc: BaseException, ba
     ``keep_pending``: the row still points at a good original (:mod:`lib.pipeline.finish`), so it stays pending.
     """
     try:
-        result = backends.store.delete(keys, owner=backends.owner) if keys else None
+        result = backends.store.delete(keys, owner=backends.space) if keys else None
         for _key, message in result.errors if result else ():
             log.warning("upload cleanup: could not delete an object of record %s: %s", record.id, message)
     except PulseVaultError as cleanup_error:
@@ -63,9 +64,9 @@ def remove_unfinished(record_id: str, backends: Backends) -> None:
     if old.status is Status.READY:
         return  # never delete a good record because a retry or discard was asked for
     folder = record_folder(old.s3_key)
-    backends.store.abort_multipart_uploads(folder, owner=backends.owner)
-    keys = {o.key for o in backends.store.iter_objects(folder, owner=backends.owner)}
-    result = backends.store.delete(sorted(keys), owner=backends.owner) if keys else None
+    backends.store.abort_multipart_uploads(folder, owner=backends.space)
+    keys = {o.key for o in backends.store.iter_objects(folder, owner=backends.space)}
+    result = backends.store.delete(sorted(keys), owner=backends.space) if keys else None
     if result is None or not result.errors:
         # The row goes only once its objects are gone, so nothing is left that no row points at.
         backends.server.delete(record_id)

@@ -61,7 +61,7 @@ def finish_in_bucket(prepared: PreparedRecording, original: OriginalInBucket, re
         return current  # an earlier attempt got there (e.g. its answer was lost): nothing to do
     check_size(prepared.original_name, prepared.size_bytes, backends.settings.max_upload_bytes)
     if not allow_duplicate:
-        check_not_duplicate(prepared.original_name, prepared.sha256, repo, report)
+        check_not_duplicate(prepared.original_name, prepared.sha256, repo, report, backends.study_id)
     if research != current.research:  # edited on the card since the browser finished sending
         current = repo.update_research(current.id, research)
     record = _with_derivative_keys(current, prepared)
@@ -94,6 +94,6 @@ def _tag_checksum(backends: Backends, record: FileRecord, prepared: PreparedReco
     # Metadata cannot be added to an object after it is stored; a tag can. The row holds the digest
     # too, so a store that refuses tagging is not fatal.
     try:
-        backends.store.put_tags(record.s3_key, {SHA256_METADATA: prepared.sha256}, owner=backends.owner)
+        backends.store.put_tags(record.s3_key, {SHA256_METADATA: prepared.sha256}, owner=backends.space)
     except PulseVaultError as exc:
         log.info("upload: sha256 tag not set on record %s: %s", record.id, exc)

@@ -28,11 +28,13 @@ def check_size(name: str, size: int, max_bytes: int) -> None:
                            f"{human_bytes(max_bytes)} upload limit.")
 
 
-def find_duplicate(sha256: str, repo: Repository, report: Reporter | None = None) -> FileRecord | None:
-    """The user's ready recording with these exact bytes, if any (a cheap indexed lookup)."""
+def find_duplicate(sha256: str, repo: Repository, report: Reporter | None = None,
+                   study_id: str | None = None) -> FileRecord | None:
+    """The ready recording with these exact bytes in the space the upload goes to (the user's personal one,
+    or ``study_id``'s), if any (a cheap indexed lookup)."""
     if report is not None:
         report.step(Step.DUPLICATES)
-    existing = repo.find_ready_by_sha256(sha256)
+    existing = repo.find_ready_by_sha256(sha256, study_id)
     if report is not None:
         report.done(Step.DUPLICATES)  # a lookup has no measure of its own: its bar must not stay at 0%
     return existing
@@ -46,9 +48,10 @@ def duplicate_note(existing: FileRecord, name: str | None = None) -> str:
     return f"{subject} is already stored as {existing.original_name} (uploaded {uploaded})."
 
 
-def check_not_duplicate(name: str, sha256: str, repo: Repository, report: Reporter | None = None) -> None:
-    """Raise :class:`DuplicateRecording` if these bytes are stored already (checked again at upload time:
-    the same file may sit twice in one batch)."""
-    existing = find_duplicate(sha256, repo, report)
+def check_not_duplicate(name: str, sha256: str, repo: Repository, report: Reporter | None = None,
+                        study_id: str | None = None) -> None:
+    """Raise :class:`DuplicateRecording` if these bytes are stored already in the space (checked again at
+    upload time: the same file may sit twice in one batch)."""
+    existing = find_duplicate(sha256, repo, report, study_id)
     if existing is not None:
         raise DuplicateRecording(duplicate_note(existing, name), existing.id)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lib.errors import IntegrityError, MetadataError, MetadataUnavailable, TransferCancelled, ValidationError
+from lib.keys import Owner
 from lib.pipeline.backends import Backends
 from lib.pipeline.check import PreparedRecording
 from lib.pipeline.cleanup import clean_up_failure
@@ -38,7 +39,7 @@ class _Send:
 def send_files(prepared: PreparedRecording, record: FileRecord, backends: Backends, report: Reporter,
                cancel: threading.Event | None, *, with_original: bool) -> None:
     """Upload the record's files through presigned URLs, one after the other, with byte progress."""
-    for send in _plan(prepared, record, backends.owner, with_original=with_original):
+    for send in _plan(prepared, record, backends.space, with_original=with_original):
         if cancel is not None and cancel.is_set():
             raise TransferCancelled("The upload was cancelled.")
         report(send.step, 0, send.path.stat().st_size, unit="bytes", force=True)
@@ -46,7 +47,7 @@ def send_files(prepared: PreparedRecording, record: FileRecord, backends: Backen
                     progress=report.bytes(send.step), cancel=cancel)
 
 
-def _plan(prepared: PreparedRecording, record: FileRecord, owner: str, *, with_original: bool) -> list[_Send]:
+def _plan(prepared: PreparedRecording, record: FileRecord, owner: Owner, *, with_original: bool) -> list[_Send]:
     """What to send, every key as the session's user (``owner``): the store refuses any other user's."""
     sends = []
     if with_original:
@@ -77,7 +78,7 @@ def verify(backends: Backends, record: FileRecord, prepared: PreparedRecording, 
     if record.preview_key and prepared.preview:
         expected.append((record.preview_key, prepared.preview.stat().st_size))
     for key, size in expected:
-        info = backends.store.head(key, owner=backends.owner)
+        info = backends.store.head(key, owner=backends.space)
         if info.size != size:
             raise IntegrityError(
                 f"The bucket holds {human_bytes(info.size)} where {human_bytes(size)} were sent, {outcome}"

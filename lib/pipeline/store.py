@@ -64,7 +64,7 @@ def store_recording(prepared: PreparedRecording, research: ResearchFields, backe
     check_unchanged(prepared)
     check_size(prepared.original_name, prepared.size_bytes, backends.settings.max_upload_bytes)
     if not attempt.allow_duplicate:
-        check_not_duplicate(prepared.original_name, prepared.sha256, backends.repo, report)
+        check_not_duplicate(prepared.original_name, prepared.sha256, backends.repo, report, backends.study_id)
     if attempt.replaces:
         remove_unfinished(attempt.replaces, backends)
     report.step(Step.RECORD)
@@ -83,12 +83,13 @@ def store_recording(prepared: PreparedRecording, research: ResearchFields, backe
 
 def _new_record(prepared: PreparedRecording, research: ResearchFields, backends: Backends,
                 record_id: str) -> NewRecord:
-    keys = record_keys(backends.owner, record_id, prepared.container.extension, datetime.now(UTC))
+    keys = record_keys(backends.owner, record_id, prepared.container.extension, datetime.now(UTC),
+                       backends.study_id)
     return NewRecord(
         id=record_id, s3_key=keys.original, bucket=backends.store.bucket, original_name=prepared.original_name,
         content_type=prepared.container.content_type, size_bytes=prepared.size_bytes, research=research,
         sha256=prepared.sha256, thumbnail_key=keys.thumbnail,
-        preview_key=keys.preview if prepared.preview else None, video=prepared.video,
+        preview_key=keys.preview if prepared.preview else None, video=prepared.video, study_id=backends.study_id,
     )
 
 

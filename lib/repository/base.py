@@ -4,12 +4,14 @@ express as "set these columns on this user's row".
 
 Two ways into a user's rows, kept apart:
 
-* :class:`Repository` runs as the signed-in user: it reads their rows and edits their research
-  fields. In the cloud it carries the user's JWT, so row-level security decides; another user's
-  row is indistinguishable from a missing one (``NotFound``).
+* :class:`Repository` runs as the signed-in user: it reads their rows and the rows of the studies they
+  are a member of, edits research fields, and manages studies and their members (``lib.studies`` says
+  which role may do what). In the cloud it carries the user's JWT, so row-level security decides; a
+  row the user may not see is indistinguishable from a missing one (``NotFound``).
 * :class:`ServerRecords` is the server writing facts and the row lifecycle (reserve a pending
   row against the quota, mark it ready or failed, analysis, keys, delete) for ONE user, the
-  signed-in one, whose id it was built with from the verified session, never from a record.
+  signed-in one, whose id it was built with from the verified session, never from a record; it checks
+  that user's role in a study itself (the service role is not limited by row-level security).
   In the cloud it uses the service-role key; ``sql/003_trust.sql`` says why a user's own token
   cannot write any of this.
 """
@@ -22,8 +24,8 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, time
 from typing import Any, Protocol
 
-from lib.errors import NotFound, QuotaExceeded, ValidationError
-from lib.keys import check_record_key, sanitize_filename
+from lib.errors import AccessDenied, NotFound, QuotaExceeded, ValidationError
+from lib.keys import Owner, Space, check_record_key, sanitize_filename
 from lib.records import (
     MAX_PAGE_SIZE,
     SORT_COLUMNS,
@@ -37,6 +39,7 @@ from lib.records import (
     UsageSummary,
     VideoProperties,
 )
+from lib.studies import MSG_STUDY_NOT_FOUND, Action, Member, Role, Study, may_delete, require
 from lib.units import human_bytes
 
 MAX_ERROR_CHARS = 2_000
@@ -57,11 +60,19 @@ class Repository(Protocol):
     def get(self, record_id: str) -> FileRecord: ...
     def get_many(self, record_ids: list[str]) -> list[FileRecord]: ...
     def list(self, query: ListQuery) -> RecordPage: ...
-    def find_ready_by_sha256(self, sha256: str) -> FileRecord | None: ...
+    def find_ready_by_sha256(self, sha256: str, study_id: str | None = None) -> FileRecord | None: ...
     def update_research(self, record_id: str, research: ResearchFields) -> FileRecord: ...
     def usage(self) -> UsageSummary: ...
     def iter_all(self, statuses: tuple[Status, ...] = ()) -> Iterator[FileRecord]: ...
     def rows_of(self, user_id: str) -> Repository | None: ...
+    def studies(self) -> list[Study]: ...
+    def study(self, study_id: str) -> Study: ...
+    def create_study(self, name: str, description: str = "") -> Study: ...
+    def members(self, study_id: str) -> list[Member]: ...
+    def add_member(self, study_id: str, email: str, role: Role) -> Member: ...
+    def set_role(self, study_id: str, user_id: str, role: Role) -> None: ...
+    def remove_member(self, study_id: str, user_id: str) -> None: ...
+    def delete_study(self, study_id: str) -> None: ...
 
 
 class ServerRecords(Protocol):
@@ -86,24 +97,40 @@ class ServerRecords(Protocol):
 # --- shared rules ----------------------------------------------------------
 
 
-def record_key(key: str | None, user_id: str, record_id: str, kind: str) -> str | None:
-    """The key, if it is the one the app's layout gives this record (None stays None); the database
-    checks the same."""
-    return None if key is None else check_record_key(key, user_id, record_id, kind)
+def record_key(key: str | None, user_id: str, record_id: str, kind: str, study_id: str | None = None) -> str | None:
+    """The key, if it is the one the app's layout gives this record in its space (None stays None); the
+    database checks the same."""
+    return None if key is None else check_record_key(key, user_id, record_id, kind, study_id)
 
 
 def new_row_values(new: NewRecord, user_id: str) -> dict[str, Any]:
     """The columns of a reserved (pending) row, every key checked against the layout first."""
     record_id = new_row_id(new.id)
+    study_id = None if new.study_id is None else existing_study_id(new.study_id)
     return {
-        "id": record_id, "user_id": user_id, "bucket": new.bucket,
-        "s3_key": record_key(new.s3_key, user_id, record_id, "original"),
+        "id": record_id, "user_id": user_id, "study_id": study_id, "bucket": new.bucket,
+        "s3_key": record_key(new.s3_key, user_id, record_id, "original", study_id),
         "original_name": storable_text(new.original_name), "content_type": new.content_type,
         "size_bytes": int(new.size_bytes), "sha256": new.sha256, "status": Status.PENDING.value,
-        "thumbnail_key": record_key(new.thumbnail_key, user_id, record_id, "thumbnail"),
-        "preview_key": record_key(new.preview_key, user_id, record_id, "preview"),
+        "thumbnail_key": record_key(new.thumbnail_key, user_id, record_id, "thumbnail", study_id),
+        "preview_key": record_key(new.preview_key, user_id, record_id, "preview", study_id),
         **video_columns(new.video), **research_columns(new.research),
     }
+
+
+def record_space(user_id: str, record: FileRecord) -> Owner:
+    """Whose keys ``record``'s are, for the signed-in ``user_id``: its study's space for a study recording
+    (the row must have come through that user's repository, so their membership was checked: row-level
+    security in the cloud), the user's own prefix for a personal one."""
+    return user_id if record.study_id is None else Space(user_id, record.study_id)
+
+
+def existing_study_id(study_id: str) -> str:
+    """A canonical UUID string; anything else cannot name a study, so NotFound."""
+    try:
+        return str(uuid.UUID(str(study_id)))
+    except ValueError:
+        raise NotFound(MSG_STUDY_NOT_FOUND) from None
 
 
 def quota_exceeded(name: str, size: int, held: int, pending: int, quota: int) -> QuotaExceeded:
@@ -140,6 +167,24 @@ def new_row_id(record_id: str) -> str:
 
 def not_found() -> NotFound:
     return NotFound("That recording does not exist (or is not yours).")
+
+
+def require_member(role: Role | None, action: Action) -> None:
+    """NotFound for a non-member (a study they may not even know the name of); AccessDenied, in words, for
+    a member whose role does not allow ``action``."""
+    if role is None:
+        raise NotFound(MSG_STUDY_NOT_FOUND)
+    require(role, action)
+
+
+def check_delete(study_id: str | None, role: Role | None, *, uploader_id: str, caller_id: str) -> None:
+    """Refuse deleting a row the caller may not delete (lib.studies.may_delete): NotFound when they cannot
+    see it, AccessDenied when they can."""
+    if may_delete(study_id, role, uploader_id=str(uploader_id), caller_id=caller_id):
+        return
+    if study_id is not None and role is not None:
+        raise AccessDenied("Only the recording's uploader or an owner of the study deletes it.")
+    raise not_found()
 
 
 def check_query(query: ListQuery) -> None:
@@ -217,14 +262,29 @@ def record_from_row(row: Mapping[str, Any]) -> FileRecord:
         analysis=row.get("analysis"),
         created_at=_parse_time(row["created_at"]), updated_at=_parse_time(row["updated_at"]),
         ground_truth_name=row.get("ground_truth_name"), ground_truth_bytes=int(row.get("ground_truth_bytes") or 0),
+        study_id=None if row.get("study_id") is None else str(row["study_id"]),
     )
+
+
+def study_from_row(row: Mapping[str, Any], role: str) -> Study:
+    """A Study from a ``studies`` row as either store returns it, with the caller's role in it."""
+    retention = row.get("retention_days")
+    return Study(id=str(row["id"]), name=row["name"], description=row.get("description") or "", role=Role(role),
+                 created_at=_parse_time(row["created_at"]),
+                 retention_days=None if retention is None else int(retention))
+
+
+def member_from_row(row: Mapping[str, Any]) -> Member:
+    return Member(user_id=str(row["user_id"]), email=row.get("email") or "", role=Role(row["role"]),
+                  added_at=_parse_time(row["added_at"]))
 
 
 class FactUpdates:
     """The fact updates both server-side stores express as "set these columns on the user's row".
 
-    Subclasses provide ``user_id`` and ``_update(record_id, values)``, which refuses (NotFound) a
-    row that is not that user's.
+    Subclasses provide ``user_id``, ``_update(record_id, values)``, which refuses (NotFound) a row that is
+    not that user's, ``_update_uploaded_or_owned(record_id, values)``, which also accepts a row of a study
+    that user owns, and ``_study_of(record_id)``, the space of one of that user's rows (its keys lie in it).
     """
 
     user_id: str
@@ -232,22 +292,34 @@ class FactUpdates:
     def _update(self, record_id: str, values: Mapping[str, Any]) -> FileRecord:
         raise NotImplementedError
 
+    def _study_of(self, record_id: str) -> str | None:
+        raise NotImplementedError
+
+    def _key(self, key: str | None, record_id: str, kind: str) -> str | None:
+        """``key`` checked against the layout of the row's own space (read only when there is a key)."""
+        return None if key is None else record_key(key, self.user_id, record_id, kind, self._study_of(record_id))
+
     def mark_ready(self, record_id: str, *, size_bytes: int, sha256: str | None,
                    video: VideoProperties | None, thumbnail_key: str | None, preview_key: str | None,
                    analysis: dict[str, Any] | None = None) -> FileRecord:
         record_id = existing_record_id(record_id)
         values: dict[str, Any] = {
             "status": Status.READY.value, "error": None, "size_bytes": size_bytes, "sha256": sha256,
-            "thumbnail_key": record_key(thumbnail_key, self.user_id, record_id, "thumbnail"),
-            "preview_key": record_key(preview_key, self.user_id, record_id, "preview"), **video_columns(video),
+            "thumbnail_key": self._key(thumbnail_key, record_id, "thumbnail"),
+            "preview_key": self._key(preview_key, record_id, "preview"), **video_columns(video),
         }
         if analysis is not None:
             values["analysis"] = analysis
         return self._update(record_id, values)
 
+    def _update_uploaded_or_owned(self, record_id: str, values: Mapping[str, Any]) -> FileRecord:
+        raise NotImplementedError
+
     def mark_failed(self, record_id: str, reason: str) -> FileRecord:
-        return self._update(record_id, {"status": Status.FAILED.value,
-                                        "error": storable_text(reason)[:MAX_ERROR_CHARS]})
+        """Mark the row failed: the uploader's (a failed upload), or, for an owner of its study, any row of the
+        study (the first step of deleting it, lib.library)."""
+        return self._update_uploaded_or_owned(record_id, {"status": Status.FAILED.value,
+                                                          "error": storable_text(reason)[:MAX_ERROR_CHARS]})
 
     def set_analysis(self, record_id: str, analysis: dict[str, Any] | None) -> FileRecord:
         return self._update(record_id, {"analysis": analysis})
@@ -259,7 +331,7 @@ class FactUpdates:
             return self._update(record_id, {"ground_truth_key": None, "ground_truth_name": None,
                                             "ground_truth_bytes": 0})
         return self._update(record_id, {
-            "ground_truth_key": record_key(attached.key, self.user_id, record_id, "ground_truth"),
+            "ground_truth_key": self._key(attached.key, record_id, "ground_truth"),
             "ground_truth_name": storable_text(attached.name), "ground_truth_bytes": int(attached.size_bytes)})
 
 

@@ -14,12 +14,21 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from lib.errors import KeyOwnershipError, MetadataError, MetadataUnavailable
+from lib.errors import (
+    AccessDenied,
+    KeyOwnershipError,
+    MetadataError,
+    MetadataUnavailable,
+    NotFound,
+    PulseVaultError,
+    ValidationError,
+)
 from lib.keys import check_record_key
 from lib.records import (
     SEARCH_COLUMNS,
@@ -37,22 +46,75 @@ from lib.repository.base import (
     RESEARCH_COLUMNS,
     FactUpdates,
     ResearchUpdates,
+    check_delete,
     check_query,
     day_start,
     existing_record_id,
+    existing_study_id,
     iso,
     like_pattern,
+    member_from_row,
     new_row_values,
     not_found,
     quota_exceeded,
     record_from_row,
+    require_member,
     storable_text,
+    study_from_row,
+)
+from lib.studies import (
+    MSG_ALREADY_MEMBER,
+    MSG_LAST_OWNER,
+    MSG_NO_ACCOUNT,
+    MSG_STUDY_NOT_EMPTY,
+    MSG_STUDY_NOT_FOUND,
+    ROLE_RANK,
+    Action,
+    Member,
+    Role,
+    Study,
+    invitee_email,
+    role_of,
+    study_description,
+    study_name,
 )
 
 SQLITE_SCHEMA = """
+create table if not exists studies (
+  id             text primary key,
+  name           text not null check (length(trim(name)) between 1 and 200),
+  description    text not null default '' check (length(description) <= 5000),
+  owner          text,
+  retention_days integer check (retention_days is null or retention_days > 0),
+  created_at     text not null
+);
+create table if not exists study_members (
+  study_id  text not null references studies (id) on delete cascade,
+  user_id   text not null,
+  role      text not null check (role in ('owner', 'member', 'viewer')),
+  added_at  text not null,
+  primary key (study_id, user_id)
+);
+create index if not exists study_members_user_idx on study_members (user_id);
+-- A study always keeps an owner (sql/005_studies.sql: study_members_keep_an_owner).
+create trigger if not exists study_members_keep_an_owner_update
+  before update of role on study_members
+  when old.role = 'owner' and new.role <> 'owner' and not exists (
+    select 1 from study_members m where m.study_id = old.study_id and m.role = 'owner' and m.user_id <> old.user_id)
+begin
+  select raise(abort, 'last_owner');
+end;
+create trigger if not exists study_members_keep_an_owner_delete
+  before delete on study_members
+  when old.role = 'owner' and exists (select 1 from studies s where s.id = old.study_id) and not exists (
+    select 1 from study_members m where m.study_id = old.study_id and m.role = 'owner' and m.user_id <> old.user_id)
+begin
+  select raise(abort, 'last_owner');
+end;
 create table if not exists user_files (
   id               text primary key,
   user_id          text not null,
+  study_id         text references studies (id),
   bucket           text not null,
   s3_key           text not null unique,
   original_name    text not null,
@@ -82,11 +144,28 @@ create table if not exists user_files (
   analysis         text,
   created_at       text not null,
   updated_at       text not null,
-  check (recording_key_ok(s3_key, user_id, id, 'original')
-         and (thumbnail_key is null or recording_key_ok(thumbnail_key, user_id, id, 'thumbnail'))
-         and (preview_key is null or recording_key_ok(preview_key, user_id, id, 'preview'))
-         and (ground_truth_key is null or recording_key_ok(ground_truth_key, user_id, id, 'ground_truth')))
+  check (recording_key_ok(s3_key, user_id, study_id, id, 'original')
+         and (thumbnail_key is null or recording_key_ok(thumbnail_key, user_id, study_id, id, 'thumbnail'))
+         and (preview_key is null or recording_key_ok(preview_key, user_id, study_id, id, 'preview'))
+         and (ground_truth_key is null
+              or recording_key_ok(ground_truth_key, user_id, study_id, id, 'ground_truth')))
 );
+-- sql/005_studies.sql: user_files_study_rules. Only a study's members upload into it; no row changes space.
+create trigger if not exists user_files_study_upload
+  before insert on user_files
+  when new.study_id is not null and not exists (
+    select 1 from study_members m where m.study_id = new.study_id and m.user_id = new.user_id
+      and m.role in ('owner', 'member'))
+begin
+  select raise(abort, 'not_member');
+end;
+create trigger if not exists user_files_study_fixed
+  before update of study_id on user_files
+  when new.study_id is not old.study_id
+begin
+  select raise(abort, 'a recording cannot move to another study or space');
+end;
+create index if not exists user_files_study_created_idx on user_files (study_id, created_at desc);
 create trigger if not exists user_files_reservation_holds
   before update of size_bytes on user_files
   when new.size_bytes > old.size_bytes
@@ -139,12 +218,12 @@ def _sqlite_value(value: Any) -> Any:
 
 def register_functions(conn: sqlite3.Connection) -> None:
     """The SQL functions the schema's checks call; every connection that writes user_files needs them."""
-    conn.create_function("recording_key_ok", 4, _recording_key_ok, deterministic=True)
+    conn.create_function("recording_key_ok", 5, _recording_key_ok, deterministic=True)
 
 
-def _recording_key_ok(key: str | None, user_id: str, record_id: str, kind: str) -> int:
+def _recording_key_ok(key: str | None, user_id: str, study_id: str | None, record_id: str, kind: str) -> int:
     try:
-        check_record_key(str(key), str(user_id), str(record_id), str(kind))
+        check_record_key(str(key), str(user_id), str(record_id), str(kind), None if study_id is None else str(study_id))
     except KeyOwnershipError:
         return 0
     return 1
@@ -197,23 +276,55 @@ class _SqliteStore:
         finally:
             conn.close()
 
+    def _write(self, *statements: tuple[str, tuple[Any, ...]]) -> None:
+        """Several writes in one transaction: all of them or none."""
+        conn = self._connect()
+        try:
+            conn.execute("begin immediate")
+            for statement, params in statements:
+                conn.execute(statement, params)
+            conn.execute("commit")
+        except sqlite3.IntegrityError as exc:
+            raise _sqlite_integrity_error(exc) from exc
+        except sqlite3.Error as exc:
+            raise MetadataError(f"The demo database refused the request: {exc}") from exc
+        finally:
+            conn.close()  # an open transaction is rolled back
+
     def _row(self, row: sqlite3.Row) -> FileRecord:
         data = dict(row)
         data["tags"] = json.loads(data["tags"] or "[]")
         data["analysis"] = json.loads(data["analysis"]) if data["analysis"] else None
         return record_from_row(data)
 
-    def _set(self, record_id: str, values: Mapping[str, Any]) -> FileRecord:
-        """Set columns on one of this user's rows; NotFound if it is not theirs."""
+    def _set(self, record_id: str, values: Mapping[str, Any],
+             scope: tuple[str, tuple[Any, ...]] | None = None) -> FileRecord:
+        """Set columns on one row in ``scope`` (a where clause and its parameters; default: this user's
+        own rows); NotFound if it is not in it."""
+        where, params = scope or ("user_id = ?", (self.user_id,))
         values = {**values, "updated_at": iso(datetime.now(UTC))}
         assignments = ", ".join(f"{column} = ?" for column in values)
         rows = self._query(
-            f"update user_files set {assignments} where id = ? and user_id = ? returning *",
-            (*(_sqlite_value(v) for v in values.values()), existing_record_id(record_id), self.user_id),
+            f"update user_files set {assignments} where id = ? and {where} returning *",
+            (*(_sqlite_value(v) for v in values.values()), existing_record_id(record_id), *params),
         )
         if not rows:
             raise not_found()
         return self._row(rows[0])
+
+    def _role_in(self, study_id: str) -> Role | None:
+        """This user's role in the study (None: not a member)."""
+        rows = self._query("select role from study_members where study_id = ? and user_id = ?",
+                           (existing_study_id(study_id), self.user_id))
+        return role_of(rows[0]["role"]) if rows else None
+
+    def _visible(self, weakest: Role) -> tuple[str, tuple[Any, ...]]:
+        """The rows this user reaches with at least ``weakest``'s rights: their personal ones, and those of
+        the studies where they hold that role (sql/005_studies.sql's policies, as a where clause)."""
+        roles = [r.value for r in Role if ROLE_RANK[r] >= ROLE_RANK[weakest]]
+        return (f"(case when study_id is null then user_id = ? else exists (select 1 from study_members m "
+                f"where m.study_id = user_files.study_id and m.user_id = ? "
+                f"and m.role in ({', '.join('?' for _ in roles)})) end)", (self.user_id, self.user_id, *roles))
 
 
 class SqliteServerRecords(FactUpdates, _SqliteStore):
@@ -221,6 +332,11 @@ class SqliteServerRecords(FactUpdates, _SqliteStore):
 
     def _update(self, record_id: str, values: Mapping[str, Any]) -> FileRecord:
         return self._set(record_id, values)
+
+    def _update_uploaded_or_owned(self, record_id: str, values: Mapping[str, Any]) -> FileRecord:
+        return self._set(record_id, values, (
+            "(user_id = ? or study_id in (select study_id from study_members where user_id = ? and role = 'owner'))",
+            (self.user_id, self.user_id)))
 
     def rows_of(self, user_id: str) -> SqliteServerRecords:
         """Any user's rows (the demo's admin repairs them; lib.usage checks the caller is an admin first)."""
@@ -231,6 +347,8 @@ class SqliteServerRecords(FactUpdates, _SqliteStore):
         (``begin immediate``), so two reservations at once run one after the other."""
         now = iso(datetime.now(UTC))
         values = {**new_row_values(new, self.user_id), "created_at": now, "updated_at": now}
+        if values["study_id"] is not None:
+            require_member(self._role_in(values["study_id"]), Action.UPLOAD)
         conn = self._connect()
         try:
             conn.execute("begin immediate")
@@ -253,11 +371,23 @@ class SqliteServerRecords(FactUpdates, _SqliteStore):
         finally:
             conn.close()  # an open transaction is rolled back
 
-    def delete(self, record_id: str) -> None:
-        rows = self._query("delete from user_files where id = ? and user_id = ? returning id",
+    def _study_of(self, record_id: str) -> str | None:
+        rows = self._query("select study_id from user_files where id = ? and user_id = ?",
                            (existing_record_id(record_id), self.user_id))
         if not rows:
             raise not_found()
+        return rows[0]["study_id"]
+
+    def delete(self, record_id: str) -> None:
+        """Delete a row this user may delete (lib.studies.may_delete): their own, or one of a study they own."""
+        record_id = existing_record_id(record_id)
+        rows = self._query("select user_id, study_id from user_files where id = ?", (record_id,))
+        if not rows:
+            raise not_found()
+        study_id = rows[0]["study_id"]
+        role = None if study_id is None else self._role_in(study_id)
+        check_delete(study_id, role, uploader_id=rows[0]["user_id"], caller_id=self.user_id)
+        self._query("delete from user_files where id = ?", (record_id,))
 
 
 class SqliteRepository(ResearchUpdates, _SqliteStore):
@@ -270,26 +400,37 @@ class SqliteRepository(ResearchUpdates, _SqliteStore):
     def _update_research(self, record_id: str, values: Mapping[str, Any]) -> FileRecord:
         if set(values) - set(RESEARCH_COLUMNS):  # the column grants' mirror
             raise MetadataError("Only research fields can be changed here.")
-        return self._set(record_id, values)
+        return self._set(record_id, values, self._visible(Role.MEMBER))
 
     def get(self, record_id: str) -> FileRecord:
-        rows = self._query("select * from user_files where id = ? and user_id = ?",
-                           (existing_record_id(record_id), self.user_id))
+        where, params = self._visible(Role.VIEWER)
+        rows = self._query(f"select * from user_files where id = ? and {where}",
+                           (existing_record_id(record_id), *params))
         if not rows:
             raise not_found()
         return self._row(rows[0])
 
     def get_many(self, record_ids: list[str]) -> list[FileRecord]:
-        """This user's rows among ``record_ids`` (ids of anyone else's, or none, are left out)."""
+        """The rows among ``record_ids`` this user may see (ids of anyone else's, or none, are left out)."""
         ids = [existing_record_id(r) for r in record_ids]
         if not ids:
             return []
-        rows = self._query(f"select * from user_files where user_id = ? and id in ({', '.join('?' for _ in ids)})",
-                           (self.user_id, *ids))
+        where, params = self._visible(Role.VIEWER)
+        rows = self._query(f"select * from user_files where {where} and id in ({', '.join('?' for _ in ids)})",
+                           (*params, *ids))
         return [self._row(r) for r in rows]
 
+    def _space(self, study_id: str | None) -> tuple[str, list[Any]]:
+        """The rows of a list: the user's personal space, or a study they are a member of (else NotFound)."""
+        if study_id is None:
+            return "user_id = ? and study_id is null", [self.user_id]
+        if self._role_in(study_id) is None:
+            raise NotFound(MSG_STUDY_NOT_FOUND)
+        return "study_id = ?", [existing_study_id(study_id)]
+
     def _where(self, query: ListQuery) -> tuple[str, list[Any]]:
-        clauses, params = ["user_id = ?"], [self.user_id]
+        space, params = self._space(query.study_id)
+        clauses = [space]
         if text := storable_text(query.text).strip():
             pattern = like_pattern(text)
             clauses.append("(" + " or ".join(f"{c} like ? escape '\\'" for c in SEARCH_COLUMNS) + ")")
@@ -323,12 +464,12 @@ class SqliteRepository(ResearchUpdates, _SqliteStore):
         )
         return RecordPage(tuple(self._row(r) for r in rows), total, query.page, query.page_size)
 
-    def find_ready_by_sha256(self, sha256: str) -> FileRecord | None:
-        rows = self._query(
-            "select * from user_files where user_id = ? and sha256 = ? and status = 'ready' "
-            "order by created_at desc limit 1",
-            (self.user_id, sha256),
-        )
+    def find_ready_by_sha256(self, sha256: str, study_id: str | None = None) -> FileRecord | None:
+        """The newest ready recording with these bytes in the space: the personal one, or a study's (any
+        member's upload)."""
+        space, params = self._space(study_id)
+        rows = self._query(f"select * from user_files where {space} and sha256 = ? and status = 'ready' "
+                           "order by created_at desc limit 1", (*params, sha256))
         return self._row(rows[0]) if rows else None
 
     def usage(self) -> UsageSummary:
@@ -350,6 +491,75 @@ class SqliteRepository(ResearchUpdates, _SqliteStore):
             by_subject=_by_size(_rollup([dict(r) for r in subjects], "subject")),
             largest=tuple(self._row(r) for r in largest),
         )
+
+    # --- studies (sql/005_studies.sql's policies and functions, as queries limited to this user) ---
+
+    def studies(self) -> list[Study]:
+        rows = self._query("select s.*, m.role as my_role from studies s join study_members m on m.study_id = s.id "
+                           "where m.user_id = ? order by lower(s.name), s.id", (self.user_id,))
+        return [study_from_row(dict(r), r["my_role"]) for r in rows]
+
+    def study(self, study_id: str) -> Study:
+        rows = self._query("select s.*, m.role as my_role from studies s join study_members m on m.study_id = s.id "
+                           "where m.user_id = ? and s.id = ?", (self.user_id, existing_study_id(study_id)))
+        if not rows:
+            raise NotFound(MSG_STUDY_NOT_FOUND)
+        return study_from_row(dict(rows[0]), rows[0]["my_role"])
+
+    def create_study(self, name: str, description: str = "") -> Study:
+        """A new study owned by this user: the study and the owner's membership in one transaction."""
+        study_id, now = str(uuid.uuid4()), iso(datetime.now(UTC))
+        self._write(("insert into studies (id, name, description, owner, created_at) values (?, ?, ?, ?, ?)",
+                     (study_id, study_name(name), study_description(description), self.user_id, now)),
+                    ("insert into study_members (study_id, user_id, role, added_at) values (?, ?, 'owner', ?)",
+                     (study_id, self.user_id, now)))
+        return self.study(study_id)
+
+    def members(self, study_id: str) -> list[Member]:
+        require_member(self._role_in(study_id), Action.VIEW)
+        rows = self._query(
+            "select m.user_id, a.email, m.role, m.added_at from study_members m "
+            "left join demo_accounts a on a.id = m.user_id where m.study_id = ?", (existing_study_id(study_id),))
+        return sorted((member_from_row(dict(r)) for r in rows), key=lambda m: (-ROLE_RANK[m.role], m.email))
+
+    def add_member(self, study_id: str, email: str, role: Role) -> Member:
+        """Add the account with ``email`` (an owner only); an address with no account is refused in words."""
+        require_member(self._role_in(study_id), Action.MANAGE_MEMBERS)
+        email = invitee_email(email)
+        found = self._query("select id from demo_accounts where email = ?", (email,))
+        if not found:
+            raise ValidationError(MSG_NO_ACCOUNT.format(email=email))
+        if self._query("select 1 from study_members where study_id = ? and user_id = ?",
+                       (existing_study_id(study_id), found[0]["id"])):
+            raise ValidationError(MSG_ALREADY_MEMBER.format(email=email))
+        self._write(("insert into study_members (study_id, user_id, role, added_at) values (?, ?, ?, ?)",
+                     (existing_study_id(study_id), found[0]["id"], Role(role).value, iso(datetime.now(UTC)))))
+        return next(m for m in self.members(study_id) if m.user_id == found[0]["id"])
+
+    def set_role(self, study_id: str, user_id: str, role: Role) -> None:
+        require_member(self._role_in(study_id), Action.MANAGE_MEMBERS)
+        changed = self._query("update study_members set role = ? where study_id = ? and user_id = ? returning user_id",
+                              (Role(role).value, existing_study_id(study_id), str(user_id)))
+        if not changed:
+            raise NotFound("That person is not a member of this study.")
+
+    def remove_member(self, study_id: str, user_id: str) -> None:
+        """Remove a member (an owner), or leave the study (anyone, for themselves)."""
+        if str(user_id) != self.user_id:
+            require_member(self._role_in(study_id), Action.MANAGE_MEMBERS)
+        removed = self._query("delete from study_members where study_id = ? and user_id = ? returning user_id",
+                              (existing_study_id(study_id), str(user_id)))
+        if not removed:
+            raise NotFound("That person is not a member of this study.")
+
+    def delete_study(self, study_id: str) -> None:
+        """Delete an empty study and its memberships (an owner only)."""
+        study = self.study(study_id)
+        require_member(study.role, Action.MANAGE_MEMBERS)
+        if self._query("select 1 from user_files where study_id = ? limit 1", (study.id,)):
+            raise ValidationError(MSG_STUDY_NOT_EMPTY.format(name=study.name))
+        self._write(("delete from studies where id = ?", (study.id,)),
+                    ("delete from study_members where study_id = ?", (study.id,)))
 
     def _read_together(self, *queries: tuple[str, tuple[Any, ...]]) -> list[list[sqlite3.Row]]:
         """Several reads in one transaction, so the figures they give agree with each other."""
@@ -379,7 +589,7 @@ def _by_size(buckets: list[UsageBucket]) -> tuple[UsageBucket, ...]:
     return tuple(sorted(buckets, key=lambda b: (-b.bytes, b.label)))
 
 
-def _sqlite_integrity_error(exc: sqlite3.IntegrityError) -> MetadataError:
+def _sqlite_integrity_error(exc: sqlite3.IntegrityError) -> PulseVaultError:
     text = str(exc)
     if "UNIQUE" in text and "s3_key" in text:
         return MetadataError("A recording with that storage key already exists.")
@@ -387,4 +597,8 @@ def _sqlite_integrity_error(exc: sqlite3.IntegrityError) -> MetadataError:
         return MetadataError("That recording already exists.")
     if "CHECK" in text and "recording_key_ok" in text:
         return KeyOwnershipError("That storage key does not belong to your account.")
+    if "last_owner" in text:
+        return ValidationError(MSG_LAST_OWNER)
+    if "not_member" in text:
+        return AccessDenied("Only a study's members and owners upload into it.")
     return MetadataError(f"The recording's metadata was refused: {text}")

@@ -20,7 +20,15 @@ import httpx
 from postgrest import SyncPostgrestClient
 from postgrest.exceptions import APIError
 
-from lib.errors import AccessDenied, KeyOwnershipError, MetadataError, MetadataUnavailable, SessionExpired
+from lib.errors import (
+    AccessDenied,
+    KeyOwnershipError,
+    MetadataError,
+    MetadataUnavailable,
+    NotFound,
+    SessionExpired,
+    ValidationError,
+)
 from lib.records import (
     SEARCH_COLUMNS,
     FileRecord,
@@ -37,21 +45,43 @@ from lib.repository.base import (
     RESEARCH_COLUMNS,
     FactUpdates,
     ResearchUpdates,
+    check_delete,
     check_query,
     day_start,
     existing_record_id,
+    existing_study_id,
     iso,
     like_pattern,
+    member_from_row,
     new_row_values,
     not_found,
     quota_exceeded,
     quota_figures,
     record_from_row,
+    require_member,
     storable_text,
+    study_from_row,
 )
 from lib.settings import SupabaseSettings
+from lib.studies import (
+    MSG_ALREADY_MEMBER,
+    MSG_LAST_OWNER,
+    MSG_NO_ACCOUNT,
+    MSG_STUDY_NOT_EMPTY,
+    MSG_STUDY_NOT_FOUND,
+    Action,
+    Member,
+    Role,
+    Study,
+    invitee_email,
+    role_of,
+    study_description,
+    study_name,
+)
 
 TABLE = "user_files"
+STUDIES = "studies"
+MEMBERS = "study_members"
 RESERVE_FUNCTION = "reserve_upload"
 """sql/003_trust.sql: the quota check and the pending row's insert in one step."""
 SERVICE_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
@@ -113,6 +143,8 @@ class SupabaseServerRecords(FactUpdates, PostgrestRows):
     def reserve(self, new: NewRecord, quota_bytes: int) -> FileRecord:
         """The pending row, if it fits the quota (``reserve_upload``: one step, one user at a time)."""
         values = new_row_values(new, self.user_id)
+        if values["study_id"] is not None:
+            require_member(self._role_in(values["study_id"]), Action.UPLOAD)
         try:
             row = self._client.rpc(RESERVE_FUNCTION, {"p_row": values, "p_quota_bytes": int(quota_bytes)}).execute()
         except Exception as exc:
@@ -124,10 +156,41 @@ class SupabaseServerRecords(FactUpdates, PostgrestRows):
             raise MetadataError("The recording was not saved; please try again.")
         return record_from_row(row.data)
 
-    def delete(self, record_id: str) -> None:
-        rows = self._rows(self._client.from_(TABLE).delete()
+    def _study_of(self, record_id: str) -> str | None:
+        rows = self._rows(self._client.from_(TABLE).select("study_id")
                           .eq("id", existing_record_id(record_id)).eq("user_id", self.user_id))
         if not rows:
+            raise not_found()
+        return rows[0]["study_id"]
+
+    def _role_in(self, study_id: str) -> Role | None:
+        """The session user's role in the study: the service role reads every membership, so it asks for
+        exactly this user's."""
+        rows = self._rows(self._client.from_(MEMBERS).select("role")
+                          .eq("study_id", existing_study_id(study_id)).eq("user_id", self.user_id))
+        return role_of(rows[0]["role"]) if rows else None
+
+    def _update_uploaded_or_owned(self, record_id: str, values: Mapping[str, Any]) -> FileRecord:
+        record_id = existing_record_id(record_id)
+        found = self._rows(self._client.from_(TABLE).select("user_id, study_id").eq("id", record_id))
+        if not found or (found[0]["user_id"] != self.user_id
+                         and (found[0]["study_id"] is None or self._role_in(found[0]["study_id"]) is not Role.OWNER)):
+            raise not_found()
+        rows = self._rows(self._client.from_(TABLE).update(dict(values)).eq("id", record_id))
+        if not rows:
+            raise not_found()
+        return record_from_row(rows[0])
+
+    def delete(self, record_id: str) -> None:
+        """Delete a row this user may delete (lib.studies.may_delete): their own, or one of a study they own."""
+        record_id = existing_record_id(record_id)
+        found = self._rows(self._client.from_(TABLE).select("user_id, study_id").eq("id", record_id))
+        if not found:
+            raise not_found()
+        study_id = found[0]["study_id"]
+        role = None if study_id is None else self._role_in(study_id)
+        check_delete(study_id, role, uploader_id=found[0]["user_id"], caller_id=self.user_id)
+        if not self._rows(self._client.from_(TABLE).delete().eq("id", record_id)):
             raise not_found()
 
 
@@ -164,7 +227,7 @@ class SupabaseRepository(ResearchUpdates, PostgrestRows):
         return record_from_row(rows[0])
 
     def get_many(self, record_ids: list[str]) -> list[FileRecord]:
-        """This user's rows among ``record_ids`` (row-level security leaves out anyone else's)."""
+        """The rows among ``record_ids`` this user may see (row-level security leaves out the others)."""
         ids = [existing_record_id(r) for r in record_ids]
         if not ids:
             return []
@@ -173,6 +236,11 @@ class SupabaseRepository(ResearchUpdates, PostgrestRows):
     def list(self, query: ListQuery) -> RecordPage:
         check_query(query)
         builder = self._client.table(TABLE).select("*", count="exact")
+        if query.study_id is None:  # row-level security also shows the studies' rows: the personal space only
+            builder = builder.eq("user_id", self.user_id).is_("study_id", "null")
+        else:
+            self.study(query.study_id)  # NotFound in words for a non-member, rather than an empty page
+            builder = builder.eq("study_id", existing_study_id(query.study_id))
         builder = _apply_filters(builder, query)
         builder = builder.order(query.sort, desc=query.descending, nullsfirst=False)
         builder = builder.order("id", desc=query.descending)
@@ -182,18 +250,24 @@ class SupabaseRepository(ResearchUpdates, PostgrestRows):
         total = result.count if result.count is not None else offset + len(records)
         return RecordPage(records, total, query.page, query.page_size)
 
-    def find_ready_by_sha256(self, sha256: str) -> FileRecord | None:
-        rows = self._rows(
-            self._client.table(TABLE).select("*").eq("sha256", sha256).eq("status", Status.READY.value)
-            .order("created_at", desc=True).limit(1)
-        )
+    def find_ready_by_sha256(self, sha256: str, study_id: str | None = None) -> FileRecord | None:
+        """The newest ready recording with these bytes in the space: the personal one, or a study's (any
+        member's upload; row-level security checks the membership)."""
+        builder = self._client.table(TABLE).select("*")
+        if study_id is None:
+            builder = builder.eq("user_id", self.user_id).is_("study_id", "null")
+        else:
+            self.study(study_id)  # NotFound in words for a non-member, as the demo's store says
+            builder = builder.eq("study_id", existing_study_id(study_id))
+        rows = self._rows(builder.eq("sha256", sha256).eq("status", Status.READY.value)
+                          .order("created_at", desc=True).limit(1))
         return record_from_row(rows[0]) if rows else None
 
     def usage(self) -> UsageSummary:
         since = {"daily_since": daily_history_start().isoformat()}
         figures = self._run(self._client.rpc("usage_summary", since)).data or {}
         largest = self._rows(
-            self._client.table(TABLE).select("*").eq("status", Status.READY.value)
+            self._client.table(TABLE).select("*").eq("user_id", self.user_id).eq("status", Status.READY.value)
             .order("size_bytes", desc=True).order("id").limit(LARGEST_COUNT)
         )
         return UsageSummary(
@@ -206,6 +280,93 @@ class SupabaseRepository(ResearchUpdates, PostgrestRows):
             by_subject=_buckets(figures.get("by_subject")),
             largest=tuple(record_from_row(r) for r in largest),
         )
+
+    # --- studies: row-level security and the functions of sql/005_studies.sql decide --------------
+
+    def studies(self) -> list[Study]:
+        studies = self._rows(self._client.table(STUDIES).select("*"))
+        roles = {r["study_id"]: r["role"] for r in
+                 self._rows(self._client.table(MEMBERS).select("study_id, role").eq("user_id", self.user_id))}
+        mine = [study_from_row(s, roles[s["id"]]) for s in studies if s["id"] in roles]
+        return sorted(mine, key=lambda s: (s.name.lower(), s.id))
+
+    def study(self, study_id: str) -> Study:
+        study_id = existing_study_id(study_id)
+        found = self._rows(self._client.table(STUDIES).select("*").eq("id", study_id))
+        role = self._rows(self._client.table(MEMBERS).select("role").eq("study_id", study_id)
+                          .eq("user_id", self.user_id))
+        if not found or not role:
+            raise NotFound(MSG_STUDY_NOT_FOUND)
+        return study_from_row(found[0], role[0]["role"])
+
+    def create_study(self, name: str, description: str = "") -> Study:
+        made = self._run(self._client.rpc("create_study", {"p_name": study_name(name),
+                                                           "p_description": study_description(description)})).data
+        if not made:
+            raise MetadataError("The study was not created; please try again.")
+        return study_from_row(made, Role.OWNER)
+
+    def members(self, study_id: str) -> list[Member]:
+        rows = self._rows(self._client.rpc("study_member_list", {"p_study": existing_study_id(study_id)}))
+        if not rows:  # a member always sees at least themselves
+            raise NotFound(MSG_STUDY_NOT_FOUND)
+        return [member_from_row(r) for r in rows]
+
+    def add_member(self, study_id: str, email: str, role: Role) -> Member:
+        """Add the account with ``email`` (owners only, ``add_study_member``); refusals in words."""
+        email = invitee_email(email)
+        study_id = existing_study_id(study_id)
+        try:
+            self._client.rpc("add_study_member", {"p_study": study_id, "p_email": email,
+                                                  "p_role": Role(role).value}).execute()
+        except APIError as exc:
+            raise _study_refusal(exc, email) from exc
+        except Exception as exc:
+            raise _translate_supabase_error(exc) from exc
+        return next(m for m in self.members(study_id) if m.email == email)
+
+    def set_role(self, study_id: str, user_id: str, role: Role) -> None:
+        require_member(self.study(study_id).role, Action.MANAGE_MEMBERS)
+        self._change_membership(self._client.table(MEMBERS).update({"role": Role(role).value}), study_id, user_id)
+
+    def remove_member(self, study_id: str, user_id: str) -> None:
+        """Remove a member (an owner), or leave the study (anyone, for themselves)."""
+        if str(user_id) != self.user_id:
+            require_member(self.study(study_id).role, Action.MANAGE_MEMBERS)
+        self._change_membership(self._client.table(MEMBERS).delete(), study_id, user_id)
+
+    def delete_study(self, study_id: str) -> None:
+        """Delete an empty study (an owner only; its memberships go with it, by cascade)."""
+        study = self.study(study_id)
+        require_member(study.role, Action.MANAGE_MEMBERS)
+        try:
+            self._client.table(STUDIES).delete().eq("id", study.id).execute()
+        except APIError as exc:
+            if exc.code == "23503":  # user_files.study_id: the study still holds recordings
+                raise ValidationError(MSG_STUDY_NOT_EMPTY.format(name=study.name)) from exc
+            raise _translate_supabase_error(exc) from exc
+        except Exception as exc:
+            raise _translate_supabase_error(exc) from exc
+
+    def _change_membership(self, builder: Any, study_id: str, user_id: str) -> None:
+        try:
+            rows = builder.eq("study_id", existing_study_id(study_id)).eq("user_id", str(user_id)).execute().data
+        except APIError as exc:
+            raise _study_refusal(exc, "") from exc
+        except Exception as exc:
+            raise _translate_supabase_error(exc) from exc
+        if not rows:
+            raise NotFound("That person is not a member of this study.")
+
+
+def _study_refusal(exc: APIError, email: str) -> Exception:
+    """sql/005_studies.sql's refusals (by hint) in words; anything else as any metadata failure."""
+    messages = {"no_account": MSG_NO_ACCOUNT, "already_member": MSG_ALREADY_MEMBER, "last_owner": MSG_LAST_OWNER}
+    if exc.hint in messages:
+        return ValidationError(messages[str(exc.hint)].format(email=email))
+    if exc.hint == "not_owner":
+        return AccessDenied("Only a study's owners add members.")
+    return _translate_supabase_error(exc)
 
 
 def _buckets(items: Any) -> tuple[UsageBucket, ...]:
@@ -255,7 +416,7 @@ def _translate_supabase_error(exc: Exception) -> Exception:
     if code in {"PGRST301", "PGRST302", "PGRST303"} or "JWT expired" in message:
         return SessionExpired("Your session has expired; please sign in again.")
     if code == "23514":
-        if "owner" in message:
+        if "keys_canonical" in message:  # sql/005_studies.sql's key layout check
             return KeyOwnershipError("That storage key does not belong to your account.")
         return MetadataError("The metadata service rejected a value of the recording.")
     if code in _PG_CODES:

@@ -95,6 +95,8 @@ class UploadJob:
     """The row a failed attempt left; the next attempt replaces it."""
     record: FileRecord | None = None
     """The ready record once stored."""
+    study_id: str | None = None
+    """The study the recording goes into, chosen when the file was picked; None: the personal space."""
     confirmed_at: float = 0.0
     """When (monotonic seconds) a stored record was last seen still stored."""
     check_task: CheckTask | None = None
@@ -279,9 +281,9 @@ class UploadJob:
         raise JobStateError(f"{self.display_name} is {self.status.value.lower()}, so it cannot be {verb} now.")
 
 
-def local_job(job_id: str, name: str, size: int, local_path: Path) -> UploadJob:
-    """A dropped file, copied to local disk: checked next."""
-    return UploadJob(id=job_id, given_name=name, size_bytes=size, local_path=local_path)
+def local_job(job_id: str, name: str, size: int, local_path: Path, study_id: str | None = None) -> UploadJob:
+    """A dropped file, copied to local disk, going into ``study_id`` (None: the personal space): checked next."""
+    return UploadJob(id=job_id, given_name=name, size_bytes=size, local_path=local_path, study_id=study_id)
 
 
 def uncopied_job(job_id: str, name: str, size: int, error: str) -> UploadJob:

@@ -107,7 +107,7 @@ def _checked(job: UploadJob, outcome: CheckOutcome, backends: Backends, workspac
             return job.refused(outcome.message or UNEXPECTED_CHECK)
         assert outcome.prepared is not None
         in_bucket = _in_bucket(job, backends)
-        duplicate = find_duplicate(outcome.prepared.sha256, backends.repo)
+        duplicate = find_duplicate(outcome.prepared.sha256, backends.repo, study_id=backends.study_id)
     except ValidationError as exc:  # a browser upload marked failed meanwhile
         release(job, workspace)
         return job.refused(str(exc))

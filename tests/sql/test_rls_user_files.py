@@ -367,7 +367,9 @@ def test_sql_applies_over_an_install_made_by_the_earlier_files(pg_clean):
                                "'user_files' and grantee = 'authenticated' and privilege_type = 'UPDATE'").fetchall()
         checks = {r[0] for r in conn.execute("select conname from pg_constraint where contype = 'c' and "
                                              "conrelid = 'public.user_files'::regclass and conname like '%key%'")}
-    assert policies == {"user_files_select_own", "user_files_update_own"}
+    # 001 makes the own-rows policies again and 003 the personal-only key check; 005 replaces them with
+    # the ones that know studies (sql/005_studies.sql).
+    assert policies == {"user_files_select_own_or_study", "user_files_update_own_or_study"}
     assert grants == [("SELECT",)]
     assert sorted(c[0] for c in columns) == ["notes", "session_label", "subject_id", "tags"]
-    assert checks == {"user_files_keys_canonical_owner"}
+    assert checks == {"user_files_keys_canonical_space"}

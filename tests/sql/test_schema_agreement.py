@@ -1,5 +1,5 @@
-"""The demo's SQLite schema and ``public.user_files`` as ``sql/`` defines it agree
-column for column: same names, the SQLite type each PostgreSQL type is stored
+"""The demo's SQLite schema and ``public.user_files``, ``public.studies`` and ``public.study_members`` as
+``sql/`` defines them agree column for column: same names, the SQLite type each PostgreSQL type is stored
 as, and the same nullability. A column added, dropped or loosened on one side
 only fails here, before a demo-mode row and a cloud row can mean different things.
 """
@@ -33,26 +33,30 @@ SQLITE_TYPE_OF = {
 """How each PostgreSQL column type of user_files is stored in SQLite."""
 
 
-def postgres_columns(dsn: str) -> dict[str, Column]:
-    """public.user_files after sql/ is applied, each column's type mapped to its SQLite storage."""
+TABLES = ("user_files", "studies", "study_members")
+"""The tables both stores hold."""
+
+
+def postgres_columns(dsn: str, table: str = "user_files") -> dict[str, Column]:
+    """public.<table> after sql/ is applied, each column's type mapped to its SQLite storage."""
     with psycopg.connect(dsn) as conn:
         rows = conn.execute(
             "select column_name, data_type, is_nullable from information_schema.columns "
-            "where table_schema = 'public' and table_name = 'user_files'"
+            "where table_schema = 'public' and table_name = %s", (table,)
         ).fetchall()
-    assert rows, "public.user_files does not exist after applying sql/"
+    assert rows, f"public.{table} does not exist after applying sql/"
     unmapped = {data_type for _, data_type, _ in rows} - SQLITE_TYPE_OF.keys()
     assert not unmapped, f"say how these PostgreSQL types are stored in SQLite: {unmapped}"
     return {name: (SQLITE_TYPE_OF[data_type], nullable == "YES") for name, data_type, nullable in rows}
 
 
-def sqlite_columns(schema: str) -> dict[str, Column]:
-    """user_files as a fresh SQLite database built from ``schema`` declares it."""
+def sqlite_columns(schema: str, table: str = "user_files") -> dict[str, Column]:
+    """``table`` as a fresh SQLite database built from ``schema`` declares it."""
     conn = sqlite3.connect(":memory:")
     try:
         register_functions(conn)
         conn.executescript(schema)
-        rows = conn.execute("pragma table_info(user_files)").fetchall()
+        rows = conn.execute(f"pragma table_info({table})").fetchall()
     finally:
         conn.close()
     # (cid, name, type, notnull, default, pk); a primary key is never null in PostgreSQL.
@@ -65,8 +69,9 @@ def disagreements(postgres: dict[str, Column], sqlite: dict[str, Column]) -> dic
             for name in postgres.keys() | sqlite.keys() if postgres.get(name) != sqlite.get(name)}
 
 
-def test_sqlite_schema_matches_sql_user_files(pg_dsn):
-    assert disagreements(postgres_columns(pg_dsn), sqlite_columns(SQLITE_SCHEMA)) == {}
+@pytest.mark.parametrize("table", TABLES)
+def test_sqlite_schema_matches_sql(pg_dsn, table):
+    assert disagreements(postgres_columns(pg_dsn, table), sqlite_columns(SQLITE_SCHEMA, table)) == {}
 
 
 def test_a_column_on_one_side_only_is_a_disagreement(pg_dsn):
@@ -79,7 +84,7 @@ def test_a_column_on_one_side_only_is_a_disagreement(pg_dsn):
     assert disagreements(postgres, sqlite_columns(loosened)) == {"bucket": (("text", False), ("text", True))}
 
 
-USER, RECORD, OTHER = (str(uuid.UUID(int=n)) for n in (0x1111, 0x2222, 0x3333))
+USER, RECORD, OTHER, STUDY = (str(uuid.UUID(int=n)) for n in (0x1111, 0x2222, 0x3333, 0x4444))
 # The patterns sql/003_trust.sql passes for each key column.
 SQL_FILE_PATTERNS = {"original": r"original\.[a-z0-9]{1,10}", "thumbnail": r"thumb\.jpg",
                      "preview": r"preview\.mp4", "ground_truth": r"ground_truth\.(csv|txt)"}
@@ -96,14 +101,19 @@ SQL_FILE_PATTERNS = {"original": r"original\.[a-z0-9]{1,10}", "thumbnail": r"thu
     "recordings/{u}/2024/05/{r}//original.mp4", "recordings/{u}/2024/00/{r}/original.mp4",
     "recordings/{u}/2024/05/{r}/original.mp4\n", "recordings/{u}/2024/05/{r}/Original.mp4",
 ])
-def test_the_database_and_lib_keys_agree_on_the_key_layout(pg_dsn, kind, key):
-    """sql/003_trust.sql and lib.keys.check_record_key (which the SQLite schema calls) accept the same keys."""
+@pytest.mark.parametrize("study", [None, STUDY])
+def test_the_database_and_lib_keys_agree_on_the_key_layout(pg_dsn, kind, key, study):
+    """sql/003_trust.sql, sql/005_studies.sql and lib.keys.check_record_key (which the SQLite schema calls)
+    accept the same keys, in a personal space and in a study."""
     key = key.format(u=USER, r=RECORD, o=OTHER)
+    if study is not None:  # the same shapes under the study's prefix
+        key = key.replace(f"recordings/{USER}/", f"studies/{STUDY}/")
+        key = key.replace(f"recordings/{OTHER}/", f"studies/{OTHER}/")
     with psycopg.connect(pg_dsn) as conn:
-        in_sql = conn.execute("select public.user_files_key_ok(%s, %s, %s, %s)",
-                              (key, USER, RECORD, SQL_FILE_PATTERNS[kind])).fetchone()[0]
+        in_sql = conn.execute("select public.user_files_key_ok(%s, %s, %s, %s, %s)",
+                              (key, USER, study, RECORD, SQL_FILE_PATTERNS[kind])).fetchone()[0]
     try:
-        in_lib = check_record_key(key, USER, RECORD, kind) == key
+        in_lib = check_record_key(key, USER, RECORD, kind, study) == key
     except KeyOwnershipError:
         in_lib = False
     assert in_sql == in_lib

@@ -1,0 +1,175 @@
+"""Studies: a lab's recordings shared by role. The values (a study, a member) and the one home of the
+rules: which role may do what, and how a study's name is checked.
+
+Roles, weakest first: **viewer** (see, play, download), **member** (also upload and edit the research fields
+of any recording in the study, delete their own), **owner** (also manage members and roles, delete any
+recording and the study). Every user also has a personal space (``study_id`` None) that is theirs alone.
+
+In the cloud, row-level security (``sql/005_studies.sql``) enforces the same rules on the user's own token;
+the server's writes (service role, not limited by RLS) and demo mode's SQLite ask :func:`allows` here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from lib.auth import normalize_email
+from lib.errors import AccessDenied, ValidationError
+
+MAX_NAME_CHARS = 200
+"""Longest study name (``sql/005_studies.sql`` checks the same)."""
+MAX_DESCRIPTION_CHARS = 5_000
+"""Longest study description (``sql/005_studies.sql`` checks the same)."""
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"
+    MEMBER = "member"
+    OWNER = "owner"
+
+
+ROLE_RANK = {Role.VIEWER: 1, Role.MEMBER: 2, Role.OWNER: 3}
+"""Each role holds the rights of every weaker one (``public.study_role_rank`` in SQL)."""
+
+
+class Action(StrEnum):
+    """What a member may be allowed to do in a study."""
+
+    VIEW = "view"
+    """See the study, its members and recordings; play and download them."""
+    UPLOAD = "upload"
+    EDIT_RESEARCH = "edit_research"
+    """Change the research fields (subject, session, notes, tags) of any recording in the study."""
+    DELETE_OWN = "delete_own"
+    """Delete a recording one uploaded."""
+    DELETE_ANY = "delete_any"
+    MANAGE_MEMBERS = "manage_members"
+    """Add and remove members, change roles, rename or delete the study."""
+    SHARE = "share"
+    """Make a link anyone can download a recording with (beyond the study's members)."""
+
+
+WEAKEST_ROLE_FOR = {
+    Action.VIEW: Role.VIEWER,
+    Action.UPLOAD: Role.MEMBER,
+    Action.EDIT_RESEARCH: Role.MEMBER,
+    Action.DELETE_OWN: Role.MEMBER,
+    Action.DELETE_ANY: Role.OWNER,
+    Action.MANAGE_MEMBERS: Role.OWNER,
+    Action.SHARE: Role.MEMBER,
+}
+"""The weakest role that may do each action."""
+
+
+@dataclass(frozen=True)
+class Study:
+    """A study as one member sees it: with the caller's own role in it."""
+
+    id: str
+    name: str
+    description: str
+    role: Role
+    created_at: datetime
+    retention_days: int | None = None
+
+
+@dataclass(frozen=True)
+class Member:
+    user_id: str
+    email: str
+    role: Role
+    added_at: datetime
+
+
+def role_of(value: str | None) -> Role | None:
+    """A stored role as a Role (None: not a member)."""
+    return None if value is None else Role(value)
+
+
+def allows(role: Role | None, action: Action) -> bool:
+    """Whether a member with ``role`` (None: not a member) may do ``action``."""
+    return role is not None and ROLE_RANK[role] >= ROLE_RANK[WEAKEST_ROLE_FOR[action]]
+
+
+def studies_allowing(studies: list[Study], action: Action) -> list[Study]:
+    """The studies among ``studies`` (each with the caller's role) where the caller may do ``action``."""
+    return [s for s in studies if allows(s.role, action)]
+
+
+def may_delete(study_id: str | None, role: Role | None, *, uploader_id: str, caller_id: str) -> bool:
+    """Who deletes a recording: in a personal space (``study_id`` None) its uploader alone; in a study its
+    uploader (while still a member) or an owner. ``role`` is the caller's in the study."""
+    if study_id is None:
+        return uploader_id == caller_id
+    if allows(role, Action.DELETE_ANY):
+        return True
+    return allows(role, Action.DELETE_OWN) and uploader_id == caller_id
+
+
+@dataclass(frozen=True)
+class RecordRights:
+    """What the caller may do with one recording they can see (seeing, playing and downloading it, always)."""
+
+    edit_research: bool
+    share: bool
+    delete: bool
+    manage_files: bool
+    """Ground truth, re-analysis, retry or discard of an unfinished upload: the server writes these to the
+    uploader's own rows only, so only the uploader (still allowed to upload there) manages them."""
+
+
+def record_rights(study_id: str | None, role: Role | None, *, uploader_id: str, caller_id: str) -> RecordRights:
+    """The caller's rights on a recording: everything in their personal space; by role in a study."""
+    if study_id is None:
+        return RecordRights(edit_research=True, share=True, delete=True, manage_files=True)
+    uploader = uploader_id == caller_id
+    return RecordRights(
+        edit_research=allows(role, Action.EDIT_RESEARCH), share=allows(role, Action.SHARE),
+        delete=may_delete(study_id, role, uploader_id=uploader_id, caller_id=caller_id),
+        manage_files=uploader and allows(role, Action.UPLOAD))
+
+
+def require(role: Role | None, action: Action) -> None:
+    """AccessDenied, in words, unless ``role`` allows ``action``."""
+    if not allows(role, action):
+        needed = WEAKEST_ROLE_FOR[action]
+        raise AccessDenied(f"That needs the {needed.value} role in this study"
+                           f"{'' if role is None else f'; you are a {role.value}'}. Ask one of its owners.")
+
+
+def study_name(name: str) -> str:
+    """The name a study is stored under (trimmed), or ValidationError saying what is wrong."""
+    cleaned = " ".join(str(name).replace("\x00", "").split())
+    if not cleaned:
+        raise ValidationError("Give the study a name.")
+    if len(cleaned) > MAX_NAME_CHARS:
+        raise ValidationError(f"A study's name has at most {MAX_NAME_CHARS} characters.")
+    return cleaned
+
+
+def study_description(description: str) -> str:
+    """The description a study is stored with, or ValidationError if it is too long."""
+    cleaned = str(description).replace("\x00", "").strip()
+    if len(cleaned) > MAX_DESCRIPTION_CHARS:
+        raise ValidationError(f"A study's description has at most {MAX_DESCRIPTION_CHARS} characters.")
+    return cleaned
+
+
+def invitee_email(email: str) -> str:
+    """The address a member is added by (trimmed, lower case), or ValidationError if it is not one."""
+    if not (email or "").strip():
+        raise ValidationError("Enter the e-mail address the person signs in to PulseVault with.")
+    return normalize_email(email)
+
+
+MSG_NO_ACCOUNT = ("Nobody has signed up to PulseVault with {email} yet. Ask them to create an account with "
+                  "that address, then add them again.")
+"""Adding an address with no account (pending invitations are not built yet)."""
+MSG_ALREADY_MEMBER = "{email} is already a member of this study; change their role in the table instead."
+MSG_LAST_OWNER = "A study needs an owner: make someone else an owner first."
+MSG_STUDY_NOT_FOUND = "That study does not exist, or you are not a member of it."
+MSG_STUDY_NOT_EMPTY = ("{name} still holds recordings: delete them first (in My files, with this study chosen), "
+                       "then delete the study.")
+"""A study is deleted only once its recordings (and their objects in the bucket) are gone."""
