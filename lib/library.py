@@ -44,7 +44,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -232,11 +232,7 @@ def iter_matching(repo: Repository, query: ListQuery) -> Iterator[FileRecord]:
     """Every row matching the query's filters (all pages, in its order), a page at a time."""
     page = 1
     while True:
-        result = repo.list(ListQuery(
-            text=query.text, statuses=query.statuses, tags=query.tags, date_from=query.date_from,
-            date_to=query.date_to, lossless=query.lossless, sort=query.sort, descending=query.descending,
-            page=page, page_size=MAX_PAGE_SIZE,
-        ))
+        result = repo.list(replace(query, page=page, page_size=MAX_PAGE_SIZE))  # every filter, the space too
         yield from result.records
         if not result.records or page * MAX_PAGE_SIZE >= result.total:
             return

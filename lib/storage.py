@@ -452,7 +452,7 @@ class ObjectStore:
             partial.unlink(missing_ok=True)
         return target
 
-    def iter_object(self, key: str, *, owner: str, etag: str, size: int, range_size: int = EXPORT_RANGE,
+    def iter_object(self, key: str, *, owner: Owner, etag: str, size: int, range_size: int = EXPORT_RANGE,
                     concurrency: int = EXPORT_RANGE_CONCURRENCY) -> Iterator[bytes]:
         """An object's bytes in order, ``range_size`` at a time, fetched by up to ``concurrency`` ranged GETs
         at once (s3transfer's way to beat one connection's throughput); never the whole object in memory.

@@ -39,7 +39,7 @@ def export_zip(store: ObjectStore, plan: ExportPlan) -> ZipStream:
     for made in plan.made:
         archive.add(made.data, f"{plan.root}/{made.path}")
     for obj in plan.objects:
-        chunks = store.iter_object(obj.key, owner=plan.owner, etag=obj.etag, size=obj.size)
+        chunks = store.iter_object(obj.key, owner=plan.space, etag=obj.etag, size=obj.size)
         archive.add(chunks, f"{plan.root}/{obj.path}", size=obj.size)
     return archive
 

@@ -30,7 +30,7 @@ def manifest_zip(store: ObjectStore, plan: ExportPlan, *, now: datetime | None =
     """The manifest export of ``plan`` (small: links and made files, no recording)."""
     expires_s = store.expiry(MAX_PRESIGN_EXPIRY_S)
     until = (now or datetime.now(UTC)) + timedelta(seconds=expires_s)
-    rows = [(f.path, f.size, f.sha256, store.presign_get(f.key, owner=plan.owner, expires=expires_s))
+    rows = [(f.path, f.size, f.sha256, store.presign_get(f.key, owner=plan.space, expires=expires_s))
             for f in plan.objects]
     files = [*plan.made, MadeFile(MANIFEST, csv_bytes(MANIFEST_COLUMNS, rows)),
              MadeFile(FETCH_SCRIPT, _FETCH_SOURCE.read_bytes()), _notes(plan, until)]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
 
+from lib.keys import Owner
 from lib.records import ListQuery
 
 
@@ -86,11 +87,13 @@ class MadeFile:
 
 @dataclass(frozen=True)
 class ExportPlan:
-    """Every file of one export, under the top folder ``root``, for the user ``owner``."""
+    """Every file of one export, under the top folder ``root``, for the user ``owner``; its recordings all
+    lie in ``space`` (the owner's personal space, or a study of theirs: one space per export)."""
 
     layout: Layout
     root: str
     owner: str
+    space: Owner
     objects: tuple[ObjectFile, ...]
     made: tuple[MadeFile, ...]
     left_out: tuple[str, ...] = ()

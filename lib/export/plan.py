@@ -31,10 +31,11 @@ from lib.export.model import ExportPlan, Layout, MadeFile, ObjectFile, Selection
 from lib.export.naming import bids_label, bids_prefixes, plain_folders, refuse, ubfc_folders
 from lib.export.truth import bids_physio, pulse_waveform, ubfc_text
 from lib.ground_truth_files import fetch_ground_truth
-from lib.keys import extension_of, ground_truth_sidecar
+from lib.keys import Owner, extension_of, ground_truth_sidecar
 from lib.library import iter_matching, records_csv
 from lib.records import FileRecord, Status
 from lib.repository import Repository
+from lib.repository.base import record_space
 from lib.rppg.ground_truth import GroundTruth, load_ground_truth
 from lib.storage import ObjectStore
 from lib.transfer import SHA256_METADATA
@@ -70,12 +71,13 @@ def build_plan(store: ObjectStore, repo: Repository, selection: Selection, layou
     records, left_out = _stored(_selected(repo, selection))
     if not records:
         raise ExportRefused(NOTHING_STORED if left_out else NOTHING_SELECTED)
+    space = _one_space(owner, records)
     _check_checksums(records)
     places = _places(layout, records)
     if layout is Layout.UBFC:
         _check_truth_present(records)
-    etags = check_unchanged(store, owner, [_expected(r) for r in records], progress=report)
-    truths = _truths(store, owner, records, report)
+    etags = check_unchanged(store, space, [_expected(r) for r in records], progress=report)
+    truths = _truths(store, space, records, report)
     at = now or datetime.now(UTC)
     root = f"pulsevault-{layout.value}-{at:%Y%m%d-%H%M%S}"
     objects, made = _LAYOUTS[layout](records, places, etags, truths)
@@ -85,7 +87,7 @@ def build_plan(store: ObjectStore, repo: Repository, selection: Selection, layou
         made.append(documents.dataset_description(root))
     made.append(documents.readme(layout, root, at, left_out))
     made.append(documents.sha256sums(objects, made))
-    return ExportPlan(layout, root, owner, tuple(objects), tuple(made), tuple(left_out))
+    return ExportPlan(layout, root, owner, space, tuple(objects), tuple(made), tuple(left_out))
 
 
 # --- which recordings ----------------------------------------------------------------------------------
@@ -112,6 +114,15 @@ def _stored(records: Sequence[FileRecord]) -> tuple[list[FileRecord], list[str]]
     left = [f"{r.original_name}: its upload is {r.status.value}, so it has no stored recording."
             for r in records if r.status is not Status.READY]
     return ready, left
+
+
+def _one_space(user_id: str, records: Sequence[FileRecord]) -> Owner:
+    """The space every recording lies in (My files shows one at a time); a mix is refused by name."""
+    studies = {r.study_id for r in records}
+    if len(studies) > 1:
+        raise ExportRefused("These recordings lie in different spaces (your own and a study's, or two studies); "
+                            "export one space at a time: pick it at the top of My files.")
+    return record_space(user_id, records[0])
 
 
 def _check_checksums(records: Sequence[FileRecord]) -> None:
@@ -156,7 +167,7 @@ def _expected(record: FileRecord) -> Expected:
     return Expected(record.s3_key, record.size_bytes, record.sha256 or "", record.original_name)
 
 
-def check_unchanged(store: ObjectStore, owner: str, expected: Sequence[Expected], *,
+def check_unchanged(store: ObjectStore, owner: Owner, expected: Sequence[Expected], *,
                     progress: Progress | None = None) -> dict[str, str]:
     """HEAD every object (a few at a time): key -> ETag; ExportRefused naming each one that is missing, of
     another size, carrying another checksum, or (``etag`` given) replaced since."""
@@ -177,7 +188,7 @@ def check_unchanged(store: ObjectStore, owner: str, expected: Sequence[Expected]
     return etags
 
 
-def _head(store: ObjectStore, owner: str, item: Expected) -> tuple[str] | str:
+def _head(store: ObjectStore, owner: Owner, item: Expected) -> tuple[str] | str:
     """(ETag,) when the object is as expected, else what is wrong with it."""
     try:
         info = store.head(item.key, owner=owner)
@@ -195,13 +206,13 @@ def _head(store: ObjectStore, owner: str, item: Expected) -> tuple[str] | str:
 
 def check_plan_unchanged(store: ObjectStore, plan: ExportPlan) -> None:
     """Right before sending: every recording is still the very object the plan saw (ExportRefused if not)."""
-    check_unchanged(store, plan.owner, [Expected(f.key, f.size, f.sha256, f.name, f.etag) for f in plan.objects])
+    check_unchanged(store, plan.space, [Expected(f.key, f.size, f.sha256, f.name, f.etag) for f in plan.objects])
 
 
 # --- ground truth ----------------------------------------------------------------------------------------
 
 
-def _truths(store: ObjectStore, owner: str, records: Sequence[FileRecord], report: Progress) -> dict[str, _Truth]:
+def _truths(store: ObjectStore, owner: Owner, records: Sequence[FileRecord], report: Progress) -> dict[str, _Truth]:
     """Record id -> its ground truth, for the records that have one; ExportRefused naming each unreadable."""
     with_truth = [r for r in records if r.ground_truth_key]
     truths: dict[str, _Truth] = {}
@@ -217,7 +228,7 @@ def _truths(store: ObjectStore, owner: str, records: Sequence[FileRecord], repor
     return truths
 
 
-def _fetch_truth(store: ObjectStore, owner: str, record: FileRecord) -> _Truth:
+def _fetch_truth(store: ObjectStore, owner: Owner, record: FileRecord) -> _Truth:
     with tempfile.TemporaryDirectory(prefix="pulsevault-export-") as tmp:
         local = fetch_ground_truth(store, record, Path(tmp), owner=owner)
         assert local is not None  # only records with ground truth come here

@@ -68,13 +68,15 @@ def add_recording(store: ObjectStore, server: ServerRecords, name: str, *, subje
 
 
 def store_recording(store: ObjectStore, server: ServerRecords, name: str, data: bytes,
-                    research: ResearchFields) -> FileRecord:
-    """``data`` in the bucket as ``name``'s original and its row marked ready with the real checksum."""
+                    research: ResearchFields, study: str | None = None) -> FileRecord:
+    """``data`` in the bucket as ``name``'s original (in ``study``, or the personal space) and its row marked ready
+    with the real checksum."""
     record_id = str(uuid.uuid4())
-    keys = record_keys(server.user_id, record_id, extension_of(name), datetime.now(UTC))
+    keys = record_keys(server.user_id, record_id, extension_of(name), datetime.now(UTC), study)
     store._client.put_object(Bucket=store.bucket, Key=keys.original, Body=data)
     server.reserve(NewRecord(id=record_id, s3_key=keys.original, bucket=store.bucket, original_name=name,
-                             content_type="video/x-msvideo", size_bytes=len(data), research=research, video=VIDEO),
+                             content_type="video/x-msvideo", size_bytes=len(data), research=research, video=VIDEO,
+                             study_id=study),
                    quota_bytes=10**13)
     return server.mark_ready(record_id, size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest(), video=VIDEO,
                              thumbnail_key=None, preview_key=None)

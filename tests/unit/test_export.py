@@ -19,23 +19,28 @@ import numpy as np
 import pytest
 import yaml
 
+from lib.auth import DemoAuth
 from lib.errors import ExportRefused
 from lib.export import Delivery, ExportTickets, Layout, Selection, prepare_export
 from lib.export.archive import export_zip, read_ahead
 from lib.export.plan import build_plan, check_plan_unchanged
-from lib.records import ListQuery
-from lib.repository import SqliteRepository
+from lib.keys import Space
+from lib.records import ListQuery, ResearchFields
+from lib.repository import SqliteRepository, SqliteServerRecords
 from lib.rppg.ground_truth import Kind, load_ground_truth
 from lib.settings import Settings
+from lib.studies import Role
 from tests.support.export_world import (
     PULSE_BPM,
     add_recording,
+    attach,
     bids_truth,
     check_sums,
     mean_hr_truth,
     pulse_csv,
     read_csv,
     read_ubfc,
+    store_recording,
     unpack,
 )
 from tests.support.unit_world import SETTINGS, USER
@@ -228,6 +233,26 @@ def test_a_plan_checked_again_names_an_object_replaced_after_it_was_made(store, 
     store._client.put_object(Bucket=store.bucket, Key=record.s3_key, Body=b"y" * record.size_bytes)
     with pytest.raises(ExportRefused, match=r"a\.avi was replaced in storage since the export was prepared"):
         check_plan_unchanged(store, plan)
+
+
+def test_a_members_export_of_a_study_holds_every_members_recordings_and_one_space_only(store, tmp_path) -> None:
+    db = tmp_path / "lab.sqlite3"
+    owner, member = (DemoAuth(db).sign_up(f"{who}@lab.test", "password-1234").session.user_id
+                     for who in ("owner", "member"))
+    owner_repo, member_repo = SqliteRepository(db, owner), SqliteRepository(db, member)
+    study = owner_repo.create_study("Sleep", "").id
+    owner_repo.add_member(study, "member@lab.test", Role.MEMBER)
+    theirs, mine = (attach(store, server, store_recording(store, server, name, name.encode() * 99,
+                                                          ResearchFields(subject_id=subject), study), pulse_csv())
+                    for server, name, subject in ((SqliteServerRecords(db, owner), "night1.avi", "s1"),
+                                                  (SqliteServerRecords(db, member), "night2.avi", "s2")))
+    plan = build_plan(store, member_repo, Selection(query=ListQuery(study_id=study)), Layout.UBFC, now=NOW)
+    assert plan.space == Space(member, study) and {o.key for o in plan.objects} >= {theirs.s3_key, mine.s3_key}
+    root = unpack(zipped(store, plan), tmp_path / "out")
+    assert check_sums(root) and len(read_ubfc(root)) == 2
+    personal = add_recording(store, SqliteServerRecords(db, member), "own.avi", subject="s3")
+    with pytest.raises(ExportRefused, match="different spaces"):
+        build_plan(store, member_repo, ids(mine, personal), Layout.PLAIN, now=NOW)
 
 
 def test_another_users_record_id_is_refused_by_name(store, repo, server) -> None:
