@@ -400,6 +400,15 @@ def reanalysis_task(store: ObjectStore, repo: Repository, server: ServerRecords,
     """
     owner = _same_user(repo, server)  # refused before anything is signed or run
     record = repo.get(record_id)  # the session's own row (NotFound for anyone else's id)
+    return analysis_task_for(store, owner, record, method=method, band=band, parent=parent)
+
+
+def analysis_task_for(store: ObjectStore, owner: str, record: FileRecord, *, method: str = "POS",
+                      band: tuple[float, float] | None = None, parent: Path | str | None = None) -> AnalysisTask:
+    """:func:`reanalysis_task` for a row the caller has just read as ``owner`` (a batch job's driver reads it
+    through the owner's server records); the store refuses any key outside ``owner``'s prefix."""
+    if record.user_id != owner:
+        raise AccessDenied("That recording belongs to another account.")
     if record.status is not Status.READY:
         raise ValidationError("Only a stored (ready) recording can be analysed.")
     method = rppg.check_method(method)

@@ -203,6 +203,13 @@ class _SqliteStore:
         data["analysis"] = json.loads(data["analysis"]) if data["analysis"] else None
         return record_from_row(data)
 
+    def _own_row(self, record_id: str) -> FileRecord:
+        rows = self._query("select * from user_files where id = ? and user_id = ?",
+                           (existing_record_id(record_id), self.user_id))
+        if not rows:
+            raise not_found()
+        return self._row(rows[0])
+
     def _set(self, record_id: str, values: Mapping[str, Any]) -> FileRecord:
         """Set columns on one of this user's rows; NotFound if it is not theirs."""
         values = {**values, "updated_at": iso(datetime.now(UTC))}
@@ -253,6 +260,9 @@ class SqliteServerRecords(FactUpdates, _SqliteStore):
         finally:
             conn.close()  # an open transaction is rolled back
 
+    def get(self, record_id: str) -> FileRecord:
+        return self._own_row(record_id)
+
     def delete(self, record_id: str) -> None:
         rows = self._query("delete from user_files where id = ? and user_id = ? returning id",
                            (existing_record_id(record_id), self.user_id))
@@ -273,11 +283,7 @@ class SqliteRepository(ResearchUpdates, _SqliteStore):
         return self._set(record_id, values)
 
     def get(self, record_id: str) -> FileRecord:
-        rows = self._query("select * from user_files where id = ? and user_id = ?",
-                           (existing_record_id(record_id), self.user_id))
-        if not rows:
-            raise not_found()
-        return self._row(rows[0])
+        return self._own_row(record_id)
 
     def get_many(self, record_ids: list[str]) -> list[FileRecord]:
         """This user's rows among ``record_ids`` (ids of anyone else's, or none, are left out)."""
