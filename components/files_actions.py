@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from components import files_table, state_keys, upload_card, upload_jobs
+from components import files_table, jobs_view, state_keys, upload_card, upload_jobs
 from components.check_progress import run_and_wait
 from components.context import UserContext, user_context
 from components.feedback import NoticeKind, notify, user_errors
@@ -77,8 +77,8 @@ def _delete(ids: list[str]) -> None:
 
 
 def render_toolbar(selected: Sequence[FileRecord], query: ListQuery, ctx: UserContext) -> None:
-    """Delete the selected rows; export the whole filtered list as CSV."""
-    count, delete, export = st.columns([3, 2, 2], vertical_alignment="center")
+    """Delete the selected rows; export the whole filtered list as CSV; start a batch job over either."""
+    count, delete, export, batch = st.columns([3, 2, 2, 2], vertical_alignment="center")
     count.caption(f"{len(selected)} selected" if selected else "Select rows to open or delete them.")
     delete.button(f"Delete selected ({len(selected)})" if selected else "Delete selected",
                   key=state_keys.FILES_DELETE_SELECTED, icon=":material/delete:", disabled=not selected,
@@ -88,6 +88,8 @@ def render_toolbar(selected: Sequence[FileRecord], query: ListQuery, ctx: UserCo
     export.download_button("Export CSV", data=lambda: export_csv(repo, query), file_name="pulsevault-recordings.csv",
                            mime="text/csv", key=state_keys.FILES_EXPORT, icon=":material/download:",
                            on_click="ignore", width="stretch")
+    with batch:
+        jobs_view.render_start(selected, query, ctx)
 
 
 # --- failed and pending uploads ------------------------------------------------------------------------

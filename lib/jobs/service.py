@@ -8,13 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from lib import rppg
 from lib.errors import ValidationError
 from lib.jobs.model import Job, JobKind, JobParameters
 from lib.jobs.store import JobStore
 from lib.library import iter_matching
 from lib.records import FileRecord, ListQuery, Status
 from lib.repository import Repository
-from lib.rppg.methods import check_method
 
 
 class RecordReads(Protocol):
@@ -35,7 +35,7 @@ def start_job(jobs: JobStore, repo: RecordReads, kind: JobKind, parameters: JobP
     unfinished uploads), and a driver to run it. Refused, with the reason, when none is left."""
     if jobs.user_id != repo.user_id:
         raise ValidationError("These jobs belong to another session; sign in again.")
-    parameters = JobParameters(method=check_method(parameters.method), band=parameters.band)
+    parameters = JobParameters(method=rppg.check_method(parameters.method), band=parameters.band)
     wanted = list(dict.fromkeys(record_ids))
     found = {r.id: r for r in repo.get_many(wanted)} if wanted else {}
     ready = [found[i] for i in wanted if i in found and found[i].status is Status.READY]
