@@ -1,4 +1,4 @@
-"""The demo's SQLite schema and ``public.user_files`` as ``sql/`` defines it agree
+"""The demo's SQLite schema and ``public.user_files`` (and ``public.jobs``) as ``sql/`` defines them agree
 column for column: same names, the SQLite type each PostgreSQL type is stored
 as, and the same nullability. A column added, dropped or loosened on one side
 only fails here, before a demo-mode row and a cloud row can mean different things.
@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from lib.errors import KeyOwnershipError
+from lib.jobs.store import JOBS_SQLITE_SCHEMA
 from lib.keys import check_record_key
 from lib.repository.sqlite import SQLITE_SCHEMA, register_functions
 
@@ -33,26 +34,26 @@ SQLITE_TYPE_OF = {
 """How each PostgreSQL column type of user_files is stored in SQLite."""
 
 
-def postgres_columns(dsn: str) -> dict[str, Column]:
-    """public.user_files after sql/ is applied, each column's type mapped to its SQLite storage."""
+def postgres_columns(dsn: str, table: str = "user_files") -> dict[str, Column]:
+    """public.<table> after sql/ is applied, each column's type mapped to its SQLite storage."""
     with psycopg.connect(dsn) as conn:
         rows = conn.execute(
             "select column_name, data_type, is_nullable from information_schema.columns "
-            "where table_schema = 'public' and table_name = 'user_files'"
+            "where table_schema = 'public' and table_name = %s", (table,)
         ).fetchall()
-    assert rows, "public.user_files does not exist after applying sql/"
+    assert rows, f"public.{table} does not exist after applying sql/"
     unmapped = {data_type for _, data_type, _ in rows} - SQLITE_TYPE_OF.keys()
     assert not unmapped, f"say how these PostgreSQL types are stored in SQLite: {unmapped}"
     return {name: (SQLITE_TYPE_OF[data_type], nullable == "YES") for name, data_type, nullable in rows}
 
 
-def sqlite_columns(schema: str) -> dict[str, Column]:
-    """user_files as a fresh SQLite database built from ``schema`` declares it."""
+def sqlite_columns(schema: str, table: str = "user_files") -> dict[str, Column]:
+    """``table`` as a fresh SQLite database built from ``schema`` declares it."""
     conn = sqlite3.connect(":memory:")
     try:
         register_functions(conn)
         conn.executescript(schema)
-        rows = conn.execute("pragma table_info(user_files)").fetchall()
+        rows = conn.execute(f"pragma table_info({table})").fetchall()
     finally:
         conn.close()
     # (cid, name, type, notnull, default, pk); a primary key is never null in PostgreSQL.
@@ -67,6 +68,10 @@ def disagreements(postgres: dict[str, Column], sqlite: dict[str, Column]) -> dic
 
 def test_sqlite_schema_matches_sql_user_files(pg_dsn):
     assert disagreements(postgres_columns(pg_dsn), sqlite_columns(SQLITE_SCHEMA)) == {}
+
+
+def test_sqlite_schema_matches_sql_jobs(pg_dsn):
+    assert disagreements(postgres_columns(pg_dsn, "jobs"), sqlite_columns(JOBS_SQLITE_SCHEMA, "jobs")) == {}
 
 
 def test_a_column_on_one_side_only_is_a_disagreement(pg_dsn):
