@@ -126,10 +126,12 @@ class _Run:
             prepared = self._prepare(record_id)
             if isinstance(prepared, ItemResult):
                 self._result(record_id, prepared)
-            else:
+            elif prepared is not None:
                 self.flight[self.engine.submit(prepared)] = _InFlight(record_id, prepared)
 
-    def _prepare(self, record_id: str) -> AnalysisTask | ItemResult:
+    def _prepare(self, record_id: str) -> AnalysisTask | ItemResult | None:
+        """The task to submit, the recording's result when there is nothing to run, or None: it could not be
+        signed now and waits at the back of the queue for another attempt."""
         record = self._read(record_id)
         if isinstance(record, ItemResult):
             return record
