@@ -52,7 +52,10 @@ def render_jobs() -> None:
 @st.fragment(run_every=REFRESH_S)
 def _live(ctx: UserContext) -> None:
     with user_errors("Loading your jobs"):
-        _render_all(ctx.jobs.list(), ctx)
+        jobs = ctx.jobs.list()
+        _render_all(jobs, ctx)
+        if all(j.status.ended for j in jobs):  # nothing left to follow: the page stops redrawing
+            st.rerun()
 
 
 def _render_all(jobs: Sequence[Job], ctx: UserContext) -> None:

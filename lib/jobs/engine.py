@@ -85,9 +85,14 @@ _settled = False
 
 
 def _settle() -> None:
+    """Once per worker process: lower priority, and one core per task (the slot Ray gave it), so two workers
+    on two cores do not fight over OpenCV's thread pools."""
     global _settled
     if not _settled:
         _settled = True
+        import cv2
+
+        cv2.setNumThreads(1)
         try:
             os.nice(WORKER_NICENESS)
         except OSError:

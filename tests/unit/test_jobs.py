@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -90,7 +91,7 @@ def test_progress_rate_and_time_left(tmp_path) -> None:
     job = jobs.claim(jobs.create(JobKind.REANALYSE, JobParameters(), ids).id)
     started = datetime(2026, 1, 1, tzinfo=UTC)
     job = job.with_result(ids[0], ItemResult(ItemStatus.DONE, 1)).with_result(ids[1], ItemResult(ItemStatus.FAILED, 3))
-    object.__setattr__(job, "started_at", started)
+    job = replace(job, started_at=started)
     progress = job_progress(job, started + timedelta(minutes=1))
     assert (progress.finished, progress.total, progress.failed) == (2, 4, 1)
     assert progress.rate_per_min == pytest.approx(2.0) and progress.seconds_left == pytest.approx(60.0)
