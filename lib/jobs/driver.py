@@ -44,8 +44,8 @@ from lib.study_evaluation import ComparedRecording, GroupFigures, Grouping, comp
 log = logging.getLogger(__name__)
 
 SAVE_S = 2.0
-"""Results and the heartbeat are written at least this often while anything changes (and the row read back,
-which is how a cancel reaches the driver)."""
+"""Results and the heartbeat are written this often (and the row read back, which is how a cancel reaches the
+driver)."""
 WAIT_S = 0.5
 """How long one wait for finished tasks lasts."""
 IN_FLIGHT_PER_SLOT = 2
@@ -104,7 +104,6 @@ class _Run:
         self.flight: dict[Any, _InFlight] = {}
         self.attempts: dict[str, int] = {}
         self.last_save = time.monotonic()
-        self.changed = False
 
     def run(self) -> Job:
         while self.queue or self.flight:
@@ -203,7 +202,6 @@ class _Run:
 
     def _result(self, record_id: str, result: ItemResult) -> None:
         self.job = self.job.with_result(record_id, result)
-        self.changed = True
 
     # --- the row ---
 
@@ -211,7 +209,6 @@ class _Run:
         if time.monotonic() - self.last_save >= SAVE_S:
             self.job = self.owner.jobs.save_progress(self.job)  # also the heartbeat, and reads a cancel
             self.last_save = time.monotonic()
-            self.changed = False
 
     def _cancel(self) -> Job:
         self.engine.cancel(list(self.flight))
