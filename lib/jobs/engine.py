@@ -93,8 +93,8 @@ def _settle() -> None:
         import cv2
 
         cv2.setNumThreads(1)
-        try:
-            os.nice(WORKER_NICENESS)
+        try:  # at least WORKER_NICENESS, not 10 more than a driver that is niced already (the app's is)
+            os.setpriority(os.PRIO_PROCESS, 0, max(os.getpriority(os.PRIO_PROCESS, 0), WORKER_NICENESS))
         except OSError:
             log.debug("this worker's priority cannot be lowered")
 
