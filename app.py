@@ -43,7 +43,9 @@ def main() -> None:
             icon=":material/science:",
         )
 
-    session = current_session(services)
+    session = None
+    with user_errors("Checking your sign-in"):
+        session = current_session(services)
     # Nothing goes in the sidebar signed out: without this, the one a sign-out leaves open stays, empty.
     st.set_page_config(initial_sidebar_state="collapsed" if session is None else "expanded")
     render_cookie_handoff()

@@ -135,7 +135,13 @@ def start_session(session: Session) -> None:
     st.session_state[state_keys.SESSION] = session
     sessions = get_services().sessions
     if sessions is not None:
-        row_id, ticket = sessions.open(session, _client_info())
+        try:
+            row_id, ticket = sessions.open(session, _client_info())
+        except PulseVaultError as exc:
+            log.warning("session: could not be kept on the server (%s); this tab only", type(exc).__name__)
+            notify(f"You are signed in in this tab only: {literal(exc)} A reload or a new tab asks to sign in "
+                   "again.", NoticeKind.WARNING)
+            return
         st.session_state[state_keys.SESSION_ROW] = row_id
         st.session_state[state_keys.COOKIE_ACTION] = ("start", ticket)
 
@@ -151,10 +157,15 @@ def forget_session(services: Services, session: Session, *, everywhere: bool = F
         else:
             auth.sign_out(session)
     if services.sessions is not None:
-        if everywhere:
-            services.sessions.revoke_all(session.user_id)
-        elif row_id := st.session_state.get(state_keys.SESSION_ROW):
-            services.sessions.revoke(session.user_id, row_id)
+        try:
+            if everywhere:
+                services.sessions.revoke_all(session.user_id)
+            elif row_id := st.session_state.get(state_keys.SESSION_ROW):
+                services.sessions.revoke(session.user_id, row_id)
+        except PulseVaultError as exc:
+            # Signed out here regardless; the cookie route revokes this browser's session by its cookie,
+            # and the sign-in service's tokens were ended above.
+            log.warning("sign-out: revoking the kept session failed (%s)", type(exc).__name__)
     end_session()
     st.session_state[state_keys.COOKIE_ACTION] = ("end", "")
 

@@ -13,6 +13,7 @@ user and the server's writes for that user, is made per browser session by
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -29,13 +30,15 @@ from lib.repository import (
     SupabaseServerRecords,
     new_service_client,
 )
-from lib.sessions import SqliteSessionStore, TokenCipher
+from lib.sessions import PostgrestSessionStore, SessionStore, SqliteSessionStore, TokenCipher
 from lib.settings import Settings
 from lib.storage import ObjectStore
 from lib.throttle import SignInThrottle
 
 if TYPE_CHECKING:
     from lib.jobs.store import JobStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -44,8 +47,9 @@ class Services:
     object_store: ObjectStore
     """Use :attr:`store`, which waits for demo mode's storage to be up."""
     demo: DemoBackends | None = None
-    sessions: SqliteSessionStore | None = None
-    """Where signed-in browsers' sessions are kept (lib.sessions); None: in this browser tab only."""
+    sessions: SessionStore | None = None
+    """Where signed-in browsers' sessions are kept (lib.sessions); None: in this browser tab only (cloud
+    mode without a session key)."""
     service_client: Any = field(default=None, repr=False)
     """Cloud mode: the service-role PostgREST client behind every ServerRecords (None in demo mode)."""
     throttle: SignInThrottle = field(default_factory=SignInThrottle)
@@ -116,8 +120,10 @@ def build_services(
     """
     if not settings.is_demo:
         assert settings.supabase is not None
+        service_client = new_service_client(settings.supabase)
         return Services(settings=settings, object_store=ObjectStore.from_settings(settings),
-                        service_client=new_service_client(settings.supabase), checks=check_pool(settings))
+                        service_client=service_client, sessions=_cloud_sessions(settings, service_client),
+                        checks=check_pool(settings))
     demo = start_demo([*settings.app_origins, *origins])
     settings = settings.with_s3(demo.s3)
     services = Services(settings=settings, object_store=ObjectStore.from_settings(settings), demo=demo,
@@ -125,6 +131,27 @@ def build_services(
     if seed is not None:
         seed_once(lambda: seed(services))
     return services
+
+
+MSG_NO_SESSION_KEY = (
+    "Cloud mode without [app] session_key (or PULSEVAULT_SESSION_KEY): sign-ins are not kept on the server, "
+    "so every reload, new tab or app restart asks to sign in again. Set a key of at least 32 random characters "
+    "(python -c \"import secrets; print(secrets.token_urlsafe(32))\"), the same for every app process, and "
+    "apply sql/006_app_sessions.sql (README: Sessions)."
+)
+"""Logged at start-up when cloud mode has no key to keep sessions with."""
+
+
+def _cloud_sessions(settings: Settings, service_client: Any) -> PostgrestSessionStore | None:
+    """Cloud mode keeps sessions in the database, encrypted with the configured key, so they outlive a
+    restart and any app process can resume them; a key made up per process could do neither, so
+    without one no sessions are kept (and the start-up log says how to turn them on)."""
+    if not settings.session_keys:
+        log.warning(MSG_NO_SESSION_KEY)
+        return None
+    return PostgrestSessionStore(service_client, TokenCipher(settings.session_keys),
+                                 idle_timeout_s=settings.session_idle_timeout_s,
+                                 lifetime_s=settings.session_lifetime_s)
 
 
 def _demo_sessions(settings: Settings, demo: DemoBackends) -> SqliteSessionStore:

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from lib.errors import PulseVaultError
 from lib.sessions import SESSION_COOKIE
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ END_PATH = "/pulsevault/session/end"
 
 
 class CookieSessions(Protocol):
-    """What the routes need of a session store (:class:`lib.sessions.SqliteSessionStore`)."""
+    """What the routes need of a session store (:class:`lib.sessions.SessionStore`)."""
 
     @property
     def lifetime_s(self) -> int: ...
@@ -54,7 +55,13 @@ def session_routes(store: StoreProvider) -> list[Route]:
         if not _same_origin(request):
             return Response("Sign-in must come from PulseVault's own page.", status_code=403)
         form = await request.form()
-        secret = await run_in_threadpool(sessions.claim, str(form.get("ticket", "")))
+        try:
+            secret = await run_in_threadpool(sessions.claim, str(form.get("ticket", "")))
+        except PulseVaultError as exc:
+            log.warning("session route: the session store failed (%s); this tab stays signed in alone",
+                        type(exc).__name__)
+            return Response("Your sign-in could not be kept for other tabs right now; this tab stays signed in.",
+                            status_code=503)
         if secret is None:
             return Response("That sign-in has expired; sign in again.", status_code=403)
         response = Response(status_code=204)
@@ -69,12 +76,20 @@ def session_routes(store: StoreProvider) -> list[Route]:
         if not _same_origin(request):
             return Response("Sign-out must come from PulseVault's own page.", status_code=403)
         if secret := request.cookies.get(SESSION_COOKIE):
-            await run_in_threadpool(sessions.revoke_secret, secret)
+            await _revoke_quietly(sessions, secret)
         response = Response(status_code=204)
         response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=_is_https(request))
         return response
 
     return [Route(START_PATH, start, methods=["POST"]), Route(END_PATH, end, methods=["POST"])]
+
+
+async def _revoke_quietly(sessions: CookieSessions, secret: str) -> None:
+    try:
+        await run_in_threadpool(sessions.revoke_secret, secret)
+    except PulseVaultError as exc:
+        # The page already revoked the session by its row; the cookie goes either way.
+        log.warning("session route: revoking at sign-out failed (%s)", type(exc).__name__)
 
 
 def _same_origin(request: Request) -> bool:

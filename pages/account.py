@@ -9,7 +9,7 @@ from components.context import this_browser_session_id, user_context
 from components.feedback import show_notice
 from components.sidebar import sign_out
 from components.text import literal
-from lib.sessions import SqliteSessionStore, StoredSession, describe_device
+from lib.sessions import SessionStore, StoredSession, describe_device
 from lib.units import human_bytes, human_duration
 
 
@@ -41,7 +41,8 @@ def _browsers() -> None:
     store = ctx.services.sessions
     st.subheader("Signed-in browsers")
     if store is None:
-        st.caption("This app keeps no sessions on the server: each browser tab signs in on its own.")
+        st.caption("This app keeps no sessions on the server: each browser tab signs in on its own. "
+                   "Your lab's PulseVault admin can change that with the session key setting (README: Sessions).")
     else:
         for stored in store.list_for(ctx.user_id):
             _browser_row(store, stored, is_this=stored.id == this_browser_session_id())
@@ -50,7 +51,7 @@ def _browsers() -> None:
         sign_out(ctx.services, ctx.session, everywhere=True)
 
 
-def _browser_row(store: SqliteSessionStore, stored: StoredSession, *, is_this: bool) -> None:
+def _browser_row(store: SessionStore, stored: StoredSession, *, is_this: bool) -> None:
     device, seen, action = st.columns([3, 3, 1], vertical_alignment="center")
     label = describe_device(stored.user_agent) + (" · **this browser**" if is_this else "")
     device.markdown(f"{label}  \n{stored.client_address or 'unknown address'}")

@@ -72,7 +72,7 @@ def new_service_client(settings: SupabaseSettings, *, timeout: httpx.Timeout = S
                                http_client=httpx.Client(timeout=timeout, follow_redirects=True))
 
 
-class _PostgrestRows:
+class PostgrestRows:
     """Running postgrest-py builders, with every failure translated to lib.errors."""
 
     def _run(self, builder: Any) -> Any:
@@ -85,7 +85,7 @@ class _PostgrestRows:
         return list(self._run(builder).data or [])
 
 
-class SupabaseServerRecords(FactUpdates, _PostgrestRows):
+class SupabaseServerRecords(FactUpdates, PostgrestRows):
     """The server's writes to one user's rows, with the service-role client.
 
     The service role is not limited by row-level security, so every statement names
@@ -138,7 +138,7 @@ class SupabaseServerRecords(FactUpdates, _PostgrestRows):
             raise not_found()
 
 
-class SupabaseRepository(ResearchUpdates, _PostgrestRows):
+class SupabaseRepository(ResearchUpdates, PostgrestRows):
     """Metadata in Supabase's ``public.user_files``, queried as the signed-in user.
 
     ``client`` is a supabase-py client that already carries the user's session;

@@ -256,6 +256,7 @@ def test_journey(mode, page, recordings, request: pytest.FixtureRequest) -> None
         "AWS secret access key": cloud_support.SECRET_ACCESS_KEY,
         "Supabase service-role key": known.service_role_key,
         "JWT secret": known.jwt_secret,
+        "session key": cloud_support.SESSION_KEY,
         "other user's access token": other["access_token"],
         "other user's refresh token": other["refresh_token"],
     }

@@ -1,12 +1,19 @@
-"""Signed in stays signed in (issue 19), in a real browser, demo mode: the cookie, reloads, tabs, deep links."""
+"""Signed in stays signed in (issue 19), in a real browser: the cookie, reloads, tabs, deep links (demo mode);
+an app restart, and no token in the browser or the log (cloud mode: SeaweedFS and the Supabase stand-in)."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 
+import psycopg
+
 from lib.demo import DEMO_EMAIL, DEMO_PASSWORD
-from lib.sessions import SESSION_COOKIE
+from lib.sessions import SESSION_COOKIE, TokenCipher
+from tests.support import cloud as cloud_support
+from tests.support.app_server import run_app
 from tests.support.browser import sign_in
+from tests.support.journey import BrowserCapture
 
 COOKIE_WAIT_S = 15
 
@@ -30,9 +37,9 @@ def _sidebar_width(page) -> float:
     return 0.0 if box is None else max(0.0, box["x"] + box["width"])
 
 
-def _signed_in_on(page, heading: str) -> None:
+def _signed_in_on(page, heading: str, email: str = DEMO_EMAIL) -> None:
     page.get_by_role("heading", name=heading).first.wait_for()
-    page.get_by_text(DEMO_EMAIL).first.wait_for()  # the sidebar
+    page.get_by_text(email).first.wait_for()  # the sidebar
     assert page.get_by_role("button", name="Sign in").count() == 0
 
 
@@ -115,5 +122,111 @@ def test_sign_out_everywhere_from_the_account_page(demo_app, page, browser) -> N
 
         laptop.reload()
         laptop.get_by_role("button", name="Sign in").first.wait_for()
+    finally:
+        other.close()
+
+
+def _kept_row(pg_dsn: str, cookie_value: str) -> tuple[str, str]:
+    """The row the server keeps for a cookie, found by the cookie's hash as the app finds it: (id, encrypted tokens)."""
+    with psycopg.connect(pg_dsn) as conn:
+        row = conn.execute("select id::text, tokens from public.app_sessions where secret_hash = %s",
+                           (hashlib.sha256(cookie_value.encode()).hexdigest(),)).fetchone()
+    assert row is not None, "no kept session for the browser's cookie"
+    return row
+
+
+def test_cloud_session_survives_an_app_restart_and_no_token_reaches_the_browser(
+    cloud, cloud_app, browser, tmp_path_factory
+) -> None:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    capture = BrowserCapture()
+    try:
+        page = context.new_page()
+        capture.attach(page)
+        sign_in(page, cloud_app.url, cloud_support.USER_EMAIL, cloud_support.USER_PASSWORD)
+        _signed_in_on(page, "Upload", cloud_support.USER_EMAIL)
+        cookie = _wait_for_cookie(context)
+        assert cookie["httpOnly"] is True and cookie["sameSite"] == "Lax" and cookie["path"] == "/"
+        row_id, blob = _kept_row(cloud.pg_dsn, cookie["value"])
+        tokens = TokenCipher([cloud_support.SESSION_KEY]).decrypt(blob)
+        assert tokens is not None, "the kept tokens do not open with the app's session key"
+
+        page.reload()
+        _signed_in_on(page, "Upload", cloud_support.USER_EMAIL)
+        capture.snapshot(page, "reloaded")
+        second = context.new_page()
+        capture.attach(second)
+        second.goto(f"{cloud_app.url}/files")  # a new tab, straight to a deep link
+        _signed_in_on(second, "My files", cloud_support.USER_EMAIL)
+        capture.snapshot(second, "new tab")
+
+        # Another process of the same configuration (an app restart, or a second process behind a load
+        # balancer): the browser's cookie is the same (cookies ignore the port) and the session resumes.
+        with run_app(tmp_path_factory.mktemp("cloud-app-restarted"), env=cloud.app_env()) as restarted:
+            third = context.new_page()
+            capture.attach(third)
+            # The address first: a fresh process's very first visit straight to a deep link runs pages/ as
+            # Streamlit's old page folder, before app.py's st.navigation exists (a Streamlit behaviour).
+            third.goto(restarted.url)
+            _signed_in_on(third, "Upload", cloud_support.USER_EMAIL)
+            third.get_by_role("link", name="Account").first.click()
+            _signed_in_on(third, "Account", cloud_support.USER_EMAIL)
+            third.get_by_text("this browser").first.wait_for()  # the kept session, listed from the database
+            capture.snapshot(third, "restarted app")
+            third.get_by_role("button", name="Sign out").first.click()
+            third.get_by_text("You are signed out.").wait_for()
+            deadline = time.monotonic() + COOKIE_WAIT_S
+            while _session_cookie(context) is not None and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert _session_cookie(context) is None, "sign-out left the session cookie in the browser"
+            restarted_log = restarted.log_text()
+        with psycopg.connect(cloud.pg_dsn) as conn:
+            revoked = conn.execute("select tokens, secret_hash, revoked_at from public.app_sessions where id = %s",
+                                   (row_id,)).fetchone()
+        assert revoked is not None and revoked[0] == "" and revoked[1] is None and revoked[2] is not None
+
+        # The first app's tab finds the session ended at its next interaction.
+        second.get_by_role("link", name="Usage").first.click()
+        second.get_by_role("button", name="Sign in").first.wait_for()
+
+        access, refresh = tokens
+        log = cloud_app.log_text() + restarted_log
+        secrets = {"access token": access, "refresh token": refresh, "session cookie": cookie["value"],
+                   "session key": cloud_support.SESSION_KEY}
+        assert capture.frames, "no websocket frames were recorded"
+        assert capture.leaks(secrets, log) == []
+        assert capture.tokens(log) == [], "a JWT (access token or API key) reached the browser or the log"
+        for label, body in capture.html:
+            assert b"Traceback" not in body, label
+    finally:
+        context.close()
+
+
+def test_cloud_account_page_signs_out_another_browser(cloud_app, page, browser) -> None:
+    """The Account page lists the user's kept sessions from the database and ends another browser's."""
+    sign_in(page, cloud_app.url, cloud_support.USER_EMAIL, cloud_support.USER_PASSWORD)
+    _signed_in_on(page, "Upload", cloud_support.USER_EMAIL)
+    _wait_for_cookie(page.context)
+    other = browser.new_context(viewport={"width": 1400, "height": 900}, user_agent="Mozilla/5.0 (X11; Linux "
+                                "x86_64) Firefox/128.0")
+    try:
+        laptop = other.new_page()
+        sign_in(laptop, cloud_app.url, cloud_support.USER_EMAIL, cloud_support.USER_PASSWORD)
+        _signed_in_on(laptop, "Upload", cloud_support.USER_EMAIL)
+        _wait_for_cookie(other)
+
+        page.get_by_role("link", name="Account").first.click()
+        page.get_by_text("this browser").first.wait_for()
+        row = page.get_by_test_id("stHorizontalBlock").filter(has_text="Firefox on Linux").last
+        row.get_by_role("button", name="Sign out").click()
+        page.get_by_text("this browser").first.wait_for()
+        deadline = time.monotonic() + COOKIE_WAIT_S
+        while page.get_by_text("Firefox on Linux").count() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert page.get_by_text("Firefox on Linux").count() == 0, "the ended session is still listed"
+
+        laptop.reload()
+        laptop.get_by_role("button", name="Sign in").first.wait_for()
+        _signed_in_on(page, "Account", cloud_support.USER_EMAIL)  # this browser stays signed in
     finally:
         other.close()

@@ -38,6 +38,8 @@ ON_PREMISES = REPO / "docs" / "on-premises"
 USER_EMAIL = "researcher@lab.test"
 USER_PASSWORD = "pulse-cloud-2026"
 SECOND_EMAIL = "colleague@lab.test"
+SESSION_KEY = "cloud-e2e-session-key-" + secrets.token_urlsafe(24)
+"""The app's ``session_key``: kept sessions (sql/006) outlive an app restart because this does."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class CloudBackends:
             "SUPABASE_URL": self.supabase_url,
             "SUPABASE_ANON_KEY": self.anon_key,
             "SUPABASE_SERVICE_ROLE_KEY": self.service_role_key,
+            "PULSEVAULT_SESSION_KEY": SESSION_KEY,
         }
 
     def s3_client(self):

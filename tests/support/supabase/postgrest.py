@@ -83,9 +83,9 @@ class PostgREST:
         statement = sql.SQL(
             "with r as (insert into {t} ({cols})"
             " select {cols} from jsonb_populate_recordset(null::{t}, %s::jsonb){conflict}"
-            " returning *) select {out}"
+            " returning {back}) select {out}"
         ).format(t=table, cols=sql.SQL(", ").join(ident(n) for n in names), conflict=conflict,
-                 out=_returning(request))
+                 back=_read_back(request), out=_returning(request))
         inserted, _ = self._run(request, statement, [Jsonb(rows)])
         status, body, headers = _respond(request, inserted, 201, _affected(request, inserted))
         if resolution in RESOLUTIONS:
@@ -127,15 +127,15 @@ class PostgREST:
         statement = sql.SQL(
             "with r as (update {t} set ({names}) ="
             " (select {names} from jsonb_populate_record(null::{t}, %s::jsonb))"
-            " where {where} returning *) select {out}"
-        ).format(t=table, names=names, where=condition, out=_returning(request))
+            " where {where} returning {back}) select {out}"
+        ).format(t=table, names=names, where=condition, back=_read_back(request), out=_returning(request))
         rows, _ = self._run(request, statement, [Jsonb(request.body), *values])
         return _respond(request, rows, 200, _affected(request, rows))
 
     def _delete(self, request: Request, table: sql.Composable) -> Response:
         values: list[Any] = []
-        statement = sql.SQL("with r as (delete from {} where {} returning *) select {}").format(
-            table, where(request.params, values), _returning(request))
+        statement = sql.SQL("with r as (delete from {} where {} returning {}) select {}").format(
+            table, where(request.params, values), _read_back(request), _returning(request))
         rows, _ = self._run(request, statement, values)
         return _respond(request, rows, 200, _affected(request, rows))
 
@@ -222,6 +222,14 @@ def _pg_error(exc: psycopg.Error, role: str) -> HttpError:
     diag = exc.diag
     return postgrest_error(status, state or "PGRST000", diag.message_primary or str(exc),
                            diag.message_detail, diag.message_hint)
+
+
+def _read_back(request: Request) -> sql.Composable:
+    """What a write returns: the ``select``\\ ed columns only, as PostgREST does, so a caller with column
+    privileges writes with ``select=`` naming the columns it may read; nothing without return=representation."""
+    if request.prefer().get("return") == "representation":
+        return select_list(request.query)
+    return sql.SQL("1")
 
 
 def _returning(request: Request) -> sql.Composable:
