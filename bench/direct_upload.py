@@ -17,6 +17,8 @@ Figures (one JSON line):
   direct_upload_server_peak_rss_mb   peak RSS while the parts go up (goal < 400)
   direct_finish_server_peak_rss_mb   peak RSS while the server fetches + probes + previews it afterwards
   server_resting_rss_mb              RSS with the page loaded, before the file is picked
+  direct_upload_app_peak_rss_mb      the Streamlit process alone while the parts go up (its check workers,
+  direct_finish_app_peak_rss_mb      which download and decode the recording, are in the figures above)
   file_uploader_server_peak_rss_mb   the same file through st.file_uploader (whole file held by the server)
   direct_upload_mb_s                 browser → S3 throughput (pick to last part)
   server_transfer_mb_s               lib.transfer.upload_file of the same file to the same S3 server
@@ -92,12 +94,14 @@ class RssSampler:
     def __init__(self, pid: int) -> None:
         self.proc = psutil.Process(pid)
         self.peak = 0
+        self.own_peak = 0
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self.stop.is_set():
             self.peak = max(self.peak, self.rss())
+            self.own_peak = max(self.own_peak, self.own_rss())
             time.sleep(0.1)
 
     def rss(self) -> int:
@@ -113,7 +117,7 @@ class RssSampler:
 
     @contextmanager
     def window(self) -> Iterator[RssSampler]:
-        self.peak, self.stop = self.rss(), threading.Event()
+        self.peak, self.own_peak, self.stop = self.rss(), self.own_rss(), threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
         try:
@@ -182,7 +186,8 @@ def direct(browser, url: str, pid: int, recording: Path, *, ready: Callable[[], 
     size = recording.stat().st_size
     return {"server_resting_rss_mb": resting / MIB, "direct_upload_server_peak_rss_mb": upload_window.peak / MIB,
             "direct_finish_server_peak_rss_mb": finish_window.peak / MIB, "direct_upload_mb_s": size / MIB / sent_s,
-            "app_resting_rss_mb": own_resting / MIB}
+            "app_resting_rss_mb": own_resting / MIB, "direct_upload_app_peak_rss_mb": upload_window.own_peak / MIB,
+            "direct_finish_app_peak_rss_mb": finish_window.own_peak / MIB}
 
 
 def file_uploader(browser, url: str, pid: int, recording: Path) -> float:

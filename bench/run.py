@@ -33,6 +33,7 @@ BENCHMARKS: dict[str, tuple[str, ...]] = {
     "direct_upload": ("direct_upload_server_peak_rss_mb", "demo_large_upload_peak_rss_mb"),
     "idle_cpu": ("idle_cpu_pct",),
     "load": ("load_interaction_ratio", "load_rss_after_mb"),
+    "export": ("export_zip_ratio_vs_get", "export_peak_rss_mb"),
     "batch": ("batch_overhead_vs_loop", "batch_scaling_2_vs_1"),
 }
 

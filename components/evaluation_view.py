@@ -81,8 +81,8 @@ def render_figures(evaluation: StudyEvaluation) -> None:
         frame = frame.drop(columns="Group")
     st.dataframe(frame, hide_index=True, width="stretch", key=state_keys.EVALUATE_FIGURES)
     st.caption("Mean ± standard error, as rPPG-Toolbox reports them. Recordings without a heart rate count as "
-               "misses in *Within 5 bpm* and are left out of the error figures. SNR is the quick look's, around "
-               "each estimate.")
+               "misses in *Within 5 bpm* and are left out of the error figures. SNR is rPPG-Toolbox's: the estimated "
+               "pulse around the true heart rate and its harmonic, against the rest of 45–150 bpm.")
 
 
 def render_plots(compared: Sequence[ComparedRecording]) -> None:

@@ -1,4 +1,4 @@
-"""My files: actions on one or many recordings — delete (after a dialog), CSV export,
+"""My files: actions on one or many recordings — delete (after a dialog), dataset export, CSV export,
 retry or discard a failed upload, re-analyse.
 """
 
@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from components import files_table, jobs_view, state_keys, upload_card, upload_jobs
+from components import export_dialog, files_table, jobs_view, state_keys, upload_card, upload_jobs
 from components.check_progress import run_and_wait
 from components.context import UserContext, user_context
 from components.feedback import NoticeKind, notify, user_errors
@@ -77,12 +77,17 @@ def _delete(ids: list[str]) -> None:
 
 
 def render_toolbar(selected: Sequence[FileRecord], query: ListQuery, ctx: UserContext) -> None:
-    """Delete the selected rows; export the whole filtered list as CSV; start a batch job over either."""
-    count, delete, export, batch = st.columns([3, 2, 2, 2], vertical_alignment="center")
+    """Delete the selected rows; export the selection or the filtered list as a dataset; the list as CSV; start a
+    batch job over the selection or the filter."""
+    count, delete, dataset, export, batch = st.columns([3, 2, 2, 2, 2], vertical_alignment="center")
     count.caption(f"{len(selected)} selected" if selected else "Select rows to open or delete them.")
     delete.button(f"Delete selected ({len(selected)})" if selected else "Delete selected",
                   key=state_keys.FILES_DELETE_SELECTED, icon=":material/delete:", disabled=not selected,
                   on_click=ask_delete, args=(tuple(selected),), width="stretch")
+    dataset.button("Export dataset", key=state_keys.FILES_DATASET, icon=":material/dataset:",
+                   on_click=export_dialog.ask_export, args=(tuple(selected), query), width="stretch",
+                   help="The selected recordings (or all that match the filter) as a dataset: UBFC-rPPG, BIDS-style "
+                        "or plain, with ground truth and checksums.")
     repo = ctx.repo
     # Deferred: the CSV of all matching rows is built only when the button is clicked.
     export.download_button("Export CSV", data=lambda: export_csv(repo, query), file_name="pulsevault-recordings.csv",

@@ -52,6 +52,9 @@ UPLOAD_FILES = _user("upload_files")
 """The "Files" tab's ``st.file_uploader``."""
 UPLOAD_FOLDER = _user("upload_folder")
 """The "A whole folder" tab's ``st.file_uploader``."""
+UPLOAD_FOLDER_TRUTH = _user("upload_folder_truth")
+"""Job id → the ground-truth files the folder paired with that video (lib.folder_pairing), as this run's
+uploader holds them; the job's card attaches them once the recording is stored."""
 UPLOAD_ALL = _user("upload_all")
 UPLOAD_JOBS = _user("upload_jobs")
 """Job id → :class:`lib.uploads.UploadJob`, in the order the files were picked."""
@@ -105,6 +108,17 @@ FILES_CONFIRM_DELETE = _user("files_confirm_delete")
 """(id, name) of the recordings the open delete dialog asks about."""
 FILES_DELETE_SELECTED = _user("files_delete_selected")
 FILES_EXPORT = _user("files_export")
+FILES_DATASET = _user("files_dataset")
+"""My files' "Export dataset" button."""
+FILES_DATASET_SCOPE = _user("files_dataset_scope")
+"""What the open export dialog may export: (the selected ids, the current filter's query)."""
+FILES_DATASET_CHOICE = _user("files_dataset_choice")
+"""The export dialog's radio: the selected recordings or every match of the filter."""
+FILES_DATASET_LAYOUT = _user("files_dataset_layout")
+FILES_DATASET_PREPARE = _user("files_dataset_prepare")
+FILES_DATASET_READY = _user("files_dataset_ready")
+"""((choice, layout), :class:`lib.export.PreparedExport`): the export prepared in the open dialog."""
+FILES_DATASET_DOWNLOAD = _user("files_dataset_download")
 FILES_DIALOG_CONFIRM = _user("files_dialog_confirm")
 FILES_DIALOG_CANCEL = _user("files_dialog_cancel")
 FILES_DETAIL = _user("files_detail")
@@ -166,6 +180,11 @@ def ground_truth(part: str, record_id: str, place: str = "files") -> str:
 def ground_truth_notice(record_id: str) -> str:
     """What the last attach or remove said, shown in the section itself after the rerun that follows it."""
     return _user(f"gt_notice_{record_id}")
+
+
+def ground_truth_auto(record_id: str) -> str:
+    """Set once an Upload card has tried to attach the ground truth its folder paired: never twice."""
+    return _user(f"upload_gt_auto_{record_id}")
 
 
 def ground_truth_attached(record_id: str) -> str:

@@ -285,7 +285,7 @@ def _stored(job: UploadJob, ctx: UserContext, *, with_analysis: bool = True) -> 
     st.success(f"Stored and ready{f' ({details})' if details else ''}. Find it under My files.",
                icon=":material/cloud_done:")
     st.caption(f"Record {record.id}")
-    render_card_ground_truth(record, ctx)
+    render_card_ground_truth(record, ctx, paired=upload_jobs.paired_truth(job.id))
     if with_analysis:
         with st.expander("Quick-look pulse (saved with the record)", icon=":material/monitor_heart:"):
             render_saved_analysis(record.analysis)

@@ -125,5 +125,14 @@ def take_queued(job_id: str) -> bool:
     return True
 
 
+def set_paired_truth(paired: dict[str, list[UploadedFileLike]]) -> None:
+    """This run's folder pairing: job id → the ground-truth files that go with it."""
+    st.session_state[state_keys.UPLOAD_FOLDER_TRUTH] = paired
+
+
+def paired_truth(job_id: str) -> list[UploadedFileLike]:
+    return st.session_state.get(state_keys.UPLOAD_FOLDER_TRUTH, {}).get(job_id, [])
+
+
 def queued() -> tuple[str, ...]:
     return tuple(st.session_state.get(state_keys.UPLOAD_QUEUE, ()))

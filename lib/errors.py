@@ -99,6 +99,15 @@ class DuplicateRecording(ValidationError):
         self.existing_id = existing_id
 
 
+class ExportRefused(ValidationError):
+    """An export cannot be made as asked (nothing selected, ground truth missing, names that collide in the
+    layout, objects changed since the list was made); ``problems`` lists every reason, one sentence each."""
+
+    def __init__(self, message: str, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+
 class JobStateError(ValidationError):
     """A job (an upload, or a batch job) was asked for a step its state does not allow (say, storing a file
     twice)."""

@@ -43,7 +43,7 @@ import tempfile
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -266,13 +266,15 @@ def _blank(value: Any) -> Any:
     return "" if value is None else value
 
 
-def records_csv(records: Iterable[FileRecord]) -> bytes:
-    """UTF-8 CSV with a header row; tags are joined with ``;``."""
+def records_csv(records: Iterable[FileRecord], *, paths: Mapping[str, str] | None = None) -> bytes:
+    """UTF-8 CSV with a header row; tags are joined with ``;``. With ``paths`` (record id -> where the
+    recording sits in an export), a first ``path`` column says where each row's file is."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(CSV_COLUMNS if paths is None else ("path", *CSV_COLUMNS))
     for record in records:
-        writer.writerow(_csv_row(record))
+        row = _csv_row(record)
+        writer.writerow(row if paths is None else [paths[record.id], *row])
     return buffer.getvalue().encode("utf-8")
 
 

@@ -9,6 +9,9 @@ provider with its Supabase client, the metadata repository running as that
 user and the server's writes for that user, is made per browser session by
 :meth:`Services.new_auth`, :meth:`Services.repository_for` and
 :meth:`Services.server_records_for`.
+
+The cloud-mode classes are looked up as ``lib.auth.X``, ``lib.repository.X`` and ``lib.sessions.X`` when
+used: those packages load supabase-py and postgrest on first use, so a demo-mode process never does.
 """
 
 from __future__ import annotations
@@ -18,19 +21,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from lib.auth import AuthProvider, DemoAuth, Session, SupabaseAuth, new_supabase_client
+import lib.auth
+import lib.repository
+import lib.sessions
+from lib.auth import AuthProvider, DemoAuth, Session
 from lib.checks import CheckLimits, CheckPool
 from lib.demo import DemoBackends, seed_once, start_demo
-from lib.repository import (
-    Repository,
-    ServerRecords,
-    SqliteRepository,
-    SqliteServerRecords,
-    SupabaseRepository,
-    SupabaseServerRecords,
-    new_service_client,
-)
-from lib.sessions import PostgrestSessionStore, SessionStore, SqliteSessionStore, TokenCipher
+from lib.export.routes import ExportBackends
+from lib.export.tickets import ExportTickets
+from lib.repository import Repository, ServerRecords, SqliteRepository, SqliteServerRecords
+from lib.sessions import SessionStore, SqliteSessionStore, TokenCipher
 from lib.settings import Settings
 from lib.storage import ObjectStore
 from lib.throttle import SignInThrottle
@@ -56,6 +56,8 @@ class Services:
     """One per process, shared by every browser session's sign-ins."""
     checks: CheckPool = field(default_factory=lambda: check_pool(Settings(mode="demo")), repr=False)
     """The check workers; no process starts until the first check."""
+    exports: ExportTickets = field(default_factory=ExportTickets, repr=False)
+    """Prepared exports waiting for their download (lib.export.routes), shared by every browser session."""
 
     @property
     def store(self) -> ObjectStore:
@@ -65,36 +67,38 @@ class Services:
             self.demo.wait_for_storage()
         return self.object_store
 
+    def export_backends(self) -> ExportBackends:
+        """What the export download route needs: the prepared exports, the store, the session store."""
+        return ExportBackends(self.exports, self.store, self.sessions)
+
     def new_auth(self) -> AuthProvider:
         """A fresh auth provider for one browser session (never shared)."""
         if self.demo is not None:
             return DemoAuth(self.demo.db_path, throttle=self.throttle)
         assert self.settings.supabase is not None
-        return SupabaseAuth(new_supabase_client(self.settings.supabase), self.throttle)
+        return lib.auth.SupabaseAuth(lib.auth.new_supabase_client(self.settings.supabase), self.throttle)
 
     def repository_for(self, auth: AuthProvider, session: Session) -> Repository:
         """The metadata repository acting as the signed-in user."""
-        if isinstance(auth, SupabaseAuth):
-            # The session's own client carries the user's JWT, so RLS decides.
-            return SupabaseRepository(auth.client, session.user_id)
-        assert self.demo is not None
-        return SqliteRepository(self.demo.db_path, session.user_id)
+        if self.demo is not None:
+            return SqliteRepository(self.demo.db_path, session.user_id)
+        # The session's own client carries the user's JWT, so RLS decides.
+        return lib.repository.SupabaseRepository(auth.client, session.user_id)
 
     def server_records_for(self, session: Session) -> ServerRecords:
         """The server's writes (facts, row lifecycle) for the signed-in user of ``session`` only."""
         if self.demo is not None:
             return SqliteServerRecords(self.demo.db_path, session.user_id)
-        return SupabaseServerRecords(self.service_client, session.user_id)
+        return lib.repository.SupabaseServerRecords(self.service_client, session.user_id)
 
     def jobs_for(self, auth: AuthProvider, session: Session) -> JobStore:
         """The signed-in user's batch jobs: read as the user (row-level security in the cloud), written by the
         server for that user only."""
         from lib.jobs.store import SqliteJobs, SupabaseJobs  # the Jobs page's, not every page's, import
 
-        if isinstance(auth, SupabaseAuth):
-            return SupabaseJobs(auth.client, self.service_client, session.user_id)
-        assert self.demo is not None
-        return SqliteJobs(self.demo.db_path, session.user_id)
+        if self.demo is not None:
+            return SqliteJobs(self.demo.db_path, session.user_id)
+        return SupabaseJobs(auth.client, self.service_client, session.user_id)
 
     def start_job_driver(self) -> None:
         """Make sure a background driver runs this app's unfinished jobs (:mod:`lib.jobs.launch`); never waits
@@ -120,7 +124,7 @@ def build_services(
     """
     if not settings.is_demo:
         assert settings.supabase is not None
-        service_client = new_service_client(settings.supabase)
+        service_client = lib.repository.new_service_client(settings.supabase)
         return Services(settings=settings, object_store=ObjectStore.from_settings(settings),
                         service_client=service_client, sessions=_cloud_sessions(settings, service_client),
                         checks=check_pool(settings))
@@ -142,16 +146,16 @@ MSG_NO_SESSION_KEY = (
 """Logged at start-up when cloud mode has no key to keep sessions with."""
 
 
-def _cloud_sessions(settings: Settings, service_client: Any) -> PostgrestSessionStore | None:
+def _cloud_sessions(settings: Settings, service_client: Any) -> SessionStore | None:
     """Cloud mode keeps sessions in the database, encrypted with the configured key, so they outlive a
     restart and any app process can resume them; a key made up per process could do neither, so
     without one no sessions are kept (and the start-up log says how to turn them on)."""
     if not settings.session_keys:
         log.warning(MSG_NO_SESSION_KEY)
         return None
-    return PostgrestSessionStore(service_client, TokenCipher(settings.session_keys),
-                                 idle_timeout_s=settings.session_idle_timeout_s,
-                                 lifetime_s=settings.session_lifetime_s)
+    return lib.sessions.PostgrestSessionStore(service_client, TokenCipher(settings.session_keys),
+                                              idle_timeout_s=settings.session_idle_timeout_s,
+                                              lifetime_s=settings.session_lifetime_s)
 
 
 def _demo_sessions(settings: Settings, demo: DemoBackends) -> SqliteSessionStore:

@@ -34,6 +34,9 @@ DEFAULT_QUOTA_GB = 50
 DEFAULT_DIRECT_UPLOAD_THRESHOLD_MB = 200
 """Above this the Upload page sends bytes browser-to-S3 (the server holds none)."""
 DEFAULT_STALE_PENDING_S = 3_600
+DEFAULT_EXPORT_ZIP_MAX_GB = 20
+"""Exports larger than this are handed out as a manifest with a fetch script, not one browser download:
+a browser that loses a download this big starts over from the first byte."""
 DEFAULT_CHECK_CONCURRENCY = 2
 """Checks running at once on the server: one per core of a 2-core lab server (workers run at low priority)."""
 DEFAULT_CHECK_CONCURRENCY_PER_USER = 1
@@ -99,6 +102,8 @@ class Settings:
     check_concurrency_per_user: int = DEFAULT_CHECK_CONCURRENCY_PER_USER
     check_worker_idle_s: int = DEFAULT_CHECK_WORKER_IDLE_S
     hr_band_hz: tuple[float, float] | None = None
+    export_zip_max_bytes: int = DEFAULT_EXPORT_ZIP_MAX_GB * GIB
+    """Above this an export is a manifest (CSV of presigned links and a fetch script) instead of a zip."""
     """The quick look's heart-rate band in Hz; None: ``lib.rppg``'s default, 0.75–2.5 Hz (at rest)."""
     ray_address: str | None = None
     """``[ray] address`` (or ``RAY_ADDRESS``): the Ray cluster batch jobs run on; None: a local Ray, started
@@ -161,6 +166,7 @@ _APP_KEYS: dict[str, tuple[str, Any]] = {
     "check_concurrency_per_user": ("PULSEVAULT_CHECK_CONCURRENCY_PER_USER", int),
     "check_worker_idle_s": ("PULSEVAULT_CHECK_WORKER_IDLE_S", int),
     "hr_band": ("PULSEVAULT_HR_BAND", str),
+    "export_zip_max_gb": ("PULSEVAULT_EXPORT_ZIP_MAX_GB", float),
 }
 _POSITIVE_INTS = ("transfer_concurrency", "stale_pending_s", "check_concurrency", "check_concurrency_per_user",
                   "check_worker_idle_s")
@@ -283,7 +289,13 @@ def _app_fields(raw: dict[str, Any]) -> dict[str, Any]:
     out.update({key: _positive(raw, key) for key in _POSITIVE_INTS if key in raw})
     if "hr_band" in raw:
         out["hr_band_hz"] = _hr_band(raw["hr_band"])
-    return out | _session_fields(raw)
+    return out | _session_fields(raw) | _export_fields(raw)
+
+
+def _export_fields(raw: dict[str, Any]) -> dict[str, Any]:
+    if "export_zip_max_gb" not in raw:
+        return {}
+    return {"export_zip_max_bytes": int(_positive(raw, "export_zip_max_gb") * GIB)}
 
 
 def _session_fields(raw: dict[str, Any]) -> dict[str, Any]:

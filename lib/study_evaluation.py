@@ -4,8 +4,9 @@ Each recording's saved analysis (the ``analysis`` column, written by the upload 
 ground truth attached) gives the estimate, the method and the reference heart rate over the same span,
 so nothing is decoded again here. Per method, and per group of a research field or tag when asked (a lab
 checks bias across subject groups this way), the figures are :mod:`lib.rppg.evaluation`'s: MAE, RMSE,
-MAPE, Pearson r, the share within 5 bpm and Bland–Altman agreement; the mean quick-look SNR (around each
-estimate) is shown beside them. Recordings with ground truth but no comparison yet (analysed before it
+MAPE, Pearson r, the share within 5 bpm and Bland–Altman agreement, with the mean SNR beside them: rPPG-Toolbox's
+per-video SNR of the estimated pulse around the TRUE heart rate (``lib.rppg.evaluation.pulse_snr_db``), from the
+pulse wave the analysis saved. Recordings with ground truth but no comparison yet (analysed before it
 was attached, or the analysis is unreadable) are listed with the reason, to be re-analysed.
 """
 
@@ -18,11 +19,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+import numpy as np
+
 from lib.errors import AnalysisError
 from lib.records import FileRecord, Status
 from lib.repository import Repository
-from lib.rppg.evaluation import BlandAltman, Metrics, bland_altman, metrics, within_pct
+from lib.rppg.evaluation import BlandAltman, Metrics, bland_altman, metrics, pulse_snr_db, within_pct
 from lib.rppg.results import AnalysisSummary
+from lib.rppg.spectrum import RESTING_BAND_HZ
 
 ALL = "all recordings"
 """The group label when the figures are not broken down."""
@@ -52,7 +56,7 @@ class ComparedRecording:
     method: str
     estimate_bpm: float | None  # None: the quick look found no heart rate
     truth_bpm: float
-    snr_db: float | None
+    snr_db: float | None  # the saved pulse around the true rate (rPPG-Toolbox); None without a saved pulse
 
     @property
     def error_bpm(self) -> float | None:
@@ -124,7 +128,16 @@ def compare_saved(record: FileRecord) -> ComparedRecording | Uncompared:
                           "analysed without its ground truth (or the truth gives no heart rate over the span)")
     r = record.research
     return ComparedRecording(record.id, record.original_name, r.subject_id, r.session_label, r.tags, summary.method,
-                             summary.hr_bpm, summary.ground_truth_hr_bpm, summary.snr_db)
+                             summary.hr_bpm, summary.ground_truth_hr_bpm, snr_around_truth(summary))
+
+
+def snr_around_truth(summary: AnalysisSummary) -> float | None:
+    """rPPG-Toolbox's per-video SNR: the saved pulse's power around the true rate and its harmonic against the
+    rest of the toolbox's band (0.75–2.5 Hz). The saved pulse is band-limited, so its thinning for the chart
+    aliases nothing; None when the analysis saved no pulse."""
+    if not summary.pulse or summary.pulse_fs <= 0 or summary.ground_truth_hr_bpm is None:
+        return None
+    return pulse_snr_db(np.asarray(summary.pulse), summary.pulse_fs, summary.ground_truth_hr_bpm, RESTING_BAND_HZ)
 
 
 def group_figures(rows: Iterable[ComparedRecording], grouping: Grouping) -> tuple[GroupFigures, ...]:
@@ -153,7 +166,7 @@ def _figures(group: str, method: str, rows: list[ComparedRecording]) -> GroupFig
 def recordings_csv(evaluation: StudyEvaluation) -> bytes:
     """One row per compared recording: what a lab re-plots or tests in its own tools."""
     header = ("record_id", "name", "subject", "session", "tags", "method", "estimate_bpm", "truth_bpm",
-              "error_bpm", "quick_look_snr_db")
+              "error_bpm", "snr_db")
     rows = [(r.record_id, r.name, r.subject, r.session, ";".join(r.tags), r.method, _num(r.estimate_bpm),
              _num(r.truth_bpm), _num(r.error_bpm), _num(r.snr_db)) for r in evaluation.compared]
     return _csv(header, rows)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components import files_actions, files_table
+from components import export_dialog, files_actions, files_table
 from components.context import UserContext, user_context
 from components.feedback import show_notice, user_errors
 from components.files_detail import render_detail
@@ -37,6 +37,7 @@ def render() -> None:
         with user_errors("Opening the recording"):
             render_detail(ctx.repo.get(selected[0].id), ctx)  # fresh: the row may have changed since listing
     files_actions.render_delete_dialog()
+    export_dialog.render_export_dialog()
 
 
 def _attention(ctx: UserContext) -> None:

@@ -11,6 +11,7 @@ from components.check_progress import CheckBars, follow
 from components.context import user_context
 from components.direct_upload import DIRECT_TAB, default_tab, render_direct_upload, too_large_hint, uploader_limit_mb
 from components.feedback import show_notice
+from components.ground_truth import FOLDER_HELP, GROUND_TRUTH_TYPES, split_folder
 from components.upload_card import render_card
 from components.upload_summary import render_summary, render_toolbar
 from lib.media import ALLOWED_EXTENSIONS
@@ -42,15 +43,17 @@ def render() -> None:
         if hint:
             st.caption(hint)
     with folder_tab:
-        # A folder often holds ground-truth CSVs and notes too: only videos are taken from it.
+        # A dataset's folder holds its ground truth too: videos become jobs, the ground truth beside them is
+        # paired with them by the dataset's layout; anything else in the folder is not even sent.
         folder = st.file_uploader("A folder of recordings", accept_multiple_files="directory",
-                                  type=list(ALLOWED_EXTENSIONS), key=state_keys.UPLOAD_FOLDER,
-                                  max_upload_size=limit_mb, help=hint)
+                                  type=[*ALLOWED_EXTENSIONS, *GROUND_TRUTH_TYPES], key=state_keys.UPLOAD_FOLDER,
+                                  max_upload_size=limit_mb, help=f"{hint or ''} {FOLDER_HELP}".strip())
         if hint:
             st.caption(hint)
+        folder_videos = split_folder(folder or [])
     with direct_tab:
         render_direct_upload(ctx)
-    jobs = upload_jobs.sync([*(files or []), *(folder or [])])
+    jobs = upload_jobs.sync([*(files or []), *folder_videos])
     if not jobs:
         st.info("Nothing added yet. Drag recordings onto the box above, pick a whole folder, or send large "
                 f"ones through the {DIRECT_TAB} tab.", icon=":material/upload_file:")

@@ -13,7 +13,7 @@ from typing import Any
 
 from lib.jobs.driver import OwnerBackends
 from lib.jobs.store import JobStore, SqliteJobs, SupabaseJobs
-from lib.repository import ServerRecords, SqliteServerRecords, SupabaseServerRecords, new_service_client
+from lib.repository import ServerRecords, SqliteServerRecords
 from lib.settings import Settings
 from lib.storage import ObjectStore
 
@@ -42,6 +42,8 @@ class DriverTarget:
     def records_for(self, user_id: str) -> ServerRecords:
         if self.db_path is not None:
             return SqliteServerRecords(self.db_path, user_id)
+        from lib.repository import SupabaseServerRecords  # cloud mode only: it loads postgrest
+
         return SupabaseServerRecords(self._client(), user_id)
 
     def jobs_for(self, user_id: str) -> JobStore:
@@ -59,6 +61,8 @@ class DriverTarget:
 
     def _client(self) -> Any:
         if "client" not in self._cache:
+            from lib.repository import new_service_client
+
             assert self.settings.supabase is not None
             self._cache["client"] = new_service_client(self.settings.supabase)
         return self._cache["client"]

@@ -2,11 +2,20 @@
 research edits) and the ``ServerRecords`` protocol (the server's writes of facts and the row
 lifecycle), both in ``base``, with their SQLite (demo mode, ``sqlite``) and Supabase (cloud mode,
 ``supabase``) implementations. The values they store and return are in ``lib.records``.
+The Supabase backend loads postgrest, so its names load on first use (lib.lazy).
 """
 
-from lib.repository.base import Repository, ServerRecords
-from lib.repository.sqlite import SqliteRepository, SqliteServerRecords
-from lib.repository.supabase import SupabaseRepository, SupabaseServerRecords, new_service_client
+from lib.lazy import lazy_exports
 
-__all__ = ["Repository", "ServerRecords", "SqliteRepository", "SqliteServerRecords", "SupabaseRepository",
-           "SupabaseServerRecords", "new_service_client"]
+_EXPORTS = {  # name -> its module; each loads on first use (lib.lazy)
+    "Repository": "base",
+    "ServerRecords": "base",
+    "SqliteRepository": "sqlite",
+    "SqliteServerRecords": "sqlite",
+    "SupabaseRepository": "supabase",
+    "SupabaseServerRecords": "supabase",
+    "new_service_client": "supabase",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+__all__ = list(_EXPORTS)

@@ -1,6 +1,7 @@
 """AppTest of ground truth in the app (components/ground_truth.py) in demo mode. My files: attach a file (the
 demo's S3 server over real HTTP), see its name, replace it, refuse a bad one with the file, line and
-column, and remove it. The Upload card: attach one once the recording is stored."""
+column, and remove it. The Upload card: attach one once the recording is stored, or the one a picked folder
+paired with the video by itself."""
 
 from __future__ import annotations
 
@@ -91,3 +92,28 @@ def test_the_upload_card_attaches_ground_truth_once_stored(tmp_path) -> None:
     assert (stored.ground_truth_name, stored.ground_truth_bytes) == ("mean hr.txt", 3)
     assert any("Ground truth attached: mean hr.txt" in c.value for c in at.caption)
     assert any("a mean heart rate of 66.0 bpm" in s.value for s in at.success)
+
+
+def test_a_folder_pairs_its_ground_truth_and_the_card_attaches_it_once_stored(tmp_path) -> None:
+    subject = unique("subject").replace(" ", "-")  # the demo account is shared: no other test's folder
+    at = _signed_in_upload_page()
+    at.file_uploader(key=state_keys.UPLOAD_FOLDER).set_value([
+        (f"UBFC/{subject}/vid.avi", _clip(tmp_path, 42), "video/x-msvideo"),
+        (f"UBFC/{subject}/ground_truth.txt", b"71\n", "text/plain"),
+        ("UBFC/extra/spare_bvp.csv", b"t,bvp\n0,1\n", "text/csv"),
+    ])
+    at.run()
+    assert not at.exception, at.exception
+    [found] = [e for e in at.expander if e.label == "Ground truth found in the folder"]
+    summary = " ".join(c.value for c in found.caption)
+    assert "Paired 1 of 1 videos with their ground truth." in summary
+    assert "Left alone (no video matched): UBFC/extra/spare_bvp.csv." in summary
+    assert "**vid.avi**" in " ".join(str(m.value) for m in at.markdown)  # one card: the CSV is no recording
+    _click(store_anyway(at), "Upload")
+    [record_id] = [c.value.removeprefix("Record ") for c in at.caption if c.value.startswith("Record ")]
+    row = demo_repo().get(record_id)
+    assert (row.original_name, row.ground_truth_name, row.ground_truth_bytes) == ("vid.avi", "ground_truth.txt", 3)
+    assert any("Ground truth attached: ground_truth.txt" in c.value for c in at.caption)
+    assert any("a mean heart rate of 71.0 bpm" in s.value for s in at.success)
+    at.run()  # attached once: a later run neither repeats it nor fails
+    assert not at.exception and demo_repo().get(row.id).ground_truth_name == "ground_truth.txt"

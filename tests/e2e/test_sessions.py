@@ -91,6 +91,18 @@ def test_deep_link_signed_out_leads_there_after_sign_in(demo_app, page) -> None:
     _signed_in_on(page, "My files")
 
 
+def test_a_fresh_servers_first_visit_may_be_a_deep_link(page, tmp_path) -> None:
+    """Before any visit has run the entry point, a deep link is still the app's page, not pages/account.py run
+    alone (Streamlit's old pages-folder mode showed a KeyError there)."""
+    with run_app(tmp_path) as fresh:
+        page.goto(f"{fresh.url}/account")
+        page.get_by_label("E-mail").first.fill(DEMO_EMAIL)
+        page.get_by_label("Password").first.fill(DEMO_PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        _signed_in_on(page, "Account")
+        assert "Traceback" not in fresh.log_text() and page.get_by_text("KeyError").count() == 0
+
+
 def test_forged_cookie_gets_sign_in_and_a_log_entry(demo_app, page) -> None:
     page.context.add_cookies([{"name": SESSION_COOKIE, "value": "forged-" + "x" * 40, "url": demo_app.url}])
     page.goto(f"{demo_app.url}/files")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lib import auth
+import lib.auth.demo as auth
 from lib.auth import AuthProvider, DemoAuth, Session
 from lib.errors import (
     AccountExists,

@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lib.keys import record_keys
@@ -19,6 +20,8 @@ from lib.study_evaluation import ALL, NO_VALUE, Grouping, evaluate_study, figure
 from tests.support.records import server_of
 
 USER = "0b6f3c5e-5a55-4c1e-9d7c-1f2a3b4c5d6e"
+PULSE_FS = 15.0
+"""Samples per second of a saved pulse, as the analysis thins it for its chart."""
 
 
 @pytest.fixture
@@ -27,22 +30,23 @@ def repo(tmp_path: Path) -> SqliteRepository:
 
 
 def add(repo: SqliteRepository, name: str, *, method: str | None = "POS", hr: float | None = 70.0,
-        truth: float | None = 72.0, attached: bool = True, research: ResearchFields | None = None) -> FileRecord:
-    """A ready recording with ground truth (unless ``attached`` is False), analysed by ``method`` (None: not
-    analysed) with the comparison ``hr`` against ``truth``."""
+        truth: float | None = 72.0, research: ResearchFields | None = None, pulse_bpm: float | None = None
+        ) -> FileRecord:
+    """A ready recording with ground truth, analysed by ``method`` (None: not analysed) with the comparison
+    ``hr`` against ``truth``; its saved pulse beats at ``pulse_bpm`` (None: no pulse saved)."""
     record_id = str(uuid.uuid4())
     keys = record_keys(USER, record_id, "avi", datetime.now(UTC))
     server = server_of(repo)
     server.reserve(NewRecord(id=record_id, s3_key=keys.original, bucket="b", original_name=name,
                              content_type="video/x-msvideo", size_bytes=10, research=research or ResearchFields()),
                    quota_bytes=10**12)
-    summary = AnalysisSummary(method=method or "POS", hr_bpm=hr, snr_db=3.0, hr_track=(), pulse=(), pulse_fs=0.0,
+    pulse = () if pulse_bpm is None else tuple(np.sin(2 * np.pi * pulse_bpm / 60 * np.arange(300) / PULSE_FS))
+    summary = AnalysisSummary(method=method or "POS", hr_bpm=hr, snr_db=3.0, hr_track=(), pulse=pulse,
+                              pulse_fs=PULSE_FS if pulse else 0.0,
                               flags=(), frames_analysed=300, seconds_taken=0.5, ground_truth_hr_bpm=truth)
-    record = server.mark_ready(record_id, size_bytes=10, sha256=None, video=None, thumbnail_key=None,
-                             preview_key=None, analysis=summary.to_json() if method else None)
-    if attached:
-        record = server.set_ground_truth(record_id, GroundTruthFile(keys.ground_truth("gt.csv"), "gt.csv", 5))
-    return record
+    server.mark_ready(record_id, size_bytes=10, sha256=None, video=None, thumbnail_key=None, preview_key=None,
+                      analysis=summary.to_json() if method else None)
+    return server.set_ground_truth(record_id, GroundTruthFile(keys.ground_truth("gt.csv"), "gt.csv", 5))
 
 
 def test_figures_per_method_from_saved_analyses(repo) -> None:
@@ -51,7 +55,7 @@ def test_figures_per_method_from_saved_analyses(repo) -> None:
     add(repo, "c.avi", hr=90.0, truth=95.0)
     add(repo, "d.avi", hr=None, truth=60.0)  # no heart rate found: a miss, not in the error figures
     add(repo, "e.avi", method="CHROM", hr=60.0, truth=61.0)
-    add(repo, "no truth.avi", attached=False)
+    server_of(repo).set_ground_truth(add(repo, "no truth.avi").id, None)
     ev = evaluate_study(repo)
     assert {r.name for r in ev.compared} == {"a.avi", "b.avi", "c.avi", "d.avi", "e.avi"}
     chrom, pos = ev.figures
@@ -59,7 +63,17 @@ def test_figures_per_method_from_saved_analyses(repo) -> None:
     assert pos.metrics.mae_bpm == pytest.approx(3.0) and pos.within_5_pct == 75.0
     assert pos.bland_altman.bias_bpm == pytest.approx(-5.0 / 3.0)
     assert (chrom.method, chrom.metrics.n, chrom.metrics.pearson_r) == ("CHROM", 1, None)
-    assert pos.mean_snr_db == pytest.approx(3.0)
+    assert pos.mean_snr_db is None  # no saved pulse: no SNR around the truth (the quick look's own is not it)
+
+
+def test_snr_is_the_saved_pulse_around_the_true_rate(repo) -> None:
+    add(repo, "on truth.avi", hr=90.0, truth=72.0, pulse_bpm=72.0)  # the pulse is right, the peak pick was not
+    add(repo, "off truth.avi", hr=110.0, truth=72.0, pulse_bpm=110.0)
+    add(repo, "no pulse.avi", hr=70.0, truth=72.0)
+    snr = {r.name: r.snr_db for r in evaluate_study(repo).compared}
+    assert snr["on truth.avi"] > 10 and snr["off truth.avi"] < -10 and snr["no pulse.avi"] is None
+    [pos] = evaluate_study(repo).figures
+    assert pos.mean_snr_db == pytest.approx((snr["on truth.avi"] + snr["off truth.avi"]) / 2)
 
 
 def test_recordings_without_a_comparison_say_why(repo) -> None:
