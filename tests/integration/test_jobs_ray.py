@@ -162,7 +162,11 @@ def test_a_killed_worker_is_retried_and_the_job_finishes(world: World, engine: R
     assert max(r.attempts for r in done.results.values()) >= 2  # the killed one ran again
 
 
-def test_cancel_stops_the_job_cleanly(world: World, engine: RayEngine):
+def test_cancel_stops_the_job_cleanly(world: World, engine: RayEngine, s3_client, store: ObjectStore,
+                                      clips: list[ClipFiles]):
+    more = [store_recording(s3_client, store.bucket, world.owner.records, clips[i % 2], name=f"more{i}.avi").id
+            for i in range(12)]  # enough that the cancel lands before the last one ends
+    world.record_ids.extend(more)
     job = new_job(world)
     ended: list[Job] = []
     runner = threading.Thread(target=lambda: ended.append(drive(job.id, world.owner, engine)))
