@@ -64,6 +64,7 @@ def main() -> None:
         st.Page("pages/files.py", title="My files", icon=":material/video_library:", url_path="files"),
         st.Page("pages/studies.py", title="Studies", icon=":material/groups:", url_path="studies"),
         st.Page("pages/evaluate.py", title="Evaluate", icon=":material/query_stats:", url_path="evaluate"),
+        st.Page("pages/jobs.py", title="Jobs", icon=":material/work_history:", url_path="jobs"),
         st.Page("pages/usage.py", title="Usage", icon=":material/monitoring:", url_path="usage"),
         st.Page("pages/account.py", title="Account", icon=":material/person:", url_path="account"),
     ]

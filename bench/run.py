@@ -34,6 +34,7 @@ BENCHMARKS: dict[str, tuple[str, ...]] = {
     "idle_cpu": ("idle_cpu_pct",),
     "load": ("load_interaction_ratio", "load_rss_after_mb"),
     "export": ("export_zip_ratio_vs_get", "export_peak_rss_mb"),
+    "batch": ("batch_overhead_vs_loop", "batch_scaling_2_vs_1"),
 }
 
 

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
@@ -29,6 +30,9 @@ from lib.services import Services, build_services
 from lib.session_routes import END_PATH, START_PATH
 from lib.sessions import SESSION_COOKIE, ClientInfo
 from lib.settings import load_settings
+
+if TYPE_CHECKING:
+    from lib.jobs.store import JobStore
 
 log = logging.getLogger("pulsevault")
 
@@ -48,6 +52,11 @@ class UserContext:
     @property
     def user_id(self) -> str:
         return self.session.user_id
+
+    @property
+    def jobs(self) -> JobStore:
+        """The user's batch jobs."""
+        return self.services.jobs_for(self.auth, self.session)
 
     @property
     def caller(self) -> Caller:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from components import export_dialog, files_table, state_keys, upload_card, upload_jobs
+from components import export_dialog, files_table, jobs_view, state_keys, upload_card, upload_jobs
 from components.check_progress import run_and_wait
 from components.context import UserContext, user_context
 from components.feedback import NoticeKind, notify, user_errors
@@ -79,8 +79,9 @@ def _delete(ids: list[str]) -> None:
 def render_toolbar(selected: Sequence[FileRecord], query: ListQuery, ctx: UserContext, *,
                    deletable: bool = True) -> None:
     """Delete the selected rows (when the caller may delete every one of them: ``deletable``); export the
-    selection or the filtered list as a dataset; the list as CSV."""
-    count, delete, dataset, export = st.columns([3, 2, 2, 2], vertical_alignment="center")
+    selection or the filtered list as a dataset; the list as CSV; start a batch job over the selection or the
+    filter."""
+    count, delete, dataset, export, batch = st.columns([3, 2, 2, 2, 2], vertical_alignment="center")
     count.caption(f"{len(selected)} selected" if selected else "Select rows to open or delete them.")
     delete.button(f"Delete selected ({len(selected)})" if selected else "Delete selected",
                   key=state_keys.FILES_DELETE_SELECTED, icon=":material/delete:",
@@ -95,6 +96,8 @@ def render_toolbar(selected: Sequence[FileRecord], query: ListQuery, ctx: UserCo
     export.download_button("Export CSV", data=lambda: export_csv(repo, query), file_name="pulsevault-recordings.csv",
                            mime="text/csv", key=state_keys.FILES_EXPORT, icon=":material/download:",
                            on_click="ignore", width="stretch")
+    with batch:
+        jobs_view.render_start(selected, query, ctx)
 
 
 # --- failed and pending uploads ------------------------------------------------------------------------

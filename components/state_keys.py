@@ -222,3 +222,15 @@ EVALUATE_FIGURES = _user("evaluate_figures")
 EVALUATE_FIGURES_CSV = _user("evaluate_figures_csv")
 EVALUATE_RECORDINGS = _user("evaluate_recordings")
 EVALUATE_RECORDINGS_CSV = _user("evaluate_recordings_csv")
+
+
+# --- Jobs ----------------------------------------------------------------------------------------------------
+
+JOB_KIND = _user("job_kind")
+JOB_METHOD = _user("job_method")
+JOB_SCOPE = _user("job_scope")
+JOB_START = _user("job_start")
+
+
+def job_cancel(job_id: str) -> str:
+    return _user(f"job_cancel_{job_id}")

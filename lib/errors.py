@@ -109,7 +109,12 @@ class ExportRefused(ValidationError):
 
 
 class JobStateError(ValidationError):
-    """An upload job was asked for a step its state does not allow (say, storing a file twice)."""
+    """A job (an upload, or a batch job) was asked for a step its state does not allow (say, storing a file
+    twice)."""
+
+
+class EngineUnavailable(PulseVaultError, ConnectionError):
+    """The engine batch jobs run on (Ray: a configured cluster, or the local one) cannot be reached or started."""
 
 
 # --- local files -----------------------------------------------------------

@@ -53,7 +53,7 @@ from lib import rppg
 from lib.checks import UNEXPECTED_CHECK, AnalysisTask, CheckOutcome
 from lib.errors import AccessDenied, AnalysisError, NotFound, PulseVaultError, StorageError, ValidationError
 from lib.ground_truth_files import load_record_truth
-from lib.keys import Owner, record_folder
+from lib.keys import Owner, Space, record_folder
 from lib.media import served_as
 from lib.records import MAX_PAGE_SIZE, FileRecord, ListQuery, Status
 from lib.repository import Repository, ServerRecords
@@ -410,7 +410,18 @@ def reanalysis_task(store: ObjectStore, repo: Repository, server: ServerRecords,
     """
     _same_user(repo, server)  # refused before anything is signed or run
     record = repo.get(record_id)  # a row the session may see (NotFound for anyone else's id)
-    owner = record_space(repo.user_id, record)
+    return analysis_task_for(store, record_space(repo.user_id, record), record, method=method, band=band,
+                             parent=parent)
+
+
+def analysis_task_for(store: ObjectStore, owner: Owner, record: FileRecord, *, method: str = "POS",
+                      band: tuple[float, float] | None = None, parent: Path | str | None = None) -> AnalysisTask:
+    """:func:`reanalysis_task` for a row the caller has just read, in the space ``owner`` it lies in (a batch
+    job's driver reads it through the owner's server records: their personal space); the store refuses any key
+    outside that space."""
+    caller = owner.user_id if isinstance(owner, Space) else owner
+    if record_space(caller, record) != owner:
+        raise AccessDenied("That recording lies outside the space it was read for.")
     if record.status is not Status.READY:
         raise ValidationError("Only a stored (ready) recording can be analysed.")
     method = rppg.check_method(method)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lib.auth
 import lib.repository
@@ -34,6 +34,9 @@ from lib.sessions import SessionStore, SqliteSessionStore, TokenCipher
 from lib.settings import Settings
 from lib.storage import ObjectStore
 from lib.throttle import SignInThrottle
+
+if TYPE_CHECKING:
+    from lib.jobs.store import JobStore
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +90,25 @@ class Services:
         if self.demo is not None:
             return SqliteServerRecords(self.demo.db_path, session.user_id)
         return lib.repository.SupabaseServerRecords(self.service_client, session.user_id)
+
+    def jobs_for(self, auth: AuthProvider, session: Session) -> JobStore:
+        """The signed-in user's batch jobs: read as the user (row-level security in the cloud), written by the
+        server for that user only."""
+        from lib.jobs.store import SqliteJobs, SupabaseJobs  # the Jobs page's, not every page's, import
+
+        if self.demo is not None:
+            return SqliteJobs(self.demo.db_path, session.user_id)
+        return SupabaseJobs(auth.client, self.service_client, session.user_id)
+
+    def start_job_driver(self) -> None:
+        """Make sure a background driver runs this app's unfinished jobs (:mod:`lib.jobs.launch`); never waits
+        for one."""
+        from lib.jobs.backends import DriverTarget
+        from lib.jobs.launch import ensure_driver
+
+        demo = self.demo
+        ensure_driver(DriverTarget(self.settings, db_path=demo.db_path if demo else None,
+                                   workdir=demo.workdir if demo else None))
 
 
 DemoSeed = Callable[[Services], None]

@@ -105,6 +105,11 @@ class Settings:
     export_zip_max_bytes: int = DEFAULT_EXPORT_ZIP_MAX_GB * GIB
     """Above this an export is a manifest (CSV of presigned links and a fetch script) instead of a zip."""
     """The quick look's heart-rate band in Hz; None: ``lib.rppg``'s default, 0.75–2.5 Hz (at rest)."""
+    ray_address: str | None = None
+    """``[ray] address`` (or ``RAY_ADDRESS``): the Ray cluster batch jobs run on; None: a local Ray, started
+    when the first job starts."""
+    job_cpus: int | None = None
+    """``[ray] num_cpus`` (or ``PULSEVAULT_JOB_CPUS``): the local Ray's worker slots; None: every core."""
 
     @property
     def is_demo(self) -> bool:
@@ -198,7 +203,7 @@ def load_settings(
     ]
     values = {"s3": s3_values, "supabase": sb_values}
     missing = [(sec, k, env) for sec, k, env in required if not values[sec].get(k)]
-    app = _app_options(secrets, environ)
+    app = {**_app_options(secrets, environ), **_ray_options(secrets, environ)}
     if len(missing) == len(required):
         return Settings(mode="demo", **app)
     if missing:
@@ -243,6 +248,24 @@ def _app_options(secrets: Mapping[str, Any], environ: Mapping[str, str]) -> dict
         except (TypeError, ValueError):
             raise ConfigError(f"Setting [app] {key} (or {env}) must be a {parse.__name__}, got {value!r}.") from None
     return _app_fields(raw)
+
+
+def _ray_options(secrets: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    section = secrets.get("ray") or {}
+    out: dict[str, Any] = {}
+    address = section.get("address") or environ.get("RAY_ADDRESS")
+    if address:
+        out["ray_address"] = str(address).strip()
+    cpus = section["num_cpus"] if "num_cpus" in section else environ.get("PULSEVAULT_JOB_CPUS")
+    if cpus not in (None, ""):
+        try:
+            out["job_cpus"] = int(cpus)
+        except (TypeError, ValueError):
+            out["job_cpus"] = 0
+        if out["job_cpus"] <= 0:
+            raise ConfigError(f"Setting [ray] num_cpus (or PULSEVAULT_JOB_CPUS) must be a whole number above zero, "
+                              f"got {cpus!r}.")
+    return out
 
 
 def _app_fields(raw: dict[str, Any]) -> dict[str, Any]:

@@ -297,6 +297,13 @@ class _SqliteStore:
         data["analysis"] = json.loads(data["analysis"]) if data["analysis"] else None
         return record_from_row(data)
 
+    def _own_row(self, record_id: str) -> FileRecord:
+        rows = self._query("select * from user_files where id = ? and user_id = ?",
+                           (existing_record_id(record_id), self.user_id))
+        if not rows:
+            raise not_found()
+        return self._row(rows[0])
+
     def _set(self, record_id: str, values: Mapping[str, Any],
              scope: tuple[str, tuple[Any, ...]] | None = None) -> FileRecord:
         """Set columns on one row in ``scope`` (a where clause and its parameters; default: this user's
@@ -370,6 +377,9 @@ class SqliteServerRecords(FactUpdates, _SqliteStore):
             raise MetadataError(f"The demo database refused the request: {exc}") from exc
         finally:
             conn.close()  # an open transaction is rolled back
+
+    def get(self, record_id: str) -> FileRecord:
+        return self._own_row(record_id)
 
     def _study_of(self, record_id: str) -> str | None:
         rows = self._query("select study_id from user_files where id = ? and user_id = ?",

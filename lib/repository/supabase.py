@@ -140,6 +140,13 @@ class SupabaseServerRecords(FactUpdates, PostgrestRows):
             raise not_found()
         return record_from_row(rows[0])
 
+    def get(self, record_id: str) -> FileRecord:
+        rows = self._rows(self._client.from_(TABLE).select("*").eq("id", existing_record_id(record_id))
+                          .eq("user_id", self.user_id).limit(1))
+        if not rows:
+            raise not_found()
+        return record_from_row(rows[0])
+
     def reserve(self, new: NewRecord, quota_bytes: int) -> FileRecord:
         """The pending row, if it fits the quota (``reserve_upload``: one step, one user at a time)."""
         values = new_row_values(new, self.user_id)

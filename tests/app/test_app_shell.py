@@ -56,7 +56,7 @@ def test_every_page_renders_for_a_signed_in_user() -> None:
     assert not _notes_for_developers(at)  # app.py's, drawn on the first run (AppTest drops them later)
     at = _sign_in(at)
     for path, title in [("files", "My files"), ("studies", "Studies"), ("evaluate", "Evaluate"), ("usage", "Usage"),
-                        ("account", "Account"), ("upload", "Upload")]:
+                        ("account", "Account"), ("jobs", "Jobs"), ("upload", "Upload")]:
         at.switch_page(f"pages/{path}.py").run()
         assert not at.exception, (path, at.exception)
         assert at.title[0].value == title

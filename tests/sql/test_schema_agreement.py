@@ -1,6 +1,6 @@
-"""The demo's SQLite schema and ``public.user_files``, ``public.studies`` and ``public.study_members`` as
-``sql/`` defines them agree column for column: same names, the SQLite type each PostgreSQL type is stored
-as, and the same nullability. A column added, dropped or loosened on one side
+"""The demo's SQLite schema and ``public.user_files``, ``public.studies``, ``public.study_members`` (and
+``public.jobs``) as ``sql/`` defines them agree column for column: same names, the SQLite type each
+PostgreSQL type is stored as, and the same nullability. A column added, dropped or loosened on one side
 only fails here, before a demo-mode row and a cloud row can mean different things.
 """
 
@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from lib.errors import KeyOwnershipError
+from lib.jobs.store import JOBS_SQLITE_SCHEMA
 from lib.keys import check_record_key
 from lib.repository.sqlite import SQLITE_SCHEMA, register_functions
 
@@ -72,6 +73,10 @@ def disagreements(postgres: dict[str, Column], sqlite: dict[str, Column]) -> dic
 @pytest.mark.parametrize("table", TABLES)
 def test_sqlite_schema_matches_sql(pg_dsn, table):
     assert disagreements(postgres_columns(pg_dsn, table), sqlite_columns(SQLITE_SCHEMA, table)) == {}
+
+
+def test_sqlite_schema_matches_sql_jobs(pg_dsn):
+    assert disagreements(postgres_columns(pg_dsn, "jobs"), sqlite_columns(JOBS_SQLITE_SCHEMA, "jobs")) == {}
 
 
 def test_a_column_on_one_side_only_is_a_disagreement(pg_dsn):
