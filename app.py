@@ -33,8 +33,13 @@ from lib.session_routes import CookieSessions, session_routes
 FAVICON = Path(__file__).parent / "assets" / "favicon.png"
 
 
-def main() -> None:
+def configure_logging() -> None:
+    """PulseVault's own log lines (where the demo lives, sessions, exports) on the console; once per process."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def main() -> None:
+    configure_logging()
     st.set_page_config(page_title="PulseVault", page_icon=str(FAVICON), layout="wide")
     services = None
     with user_errors("Starting PulseVault"):
@@ -109,6 +114,7 @@ def _prepare() -> None:
 
 @asynccontextmanager
 async def _warm_up(_app: st.App) -> AsyncIterator[None]:
+    configure_logging()  # before the first page run: the warm-up already logs
     threading.Thread(target=_prepare, name="pulsevault-warm-up", daemon=True).start()
     yield
 

@@ -177,16 +177,13 @@ def test_search_box_never_reaches_the_other_users_records(stored, typed: str) ->
 
 @pytest.mark.parametrize("query", ["id={a_id}", "record={a_id}&action=delete", "key={a_key}", "selected={a_id}"])
 def test_url_query_parameters_do_not_open_the_other_users_records(stored, cloud_app, query: str) -> None:
-    """A URL opens a new browser session: it must sign in, and then shows B's files only."""
+    """A URL opens a new browser session: B's kept session (the cookie) signs it in as B, and it shows B's
+    files only."""
     page = stored["b_page"]
     a_record: FileRecord = stored["a_record"]
     page.goto(f"{cloud_app.url}/files?{query.format(a_id=a_record.id, a_key=a_record.s3_key)}")
-    page.get_by_role("button", name="Sign in").first.wait_for()
-    assert page.get_by_role("heading", name="My files").count() == 0
-    page.get_by_label("E-mail").first.fill(cloud_support.SECOND_EMAIL)
-    page.get_by_label("Password").first.fill(cloud_support.USER_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("heading", name="My files").first.wait_for()  # the deep link is followed after sign-in
+    page.get_by_role("heading", name="My files").first.wait_for()  # resumed as B, the deep link followed
+    page.get_by_text(cloud_support.SECOND_EMAIL).first.wait_for()  # the sidebar: B, nobody else
     body = my_files(page, stored["b_capture"])
     assert "of 1 recordings" in body and stored["a_file"].name not in body
     assert a_record.id not in page.inner_text("body")  # (the frames echo the URL B typed)
