@@ -31,6 +31,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -38,7 +39,7 @@ from typing import IO, Any
 STOP_GRACE_S = 5.0
 """How long CMD gets to stop on SIGTERM before it is killed."""
 PARENT_POLL_S = 0.5
-"""How often the watcher checks that its parent is still the app."""
+"""How often the watcher checks that the app is still there (its parent, its pipe, a stop signal)."""
 _PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 _LIBC: Any = None
 if sys.platform == "linux":
@@ -91,24 +92,35 @@ def spawn_watched(cmd: Sequence[str], *, log: IO[bytes] | None = None, cleanup: 
 # --- the watcher itself (python -I childwatch.py [--cleanup DIR] -- CMD...) ---------------------------------
 
 
+class _Gone:
+    """Set once the app is gone. A plain flag, not a ``threading.Event``: the signal handlers run on the main
+    thread between two bytecodes, possibly inside ``Event.wait`` while it holds the Event's lock, and
+    ``Event.set`` there waited for that lock forever (a killed app then left its server running)."""
+
+    def __init__(self) -> None:
+        self.flag = False
+
+    def set(self, *_: object) -> None:
+        self.flag = True
+
+
 def _watch(cmd: list[str], cleanup: list[str]) -> int:
     parent = os.getppid()
-    gone = threading.Event()
+    gone = _Gone()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, lambda *_: gone.set())
+        signal.signal(sig, gone.set)
     threading.Thread(target=_wait_for_eof, args=(gone,), daemon=True).start()
     child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent(signal.SIGKILL))
     try:
-        while child.poll() is None and not gone.wait(PARENT_POLL_S):
-            if os.getppid() != parent:
-                gone.set()
+        while child.poll() is None and not gone.flag and os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
         return _stop(child)
     finally:
         for folder in cleanup:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _wait_for_eof(gone: threading.Event) -> None:
+def _wait_for_eof(gone: _Gone) -> None:
     while sys.stdin.buffer.read(4096):
         pass
     gone.set()

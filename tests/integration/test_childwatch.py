@@ -3,6 +3,7 @@ whether the parent exits, closes the pipe or is killed with SIGKILL (no chance t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -72,3 +73,22 @@ def test_stopping_the_watcher_stops_the_command(tmp_path: Path) -> None:
 def test_a_command_that_ends_by_itself_ends_the_watcher_with_its_code(tmp_path: Path) -> None:
     watcher = childwatch.spawn_watched([sys.executable, "-c", "raise SystemExit(3)"], cleanup=[tmp_path / "x"])
     assert watcher.wait(GONE_WITHIN_S) == 3
+
+
+def test_a_burst_of_stop_signals_still_stops_the_command(tmp_path: Path) -> None:
+    """The way an app usually dies: its pipe closes and signals arrive together (a killed parent). Whatever order
+    they come in, the watcher stops its command. (The watcher's handlers once took a lock its main thread could
+    hold, and hung; that race is too narrow to hit on demand, so this checks the outcome many times over.)"""
+    for attempt in range(8):
+        folder = tmp_path / f"data{attempt}"
+        folder.mkdir()
+        watcher = childwatch.spawn_watched(["sleep", "600"], cleanup=[folder])
+        command = the_command(watcher.pid)
+        assert watcher.stdin is not None
+        watcher.stdin.close()
+        for _ in range(30):
+            for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(watcher.pid, sig)
+        wait_gone(command, folder)
+        assert watcher.wait(GONE_WITHIN_S) is not None
