@@ -80,6 +80,8 @@ def part_number(url: str) -> int:
 
 def wait_status(page, wanted: tuple[str, ...], timeout_s: float = 120) -> str:
     status = page.locator("[data-testid=pv-direct-status]").last
+    # The file's row appears after the page's next run: on a loaded 2-core machine that can take over a minute.
+    status.wait_for(state="attached", timeout=timeout_s * 1000)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         text = status.text_content() or ""
