@@ -20,7 +20,7 @@ from streamlit.errors import StreamlitSecretNotFoundError
 from streamlit.navigation.page import StreamlitPage
 
 from components import state_keys
-from components.feedback import NoticeKind, notify
+from components.feedback import NoticeKind, notify, slot
 from components.text import literal
 from lib.auth import AuthProvider, Caller, Session
 from lib.demo import seed_sample
@@ -200,11 +200,12 @@ def render_cookie_handoff() -> None:
     and short-lived; the cookie itself is HttpOnly, so no script ever reads it.
     """
     action = st.session_state.pop(state_keys.COOKIE_ACTION, None)
+    holder = slot()  # drawn once after a sign-in: without a slot, the page after it moved on the next run
     if action is None:
         return
     kind, ticket = action
     path = START_PATH if kind == "start" else END_PATH
-    st.html(
+    holder.html(
         f"<script>fetch({json.dumps(path)}, {{method: 'POST', credentials: 'same-origin', "
         f"body: new URLSearchParams({{ticket: {json.dumps(ticket)}}})}});</script>",
         unsafe_allow_javascript=True,

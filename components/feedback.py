@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from components import state_keys
 from components.text import literal
@@ -68,9 +69,19 @@ def notify(message: str, kind: NoticeKind = NoticeKind.SUCCESS) -> None:
     st.session_state[state_keys.NOTICE] = Notice(message, kind)
 
 
+def slot() -> DeltaGenerator:
+    """A container drawn on every run, filled or left empty (an empty one takes no room).
+
+    Streamlit places elements by their position on the page: an element drawn on one run and not the next
+    moves everything after it, and the browser rebuilds what moved, which loses its state (a Large files
+    upload in flight, an open expander). What is drawn only sometimes goes in a slot."""
+    return st.container()
+
+
 def show_notice() -> None:
     """Draw the kept notice, if any, and forget it; every page calls this under its title (drawn from app.py,
     above the page, Streamlit's AppTest would not show it after the first run)."""
     notice: Notice | None = st.session_state.pop(state_keys.NOTICE, None)
-    if notice is not None:
-        _DRAW[notice.kind](notice.message)
+    with slot():
+        if notice is not None:
+            _DRAW[notice.kind](notice.message)
