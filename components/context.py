@@ -22,6 +22,7 @@ from streamlit.navigation.page import StreamlitPage
 from components import state_keys
 from components.feedback import NoticeKind, notify, slot
 from components.text import literal
+from lib.audit import Actor, AuditTrail
 from lib.auth import AuthProvider, Caller, Session
 from lib.demo import seed_sample
 from lib.errors import AuthError, ConfigError, PulseVaultError
@@ -57,6 +58,12 @@ class UserContext:
     def jobs(self) -> JobStore:
         """The user's batch jobs."""
         return self.services.jobs_for(self.auth, self.session)
+
+    @property
+    def audit(self) -> AuditTrail:
+        """The audit trail, written as this user from the address this browser session came from."""
+        actor = Actor(self.session.user_id, self.session.email, _client_info().address)
+        return AuditTrail(self.services.audit_log_for(self.auth, self.session), actor)
 
     @property
     def caller(self) -> Caller:

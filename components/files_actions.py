@@ -63,7 +63,7 @@ def _delete(ids: list[str]) -> None:
     ctx = user_context()
     bar = st.progress(0.0, text="Deleting…")
     with user_errors("Deleting"):
-        report = delete_records(ctx.services.store, ctx.repo, ctx.server, ids,
+        report = delete_records(ctx.services.store, ctx.repo, ctx.server, ids, trail=ctx.audit,
                                 progress=lambda done, total: bar.progress(done / total, text=f"Deleted {done} "
                                                                           f"of {total}"))
         upload_jobs.records_deleted(report.deleted)  # the Upload page must not call them stored any more
@@ -91,10 +91,11 @@ def render_toolbar(selected: Sequence[FileRecord], query: ListQuery, ctx: UserCo
                    on_click=export_dialog.ask_export, args=(tuple(selected), query), width="stretch",
                    help="The selected recordings (or all that match the filter) as a dataset: UBFC-rPPG, BIDS-style "
                         "or plain, with ground truth and checksums.")
-    repo = ctx.repo
-    # Deferred: the CSV of all matching rows is built only when the button is clicked.
-    export.download_button("Export CSV", data=lambda: export_csv(repo, query), file_name="pulsevault-recordings.csv",
-                           mime="text/csv", key=state_keys.FILES_EXPORT, icon=":material/download:",
+    repo, trail = ctx.repo, ctx.audit
+    # Deferred: the CSV of all matching rows is built (and its audit entry written) only when the button is clicked.
+    export.download_button("Export CSV", data=lambda: export_csv(repo, query, trail=trail),
+                           file_name="pulsevault-recordings.csv", mime="text/csv", key=state_keys.FILES_EXPORT,
+                           icon=":material/download:",
                            on_click="ignore", width="stretch")
     with batch:
         jobs_view.render_start(selected, query, ctx)
@@ -146,7 +147,7 @@ def reanalyse_on_workers(record_id: str, method: str, ctx: UserContext) -> FileR
     task = reanalysis_task(services.store, ctx.repo, ctx.server, record_id, method=method,
                            band=services.settings.hr_band_hz)
     outcome = run_and_wait(services.checks, REANALYSIS_KEY.format(record_id=record_id), ctx.repo.user_id, task)
-    return save_reanalysis(ctx.repo, ctx.server, record_id, task, outcome)
+    return save_reanalysis(ctx.repo, ctx.server, record_id, task, outcome, trail=ctx.audit)
 
 
 def run_reanalysis(record: FileRecord, method: str, ctx: UserContext) -> None:

@@ -22,6 +22,7 @@ from lib.library import (
     can_discard,
     describe_expiry,
     download_url,
+    edit_research,
     playback_url,
     share_expiry_options,
     share_link,
@@ -78,7 +79,7 @@ def _player(record: FileRecord, ctx: UserContext) -> None:
     with user_errors("Preparing the player"):
         # Cached: a fresh signature each rerun would make the browser reload (and restart) the video.
         link = link_cache().get(("play", owner, record.id, record.playback_key),
-                                lambda: playback_url(ctx.services.store, ctx.repo, record.id))
+                                lambda: playback_url(ctx.services.store, ctx.repo, record.id, trail=ctx.audit))
         assert link is not None
         st.video(link.url, format=link.content_type)
         if record.preview_key:
@@ -114,7 +115,10 @@ def properties(record: FileRecord) -> pd.DataFrame:
 def _actions(record: FileRecord, ctx: UserContext, deletable: bool) -> None:
     download, delete, _ = st.columns([2, 1, 3])
     with download, user_errors("Preparing the download"):
-        link = download_url(ctx.services.store, ctx.repo, record.id)
+        # Cached like the player's: each link issued is an audit entry, not each rerun of the page.
+        link = link_cache().get(("download", ctx.user_id, record.id, record.s3_key),
+                                lambda: download_url(ctx.services.store, ctx.repo, record.id, trail=ctx.audit))
+        assert link is not None
         st.link_button("Download original", link.url, icon=":material/download:", type="primary",
                        help=f"Saves as {literal(record.original_name)}; the link works for "
                             f"{describe_expiry(link.expires_s)}.")
@@ -132,7 +136,7 @@ def _share(record: FileRecord, ctx: UserContext) -> None:
         if st.button("Create link", key=state_keys.files_record("share_make", record.id), icon=":material/link:"):
             with user_errors("Creating the share link"):
                 st.session_state[share_key(record.id)] = share_link(ctx.services.store, ctx.repo, record.id,
-                                                                    expires, settings)
+                                                                    expires, settings, trail=ctx.audit)
         link = st.session_state.get(share_key(record.id))
         if link is not None:
             st.code(link.url, language=None, wrap_lines=True)
@@ -148,7 +152,7 @@ def _research(record: FileRecord, ctx: UserContext) -> None:
         research = render_research_fields(lambda field: state_keys.files_record(field, record.id), record.research)
         if st.form_submit_button("Save", icon=":material/save:"):
             with user_errors("Saving the research fields"):
-                ctx.repo.update_research(record.id, research)
+                edit_research(ctx.repo, record.id, research, trail=ctx.audit)
                 notify(f"Research fields of {literal(record.original_name)} saved.")
                 st.rerun()
 

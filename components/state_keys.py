@@ -159,6 +159,14 @@ STUDIES_REMOVE = _user("studies_remove")
 STUDIES_LEAVE = _user("studies_leave")
 STUDIES_DELETE = _user("studies_delete")
 """The owner's "Delete this study" form."""
+AUDIT_RECORDING = _user("audit_recording")
+"""The audit trail's filters (Studies page, owners): recording, subject, person, actions, dates; and its CSV."""
+AUDIT_SUBJECT = _user("audit_subject")
+AUDIT_PERSON = _user("audit_person")
+AUDIT_ACTIONS = _user("audit_actions")
+AUDIT_FROM = _user("audit_from")
+AUDIT_TO = _user("audit_to")
+AUDIT_EXPORT = _user("audit_export")
 
 
 # --- Usage ------------------------------------------------------------------------------------------------

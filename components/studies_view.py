@@ -10,9 +10,10 @@ from components import state_keys
 from components.feedback import notify, user_errors
 from components.tables import show_table
 from components.text import literal
+from lib.audit import AuditTrail
 from lib.records import ListQuery
 from lib.repository import Repository
-from lib.studies import ROLE_RANK, Action, Member, Role, Study, allows
+from lib.studies import ROLE_RANK, Action, Member, Role, Study, add_member, allows, change_role, remove_member
 from lib.units import human_bytes
 
 ROLES_STRONGEST_FIRST = sorted(Role, key=lambda r: -ROLE_RANK[r])
@@ -52,7 +53,7 @@ def pick_study(studies: list[Study]) -> Study:
     return study
 
 
-def render_members(repo: Repository, study: Study, user_id: str) -> None:
+def render_members(repo: Repository, study: Study, user_id: str, trail: AuditTrail) -> None:
     st.subheader("Members")
     members: list[Member] = []
     with user_errors("Loading the members"):
@@ -63,15 +64,17 @@ def render_members(repo: Repository, study: Study, user_id: str) -> None:
     if allows(study.role, Action.MANAGE_MEMBERS):
         add, change, remove = st.columns(3)
         with add:
-            _add_member_form(repo, study)
+            _add_member_form(repo, study, trail)
         with change:
-            _change_role_form(repo, study, members)
+            _change_role_form(repo, study, members, trail)
         with remove:
-            _remove_member_form(repo, study, members)
-    _leave_button(repo, study, user_id)
+            _remove_member_form(repo, study, members, trail)
+    me = next((m for m in members if m.user_id == user_id), None)
+    if me is not None:
+        _leave_button(repo, study, me, trail)
 
 
-def _add_member_form(repo: Repository, study: Study) -> None:
+def _add_member_form(repo: Repository, study: Study, trail: AuditTrail) -> None:
     with st.form(state_keys.STUDIES_ADD, clear_on_submit=True):
         st.markdown("**Add a member**")
         email = st.text_input("E-mail", placeholder="colleague@lab.org",
@@ -79,12 +82,12 @@ def _add_member_form(repo: Repository, study: Study) -> None:
         role = st.selectbox("Role", ROLES_STRONGEST_FIRST, index=1, format_func=lambda r: r.value, help=ROLE_HELP)
         if st.form_submit_button("Add", icon=":material/person_add:"):
             with user_errors("Adding the member"):
-                added = repo.add_member(study.id, email, role)
+                added = add_member(repo, study.id, email, role, trail=trail)
                 notify(f"{literal(added.email)} joined {literal(study.name)} as {added.role.value}.")
                 st.rerun()
 
 
-def _change_role_form(repo: Repository, study: Study, members: list[Member]) -> None:
+def _change_role_form(repo: Repository, study: Study, members: list[Member], trail: AuditTrail) -> None:
     by_id = {m.user_id: m for m in members}
     with st.form(state_keys.STUDIES_ROLE):
         st.markdown("**Change a role**")
@@ -92,12 +95,12 @@ def _change_role_form(repo: Repository, study: Study, members: list[Member]) -> 
         role = st.selectbox("New role", ROLES_STRONGEST_FIRST, format_func=lambda r: r.value, help=ROLE_HELP)
         if st.form_submit_button("Change role", icon=":material/manage_accounts:") and who is not None:
             with user_errors("Changing the role"):
-                repo.set_role(study.id, who, role)
+                change_role(repo, study.id, by_id[who], role, trail=trail)
                 notify(f"{literal(by_id[who].email)} is now {role.value} of {literal(study.name)}.")
                 st.rerun()
 
 
-def _remove_member_form(repo: Repository, study: Study, members: list[Member]) -> None:
+def _remove_member_form(repo: Repository, study: Study, members: list[Member], trail: AuditTrail) -> None:
     by_id = {m.user_id: m for m in members}
     with st.form(state_keys.STUDIES_REMOVE):
         st.markdown("**Remove a member**")
@@ -108,15 +111,15 @@ def _remove_member_form(repo: Repository, study: Study, members: list[Member]) -
                 st.warning("Tick the box to confirm the removal.")
                 return
             with user_errors("Removing the member"):
-                repo.remove_member(study.id, who)
+                remove_member(repo, study.id, by_id[who], trail=trail)
                 notify(f"{literal(by_id[who].email)} was removed from {literal(study.name)}.")
                 st.rerun()
 
 
-def _leave_button(repo: Repository, study: Study, user_id: str) -> None:
+def _leave_button(repo: Repository, study: Study, me: Member, trail: AuditTrail) -> None:
     if st.button("Leave this study", icon=":material/logout:", key=state_keys.STUDIES_LEAVE):
         with user_errors("Leaving the study"):
-            repo.remove_member(study.id, user_id)
+            remove_member(repo, study.id, me, trail=trail)
             st.session_state.pop(state_keys.STUDIES_SELECTED, None)
             notify(f"You left {literal(study.name)}.")
             st.rerun()

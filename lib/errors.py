@@ -166,6 +166,10 @@ class MetadataUnavailable(MetadataError, ConnectionError):
     """The metadata store could not be reached."""
 
 
+class AuditUnavailable(MetadataError):
+    """An action's audit entry could not be written, so the action was not done (lib.audit)."""
+
+
 # --- analysis --------------------------------------------------------------
 
 

@@ -50,12 +50,13 @@ from pathlib import Path
 from typing import Any
 
 from lib import rppg
+from lib.audit import AuditAction, AuditEvent, AuditTrail, research_change
 from lib.checks import UNEXPECTED_CHECK, AnalysisTask, CheckOutcome
 from lib.errors import AccessDenied, AnalysisError, NotFound, PulseVaultError, StorageError, ValidationError
 from lib.ground_truth_files import load_record_truth
 from lib.keys import Owner, Space, record_folder
 from lib.media import served_as
-from lib.records import MAX_PAGE_SIZE, FileRecord, ListQuery, Status
+from lib.records import MAX_PAGE_SIZE, FileRecord, ListQuery, ResearchFields, Status
 from lib.repository import Repository, ServerRecords
 from lib.repository.base import check_delete, record_space
 from lib.settings import MAX_PRESIGN_EXPIRY_S, MIN_PRESIGN_EXPIRY_S, Settings
@@ -106,13 +107,17 @@ def _sign(store: ObjectStore, owner: Owner, key: str, *, expires_s: int | None, 
                      content_type=content_type)
 
 
-def playback_url(store: ObjectStore, repo: Repository, record_id: str, *, expires_s: int | None = None) -> SignedUrl:
-    """What the player loads: the H.264 preview when there is one, else the original (inline).
+def playback_url(store: ObjectStore, repo: Repository, record_id: str, *, trail: AuditTrail,
+                 expires_s: int | None = None) -> SignedUrl:
+    """What the player loads: the H.264 preview when there is one, else the original (inline). Its audit entry
+    (a view) is written first: no entry, no link.
 
     S3 answers Range requests on presigned GETs, so the browser can seek.
     """
     record = repo.get(record_id)
-    return _sign(store, record_space(repo.user_id, record), record.playback_key, expires_s=expires_s, inline=True)
+    seconds = store.expiry(expires_s)
+    trail.before(AuditEvent.about(AuditAction.VIEW, record, expires_s=seconds))
+    return _sign(store, record_space(repo.user_id, record), record.playback_key, expires_s=seconds, inline=True)
 
 
 def _thumbnail(store: ObjectStore, owner: Owner, record: FileRecord) -> SignedUrl | None:
@@ -122,12 +127,23 @@ def _thumbnail(store: ObjectStore, owner: Owner, record: FileRecord) -> SignedUr
     return _sign(store, owner, record.thumbnail_key, expires_s=None, inline=True)
 
 
-def download_url(store: ObjectStore, repo: Repository, record_id: str, *, expires_s: int | None = None) -> SignedUrl:
-    """The original, as an attachment saved under its original (sanitised) name."""
+def download_url(store: ObjectStore, repo: Repository, record_id: str, *, trail: AuditTrail,
+                 expires_s: int | None = None) -> SignedUrl:
+    """The original, as an attachment saved under its original (sanitised) name. Its audit entry (a download)
+    is written first: no entry, no link."""
+    return _download(store, repo, record_id, trail, AuditAction.DOWNLOAD, expires_s)
+
+
+def _download(store: ObjectStore, repo: Repository, record_id: str, trail: AuditTrail, action: AuditAction,
+              expires_s: int | None) -> SignedUrl:
     record = repo.get(record_id)
     if record.status is not Status.READY:
         raise ValidationError("Only a stored (ready) recording can be downloaded.")
-    return _sign(store, record_space(repo.user_id, record), record.s3_key, expires_s=expires_s, inline=False,
+    seconds = store.expiry(expires_s)
+    expires_at = datetime.now(UTC) + timedelta(seconds=seconds)
+    trail.before(AuditEvent.about(action, record, expires_s=seconds,
+                                  expires_at=expires_at.isoformat(timespec="seconds")))
+    return _sign(store, record_space(repo.user_id, record), record.s3_key, expires_s=seconds, inline=False,
                  download_name=record.original_name)
 
 
@@ -139,9 +155,22 @@ def share_expiry_options(settings: Settings) -> tuple[int, ...]:
 
 
 def share_link(store: ObjectStore, repo: Repository, record_id: str, expires_s: int | float | None,
-               settings: Settings) -> ShareLink:
-    """A link to the original for a colleague, valid for ``expires_s`` clamped to the configured bounds."""
-    return download_url(store, repo, record_id, expires_s=settings.clamp_expiry(expires_s))
+               settings: Settings, *, trail: AuditTrail) -> ShareLink:
+    """A link to the original for a colleague, valid for ``expires_s`` clamped to the configured bounds. Its
+    audit entry (with the expiry) is written first: no entry, no link."""
+    return _download(store, repo, record_id, trail, AuditAction.SHARE, settings.clamp_expiry(expires_s))
+
+
+def edit_research(repo: Repository, record_id: str, research: ResearchFields, *, trail: AuditTrail) -> FileRecord:
+    """Save a recording's research fields, with an audit entry of each change (before and after); if the entry
+    cannot be written, the edit is undone."""
+    before = repo.get(record_id)
+    after = repo.update_research(record_id, research)
+    if after.research != before.research:
+        trail.after(AuditEvent.about(AuditAction.EDIT_RESEARCH, before,
+                                     **research_change(before.research, after.research)),
+                    undo=lambda: repo.update_research(record_id, before.research))
+    return after
 
 
 def describe_expiry(seconds: int) -> str:
@@ -275,9 +304,14 @@ def records_csv(records: Iterable[FileRecord], *, paths: Mapping[str, str] | Non
     return buffer.getvalue().encode("utf-8")
 
 
-def export_csv(repo: Repository, query: ListQuery) -> bytes:
-    """The whole filtered list (not only the page on screen) as CSV."""
-    return records_csv(iter_matching(repo, query))
+def export_csv(repo: Repository, query: ListQuery, *, trail: AuditTrail) -> bytes:
+    """The whole filtered list (not only the page on screen) as CSV, with an audit entry (written before it is
+    handed out) naming the recordings in it."""
+    records = list(iter_matching(repo, query))
+    trail.before(AuditEvent(AuditAction.EXPORT, query.study_id,
+                            detail={"format": "csv", "count": len(records), "record_ids": [r.id for r in records],
+                                    "subject_ids": sorted({r.research.subject_id for r in records} - {""})}))
+    return records_csv(records)
 
 
 # --- delete ----------------------------------------------------------------------------------------
@@ -316,12 +350,14 @@ def _object_keys(store: ObjectStore, owner: Owner, record: FileRecord) -> list[s
     return list(dict.fromkeys([*known, *listed]))
 
 
-def _delete(store: ObjectStore, repo: Repository, server: ServerRecords, record: FileRecord) -> FileRecord:
+def _delete(store: ObjectStore, repo: Repository, server: ServerRecords, record: FileRecord,
+            trail: AuditTrail) -> FileRecord:
     """``record`` is always a row just read through ``repo`` (the caller), never one handed in."""
     _same_user(repo, server)
     _check_may_delete(repo, record)  # before anything changes
     owner = record_space(repo.user_id, record)
     keys = _object_keys(store, owner, record)  # refuses foreign keys before anything changes
+    trail.before(AuditEvent.about(AuditAction.DELETE, record, objects=len(keys), size_bytes=record.size_bytes))
     server.mark_failed(record.id, DELETING)
     try:
         result = store.delete(keys, owner=owner)
@@ -364,8 +400,9 @@ def _note_unfinished(server: ServerRecords, record: FileRecord, reason: str) -> 
 
 
 def delete_records(store: ObjectStore, repo: Repository, server: ServerRecords, ids: Sequence[str], *,
-                   progress: Callable[[int, int], None] | None = None) -> DeleteReport:
-    """Delete several recordings; one failing does not stop the others. Never raises for a record."""
+                   trail: AuditTrail, progress: Callable[[int, int], None] | None = None) -> DeleteReport:
+    """Delete several recordings; one failing does not stop the others (nor one whose audit entry cannot be
+    written: that one is not touched). Never raises for a record."""
     deleted: list[FileRecord] = []
     failed: list[DeleteFailure] = []
     unique = list(dict.fromkeys(ids))
@@ -374,7 +411,7 @@ def delete_records(store: ObjectStore, repo: Repository, server: ServerRecords, 
         try:
             record = repo.get(record_id)  # NotFound for anyone else's id
             name = record.original_name
-            deleted.append(_delete(store, repo, server, record))
+            deleted.append(_delete(store, repo, server, record, trail))
         except PulseVaultError as exc:
             failed.append(DeleteFailure(record_id, name, str(exc)))
         if progress is not None:
@@ -435,14 +472,20 @@ def analysis_task_for(store: ObjectStore, owner: Owner, record: FileRecord, *, m
 
 
 def save_reanalysis(repo: Repository, server: ServerRecords, record_id: str, task: AnalysisTask,
-                    outcome: CheckOutcome) -> FileRecord:
-    """Save what the re-analysis found, as the server for the session's user (its folder goes either way); a
-    failed one is raised, phrased for the user."""
+                    outcome: CheckOutcome, *, trail: AuditTrail) -> FileRecord:
+    """Save what the re-analysis found, as the server for the session's user (its folder goes either way), with
+    an audit entry (if it cannot be written, the previous analysis is put back); a failed one is raised, phrased
+    for the user."""
     shutil.rmtree(task.workdir, ignore_errors=True)
     _same_user(repo, server)
     if outcome.analysis is None:
         raise AnalysisError(outcome.message or UNEXPECTED_CHECK)
     try:
-        return server.set_analysis(record_id, outcome.analysis.to_json())
+        before = server.get(record_id)
+        saved = server.set_analysis(record_id, outcome.analysis.to_json())
     except NotFound:
         raise NotFound("The recording was deleted while it was being analysed.") from None
+    trail.after(AuditEvent.about(AuditAction.REANALYSE, saved, method=task.method,
+                                 hr_bpm=(saved.analysis or {}).get("hr_bpm")),
+                undo=lambda: server.set_analysis(record_id, before.analysis))
+    return saved

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import lib.auth
 import lib.repository
 import lib.sessions
+from lib.audit import AuditLog
 from lib.auth import AuthProvider, DemoAuth, Session
 from lib.checks import CheckLimits, CheckPool
 from lib.demo import DemoBackends, seed_once, start_demo
@@ -90,6 +91,12 @@ class Services:
         if self.demo is not None:
             return SqliteServerRecords(self.demo.db_path, session.user_id)
         return lib.repository.SupabaseServerRecords(self.service_client, session.user_id)
+
+    def audit_log_for(self, auth: AuthProvider, session: Session) -> AuditLog:
+        """The audit trail: written by the server, read as the signed-in user (row-level security in the cloud)."""
+        if self.demo is not None:
+            return lib.repository.SqliteAuditLog(self.demo.db_path, session.user_id)
+        return lib.repository.SupabaseAuditLog(self.service_client, auth.client, session.user_id)
 
     def jobs_for(self, auth: AuthProvider, session: Session) -> JobStore:
         """The signed-in user's batch jobs: read as the user (row-level security in the cloud), written by the

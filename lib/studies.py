@@ -14,9 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
+from lib.audit import AuditAction, AuditEvent, AuditTrail
 from lib.auth import normalize_email
 from lib.errors import AccessDenied, ValidationError
+
+if TYPE_CHECKING:
+    from lib.repository import Repository
 
 MAX_NAME_CHARS = 200
 """Longest study name (``sql/005_studies.sql`` checks the same)."""
@@ -162,6 +167,38 @@ def invitee_email(email: str) -> str:
     if not (email or "").strip():
         raise ValidationError("Enter the e-mail address the person signs in to PulseVault with.")
     return normalize_email(email)
+
+
+# --- membership changes, each with its audit entry ------------------------------------------------------
+
+
+def add_member(repo: Repository, study_id: str, email: str, role: Role, *, trail: AuditTrail) -> Member:
+    """Add the account with ``email`` (an owner), audited; if the entry cannot be written, they are removed again."""
+    added = repo.add_member(study_id, email, role)
+    trail.after(_membership(AuditAction.MEMBER_ADD, study_id, added, role=added.role.value),
+                undo=lambda: repo.remove_member(study_id, added.user_id))
+    return added
+
+
+def change_role(repo: Repository, study_id: str, member: Member, role: Role, *, trail: AuditTrail) -> None:
+    """Give ``member`` another role (an owner), audited; if the entry cannot be written, the old role is back."""
+    repo.set_role(study_id, member.user_id, role)
+    trail.after(_membership(AuditAction.MEMBER_ROLE, study_id, member, role_before=member.role.value,
+                            role=Role(role).value),
+                undo=lambda: repo.set_role(study_id, member.user_id, member.role))
+
+
+def remove_member(repo: Repository, study_id: str, member: Member, *, trail: AuditTrail) -> None:
+    """Remove ``member`` (an owner), or leave (anyone, themselves). The entry is written first: one who leaves
+    could not add themselves back if it failed afterwards."""
+    if member.user_id != repo.user_id:  # refused before the entry says it happened
+        require(repo.study(study_id).role, Action.MANAGE_MEMBERS)
+    trail.before(_membership(AuditAction.MEMBER_REMOVE, study_id, member, role=member.role.value))
+    repo.remove_member(study_id, member.user_id)
+
+
+def _membership(action: AuditAction, study_id: str, member: Member, **detail: str) -> AuditEvent:
+    return AuditEvent(action, study_id, detail={"member_id": member.user_id, "member_email": member.email, **detail})
 
 
 MSG_NO_ACCOUNT = ("Nobody has signed up to PulseVault with {email} yet. Ask them to create an account with "

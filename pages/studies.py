@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from components.audit_view import render_audit
 from components.context import user_context
 from components.feedback import show_notice, user_errors
 from components.studies_view import (
@@ -35,8 +36,9 @@ def render() -> None:
                 "e-mail address you sign in with.", icon=":material/groups:")
         return
     study = pick_study(studies)
-    render_members(ctx.repo, study, ctx.user_id)
+    render_members(ctx.repo, study, ctx.user_id, ctx.audit)
     render_recordings(ctx.repo, study)
+    render_audit(ctx.audit.log, ctx.repo, study)
     render_delete_study(ctx.repo, study)
 
 

@@ -15,6 +15,8 @@ _EXPORTS = {  # name -> its module; each loads on first use (lib.lazy)
     "SupabaseRepository": "supabase",
     "SupabaseServerRecords": "supabase",
     "new_service_client": "supabase",
+    "SqliteAuditLog": "sqlite_audit",
+    "SupabaseAuditLog": "supabase_audit",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
