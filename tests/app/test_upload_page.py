@@ -14,6 +14,7 @@ from lib.records import Status
 from lib.repository import SqliteRepository, SqliteServerRecords
 from tests.support import videos
 from tests.support.apptest import select_rows, store_anyway
+from tests.support.audit import trail_of
 
 TIMEOUT_S = 120
 
@@ -229,8 +230,9 @@ def test_a_recording_deleted_elsewhere_is_noticed_by_its_card(clip_dir: Path,
 
     at, record_id = _stored_card(clip_dir, "deleted elsewhere.avi", 35)
     demo = start_demo([])
-    report = delete_records(ObjectStore(demo.s3), SqliteRepository(demo.db_path, demo.user_id),
-                            SqliteServerRecords(demo.db_path, demo.user_id), [record_id])
+    repo = SqliteRepository(demo.db_path, demo.user_id)
+    report = delete_records(ObjectStore(demo.s3), repo, SqliteServerRecords(demo.db_path, demo.user_id), [record_id],
+                            trail=trail_of(repo))
     assert report.ok  # say, from another browser tab
     monkeypatch.setattr(steps, "RECHECK_STORED_S", 0.0)  # not 30 s later: now
     at.run()

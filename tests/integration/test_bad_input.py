@@ -40,6 +40,7 @@ from lib.settings import MAX_PRESIGN_EXPIRY_S, MIB, MIN_PRESIGN_EXPIRY_S, Settin
 from lib.storage import ObjectStore
 from lib.throttle import FREE_ADDRESS_FAILURES, FREE_FAILURES, SignInThrottled
 from tests.support import videos
+from tests.support.audit import trail_of
 from tests.support.journey import Holdings, assert_consistent, object_keys
 from tests.support.records import sqlite_rows, supabase_rows
 
@@ -323,7 +324,7 @@ def stored(world: World, clips):
     ],
 )
 def test_share_expiry_is_clamped(world: World, stored, asked, granted) -> None:
-    link = library.share_link(world.store, world.repo, stored.id, asked, world.settings)
+    link = library.share_link(world.store, world.repo, stored.id, asked, world.settings, trail=trail_of(world.repo))
     assert link.expires_s == granted
     assert f"X-Amz-Expires={granted}" in link.url
 
@@ -331,7 +332,7 @@ def test_share_expiry_is_clamped(world: World, stored, asked, granted) -> None:
 @pytest.mark.parametrize("asked", ["an hour", float("nan"), object()], ids=["words", "nan", "object"])
 def test_share_expiry_that_is_not_a_number(world: World, stored, asked) -> None:
     with pytest.raises(ValidationError) as caught:
-        library.share_link(world.store, world.repo, stored.id, asked, world.settings)
+        library.share_link(world.store, world.repo, stored.id, asked, world.settings, trail=trail_of(world.repo))
     assert_clear(caught.value, "expiry")
 
 
@@ -339,7 +340,7 @@ def test_share_link_of_a_failed_upload_is_refused(world: World, stored) -> None:
     failed = world.server.mark_failed(stored.id, "testing")
     world.store.delete([stored.s3_key, stored.thumbnail_key, stored.preview_key], owner=world.repo.user_id)
     with pytest.raises(ValidationError) as caught:
-        library.share_link(world.store, world.repo, failed.id, 600, world.settings)
+        library.share_link(world.store, world.repo, failed.id, 600, world.settings, trail=trail_of(world.repo))
     assert_clear(caught.value, "Only a stored (ready) recording")
 
 

@@ -21,6 +21,7 @@ from lib.records import NewRecord, ResearchFields
 from lib.repository import SqliteRepository, SqliteServerRecords
 from lib.services import build_services
 from lib.settings import MIN_PRESIGN_EXPIRY_S, Settings
+from tests.support.audit import trail_of
 
 ORIGIN = "http://localhost:8501"
 
@@ -99,7 +100,8 @@ def test_a_demo_share_link_stops_working_at_its_expiry(monkeypatch: pytest.Monke
     # Signed as if 56 s ago, so the shortest link the page offers (60 s) has 4 s left.
     signed_at = datetime.datetime.now(datetime.UTC).replace(tzinfo=None) - datetime.timedelta(seconds=56)
     monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *a, **k: signed_at)
-    link = library.share_link(services.store, repo, record_id, MIN_PRESIGN_EXPIRY_S, services.settings)
+    link = library.share_link(services.store, repo, record_id, MIN_PRESIGN_EXPIRY_S, services.settings,
+                              trail=trail_of(repo))
     monkeypatch.undo()
     assert requests.get(link.url, timeout=10).content == b"RIFF-demo"
     assert requests.get(link.url.replace("original.avi", "original.AVI"), timeout=10).status_code == 403
@@ -107,4 +109,4 @@ def test_a_demo_share_link_stops_working_at_its_expiry(monkeypatch: pytest.Monke
                          - datetime.datetime.now(datetime.UTC).replace(tzinfo=None)).total_seconds()))
     expired = requests.get(link.url, timeout=10)
     assert expired.status_code == 403 and "expired" in expired.text
-    library.delete_records(services.store, repo, server, [record_id])
+    library.delete_records(services.store, repo, server, [record_id], trail=trail_of(repo))

@@ -39,6 +39,7 @@ from lib.transfer import SHA256_METADATA
 from lib.uploads import JobStatus, UploadJob
 from lib.workspace import Workspace
 from tests.support import videos
+from tests.support.audit import trail_of
 from tests.support.checks import check_job
 from tests.support.records import backends_of, server_of
 
@@ -422,7 +423,7 @@ def test_a_new_pick_after_a_delete_never_reuses_the_lost_record_id(clip, setting
     from lib.library import delete_records
 
     first = finish(sent(clip, settings, store, repo), settings, store, repo)
-    assert delete_records(store, repo, server_of(repo), [first.id]).ok
+    assert delete_records(store, repo, server_of(repo), [first.id], trail=trail_of(repo)).ok
     again = du.start_upload(identity(clip), backends_of(settings, store, repo), retired=frozenset({first.id}))
     assert again.record_id != first.id and not again.resumed and not again.done
     record = finish(_complete(again, clip, settings, store, repo), settings, store, repo)
@@ -474,7 +475,7 @@ def test_a_browser_job_is_checked_then_stored_then_noticed_deleted(clip, setting
 
     from lib.library import delete_records
 
-    assert delete_records(store, repo, server_of(repo), [stored.record.id]).ok
+    assert delete_records(store, repo, server_of(repo), [stored.record.id], trail=trail_of(repo)).ok
     assert uploads.confirm_stored(stored, repo, now=stored.confirmed_at + uploads.RECHECK_STORED_S).status \
         is JobStatus.DELETED
     workspace.close()

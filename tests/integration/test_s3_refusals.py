@@ -24,6 +24,7 @@ from lib.records import NewRecord, ResearchFields
 from lib.repository import SqliteRepository, SqliteServerRecords
 from lib.settings import MIB, MIN_PRESIGN_EXPIRY_S, S3Settings, Settings
 from lib.storage import MIN_PART_SIZE, ObjectStore
+from tests.support.audit import trail_of
 
 USER = "0b6f3c5e-5a55-4c1e-9d7c-1f2a3b4c5d6e"
 RECORD = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
@@ -63,7 +64,7 @@ def test_a_share_link_works_until_its_expiry_and_is_refused_after(store: ObjectS
     server.mark_ready(RECORD, size_bytes=len(BODY), sha256=None, video=None, thumbnail_key=None, preview_key=None)
     signed_at = datetime.datetime.now(datetime.UTC).replace(tzinfo=None) - datetime.timedelta(seconds=55)
     monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *a, **k: signed_at)
-    link = library.share_link(store, repo, RECORD, MIN_PRESIGN_EXPIRY_S, Settings(mode="cloud"))
+    link = library.share_link(store, repo, RECORD, MIN_PRESIGN_EXPIRY_S, Settings(mode="cloud"), trail=trail_of(repo))
     monkeypatch.undo()
     assert link.expires_s == MIN_PRESIGN_EXPIRY_S
     assert requests.get(link.url, timeout=30).content == BODY

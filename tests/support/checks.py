@@ -20,6 +20,7 @@ from lib.services import Services
 from lib.storage import ObjectStore
 from lib.uploads import JobStatus, UploadJob
 from lib.workspace import Workspace
+from tests.support.audit import trail_of
 
 CHECK_TIMEOUT_S = 180.0
 
@@ -55,7 +56,7 @@ def reanalyse_here(store: ObjectStore, repo: Repository, server: ServerRecords, 
                    progress: ProgressCallback | None = None, **options: object) -> FileRecord:
     """My files' Re-analyse as a script runs it: signed, run in this process, saved."""
     task = reanalysis_task(store, repo, server, record_id, **options)
-    return save_reanalysis(repo, server, record_id, task, run_task(task, progress))
+    return save_reanalysis(repo, server, record_id, task, run_task(task, progress), trail=trail_of(repo))
 
 
 @contextmanager

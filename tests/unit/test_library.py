@@ -34,6 +34,7 @@ from lib.records import FileRecord, GroundTruthFile, ListQuery, NewRecord, Resea
 from lib.repository import SqliteRepository, SqliteServerRecords
 from lib.rppg import AnalysisSummary
 from lib.storage import DeleteResult, ObjectStore
+from tests.support.audit import trail_of
 from tests.support.checks import reanalyse_here
 from tests.support.unit_world import BUCKET, SETTINGS
 
@@ -76,7 +77,7 @@ def keys_in_bucket(store: ObjectStore) -> set[str]:
 
 def test_playback_prefers_the_preview_and_plays_inline(store, repo) -> None:
     record = add_record(repo)
-    link = playback_url(store, repo, record.id)
+    link = playback_url(store, repo, record.id, trail=trail_of(repo))
     assert urlsplit(link.url).path.endswith("/preview.mp4")
     assert query(link.url)["response-content-type"] == "video/mp4" == link.content_type
     assert "response-content-disposition" not in query(link.url)
@@ -86,7 +87,7 @@ def test_playback_prefers_the_preview_and_plays_inline(store, repo) -> None:
 
 def test_playback_without_preview_is_the_original(store, repo) -> None:
     record = add_record(repo, preview=False)
-    link = playback_url(store, repo, record.id)
+    link = playback_url(store, repo, record.id, trail=trail_of(repo))
     assert urlsplit(link.url).path.endswith("/original.avi")
     assert query(link.url)["response-content-type"] == "video/x-msvideo"
 
@@ -95,7 +96,8 @@ def test_the_served_type_comes_from_the_key_never_from_the_row(store, repo) -> N
     """Issue 14, attack 2: a row claiming text/html (an MP4+HTML polyglot) is still served as the video its
     extension says, so the player URL never runs a page from the bucket's origin."""
     record = add_record(repo, preview=False, content_type="text/html")
-    for link in (playback_url(store, repo, record.id), download_url(store, repo, record.id)):
+    trail = trail_of(repo)
+    for link in (playback_url(store, repo, record.id, trail=trail), download_url(store, repo, record.id, trail=trail)):
         assert query(link.url)["response-content-type"] == "video/x-msvideo"
         assert "html" not in link.url
 
@@ -116,8 +118,8 @@ def test_only_video_and_image_types_are_ever_inline(key: str, served: tuple[str,
 
 def test_download_is_an_attachment_with_the_original_name(store, repo) -> None:
     record = add_record(repo, name="Sitzung 3 – Müller.avi")
-    params = query(download_url(store, repo, record.id).url)
-    assert urlsplit(download_url(store, repo, record.id).url).path.endswith("/original.avi")
+    params = query(download_url(store, repo, record.id, trail=trail_of(repo)).url)
+    assert urlsplit(download_url(store, repo, record.id, trail=trail_of(repo)).url).path.endswith("/original.avi")
     disposition = unquote(params["response-content-disposition"])
     assert disposition.startswith('attachment; filename="Sitzung 3 Muller.avi"')
     assert "Sitzung%203%20%E2%80%93%20M%C3%BCller.avi" in params["response-content-disposition"]
@@ -127,12 +129,12 @@ def test_unfinished_records_get_no_download_and_no_thumbnail(store, repo) -> Non
     record = add_record(repo, ready=False)
     assert thumbnail_urls(store, repo, [record.id]) == {record.id: None}
     with pytest.raises(ValidationError):
-        download_url(store, repo, record.id)
+        download_url(store, repo, record.id, trail=trail_of(repo))
 
 
 @pytest.mark.parametrize(("asked", "given"), [(None, 900), (1, 60), (59, 60), (7_200, 7_200), (10**7, 86_400)])
 def test_share_link_expiry_is_clamped_to_the_bounds(store, repo, asked, given) -> None:
-    link = share_link(store, repo, add_record(repo).id, asked, SETTINGS)
+    link = share_link(store, repo, add_record(repo).id, asked, SETTINGS, trail=trail_of(repo))
     assert query(link.url)["X-Amz-Expires"] == str(given) == str(link.expires_s)
     assert query(link.url)["response-content-disposition"].startswith("attachment")
 
@@ -149,11 +151,11 @@ def test_another_users_record_is_refused_before_signing(store, repo, server, tmp
     theirs = add_record(SqliteRepository(tmp_path / "demo.db", OTHER), store)
     for sign in (playback_url, download_url):
         with pytest.raises(NotFound):
-            sign(store, repo, theirs.id)
+            sign(store, repo, theirs.id, trail=trail_of(repo))
     with pytest.raises(NotFound):
-        share_link(store, repo, theirs.id, 60, SETTINGS)
+        share_link(store, repo, theirs.id, 60, SETTINGS, trail=trail_of(repo))
     assert thumbnail_urls(store, repo, [theirs.id]) == {theirs.id: None}
-    report = delete_records(store, repo, server, [theirs.id])
+    report = delete_records(store, repo, server, [theirs.id], trail=trail_of(repo))
     assert report.deleted == () and "does not exist" in report.failed[0].reason
     with pytest.raises(NotFound):
         reanalyse_here(store, repo, server, theirs.id)
@@ -162,7 +164,7 @@ def test_another_users_record_is_refused_before_signing(store, repo, server, tmp
 def test_a_repository_and_server_records_of_different_users_are_refused(store, repo, tmp_path) -> None:
     record = add_record(repo, store)
     someone_else = SqliteServerRecords(repo.db_path, OTHER)
-    report = delete_records(store, repo, someone_else, [record.id])
+    report = delete_records(store, repo, someone_else, [record.id], trail=trail_of(repo))
     assert report.deleted == () and "another session" in report.failed[0].reason
     with pytest.raises(AccessDenied):
         reanalyse_here(store, repo, someone_else, record.id)
@@ -218,7 +220,7 @@ def test_export_csv_covers_every_page_of_the_filtered_list(repo, monkeypatch) ->
     for i in range(5):
         add_record(repo, name=f"keep {i}.avi")
     add_record(repo, name="other.avi")
-    text = export_csv(repo, ListQuery(text="keep", page=3, page_size=1)).decode()
+    text = export_csv(repo, ListQuery(text="keep", page=3, page_size=1), trail=trail_of(repo)).decode()
     names = sorted(row["original_name"] for row in csv.DictReader(io.StringIO(text)))
     assert names == [f"keep {i}.avi" for i in range(5)]
 
@@ -234,7 +236,7 @@ def test_delete_removes_every_object_and_then_the_row(store, repo, server) -> No
     stray = record.s3_key.replace("original.avi", "leftover.part")
     store._client.put_object(Bucket=BUCKET, Key=stray, Body=b"x")
     keep = add_record(repo, store)
-    report = delete_records(store, repo, server, [record.id])
+    report = delete_records(store, repo, server, [record.id], trail=trail_of(repo))
     assert report.ok and report.deleted == (record.id,) and report.summary() == "Deleted 1 recording."
     assert keys_in_bucket(store) == {k for k in (keep.s3_key, keep.thumbnail_key, keep.preview_key) if k}
     with pytest.raises(NotFound):
@@ -247,7 +249,7 @@ def test_delete_many_reports_each_and_refuses_other_users_ids(store, repo, serve
     mine = [add_record(repo, store) for _ in range(2)]
     progress: list[tuple[int, int]] = []
     report = delete_records(store, repo, server, [mine[0].id, theirs.id, mine[1].id, "not-a-uuid"],
-                            progress=lambda done, total: progress.append((done, total)))
+                            progress=lambda done, total: progress.append((done, total)), trail=trail_of(repo))
     assert set(report.deleted) == {mine[0].id, mine[1].id}
     assert [f.record_id for f in report.failed] == [theirs.id, "not-a-uuid"]
     assert all("does not exist" in f.reason for f in report.failed)
@@ -260,7 +262,7 @@ def test_a_failed_object_delete_leaves_a_failed_row_never_orphans(store, repo, s
     record = add_record(repo, store)
     monkeypatch.setattr(ObjectStore, "delete", lambda self, keys, *, owner: DeleteResult(
         deleted=(), errors=tuple((k, "The storage credentials are not allowed to delete") for k in keys)))
-    report = delete_records(store, repo, server, [record.id])
+    report = delete_records(store, repo, server, [record.id], trail=trail_of(repo))
     assert not report.ok and "could not be removed" in report.failed[0].reason
     row = repo.get(record.id)
     assert row.status is Status.FAILED and row.error.startswith(DELETING)
@@ -274,7 +276,7 @@ def test_unreachable_storage_leaves_the_row_failed_and_reports_it(store, repo, s
         raise StorageUnavailable("Could not reach the storage service to delete the files.")
 
     monkeypatch.setattr(ObjectStore, "delete", down)
-    report = delete_records(store, repo, server, [record.id])
+    report = delete_records(store, repo, server, [record.id], trail=trail_of(repo))
     assert not report.ok and "Could not reach" in report.failed[0].reason
     assert repo.get(record.id).status is Status.FAILED
     assert "Could not reach" in repo.get(record.id).error
@@ -288,7 +290,7 @@ def test_failed_row_delete_leaves_no_objects(store, repo, server, monkeypatch) -
         raise MetadataUnavailable("The metadata service is unavailable.")
 
     monkeypatch.setattr(SqliteServerRecords, "delete", refuse)
-    report = delete_records(store, repo, server, [record.id])
+    report = delete_records(store, repo, server, [record.id], trail=trail_of(repo))
     assert not report.ok
     assert repo.get(record.id).status is Status.FAILED and repo.get(record.id).error == DELETING
     assert not keys_in_bucket(store)

@@ -26,6 +26,7 @@ from lib.studies import (
     require,
     study_name,
 )
+from tests.support.audit import trail_of
 from tests.support.unit_world import BUCKET
 
 QUOTA = 10**12
@@ -310,17 +311,17 @@ def test_study_recordings_are_played_by_members_and_deleted_by_uploader_or_owner
     keys = record_keys_of(lab["owner"].repo.get(record).s3_key)
     for key in (keys.original, keys.thumbnail):
         store._client.put_object(Bucket=BUCKET, Key=key, Body=b"x")
-    assert keys.prefix in playback_url(store, lab["viewer"].repo, record).url
+    assert keys.prefix in playback_url(store, lab["viewer"].repo, record, trail=trail_of(lab["viewer"].repo)).url
     with pytest.raises(NotFound):
-        playback_url(store, lab["outsider"].repo, record)
+        playback_url(store, lab["outsider"].repo, record, trail=trail_of(lab["outsider"].repo))
 
     for role in ("viewer", "outsider"):
-        report = delete_records(store, lab[role].repo, lab[role].server, [record])
+        report = delete_records(store, lab[role].repo, lab[role].server, [record], trail=trail_of(lab[role].repo))
         assert not report.deleted and report.failed
     assert _objects(store) == {keys.original, keys.thumbnail}
     assert lab["owner"].repo.get(record).status.value == "ready"  # refused before anything changed
 
-    report = delete_records(store, lab["owner"].repo, lab["owner"].server, [record])
+    report = delete_records(store, lab["owner"].repo, lab["owner"].server, [record], trail=trail_of(lab["owner"].repo))
     assert report.ok and report.deleted == (record,)
     assert _objects(store) == set()
     with pytest.raises(NotFound):
