@@ -130,6 +130,11 @@ def _upload(person: Person, study: str | None, sha256: str | None = None, **rese
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Lab:
+    return make_lab(tmp_path)
+
+
+def make_lab(tmp_path: Path) -> Lab:
+    """An owner's study with a member and a viewer, and an outsider (tests/unit/test_audit.py uses it too)."""
     db = tmp_path / "demo.sqlite3"
     people = {name: _person(db, f"{name}@lab.test") for name in ("owner", "member", "viewer", "outsider")}
     study = people["owner"].repo.create_study(" Sleep 2024 ", "night recordings").id
