@@ -96,7 +96,7 @@ def _export_backends() -> ExportBackends:
 def _prepare() -> None:
     """Build the services (demo mode: start its storage) and load what the first page draws with, while the
     first browser is still loading Streamlit's scripts: on two cores that work then overlaps instead of
-    queueing behind the first page run."""
+    queueing behind the first page run. Then resume the batch jobs an earlier run left unfinished."""
     # Outside a page run Streamlit warns of a "missing ScriptRunContext" (the cache's spinner has no page).
     context_log = logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context")
     level = context_log.level
@@ -105,7 +105,7 @@ def _prepare() -> None:
         import numpy  # noqa: F401  (st.set_page_config turns the favicon into a URL with numpy and PIL)
         import PIL.Image  # noqa: F401
 
-        get_services()
+        get_services().resume_jobs()
     except Exception:  # the first page run builds them again and says what went wrong
         logging.getLogger("pulsevault").debug("warming up failed; the first page run will retry", exc_info=True)
     finally:
