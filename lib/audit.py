@@ -30,7 +30,7 @@ from typing import Any, Protocol
 from lib.errors import AuditUnavailable, PulseVaultError, ValidationError
 from lib.records import FileRecord, ResearchFields
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 MAX_ENTRIES = 5_000
 """The most entries one read returns (newest first); narrow the filter for older ones."""
@@ -157,7 +157,7 @@ class AuditTrail:
         try:
             self.log.append(self.actor, event)
         except PulseVaultError as exc:
-            log.warning("audit: %s by %s not written (%s); the action is refused", event.action.value,
+            logger.warning("audit: %s by %s not written (%s); the action is refused", event.action.value,
                         self.actor.user_id, type(exc).__name__)
             raise AuditUnavailable(MSG_NOT_WRITTEN.format(action=ACTION_LABELS[event.action])) from exc
 
@@ -170,13 +170,13 @@ class AuditTrail:
             try:
                 undo()
             except PulseVaultError as exc:  # both stores failing at once: say so in the log, loudly
-                log.error("audit: %s by %s could neither be recorded nor undone (%s)", event.action.value,
+                logger.error("audit: %s by %s could neither be recorded nor undone (%s)", event.action.value,
                           self.actor.user_id, type(exc).__name__)
             raise
 
 
-MSG_NOT_WRITTEN = ("Nothing was done: the audit trail, which records every {action}, could not be written. "
-                   "Try again shortly; if it keeps failing, ask the administrator.")
+MSG_NOT_WRITTEN = ("Nothing was done: the audit trail could not be written, and this action ({action}) is "
+                   "recorded there first. Try again shortly; if it keeps failing, ask the administrator.")
 """An action refused because its audit entry could not be written."""
 
 
