@@ -41,9 +41,9 @@ def card_key(part: str, job_id: str) -> str:
 
 
 def backends(ctx: UserContext, study_id: str | None = None) -> Backends:
-    """What this user's uploads run against: settings, bucket, their rows both ways (one session), and the
-    study they go into (None: the personal space)."""
-    return Backends(ctx.services.settings, ctx.services.store, ctx.repo, ctx.server, study_id)
+    """What this user's uploads run against: settings, bucket, their rows both ways (one session), the study
+    they go into (None: the personal space) and the session's audit trail."""
+    return Backends(ctx.services.settings, ctx.services.store, ctx.repo, ctx.server, study_id, trail=ctx.audit)
 
 
 def render_card(job: UploadJob, ctx: UserContext, checking: list[CheckBars]) -> UploadJob:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lib.audit import AuditTrail
 from lib.errors import AccessDenied
 from lib.keys import Owner, Space
 from lib.repository import Repository, ServerRecords
@@ -26,6 +27,10 @@ class Backends:
     study_id: str | None = None
     """The study an upload goes into (the server checks the user's role in it when the row is reserved);
     None: the user's personal space."""
+    trail: AuditTrail | None = None
+    """The session's audit trail: an upload's entry is written before its row is marked ready (no entry, not
+    ready). Every upload the app runs for a user carries one; None only for the demo's seeded sample and tests of
+    the pipeline alone."""
 
     def __post_init__(self) -> None:
         if self.repo.user_id != self.server.user_id:

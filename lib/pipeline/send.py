@@ -9,7 +9,15 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from lib.errors import IntegrityError, MetadataError, MetadataUnavailable, TransferCancelled, ValidationError
+from lib.audit import AuditAction, AuditEvent
+from lib.errors import (
+    AuditUnavailable,
+    IntegrityError,
+    MetadataError,
+    MetadataUnavailable,
+    TransferCancelled,
+    ValidationError,
+)
 from lib.keys import Owner
 from lib.pipeline.backends import Backends
 from lib.pipeline.check import PreparedRecording
@@ -97,11 +105,18 @@ def mark_ready(prepared: PreparedRecording, record: FileRecord, keys: list[str],
     """The row says ready (facts from the checks), or the attempt is cleaned up (module docstrings)."""
     report.step(Step.RECORD)
     try:
+        if backends.trail is not None:
+            backends.trail.before(AuditEvent(AuditAction.UPLOAD, record.study_id, record.id,
+                                             record.research.subject_id,
+                                             {"name": prepared.original_name, "size_bytes": prepared.size_bytes}))
         ready = backends.server.mark_ready(
             record.id, size_bytes=prepared.size_bytes, sha256=prepared.sha256, video=prepared.video,
             thumbnail_key=record.thumbnail_key, preview_key=record.preview_key,
             analysis=prepared.analysis.to_json() if prepared.analysis else None,
         )
+    except AuditUnavailable as exc:  # not stored unless recorded: cleaned up as any failure to record it
+        clean_up_failure(record, keys, exc, backends, keep_pending=in_bucket)
+        raise AuditUnavailable(f"{prepared.original_name} was not stored. {exc}") from exc
     except MetadataError as exc:
         # No bytes without a ready row, so the objects go (but an original already in the bucket stays
         # with its pending row, for Retry).

@@ -7,19 +7,23 @@ from __future__ import annotations
 import os
 import sqlite3
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 import requests
 
-from lib import library
+from lib import library, pipeline
+from lib.audit import AuditAction, AuditFilter
 from lib.errors import AuditUnavailable
 from lib.keys import record_keys
 from lib.records import NewRecord, ResearchFields, Status
 from lib.repository import SqliteAuditLog, SqliteRepository, SqliteServerRecords
 from lib.settings import S3Settings, Settings
 from lib.storage import ObjectStore
+from tests.support import videos
 from tests.support.audit import trail_of
+from tests.support.records import backends_of
 
 USER = "6a1f0c3e-2b4d-4e5f-8a9b-0c1d2e3f4a5b"
 BODY = b"RIFF" + os.urandom(2048)
@@ -86,3 +90,22 @@ def test_no_link_is_handed_out_and_no_edit_kept_without_an_entry(store, stored):
     with pytest.raises(AuditUnavailable):
         library.edit_research(repo, record_id, ResearchFields(subject_id="13"), trail=trail)
     assert repo.get(record_id).research.subject_id == "12"
+
+
+def test_an_upload_is_recorded_and_one_that_cannot_be_is_not_stored(settings, tmp_path):
+    store = ObjectStore.from_settings(settings)
+    repo = SqliteRepository(tmp_path / "meta.db", USER)
+    backends = replace(backends_of(settings, store, repo), trail=trail_of(repo, "uploader@lab.test"))
+    clip = videos.write_opencv(tmp_path / "clip.avi", "MJPG", frames=23, size=(62, 46))
+    stored = pipeline.process_upload(clip, "rest 12.avi", ResearchFields(subject_id="12"), backends, analyse=False)
+    [entry] = SqliteAuditLog(repo.db_path, USER).entries(AuditFilter(study_id=None))
+    assert (entry.action, entry.record_id, entry.subject_id, entry.actor_email) == (
+        AuditAction.UPLOAD, stored.id, "12", "uploader@lab.test")
+
+    refuse_audit_writes(repo.db_path)
+    with pytest.raises(AuditUnavailable, match=r"rest 13\.avi was not stored"):
+        pipeline.process_upload(clip, "rest 13.avi", ResearchFields(), backends, analyse=False,
+                                allow_duplicate=True)
+    failed = next(r for r in repo.iter_all() if r.original_name == "rest 13.avi")
+    assert failed.status is Status.FAILED
+    assert not [o for o in store.iter_all_objects() if failed.id in o.key]  # nothing of it left in the bucket
