@@ -231,3 +231,39 @@ def test_only_an_administrators_token_sees_every_study(lab, app_role, user_role,
         rows = lab.conn.execute("select name, owner_email, members, bytes, recordings "
                                 "from public.admin_study_overview()").fetchall()
     assert rows == [("Other lab", "outsider@lab.test", 1, 0, 0), ("Sleep", "owner@lab.test", 3, 10, 1)]
+
+
+def test_a_member_of_one_study_reaches_no_row_of_another(lab):
+    """The member of Sleep against the outsider's "Other lab": every table and function, and the keys."""
+    other_row = insert_row(lab.conn, lab.users["outsider"], lab.other_study)
+    lab.conn.execute("insert into public.study_invites (study_id, email, role) values (%s, 'x@lab.test', 'owner')",
+                     (lab.other_study,))
+    with acting_as(lab.conn, "authenticated", lab.users["member"]):
+        counts = [lab.conn.execute(statement, (lab.other_study,)).fetchone()[0] for statement in (
+            "select count(*) from public.studies where id = %s",
+            "select count(*) from public.study_members where study_id = %s",
+            "select count(*) from public.study_invites where study_id = %s",
+            "select count(*) from public.user_files where study_id = %s",
+            "select count(*) from public.study_member_list(%s)",
+            "select count(*) from public.study_usage() where study_id = %s")]
+        changed = [lab.conn.execute(statement, (lab.other_study,)).rowcount for statement in (
+            "update public.user_files set notes = 'x' where study_id = %s",
+            "update public.studies set name = 'mine' where id = %s",
+            "update public.study_members set role = 'owner' where study_id = %s",
+            "delete from public.study_members where study_id = %s",
+            "delete from public.study_invites where study_id = %s",
+            "delete from public.studies where id = %s")]
+        _expect(lab.conn, errors.InsufficientPrivilege, "select public.invite_study_member(%s, %s, 'owner')",
+                (lab.other_study, "member@lab.test"))
+    assert counts == [0] * 6 and changed == [0] * 6
+    # The server's writes: a row of Sleep may not carry Other lab's keys, nor move there, nor be made there.
+    with pytest.raises(errors.CheckViolation), lab.conn.transaction():
+        rid = str(uuid.uuid4())
+        insert_row(lab.conn, lab.users["member"], lab.study, key=study_key(lab.other_study, rid), record_id=rid)
+    mine = insert_row(lab.conn, lab.users["member"], lab.study)
+    with pytest.raises(errors.InsufficientPrivilege), lab.conn.transaction():
+        lab.conn.execute("update public.user_files set study_id = %s where id = %s", (lab.other_study, mine))
+    with pytest.raises(errors.InsufficientPrivilege), lab.conn.transaction():
+        insert_row(lab.conn, lab.users["member"], lab.other_study)
+    assert lab.conn.execute("select study_id::text from public.user_files where id = %s",
+                            (other_row,)).fetchone()[0] == lab.other_study
