@@ -31,6 +31,7 @@ from lib.settings import S3Settings, Settings, SupabaseSettings
 from lib.storage import ObjectStore
 from lib.usage import reconcile
 from tests.support import cloud as cloud_support
+from tests.support.audit import refused_trail
 from tests.support.browser import DEFAULT_TIMEOUT_MS, sign_in, store_anyway
 from tests.support.journey import BrowserCapture, Holdings, lossy_mp4
 
@@ -216,19 +217,21 @@ def test_crafted_ids_and_keys_are_refused_and_nothing_changes(stored, cloud) -> 
     refused(NotFound, lambda: library.reanalysis_task(store, b_repo, b_server, a_record.id))  # nothing signed
     assert b_repo.list(ListQuery(text=a_record.original_name)).total == 0
     assert b_repo.get_many([a_record.id]) == []
-    report = library.delete_records(store, b_repo, b_server, [a_record.id])
+    trail = refused_trail(b_repo.user_id)  # every action below is refused before an entry is written
+    report = library.delete_records(store, b_repo, b_server, [a_record.id], trail=trail)
     assert report.deleted == () and "does not exist" in report.failed[0].reason
 
     # Links for A's record id through B's session: re-read through B's repository, A's row does not exist.
     for make in (library.playback_url, library.download_url):
-        refused(NotFound, lambda make=make: make(store, b_repo, a_record.id))
-    refused(NotFound, lambda: library.share_link(store, b_repo, a_record.id, 600, settings))
+        refused(NotFound, lambda make=make: make(store, b_repo, a_record.id, trail=trail))
+    refused(NotFound, lambda: library.share_link(store, b_repo, a_record.id, 600, settings, trail=trail))
     assert library.thumbnail_urls(store, b_repo, [a_record.id]) == {a_record.id: None}
     # A repository labelled with A's id but carrying B's JWT: row-level security still answers for B.
     mislabelled = SupabaseRepository(b_repo._client, stored["a_uid"])
-    refused(NotFound, lambda: library.download_url(store, mislabelled, a_record.id))
+    refused(NotFound, lambda: library.download_url(store, mislabelled, a_record.id, trail=trail))
     # B's server records and B's repository are one session; a mix with A's id is refused.
-    mixed = library.delete_records(store, b_repo, server_for(cloud, stored["a_uid"]), [stored["b_record"].id])
+    mixed = library.delete_records(store, b_repo, server_for(cloud, stored["a_uid"]), [stored["b_record"].id],
+                                   trail=trail)
     assert mixed.deleted == () and "another session" in mixed.failed[0].reason
     # Raw keys: A's, and B's prefix climbing into A's.
     climbing = f"{user_prefix(b_uid)}../{stored['a_uid']}/{a_record.s3_key.split('/', 2)[2]}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lib.audit import Actor, AuditTrail
+from lib.audit import Actor, AuditEntry, AuditEvent, AuditFilter, AuditTrail
 from lib.repository import SqliteAuditLog, SqliteRepository
 
 TEST_ADDRESS = "192.0.2.10"
@@ -12,3 +12,22 @@ TEST_ADDRESS = "192.0.2.10"
 def trail_of(repo: SqliteRepository, email: str = "") -> AuditTrail:
     """The trail as ``repo``'s user writes it (demo mode: the same SQLite file)."""
     return AuditTrail(SqliteAuditLog(repo.db_path, repo.user_id), Actor(repo.user_id, email, TEST_ADDRESS))
+
+
+class NoEntryExpected:
+    """The log of a session whose every action must be refused before anything is written: an entry fails the
+    test (AssertionError is no PulseVaultError, so no caller swallows it)."""
+
+    def __init__(self, user_id: str) -> None:
+        self.user_id = user_id
+
+    def append(self, actor: Actor, event: AuditEvent) -> None:
+        raise AssertionError(f"a refused action wrote an audit entry: {event.action.value} of {event.record_id}")
+
+    def entries(self, where: AuditFilter) -> list[AuditEntry]:
+        return []
+
+
+def refused_trail(user_id: str) -> AuditTrail:
+    """The trail of a session whose actions are all refused (any store: nothing is written)."""
+    return AuditTrail(NoEntryExpected(user_id), Actor(user_id, "", TEST_ADDRESS))

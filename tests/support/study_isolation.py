@@ -27,6 +27,7 @@ from lib.settings import Settings
 from lib.storage import ObjectStore
 from lib.studies import Role
 from lib.usage import UserRows, studies_usage
+from tests.support.audit import refused_trail
 
 QUOTA = 10**12
 SHA_Y = "ef" * 32
@@ -145,11 +146,12 @@ def _links_exports_jobs(world: TwoStudies, store: ObjectStore, jobs: JobStore, r
     """Playback, download and share links, thumbnails, deletion, re-analysis, export and jobs on Y's id."""
     person, record_id = world.people["x_member"], world.y_record.id
     repo, server = person.repo, person.server
+    trail = refused_trail(repo.user_id)
     for make in (library.playback_url, library.download_url):
-        refused(NotFound, lambda make=make: make(store, repo, record_id))
-    refused(NotFound, lambda: library.share_link(store, repo, record_id, 600, Settings(mode="demo")))
+        refused(NotFound, lambda make=make: make(store, repo, record_id, trail=trail))
+    refused(NotFound, lambda: library.share_link(store, repo, record_id, 600, Settings(mode="demo"), trail=trail))
     assert library.thumbnail_urls(store, repo, [record_id]) == {record_id: None}
-    report = library.delete_records(store, repo, server, [record_id])
+    report = library.delete_records(store, repo, server, [record_id], trail=trail)
     assert report.deleted == () and report.failed
     refused(NotFound, lambda: library.reanalysis_task(store, repo, server, record_id))
     refused(ExportRefused, lambda: build_plan(store, repo, Selection(record_ids=(record_id,)), Layout.PLAIN))
