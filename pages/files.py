@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from components import export_dialog, files_actions, files_table
+from components import consent_view, export_dialog, files_actions, files_table
 from components.context import UserContext, user_context
 from components.feedback import show_notice, user_errors
 from components.files_detail import render_detail
@@ -45,6 +45,7 @@ def render() -> None:
             record = ctx.repo.get(selected[0].id)  # fresh: the row may have changed since listing
             render_detail(record, ctx, _rights(record, study, ctx.user_id))
     files_actions.render_delete_dialog()
+    consent_view.render_withdraw_dialog()
     export_dialog.render_export_dialog()
 
 
