@@ -79,7 +79,7 @@ def slot() -> DeltaGenerator:
 
 
 def show_notice() -> None:
-    """Draw the kept notice, if any, and forget it; every page calls this under its title (drawn from app.py,
+    """Draw the kept notice, if any, and forget it; every page calls this under its title (drawn by the frame,
     above the page, Streamlit's AppTest would not show it after the first run)."""
     notice: Notice | None = st.session_state.pop(state_keys.NOTICE, None)
     with slot():

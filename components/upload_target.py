@@ -31,7 +31,5 @@ def render_target(repo: Repository) -> str | None:
         st.session_state[state_keys.UPLOAD_TARGET] = PERSONAL  # the study was left, or the role lowered
     chosen = st.selectbox("Store into", [PERSONAL, *allowed], key=state_keys.UPLOAD_TARGET,
                           format_func=lambda i: f"Study: {allowed[i].name}" if i else "My files (personal space)",
-                          help="Files picked from now on go here; the ones already picked keep their place.")
-    if chosen:
-        st.caption("Large files (the browser-to-bucket tab) always go to your personal space.")
+                          help="Files picked from now on go here, on every tab; those picked before keep theirs.")
     return chosen or None

@@ -61,7 +61,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lib.errors import AccessDenied, IntegrityError, NotFound, PulseVaultError, UnsupportedMedia, ValidationError
-from lib.keys import extension_of, record_keys, record_keys_of, sanitize_filename, user_prefix
+from lib.keys import extension_of, owner_prefix, record_keys, record_keys_of, sanitize_filename
 from lib.media import CONTENT_TYPES, check_extension
 from lib.pipeline.backends import Backends
 from lib.pipeline.cleanup import clean_up_failure, remove_unfinished
@@ -130,6 +130,8 @@ class DirectUpload:
     done: tuple[PartInfo, ...] = ()
     """Parts already in the bucket with the size the layout expects (resume sends only the rest)."""
     resumed: bool = False
+    study_id: str | None = None
+    """The study it goes into (None: the personal space): every later request is signed in that space."""
 
     @property
     def part_count(self) -> int:
@@ -163,7 +165,8 @@ def start_upload(identity: FileIdentity, backends: Backends, *,
     """
     _check_acceptable(identity)
     check_size(identity.name, identity.size, backends.settings.max_upload_bytes)
-    ids = [record_id_for(backends.owner, identity.fingerprint, generation) for generation in range(MAX_GENERATIONS)]
+    ids = [record_id_for(backends.owner, identity.fingerprint, generation, backends.study_id)
+           for generation in range(MAX_GENERATIONS)]
     open_uploads = _open_uploads(backends)
     # Resume first, whatever generation the open upload has (an earlier one may have been freed since).
     for record_id in ids:
@@ -194,8 +197,11 @@ def _fresh_or_uploaded(identity: FileIdentity, record_id: str, backends: Backend
     return _created(identity, record_id, backends, reserved=row)
 
 
-def record_id_for(user_id: str, fingerprint: str, generation: int = 0) -> str:
-    return str(uuid.uuid5(RECORD_NAMESPACE, f"{user_id}/{fingerprint}/{generation}"))
+def record_id_for(user_id: str, fingerprint: str, generation: int = 0, study_id: str | None = None) -> str:
+    """The same file in the same space always gets the same ids (so a new pick finds its upload again); a
+    study's are its own, and the personal space's are the ones they always were."""
+    space = "" if study_id is None else f"{study_id}/"
+    return str(uuid.uuid5(RECORD_NAMESPACE, f"{user_id}/{space}{fingerprint}/{generation}"))
 
 
 def _check_acceptable(identity: FileIdentity) -> None:
@@ -221,23 +227,25 @@ def _created(identity: FileIdentity, record_id: str, backends: Backends, *,
     name, content_type, part_size = _layout(identity, backends.settings)
     row = reserved or _reserve(identity, record_id, None, backends)
     try:
-        upload_id = backends.store.create_multipart(row.s3_key, owner=backends.owner, content_type=content_type)
+        upload_id = backends.store.create_multipart(row.s3_key, owner=backends.space, content_type=content_type)
     except BaseException:
         if reserved is None:  # no upload, so no reservation either
             with suppress(PulseVaultError):
                 backends.server.delete(row.id)
         raise
     return DirectUpload(user_id=backends.owner, record_id=record_id, key=row.s3_key, upload_id=upload_id,
-                        original_name=name, content_type=content_type, size=identity.size, part_size=part_size)
+                        original_name=name, content_type=content_type, size=identity.size, part_size=part_size,
+                        study_id=backends.study_id)
 
 
 def _reserve(identity: FileIdentity, record_id: str, key: str | None, backends: Backends) -> FileRecord:
     """The pending row that holds the declared size against the quota (``QuotaExceeded`` if it does not fit)."""
     name, content_type, _part = _layout(identity, backends.settings)
-    key = key or record_keys(backends.owner, record_id, extension_of(name), datetime.now(UTC)).original
+    key = key or record_keys(backends.owner, record_id, extension_of(name), datetime.now(UTC),
+                             backends.study_id).original
     return backends.server.reserve(NewRecord(
         id=record_id, s3_key=key, bucket=backends.store.bucket, original_name=name, content_type=content_type,
-        size_bytes=identity.size,
+        size_bytes=identity.size, study_id=backends.study_id,
     ), backends.settings.quota_bytes)
 
 
@@ -248,14 +256,14 @@ def _resumed(identity: FileIdentity, record_id: str, key: str, upload_id: str,
     row = _row_or_none(backends.repo, record_id)
     if row is not None and row.status is not Status.PENDING:
         with suppress(NotFound):
-            backends.store.abort_multipart(key, upload_id, owner=backends.owner)
+            backends.store.abort_multipart(key, upload_id, owner=backends.space)
         return None
     if row is None:
         _reserve(identity, record_id, key, backends)
     name, content_type, part_size = _layout(identity, backends.settings)
     upload = DirectUpload(user_id=backends.owner, record_id=record_id, key=key, upload_id=upload_id,
                           original_name=name, content_type=content_type, size=identity.size, part_size=part_size,
-                          resumed=True)
+                          resumed=True, study_id=backends.study_id)
     return refresh_parts(upload, backends)
 
 
@@ -263,14 +271,14 @@ def _uploaded(identity: FileIdentity, row: FileRecord, settings: Settings) -> Di
     name, _content_type, part_size = _layout(identity, settings)
     return DirectUpload(user_id=row.user_id, record_id=row.id, key=row.s3_key, upload_id=None,
                         original_name=name, content_type=row.content_type, size=identity.size,
-                        part_size=part_size, resumed=True)
+                        part_size=part_size, resumed=True, study_id=row.study_id)
 
 
 def refresh_parts(upload: DirectUpload, backends: Backends) -> DirectUpload:
     """The upload with ``done`` read from S3 (ListParts); parts of the wrong size count as missing."""
     if upload.upload_id is None:
         return upload
-    listed = backends.store.list_parts(upload.key, upload.upload_id, owner=backends.owner)
+    listed = backends.store.list_parts(upload.key, upload.upload_id, owner=backends.space)
     good = tuple(sorted((p for p in listed if 1 <= p.part_number <= upload.part_count
                          and p.size == upload.part_bytes(p.part_number)), key=lambda p: p.part_number))
     return replace(upload, done=good)
@@ -294,7 +302,7 @@ def sign_parts(upload: DirectUpload, part_numbers: Iterable[int], backends: Back
         raise ValidationError(f"At most {SIGN_BATCH} part links are handed out at once.")
     if any(not 1 <= n <= min(upload.part_count, MAX_PARTS) for n in numbers):
         raise ValidationError("The browser asked for a part this upload does not have.")
-    return {n: backends.store.presign_part(upload.key, upload.upload_id, n, owner=backends.owner,
+    return {n: backends.store.presign_part(upload.key, upload.upload_id, n, owner=backends.space,
                                            content_length=upload.part_bytes(n)) for n in numbers}
 
 
@@ -304,10 +312,10 @@ def _reserved_row(upload: DirectUpload, backends: Backends) -> FileRecord:
     An upload object that claims another owner, another key, another size or another part layout than
     its row and the settings give is refused, so nothing is signed or assembled from what it claims.
     """
-    if upload.user_id != backends.owner:
-        raise AccessDenied("That upload is not yours, so PulseVault will not sign anything for it.")
+    _check_mine(upload, backends, "sign anything for it")
     row = backends.repo.get(upload.record_id)  # NotFound for anyone else's record
     if (row.status is not Status.PENDING or row.s3_key != upload.key or row.size_bytes != upload.size
+            or row.study_id != upload.study_id
             or upload.part_size != _part_size(row.size_bytes, backends.settings)):
         raise ValidationError(f"{upload.original_name}: this upload no longer matches its record; "
                               "pick the file again.")
@@ -329,7 +337,7 @@ def complete_upload(upload: DirectUpload, parts: Iterable[tuple[int, str]], rese
         return backends.repo.get(upload.record_id)
     row = _reserved_row(upload, backends)
     etags = _all_etags(upload, parts, backends)
-    backends.store.complete_multipart(upload.key, upload.upload_id, etags.items(), owner=backends.owner)
+    backends.store.complete_multipart(upload.key, upload.upload_id, etags.items(), owner=backends.space)
     size = _object_size(backends, upload.key)
     if size != upload.size:
         error = IntegrityError(f"{upload.original_name}: the bucket holds {human_bytes(size or 0)} where "
@@ -342,7 +350,7 @@ def complete_upload(upload: DirectUpload, parts: Iterable[tuple[int, str]], rese
 def _all_etags(upload: DirectUpload, parts: Iterable[tuple[int, str]], backends: Backends) -> dict[int, str]:
     assert upload.upload_id is not None
     listed = {p.part_number: p
-              for p in backends.store.list_parts(upload.key, upload.upload_id, owner=backends.owner)}
+              for p in backends.store.list_parts(upload.key, upload.upload_id, owner=backends.space)}
     reported = {int(n): str(etag).strip('"') for n, etag in parts}
     etags: dict[int, str] = {}
     for number in range(1, upload.part_count + 1):
@@ -359,15 +367,20 @@ def _all_etags(upload: DirectUpload, parts: Iterable[tuple[int, str]], backends:
 
 def cancel_upload(upload: DirectUpload, backends: Backends) -> None:
     """Abort the multipart upload (S3 drops its parts) and remove what the record holds: objects, then row."""
-    if upload.user_id != backends.owner:
-        raise AccessDenied("That upload is not yours, so PulseVault will not cancel it.")
+    _check_mine(upload, backends, "cancel it")
     if upload.upload_id is not None:
         with suppress(NotFound):  # already finished or aborted elsewhere: nothing left to drop
-            backends.store.abort_multipart(upload.key, upload.upload_id, owner=backends.owner)
+            backends.store.abort_multipart(upload.key, upload.upload_id, owner=backends.space)
     remove_unfinished(upload.record_id, backends)
 
 
 # --- helpers -------------------------------------------------------------------------------------------------
+
+
+def _check_mine(upload: DirectUpload, backends: Backends, action: str) -> None:
+    """The upload is the session user's, in the space these backends sign in."""
+    if upload.user_id != backends.owner or upload.study_id != backends.study_id:
+        raise AccessDenied(f"That upload is not yours, so PulseVault will not {action}.")
 
 
 def _row_or_none(repo: Repository, record_id: str) -> FileRecord | None:
@@ -379,7 +392,7 @@ def _row_or_none(repo: Repository, record_id: str) -> FileRecord | None:
 
 def _object_size(backends: Backends, key: str) -> int | None:
     try:
-        return backends.store.head(key, owner=backends.owner).size
+        return backends.store.head(key, owner=backends.space).size
     except NotFound:
         return None
 
@@ -395,9 +408,10 @@ def _open_uploads(backends: Backends) -> dict[str, tuple[str, str]]:
     """
     found: dict[str, tuple[str, str, datetime]] = {}
     now = datetime.now(UTC)
-    owner = backends.owner
-    for item in backends.store.list_multipart_uploads(user_prefix(owner), owner=owner):
+    for item in backends.store.list_multipart_uploads(owner_prefix(backends.space), owner=backends.space):
         record_id = record_keys_of(item.key).record_id
+        if backends.study_id is not None and not _uploaded_by_me(record_id, backends):
+            continue  # another member's upload in the same study: theirs to resume or give up
         if _abandoned(item, backends, now):
             _give_up(item, record_id, backends)
             continue
@@ -407,18 +421,23 @@ def _open_uploads(backends: Backends) -> dict[str, tuple[str, str]]:
     return {rid: (key, upload_id) for rid, (key, upload_id, _) in found.items()}
 
 
+def _uploaded_by_me(record_id: str, backends: Backends) -> bool:
+    row = _row_or_none(backends.repo, record_id)
+    return row is not None and row.user_id == backends.owner
+
+
 def _abandoned(item: MultipartUploadInfo, backends: Backends, now: datetime) -> bool:
     stale_after = timedelta(seconds=backends.settings.stale_pending_s)
     if item.initiated is None or now - item.initiated <= stale_after:
         return False
-    parts = backends.store.list_parts(item.key, item.upload_id, owner=backends.owner)
+    parts = backends.store.list_parts(item.key, item.upload_id, owner=backends.space)
     last = max((p.last_modified for p in parts if p.last_modified is not None), default=item.initiated)
     return now - last > stale_after
 
 
 def _give_up(item: MultipartUploadInfo, record_id: str, backends: Backends) -> None:
     with suppress(NotFound):
-        backends.store.abort_multipart(item.key, item.upload_id, owner=backends.owner)
+        backends.store.abort_multipart(item.key, item.upload_id, owner=backends.space)
     row = _row_or_none(backends.repo, record_id)
     if row is not None and row.status is Status.PENDING and _object_size(backends, row.s3_key) is None:
         backends.server.mark_failed(row.id, ABANDONED)

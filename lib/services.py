@@ -27,6 +27,7 @@ import lib.sessions
 from lib.auth import AuthProvider, DemoAuth, Session
 from lib.checks import CheckLimits, CheckPool
 from lib.demo import DemoBackends, seed_once, start_demo
+from lib.errors import PulseVaultError
 from lib.export.routes import ExportBackends
 from lib.export.tickets import ExportTickets
 from lib.repository import Repository, ServerRecords, SqliteRepository, SqliteServerRecords
@@ -36,6 +37,7 @@ from lib.storage import ObjectStore
 from lib.throttle import SignInThrottle
 
 if TYPE_CHECKING:
+    from lib.jobs.backends import DriverTarget
     from lib.jobs.store import JobStore
 
 log = logging.getLogger(__name__)
@@ -103,12 +105,28 @@ class Services:
     def start_job_driver(self) -> None:
         """Make sure a background driver runs this app's unfinished jobs (:mod:`lib.jobs.launch`); never waits
         for one."""
-        from lib.jobs.backends import DriverTarget
         from lib.jobs.launch import ensure_driver
 
+        ensure_driver(self._driver_target())
+
+    def resume_jobs(self) -> None:
+        """At start-up, cloud mode: a driver for jobs a stopped app left unfinished. Demo mode's database is new
+        with every start (so there are none), and its resting memory stays without the jobs modules."""
+        if self.demo is None:
+            from lib.jobs.launch import resume_unfinished
+
+            try:
+                resume_unfinished(self._driver_target())
+            except PulseVaultError as exc:
+                log.warning("unfinished jobs could not be looked up at start-up (%s); the Jobs page resumes them",
+                            type(exc).__name__)
+
+    def _driver_target(self) -> DriverTarget:
+        from lib.jobs.backends import DriverTarget
+
         demo = self.demo
-        ensure_driver(DriverTarget(self.settings, db_path=demo.db_path if demo else None,
-                                   workdir=demo.workdir if demo else None))
+        return DriverTarget(self.settings, db_path=demo.db_path if demo else None,
+                            workdir=demo.workdir if demo else None)
 
 
 DemoSeed = Callable[[Services], None]

@@ -54,7 +54,7 @@ def render() -> None:
             st.caption(hint)
         folder_videos = split_folder(folder or [])
     with direct_tab:
-        render_direct_upload(ctx)
+        render_direct_upload(ctx, study_id)
     jobs = upload_jobs.sync([*(files or []), *folder_videos], study_id)
     if not jobs:
         st.info("Nothing added yet. Drag recordings onto the box above, pick a whole folder, or send large "

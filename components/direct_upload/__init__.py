@@ -31,6 +31,7 @@ from lib import direct_upload as du
 from lib import uploads
 from lib.errors import PulseVaultError
 from lib.media import ALLOWED_EXTENSIONS
+from lib.pipeline.backends import Backends
 from lib.records import ResearchFields
 from lib.settings import MIB, Settings
 from lib.units import BYTE_STEP, BYTE_UNITS, human_bytes
@@ -77,8 +78,9 @@ def too_large_hint(settings: Settings) -> str | None:
 
 
 @st.fragment
-def render_direct_upload(ctx: UserContext) -> None:
-    """The browser → S3 uploader. Files it completes become cards of the Upload page."""
+def render_direct_upload(ctx: UserContext, study_id: str | None = None) -> None:
+    """The browser → S3 uploader, into ``study_id`` (None: the personal space; a file keeps the space it was
+    started in). Files it completes become cards of the Upload page."""
     settings = ctx.services.settings
     st.caption(
         f"For recordings over {human_bytes(settings.direct_upload_threshold_bytes)} (up to "
@@ -92,7 +94,7 @@ def render_direct_upload(ctx: UserContext) -> None:
     request = result.get("request")
     if isinstance(request, dict) and str(request.get("id")) not in _responses():
         with st.spinner("Working…"):
-            answer = _answer(request, ctx, research)
+            answer = _answer(request, ctx, research, study_id)
         _remember(str(request.get("id")), answer)
         if request.get("op") == "complete" and answer.get("ok"):
             st.rerun()  # the whole page: the new card below checks and stores the file
@@ -102,22 +104,24 @@ def render_direct_upload(ctx: UserContext) -> None:
 # --- requests from the browser -----------------------------------------------------------------------------
 
 
-def _answer(request: dict[str, Any], ctx: UserContext, research: ResearchFields) -> dict[str, Any]:
+def _answer(request: dict[str, Any], ctx: UserContext, research: ResearchFields,
+            study_id: str | None) -> dict[str, Any]:
     op = request.get("op")
     try:
         if op == "start":
-            return _start(request, ctx)
-        upload = _upload_for(request, ctx)
+            return _start(request, ctx, study_id)
+        upload = _upload_for(request, ctx, study_id)
+        backends = upload_card.backends(ctx, upload.study_id)
         if op == "sign":
-            urls = du.sign_parts(upload, request.get("parts") or [], upload_card.backends(ctx))
+            urls = du.sign_parts(upload, request.get("parts") or [], backends)
             return {"ok": True, "urls": urls, "expiresIn": ctx.services.store.expiry()}
         if op == "abort":
-            du.cancel_upload(upload, upload_card.backends(ctx))
+            du.cancel_upload(upload, backends)
             _uploads().pop(str(request.get("handle")), None)
             return {"ok": True}
         if op == "complete":
             parts = [(int(n), str(etag)) for n, etag in request.get("parts") or []]
-            return _complete(upload, parts, research, ctx)
+            return _complete(upload, parts, research, backends)
         return {"ok": False, "error": f"Unknown request {op!r}."}
     except PulseVaultError as exc:
         return {"ok": False, "error": str(exc)}
@@ -126,9 +130,9 @@ def _answer(request: dict[str, Any], ctx: UserContext, research: ResearchFields)
         return {"ok": False, "error": _UNEXPECTED}
 
 
-def _start(request: dict[str, Any], ctx: UserContext) -> dict[str, Any]:
+def _start(request: dict[str, Any], ctx: UserContext, study_id: str | None) -> dict[str, Any]:
     identity = du.FileIdentity.from_client(request.get("file") or {})
-    backends = upload_card.backends(ctx)
+    backends = upload_card.backends(ctx, study_id)
     upload = du.start_upload(identity, backends, retired=upload_jobs.retired_record_ids())
     _uploads()[identity.fingerprint] = upload
     first = list(upload.missing[: du.SIGN_BATCH]) if not upload.uploaded else []
@@ -140,22 +144,24 @@ def _start(request: dict[str, Any], ctx: UserContext) -> dict[str, Any]:
     }
 
 
-def _upload_for(request: dict[str, Any], ctx: UserContext) -> du.DirectUpload:
-    """The upload a request is about: from this session, or found again in S3 (e.g. after a restart)."""
+def _upload_for(request: dict[str, Any], ctx: UserContext, study_id: str | None) -> du.DirectUpload:
+    """The upload a request is about: from this session, or found again in S3 (e.g. after a restart) in the
+    space the page offers now."""
     handle = str(request.get("handle"))
     upload = _uploads().get(handle)
     if upload is None:
         identity = du.FileIdentity.from_client(request.get("file") or {})
-        upload = du.start_upload(identity, upload_card.backends(ctx), retired=upload_jobs.retired_record_ids())
+        upload = du.start_upload(identity, upload_card.backends(ctx, study_id),
+                                 retired=upload_jobs.retired_record_ids())
         _uploads()[identity.fingerprint] = upload
     return upload
 
 
 def _complete(upload: du.DirectUpload, parts: list[tuple[int, str]], research: ResearchFields,
-              ctx: UserContext) -> dict[str, Any]:
-    du.complete_upload(upload, parts, research, upload_card.backends(ctx))
+              backends: Backends) -> dict[str, Any]:
+    du.complete_upload(upload, parts, research, backends)
     _uploads().pop(_handle_of(upload), None)
-    _hand_to_card(replace(upload, upload_id=None, done=()), research, ctx.services.settings)
+    _hand_to_card(replace(upload, upload_id=None, done=()), research, backends.settings)
     return {"ok": True, "message": "In the bucket. The server now checks it: see its card below."}
 
 

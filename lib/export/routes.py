@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -20,11 +20,11 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from lib.errors import ExportRefused, PulseVaultError
-from lib.export.archive import export_zip, read_ahead, zip_name
-from lib.export.plan import check_plan_unchanged
-from lib.export.tickets import ExportTickets
 from lib.sessions import SESSION_COOKIE, ClientInfo, Resumed
-from lib.storage import ObjectStore, content_disposition
+
+if TYPE_CHECKING:  # app.py imports this module when the server starts: the zip's modules load with a download
+    from lib.export.tickets import ExportTickets
+    from lib.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,10 @@ BackendsProvider = Callable[[], "ExportBackends | None"]
 
 def export_routes(backends: BackendsProvider) -> list[Route]:
     async def download(request: Request) -> Response:
+        from lib.export.archive import export_zip, read_ahead, zip_name
+        from lib.export.plan import check_plan_unchanged
+        from lib.storage import content_disposition
+
         found = backends()
         if found is None:
             return Response(status_code=404)

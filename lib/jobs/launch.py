@@ -48,6 +48,15 @@ def ensure_driver(target: DriverTarget) -> None:
         started.wait(START_TIMEOUT_S)
 
 
+def resume_unfinished(target: DriverTarget) -> bool:
+    """At the app's start: a driver for the jobs an earlier app process left unfinished (it stopped or died
+    mid-job); True if there were any. The Jobs page does the same whenever it lists a driverless job."""
+    if not target.unfinished():
+        return False
+    ensure_driver(target)
+    return True
+
+
 def _run_driver(target: DriverTarget, started: threading.Event) -> None:
     global _driver
     try:

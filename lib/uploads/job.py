@@ -295,4 +295,5 @@ def browser_job(upload: DirectUpload, research: ResearchFields, *, consent: bool
     """A browser upload whose original is in the bucket: a new job (a new pick is always a new job),
     carrying the research fields and consent given on the Large files form."""
     return UploadJob(id=f"{BROWSER_JOB_PREFIX}{uuid.uuid4().hex}", given_name=upload.original_name,
-                     size_bytes=upload.size, browser=upload, research=research, consent=consent)
+                     size_bytes=upload.size, browser=upload, research=research, consent=consent,
+                     study_id=upload.study_id)

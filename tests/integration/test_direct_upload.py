@@ -16,6 +16,7 @@ import requests
 
 from lib import direct_upload as du
 from lib import pipeline, uploads
+from lib.auth import DemoAuth
 from lib.checks import CheckPool
 from lib.errors import (
     AccessDenied,
@@ -35,6 +36,7 @@ from lib.records import FileRecord, ResearchFields, Status
 from lib.repository import SqliteRepository, SqliteServerRecords
 from lib.settings import MIB, Settings
 from lib.storage import ObjectStore
+from lib.studies import Role
 from lib.transfer import SHA256_METADATA
 from lib.uploads import JobStatus, UploadJob
 from lib.workspace import Workspace
@@ -489,3 +491,39 @@ def test_discarding_a_browser_job_removes_its_original_and_row(clip, settings, s
     assert gone.status is JobStatus.DISCARDED and gone.retired_record_id == upload.record_id
     assert keys_in_bucket(s3_client, store.bucket) == [] and not list(repo.iter_all())
     workspace.close()
+
+
+# --- into a study ------------------------------------------------------------------------------------------
+
+
+def test_a_large_file_goes_into_the_chosen_study_and_is_resumed_there_only(clip, settings, store, tmp_path,
+                                                                           s3_client):
+    """The Large files tab uploads into the study picked above it: its key, row and card are the study's;
+    the same file in the personal space is another upload; another member's open upload is left alone."""
+    db = tmp_path / "lab.sqlite3"
+    owner, member = (SqliteRepository(db, DemoAuth(db).sign_up(f"{n}@lab.test", "pw-0123456789").session.user_id)
+                     for n in ("owner", "member"))
+    study = owner.create_study("Sleep", "").id
+    owner.add_member(study, "member@lab.test", Role.MEMBER)
+    in_study = replace(backends_of(settings, store, member), study_id=study)
+    upload = du.start_upload(identity(clip), in_study)
+    assert upload.study_id == study and upload.key.startswith(f"studies/{study}/")
+    assert member.get(upload.record_id).study_id == study
+    etags = put_parts(upload, clip, [1], in_study)
+    mine = du.start_upload(identity(clip), backends_of(settings, store, member))  # personal: a separate upload
+    assert mine.record_id != upload.record_id and mine.study_id is None and not mine.done
+    for elsewhere in (backends_of(settings, store, member), replace(in_study, study_id=None)):
+        with pytest.raises(AccessDenied):  # an upload is signed only in the space it was started in
+            du.sign_parts(upload, [2], elsewhere)
+    # The owner starting their own upload in the study does not resume, abort or claim the member's.
+    owners = du.start_upload(replace(identity(clip), last_modified_ms=7), replace(backends_of(settings, store, owner),
+                                                                                  study_id=study))
+    assert owners.record_id != upload.record_id
+    again = du.start_upload(identity(clip), in_study)  # the member picks the file again: resumed in the study
+    assert (again.record_id, again.upload_id, [p.part_number for p in again.done]) == (
+        upload.record_id, upload.upload_id, [1])
+    etags |= put_parts(again, clip, again.missing, in_study)
+    du.complete_upload(again, etags.items(), RESEARCH, in_study)
+    job = uploads.browser_job(replace(again, upload_id=None, done=()), RESEARCH, consent=True)
+    assert job.study_id == study  # its card checks and stores it in the study
+    assert {u["Key"].split("/")[0] for u in open_uploads(s3_client, store.bucket)} == {"recordings", "studies"}

@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from lib.jobs import ItemStatus, Job, JobKind, JobParameters, JobStatus, SqliteJobs, cancel_job, start_job
+from lib.jobs import ItemStatus, Job, JobKind, JobParameters, JobStatus, SqliteJobs, cancel_job, launch, start_job
 from lib.jobs.backends import DriverTarget
 from lib.jobs.driver import OwnerBackends, drain, drive
 from lib.jobs.engine import EngineConfig, RayEngine
@@ -209,6 +209,15 @@ def test_the_job_resumes_after_its_driver_is_killed(world: World, engine: RayEng
     assert {r.status for r in done.results.values()} == {ItemStatus.DONE}
     for record_id, result in kept.items():  # finished before the restart: not run again
         assert done.results[record_id] == result
+
+
+def test_an_app_start_resumes_the_jobs_a_stopped_app_left(world: World, monkeypatch: pytest.MonkeyPatch):
+    started: list[DriverTarget] = []
+    monkeypatch.setattr(launch, "ensure_driver", started.append)  # the driver itself: the test above
+    target = DriverTarget(world.settings, db_path=world.db)
+    assert not launch.resume_unfinished(target) and not started  # nothing left: no driver
+    new_job(world)
+    assert launch.resume_unfinished(target) and started == [target]
 
 
 def age_heartbeat(db: Path, job_id: str) -> None:

@@ -74,6 +74,7 @@ def _fake_run(task: CheckTask, progress: Callable[[Progress], None]) -> CheckOut
     task.workdir.mkdir(parents=True, exist_ok=True)
     with (task.workdir.parent / "order.log").open("a") as log:
         log.write(task.name + "\n")
+    (task.workdir.parent / f"{task.name}.scheduler").write_text(str(os.sched_getscheduler(0)))
     progress(Progress(Step.VALIDATE, 1, 2))
     if task.name.startswith("slow"):
         time.sleep(60)
@@ -132,6 +133,15 @@ def test_progress_streams_back_and_cancel_stops_the_worker_and_keeps_nothing(for
         time.sleep(0.05)
     assert pool.counts() == (0, 0, 0)  # the worker was killed, not left running the check
     assert pool.take("k").verdict is Verdict.FAILED and pool.state("k") is None  # handed over once
+
+
+def test_checks_get_only_the_cpu_time_the_web_process_leaves(forked_pool, tmp_path) -> None:
+    """Issue 23: a worker (and the FFmpeg it starts) is in Linux's idle scheduling class."""
+    pool = forked_pool()
+    pool.submit("k", "alice", _task(tmp_path, "quick.avi"))
+    _wait(pool, "k", _done)
+    assert (tmp_path / "quick.avi.scheduler").read_text() == str(os.SCHED_IDLE)
+    assert os.sched_getscheduler(0) != os.SCHED_IDLE  # the web process (here: the test) is not
 
 
 def test_a_worker_that_dies_mid_check_fails_it_with_a_clear_message(forked_pool, tmp_path) -> None:
