@@ -4,16 +4,18 @@ owner), and Withdraw, which erases it after a confirmation. The rules are lib.co
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from components import files_table, state_keys, upload_jobs
 from components.context import UserContext, user_context
 from components.feedback import NoticeKind, notify, user_errors
+from components.tables import show_table
 from components.text import literal
 from lib.consent import CONSENT_LABELS, SETTABLE
 from lib.erasure import withdraw
 from lib.errors import PulseVaultError
-from lib.records import FileRecord
+from lib.records import FileRecord, Tombstone
 
 
 def render_consent(record: FileRecord, ctx: UserContext, editable: bool) -> None:
@@ -105,3 +107,17 @@ def consent_label(record: FileRecord) -> str:
     """The consent line of the properties table."""
     label = CONSENT_LABELS[record.consent]
     return f"{label}, given on {record.consent_date:%Y-%m-%d}" if record.consent_date else label
+
+
+def render_personal_erasures(ctx: UserContext) -> None:
+    """What is kept of the recordings erased from the personal space (their tombstones), when there are any."""
+    stones: list[Tombstone] = []
+    with user_errors("Loading the erased recordings"):
+        stones = ctx.repo.tombstones(None)
+    if not stones:
+        return
+    with st.expander(f"Erased recordings ({len(stones)})", icon=":material/person_remove:"):
+        st.caption("What is kept of each recording erased after its consent was withdrawn: ids and dates only.")
+        show_table(pd.DataFrame({"Record id": [t.id for t in stones], "Subject": [t.subject_id for t in stones],
+                                 "Why": [t.reason.value for t in stones], "Erased": [t.erased_at for t in stones]}),
+                   column_config={"Erased": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")})
