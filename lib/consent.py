@@ -27,6 +27,7 @@ MSG_WITHDRAW_BY_ERASURE = "Withdrawing consent erases the recording: use Withdra
 MSG_ALREADY_WITHDRAWN = ("This recording's consent was withdrawn and it is being erased; finish that with "
                          "Withdraw again.")
 MSG_CONSENT_NOT_ALLOWED = "Only the recording's uploader or an owner of its study changes its consent."
+"""Both stores' refusal of a consent change by anyone else (sql/009's hint 'not_allowed')."""
 MSG_SHARE_INTERNAL = ("{name} is held for internal use only, so no share link is made. If its participants "
                       "agreed to sharing with collaborators, its uploader or a study owner can set its consent to "
                       "shareable in the recording's details.")

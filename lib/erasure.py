@@ -37,6 +37,7 @@ from lib.studies import Action, Study, require
 log = logging.getLogger(__name__)
 
 WITHDRAWING = "Consent withdrawn: being erased. If this stays, the erasure did not finish; withdraw it again."
+"""The reason a row carries from the erasure's first step until its last; seen only if the erasure stopped."""
 LEFT_NAMED = 5
 """How many leftover objects an unfinished erasure names (the rest are counted)."""
 RETAINED_STATUSES = (Status.READY, Status.FAILED)

@@ -218,6 +218,7 @@ def check_erasable(record: FileRecord, role: Role | None, caller_id: str) -> Non
 
 
 MSG_RETENTION = "A retention period is a whole number of days, at least 1 (or none)."
+"""A retention period that is not one (``sql/005_studies.sql`` checks retention_days > 0)."""
 
 
 def retention_days(days: int | None) -> int | None:
