@@ -167,6 +167,8 @@ FILES_CONFIRM_WITHDRAW = _user("files_confirm_withdraw")
 FILES_WITHDRAW_CONFIRM = _user("files_withdraw_confirm")
 FILES_WITHDRAW_CANCEL = _user("files_withdraw_cancel")
 """The owner's "Delete this study" form."""
+STUDIES_CANCEL_INVITE = _user("studies_cancel_invite")
+"""The owner's "Cancel invitation" form."""
 
 
 # --- Usage ------------------------------------------------------------------------------------------------
@@ -186,6 +188,8 @@ USAGE_ADMIN_OPEN = _user("usage_admin_open")
 USAGE_ADMIN_SHOW = _user("usage_admin_show")
 USAGE_ADMIN_REFRESH = _user("usage_admin_refresh")
 USAGE_ADMIN_CSV = _user("usage_admin_csv")
+USAGE_ADMIN_STUDIES = _user("usage_admin_studies")
+"""The administrators' "Show every study" toggle."""
 USAGE_BUCKET_CHECK = _user("usage_bucket_check")
 """The last bucket-wide check (:class:`lib.usage.BucketReconciliation`)."""
 USAGE_BUCKET_CHECK_BUTTON = _user("usage_bucket_check_button")

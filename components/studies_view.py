@@ -12,7 +12,7 @@ from components.tables import show_table
 from components.text import literal
 from lib.records import ListQuery
 from lib.repository import Repository
-from lib.studies import ROLE_RANK, Action, Member, Role, Study, allows
+from lib.studies import FORMER_MEMBER, ROLE_RANK, Action, Invite, Member, Role, Study, allows
 from lib.units import human_bytes
 
 ROLES_STRONGEST_FIRST = sorted(Role, key=lambda r: -ROLE_RANK[r])
@@ -21,8 +21,6 @@ ROLE_HELP = ("Viewer: sees, plays and downloads the study's recordings. Member: 
              "fields of any recording. Owner: also manages members and deletes any recording.")
 STUDY_RECORDINGS_SHOWN = 200
 """The newest recordings of a study the page lists."""
-FORMER_MEMBER = "(no longer a member)"
-"""The uploader of a recording who has left the study."""
 
 
 def render_new_study(repo: Repository) -> None:
@@ -68,6 +66,7 @@ def render_members(repo: Repository, study: Study, user_id: str) -> None:
             _change_role_form(repo, study, members)
         with remove:
             _remove_member_form(repo, study, members)
+        render_invites(repo, study)
     _leave_button(repo, study, user_id)
 
 
@@ -75,12 +74,41 @@ def _add_member_form(repo: Repository, study: Study) -> None:
     with st.form(state_keys.STUDIES_ADD, clear_on_submit=True):
         st.markdown("**Add a member**")
         email = st.text_input("E-mail", placeholder="colleague@lab.org",
-                              help="The address they sign in to PulseVault with; they join at once.")
+                              help="The address they sign in to PulseVault with: they join at once. An address "
+                                   "with no account yet is invited, and joins when they sign up with it.")
         role = st.selectbox("Role", ROLES_STRONGEST_FIRST, index=1, format_func=lambda r: r.value, help=ROLE_HELP)
         if st.form_submit_button("Add", icon=":material/person_add:"):
             with user_errors("Adding the member"):
                 added = repo.add_member(study.id, email, role)
-                notify(f"{literal(added.email)} joined {literal(study.name)} as {added.role.value}.")
+                notify(_added_message(added, study))
+                st.rerun()
+
+
+def _added_message(added: Member | Invite, study: Study) -> str:
+    if isinstance(added, Invite):
+        return (f"{literal(added.email)} has no PulseVault account yet: invited to {literal(study.name)} as "
+                f"{added.role.value}. They join when they sign up with that address and confirm it.")
+    return f"{literal(added.email)} joined {literal(study.name)} as {added.role.value}."
+
+
+def render_invites(repo: Repository, study: Study) -> None:
+    """An owner's view of the study's pending invitations, and cancelling one."""
+    invites: list[Invite] = []
+    with user_errors("Loading the invitations"):
+        invites = repo.invites(study.id)
+    if not invites:
+        return
+    st.markdown("**Pending invitations**")
+    st.caption("Addresses with no account yet: each joins when someone signs up with it and confirms it.")
+    show_table(pd.DataFrame({"E-mail": [i.email for i in invites], "Role": [i.role.value for i in invites],
+                             "Invited": [i.invited_at for i in invites]}),
+               column_config={"Invited": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")})
+    with st.form(state_keys.STUDIES_CANCEL_INVITE):
+        email = st.selectbox("Invitation", [i.email for i in invites])
+        if st.form_submit_button("Cancel invitation", icon=":material/cancel:") and email is not None:
+            with user_errors("Cancelling the invitation"):
+                repo.cancel_invite(study.id, email)
+                notify(f"The invitation of {literal(email)} to {literal(study.name)} was cancelled.")
                 st.rerun()
 
 

@@ -246,7 +246,7 @@ def _reserve(identity: FileIdentity, record_id: str, key: str | None, backends: 
     return backends.server.reserve(NewRecord(
         id=record_id, s3_key=key, bucket=backends.store.bucket, original_name=name, content_type=content_type,
         size_bytes=identity.size, study_id=backends.study_id,
-    ), backends.settings.quota_bytes)
+    ), backends.settings.quota_bytes, backends.settings.study_quota_bytes)
 
 
 def _resumed(identity: FileIdentity, record_id: str, key: str, upload_id: str,

@@ -43,7 +43,7 @@ from lib.keys import (
 )
 from lib.records import FileRecord, GroundTruthFile, Status
 from lib.repository import Repository, ServerRecords
-from lib.repository.base import quota_exceeded, record_space
+from lib.repository.base import quota_exceeded, record_space, study_quota_exceeded
 from lib.rppg.ground_truth import GroundTruth, Kind, Sync, check_sync, load_ground_truth
 from lib.rppg.results import AnalysisSummary
 from lib.settings import Settings
@@ -98,14 +98,14 @@ def attach_ground_truth(
     """Check, store and attach a ground-truth file (replacing any earlier one); see the module docstring.
 
     ``repo`` reads as the user, ``server`` writes the row's facts for the same user. What it adds to the
-    user's storage must fit their quota (a replaced file's bytes are freed)."""
+    user's storage must fit their quota, and in a study the study's (a replaced file's bytes are freed)."""
     _same_user(repo, server)
     record = _ready(repo, record_id)
     owner = record_space(repo.user_id, record)
     table, sidecar = _pair(files)
     name = _local_name(table.name)
     size = len(table.data) + (len(sidecar.data) if sidecar is not None else 0)
-    _check_quota(repo, settings, name, size - record.ground_truth_bytes)
+    _check_quota(repo, settings, record, name, size - record.ground_truth_bytes)
     with tempfile.TemporaryDirectory(prefix="pulsevault-truth-", dir=workdir) as tmp:
         local = Path(tmp) / name
         local.write_bytes(table.data)
@@ -192,11 +192,18 @@ def _same_user(repo: Repository, server: ServerRecords) -> str:
     return repo.user_id
 
 
-def _check_quota(repo: Repository, settings: Settings, name: str, extra_bytes: int) -> None:
-    """What the ground truth adds must fit the quota, as a recording's bytes must."""
+def _check_quota(repo: Repository, settings: Settings, record: FileRecord, name: str, extra_bytes: int) -> None:
+    """What the ground truth adds must fit the quota, and a study recording's its study's quota, as a recording's
+    bytes must."""
+    if extra_bytes <= 0:
+        return
     used = repo.usage().total_bytes
-    if extra_bytes > 0 and used + extra_bytes > settings.quota_bytes:
+    if used + extra_bytes > settings.quota_bytes:
         raise quota_exceeded(name, extra_bytes, used, 0, settings.quota_bytes)
+    if record.study_id is not None:
+        held = sum(u.bytes for u in repo.study_usage() if u.study_id == record.study_id)
+        if held + extra_bytes > settings.study_quota_bytes:
+            raise study_quota_exceeded(name, extra_bytes, held, 0, settings.study_quota_bytes)
 
 
 def _forget_comparison(server: ServerRecords, record: FileRecord) -> None:

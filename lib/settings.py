@@ -31,6 +31,8 @@ GIB = 1024 * MIB
 DEFAULT_MAX_UPLOAD_MB = 2_048
 """Matches ``server.maxUploadSize`` in ``.streamlit/config.toml``."""
 DEFAULT_QUOTA_GB = 50
+DEFAULT_STUDY_QUOTA_BYTES = 500 * GIB
+"""A study's default quota (``study_quota_gb``): a lab's members upload into it together."""
 DEFAULT_DIRECT_UPLOAD_THRESHOLD_MB = 200
 """Above this the Upload page sends bytes browser-to-S3 (the server holds none)."""
 DEFAULT_STALE_PENDING_S = 3_600
@@ -82,6 +84,8 @@ class Settings:
     presign_expiry_s: int = DEFAULT_PRESIGN_EXPIRY_S
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * MIB
     quota_bytes: int = DEFAULT_QUOTA_GB * GIB
+    study_quota_bytes: int = DEFAULT_STUDY_QUOTA_BYTES
+    """What one study's recordings may hold together (every member's uploads into it)."""
     require_consent: bool = False
     direct_upload_threshold_bytes: int = DEFAULT_DIRECT_UPLOAD_THRESHOLD_MB * MIB
     transfer_concurrency: int | None = None
@@ -152,6 +156,7 @@ _APP_KEYS: dict[str, tuple[str, Any]] = {
     "presign_expiry_s": ("PULSEVAULT_PRESIGN_EXPIRY_S", int),
     "max_upload_mb": ("PULSEVAULT_MAX_UPLOAD_MB", int),
     "quota_gb": ("PULSEVAULT_QUOTA_GB", float),
+    "study_quota_gb": ("PULSEVAULT_STUDY_QUOTA_GB", float),
     "require_consent": ("PULSEVAULT_REQUIRE_CONSENT", str),
     "direct_upload_threshold_mb": ("PULSEVAULT_DIRECT_UPLOAD_THRESHOLD_MB", int),
     "transfer_concurrency": ("PULSEVAULT_TRANSFER_CONCURRENCY", int),
@@ -276,6 +281,8 @@ def _app_fields(raw: dict[str, Any]) -> dict[str, Any]:
         out["max_upload_bytes"] = _positive(raw, "max_upload_mb") * MIB
     if "quota_gb" in raw:
         out["quota_bytes"] = int(_positive(raw, "quota_gb") * GIB)
+    if "study_quota_gb" in raw:
+        out["study_quota_bytes"] = int(_positive(raw, "study_quota_gb") * GIB)
     if "require_consent" in raw:
         out["require_consent"] = _as_bool(raw["require_consent"])
     if "direct_upload_threshold_mb" in raw:

@@ -83,6 +83,40 @@ class Member:
     added_at: datetime
 
 
+@dataclass(frozen=True)
+class Invite:
+    """An address invited into a study that no confirmed account has yet: it joins with ``role`` when an
+    account confirms the address (claimed by the database, sql/010_study_ops.sql, or the demo's store)."""
+
+    email: str
+    role: Role
+    invited_at: datetime
+
+
+@dataclass(frozen=True)
+class UploaderUsage:
+    """What one uploader's ready recordings hold in one study."""
+
+    study_id: str
+    user_id: str
+    bytes: int
+    recordings: int
+
+
+@dataclass(frozen=True)
+class StudyOverview:
+    """One study as an administrator sees it in the overview of every study."""
+
+    id: str
+    name: str
+    owner_email: str
+    """The account that created it ('' once that account is gone)."""
+    members: int
+    bytes: int
+    recordings: int
+    created_at: datetime
+
+
 def role_of(value: str | None) -> Role | None:
     """A stored role as a Role (None: not a member)."""
     return None if value is None else Role(value)
@@ -165,10 +199,12 @@ def invitee_email(email: str) -> str:
     return normalize_email(email)
 
 
-MSG_NO_ACCOUNT = ("Nobody has signed up to PulseVault with {email} yet. Ask them to create an account with "
-                  "that address, then add them again.")
-"""Adding an address with no account (pending invitations are not built yet)."""
+MSG_ALREADY_INVITED = ("{email} is invited already; they join when they sign up with that address. Cancel the "
+                       "invitation first to invite them with another role.")
+MSG_INVITE_NOT_FOUND = "That invitation does not exist (any more): it was cancelled, or the person has joined."
 MSG_ALREADY_MEMBER = "{email} is already a member of this study; change their role in the table instead."
+FORMER_MEMBER = "(no longer a member)"
+"""Who uploaded a study's recording, when that person has left the study."""
 MSG_LAST_OWNER = "A study needs an owner: make someone else an owner first."
 MSG_STUDY_NOT_FOUND = "That study does not exist, or you are not a member of it."
 MSG_STUDY_NOT_EMPTY = ("{name} still holds recordings: delete them first (in My files, with this study chosen), "

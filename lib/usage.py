@@ -70,6 +70,7 @@ from lib.records import FileRecord, Status, UsageBucket, UsageSummary
 from lib.repository import Repository, ServerRecords
 from lib.settings import Settings
 from lib.storage import HealthStatus, ObjectInfo, ObjectStore
+from lib.studies import FORMER_MEMBER, Action, Study, StudyOverview, UploaderUsage, allows
 from lib.units import human_bytes
 
 BUCKET_CACHE_TTL_S = 60.0
@@ -136,6 +137,60 @@ class UserUsage:
 def user_usage(repo: Repository, settings: Settings) -> UserUsage:
     """The caller's figures (aggregated by the metadata store) against their quota."""
     return UserUsage(summary=repo.usage(), quota_bytes=settings.quota_bytes)
+
+
+# --- the caller's studies -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UploaderShare:
+    """What one person's ready recordings hold in a study."""
+
+    email: str
+    bytes: int
+    recordings: int
+
+
+@dataclass(frozen=True)
+class StudyUsage:
+    """One of the caller's studies: its ready recordings against the study quota, and (for its owners) who
+    uploaded what, largest first."""
+
+    study: Study
+    bytes: int
+    recordings: int
+    quota_bytes: int
+    by_uploader: tuple[UploaderShare, ...]
+    """Empty unless the caller owns the study."""
+
+    @property
+    def used_fraction(self) -> float:
+        return self.bytes / self.quota_bytes if self.quota_bytes > 0 else 0.0
+
+
+def studies_usage(repo: Repository, settings: Settings) -> list[StudyUsage]:
+    """Every study the caller is a member of, with its storage and recordings (per person for owners)."""
+    rows = repo.study_usage()
+    return [_study_usage(repo, study, [r for r in rows if r.study_id == study.id], settings.study_quota_bytes)
+            for study in repo.studies()]
+
+
+def _study_usage(repo: Repository, study: Study, rows: list[UploaderUsage], quota_bytes: int) -> StudyUsage:
+    shares: tuple[UploaderShare, ...] = ()
+    if allows(study.role, Action.MANAGE_MEMBERS):
+        emails = {m.user_id: m.email for m in repo.members(study.id)}
+        shares = tuple(sorted((UploaderShare(emails.get(r.user_id, FORMER_MEMBER), r.bytes, r.recordings)
+                               for r in rows), key=lambda u: (-u.bytes, u.email)))
+    return StudyUsage(study=study, bytes=sum(r.bytes for r in rows), recordings=sum(r.recordings for r in rows),
+                      quota_bytes=quota_bytes, by_uploader=shares)
+
+
+def admin_study_overview(repo: Repository, caller: Caller) -> list[StudyOverview]:
+    """Every study with its owner, members, storage and recordings: administrators only (checked here, from
+    the verified session; in the cloud the database checks the token's app_metadata again)."""
+    if not caller.is_admin:
+        raise AccessDenied("Only PulseVault administrators see every study.")
+    return repo.admin_studies()
 
 
 class Period(StrEnum):

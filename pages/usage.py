@@ -1,5 +1,5 @@
-"""Usage: storage health, what you store (by month, type, lossless, subject), the bucket check;
-for administrators also the whole bucket."""
+"""Usage: storage health, what you store (by month, type, lossless, subject), your studies, the bucket check;
+for administrators also the whole bucket and every study."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from components.usage_admin import render_admin
 from components.usage_charts import render_breakdown, render_history_charts
 from components.usage_overview import render_export, render_health, render_largest, render_totals
 from components.usage_reconcile import render_own_check
+from components.usage_studies import render_admin_studies, render_studies_usage
 from lib.demo import seeding_done
 from lib.usage import storage_health, user_usage
 
@@ -37,10 +38,12 @@ def render() -> None:
             render_breakdown("By subject", usage.summary.by_subject, category="Subject")
         render_largest(usage)
         render_export(usage)
+    render_studies_usage(ctx)
     st.divider()
     render_own_check(ctx)
     if ctx.caller.is_admin:  # lib.usage checks the role again; hiding the section is convenience
         render_admin(ctx)
+        render_admin_studies(ctx)
 
 
 if __name__ == "__main__":  # run by st.navigation

@@ -63,6 +63,10 @@ def remove_unfinished(record_id: str, backends: Backends) -> None:
         return  # already gone, or not ours: nothing to clean
     if old.status is Status.READY:
         return  # never delete a good record because a retry or discard was asked for
+    if old.user_id != backends.owner:
+        # A fellow member's (or, for a viewer, anyone's) unfinished upload in a study the caller sees: its
+        # objects are not theirs to remove (lib.studies.RecordRights.manage_files: the uploader's alone).
+        return
     folder = record_folder(old.s3_key)
     backends.store.abort_multipart_uploads(folder, owner=backends.space)
     keys = {o.key for o in backends.store.iter_objects(folder, owner=backends.space)}

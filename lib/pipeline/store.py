@@ -69,7 +69,7 @@ def store_recording(prepared: PreparedRecording, research: ResearchFields, backe
         remove_unfinished(attempt.replaces, backends)
     report.step(Step.RECORD)
     record = backends.server.reserve(_new_record(prepared, research, backends, attempt.record_id),
-                                     backends.settings.quota_bytes)
+                                     backends.settings.quota_bytes, backends.settings.study_quota_bytes)
     owned = [k for k in (record.s3_key, record.thumbnail_key, record.preview_key) if k]
     try:
         send_files(prepared, record, backends, report, cancel, with_original=True)

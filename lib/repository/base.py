@@ -42,7 +42,19 @@ from lib.records import (
     UsageSummary,
     VideoProperties,
 )
-from lib.studies import MSG_STUDY_NOT_FOUND, Action, Member, Role, Study, may_delete, require
+from lib.settings import DEFAULT_STUDY_QUOTA_BYTES
+from lib.studies import (
+    MSG_STUDY_NOT_FOUND,
+    Action,
+    Invite,
+    Member,
+    Role,
+    Study,
+    StudyOverview,
+    UploaderUsage,
+    may_delete,
+    require,
+)
 from lib.units import human_bytes
 
 MAX_ERROR_CHARS = 2_000
@@ -82,7 +94,18 @@ class Repository(Protocol):
     def study(self, study_id: str) -> Study: ...
     def create_study(self, name: str, description: str = "") -> Study: ...
     def members(self, study_id: str) -> list[Member]: ...
-    def add_member(self, study_id: str, email: str, role: Role) -> Member: ...
+    def add_member(self, study_id: str, email: str, role: Role) -> Member | Invite:
+        """The account with ``email`` joins at once (a Member); an address no confirmed account has yet is
+        invited (an Invite), and joins when an account confirms it."""
+        ...
+    def invites(self, study_id: str) -> list[Invite]: ...
+    def cancel_invite(self, study_id: str, email: str) -> None: ...
+    def study_usage(self) -> list[UploaderUsage]:
+        """Bytes and ready recordings per uploader in every study the user is a member of."""
+        ...
+    def admin_studies(self) -> list[StudyOverview]:
+        """Every study (administrators only: lib.usage checks the caller, the cloud's database again)."""
+        ...
     def set_role(self, study_id: str, user_id: str, role: Role) -> None: ...
     def remove_member(self, study_id: str, user_id: str) -> None: ...
     def delete_study(self, study_id: str) -> None: ...
@@ -96,7 +119,10 @@ class ServerRecords(Protocol):
 
     user_id: str
 
-    def reserve(self, new: NewRecord, quota_bytes: int) -> FileRecord: ...
+    def reserve(self, new: NewRecord, quota_bytes: int,
+                study_quota_bytes: int = DEFAULT_STUDY_QUOTA_BYTES) -> FileRecord:
+        """The pending row, if it fits the uploader's quota and (in a study) the study's: QuotaExceeded if not."""
+        ...
     def mark_ready(self, record_id: str, *, size_bytes: int, sha256: str | None,
                    video: VideoProperties | None, thumbnail_key: str | None, preview_key: str | None,
                    analysis: dict[str, Any] | None = None) -> FileRecord: ...
@@ -163,6 +189,16 @@ def quota_exceeded(name: str, size: int, held: int, pending: int, quota: int) ->
         f"{sanitize_filename(name)} ({human_bytes(size)}) does not fit: you use {human_bytes(held)}{unfinished} "
         f"of your {human_bytes(quota)} quota. Delete recordings you no longer need, or ask an administrator "
         "for more space."
+    )
+
+
+def study_quota_exceeded(name: str, size: int, held: int, pending: int, quota: int) -> QuotaExceeded:
+    """The one message for an upload that does not fit into its study's quota."""
+    unfinished = f" ({human_bytes(pending)} of it in unfinished uploads)" if pending else ""
+    return QuotaExceeded(
+        f"{sanitize_filename(name)} ({human_bytes(size)}) does not fit into the study: its recordings hold "
+        f"{human_bytes(held)}{unfinished} of its {human_bytes(quota)} quota. Ask an owner of the study to delete "
+        "recordings it no longer needs, or an administrator for more space."
     )
 
 
@@ -339,6 +375,21 @@ def study_from_row(row: Mapping[str, Any], role: str) -> Study:
 def member_from_row(row: Mapping[str, Any]) -> Member:
     return Member(user_id=str(row["user_id"]), email=row.get("email") or "", role=Role(row["role"]),
                   added_at=_parse_time(row["added_at"]))
+
+
+def invite_from_row(row: Mapping[str, Any]) -> Invite:
+    return Invite(email=str(row["email"]), role=Role(row["role"]), invited_at=_parse_time(row["invited_at"]))
+
+
+def uploader_usage_from_row(row: Mapping[str, Any]) -> UploaderUsage:
+    return UploaderUsage(study_id=str(row["study_id"]), user_id=str(row["user_id"]), bytes=int(row["bytes"] or 0),
+                         recordings=int(row["recordings"] or 0))
+
+
+def overview_from_row(row: Mapping[str, Any]) -> StudyOverview:
+    return StudyOverview(id=str(row["study_id"]), name=row["name"], owner_email=row.get("owner_email") or "",
+                         members=int(row["members"] or 0), bytes=int(row["bytes"] or 0),
+                         recordings=int(row["recordings"] or 0), created_at=_parse_time(row["created_at"]))
 
 
 class FactUpdates:

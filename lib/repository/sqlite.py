@@ -46,6 +46,7 @@ from lib.records import (
     daily_history_start,
 )
 from lib.repository.base import (
+    DEFAULT_STUDY_QUOTA_BYTES,
     LARGEST_COUNT,
     RESEARCH_COLUMNS,
     FactUpdates,
@@ -57,30 +58,38 @@ from lib.repository.base import (
     day_start,
     existing_record_id,
     existing_study_id,
+    invite_from_row,
     iso,
     like_pattern,
     member_from_row,
     new_row_values,
     not_found,
+    overview_from_row,
     quota_exceeded,
     record_from_row,
     require_member,
     retention_days,
     storable_text,
     study_from_row,
+    study_quota_exceeded,
     tombstone_from_row,
+    uploader_usage_from_row,
 )
 from lib.studies import (
+    MSG_ALREADY_INVITED,
     MSG_ALREADY_MEMBER,
+    MSG_INVITE_NOT_FOUND,
     MSG_LAST_OWNER,
-    MSG_NO_ACCOUNT,
     MSG_STUDY_NOT_EMPTY,
     MSG_STUDY_NOT_FOUND,
     ROLE_RANK,
     Action,
+    Invite,
     Member,
     Role,
     Study,
+    StudyOverview,
+    UploaderUsage,
     invitee_email,
     role_of,
     study_description,
@@ -104,6 +113,16 @@ create table if not exists study_members (
   primary key (study_id, user_id)
 );
 create index if not exists study_members_user_idx on study_members (user_id);
+-- sql/010_study_ops.sql: addresses invited before any account has them.
+create table if not exists study_invites (
+  study_id   text not null references studies (id) on delete cascade,
+  email      text not null check (email = lower(trim(email))),
+  role       text not null check (role in ('owner', 'member', 'viewer')),
+  invited_by text,
+  invited_at text not null,
+  primary key (study_id, email)
+);
+create index if not exists study_invites_email_idx on study_invites (email);
 -- A study always keeps an owner (sql/005_studies.sql: study_members_keep_an_owner).
 create trigger if not exists study_members_keep_an_owner_update
   before update of role on study_members
@@ -218,6 +237,19 @@ create index if not exists user_files_usage_subject_idx
   on user_files (user_id, status, subject_id, size_bytes);
 """
 
+SQLITE_CLAIM_INVITES = """
+create trigger if not exists demo_accounts_claim_study_invites
+  after insert on demo_accounts
+begin
+  insert or ignore into study_members (study_id, user_id, role, added_at)
+    select study_id, new.id, role, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') from study_invites where email = new.email;
+  delete from study_invites where email = new.email;
+end;
+"""
+"""sql/010_study_ops.sql's claim_study_invites: a new demo account (the demo confirms no address: it is a local
+stand-in) joins every study that invited its address, in the statement that creates it. Made once the demo's
+accounts table exists (lib.demo makes the accounts before any store)."""
+
 _SQLITE_USAGE = """
 select substr(created_at, 1, 7) as month, content_type,
        case lossless when 1 then 'lossless' when 0 then 'lossy' else 'unknown' end as lossless_label,
@@ -294,6 +326,8 @@ class _SqliteStore:
         try:
             conn.execute("pragma journal_mode = wal")
             conn.executescript(SQLITE_SCHEMA)
+            if conn.execute("select 1 from sqlite_master where type = 'table' and name = 'demo_accounts'").fetchone():
+                conn.executescript(SQLITE_CLAIM_INVITES)
         except sqlite3.Error as exc:
             raise MetadataUnavailable(f"The demo database cannot be prepared: {exc}") from exc
         finally:
@@ -383,9 +417,11 @@ class SqliteServerRecords(FactUpdates, _SqliteStore):
         """Any user's rows (the demo's admin repairs them; lib.usage checks the caller is an admin first)."""
         return self if str(user_id) == self.user_id else SqliteServerRecords(self.db_path, user_id)
 
-    def reserve(self, new: NewRecord, quota_bytes: int) -> FileRecord:
-        """Insert a pending row if it fits the quota: sum and insert in one write transaction
-        (``begin immediate``), so two reservations at once run one after the other."""
+    def reserve(self, new: NewRecord, quota_bytes: int,
+                study_quota_bytes: int = DEFAULT_STUDY_QUOTA_BYTES) -> FileRecord:
+        """Insert a pending row if it fits the quotas (the uploader's; in a study also the study's): sum and
+        insert in one write transaction (``begin immediate``), so two reservations at once run one after the
+        other, as sql/010_study_ops.sql's locks make them in the cloud."""
         now = iso(datetime.now(UTC))
         values = {**new_row_values(new, self.user_id), "created_at": now, "updated_at": now}
         if values["study_id"] is not None:
@@ -393,13 +429,7 @@ class SqliteServerRecords(FactUpdates, _SqliteStore):
         conn = self._connect()
         try:
             conn.execute("begin immediate")
-            held, pending = conn.execute(
-                "select coalesce(sum(size_bytes + ground_truth_bytes), 0),"  # ground truth counts in the quota
-                " coalesce(sum(case when status = 'pending' then size_bytes end), 0)"
-                " from user_files where user_id = ? and status in ('ready', 'pending')", (self.user_id,)).fetchone()
-            if held + values["size_bytes"] > quota_bytes:
-                conn.execute("rollback")
-                raise quota_exceeded(new.original_name, values["size_bytes"], held, pending, quota_bytes)
+            _check_quotas(conn, new.original_name, values, quota_bytes, study_quota_bytes)
             row = conn.execute(
                 f"insert into user_files ({', '.join(values)}) values ({', '.join('?' for _ in values)}) returning *",
                 tuple(_sqlite_value(v) for v in values.values())).fetchone()
@@ -608,19 +638,59 @@ class SqliteRepository(ResearchUpdates, _SqliteStore):
             "left join demo_accounts a on a.id = m.user_id where m.study_id = ?", (existing_study_id(study_id),))
         return sorted((member_from_row(dict(r)) for r in rows), key=lambda m: (-ROLE_RANK[m.role], m.email))
 
-    def add_member(self, study_id: str, email: str, role: Role) -> Member:
-        """Add the account with ``email`` (an owner only); an address with no account is refused in words."""
+    def add_member(self, study_id: str, email: str, role: Role) -> Member | Invite:
+        """Add the account with ``email`` (an owner only), or invite the address when no account has it yet:
+        the account made with it joins (SQLITE_CLAIM_INVITES)."""
         require_member(self._role_in(study_id), Action.MANAGE_MEMBERS)
-        email = invitee_email(email)
+        email, study_id, role = invitee_email(email), existing_study_id(study_id), Role(role)
         found = self._query("select id from demo_accounts where email = ?", (email,))
         if not found:
-            raise ValidationError(MSG_NO_ACCOUNT.format(email=email))
+            return self._invite(study_id, email, role)
         if self._query("select 1 from study_members where study_id = ? and user_id = ?",
-                       (existing_study_id(study_id), found[0]["id"])):
+                       (study_id, found[0]["id"])):
             raise ValidationError(MSG_ALREADY_MEMBER.format(email=email))
         self._write(("insert into study_members (study_id, user_id, role, added_at) values (?, ?, ?, ?)",
-                     (existing_study_id(study_id), found[0]["id"], Role(role).value, iso(datetime.now(UTC)))))
+                     (study_id, found[0]["id"], role.value, iso(datetime.now(UTC)))))
         return next(m for m in self.members(study_id) if m.user_id == found[0]["id"])
+
+    def _invite(self, study_id: str, email: str, role: Role) -> Invite:
+        rows = self._query("insert into study_invites (study_id, email, role, invited_by, invited_at) "
+                           "values (?, ?, ?, ?, ?) on conflict (study_id, email) do nothing returning *",
+                           (study_id, email, role.value, self.user_id, iso(datetime.now(UTC))))
+        if not rows:
+            raise ValidationError(MSG_ALREADY_INVITED.format(email=email))
+        return invite_from_row(dict(rows[0]))
+
+    def invites(self, study_id: str) -> list[Invite]:
+        """The study's pending invitations (its owners only)."""
+        require_member(self._role_in(study_id), Action.MANAGE_MEMBERS)
+        rows = self._query("select * from study_invites where study_id = ? order by invited_at, email",
+                           (existing_study_id(study_id),))
+        return [invite_from_row(dict(r)) for r in rows]
+
+    def cancel_invite(self, study_id: str, email: str) -> None:
+        require_member(self._role_in(study_id), Action.MANAGE_MEMBERS)
+        if not self._query("delete from study_invites where study_id = ? and email = ? returning email",
+                           (existing_study_id(study_id), invitee_email(email))):
+            raise NotFound(MSG_INVITE_NOT_FOUND)
+
+    def study_usage(self) -> list[UploaderUsage]:
+        rows = self._query(
+            "select f.study_id, f.user_id, sum(f.size_bytes + f.ground_truth_bytes) as bytes, count(*) as recordings "
+            "from user_files f join study_members m on m.study_id = f.study_id and m.user_id = ? "
+            "where f.status = 'ready' group by f.study_id, f.user_id", (self.user_id,))
+        return [uploader_usage_from_row(dict(r)) for r in rows]
+
+    def admin_studies(self) -> list[StudyOverview]:
+        """Every study in the demo's file (lib.usage lets only an administrator ask)."""
+        rows = self._query(
+            "select s.id as study_id, s.name, a.email as owner_email, s.created_at,"
+            " (select count(*) from study_members m where m.study_id = s.id) as members,"
+            " (select coalesce(sum(f.size_bytes + f.ground_truth_bytes), 0) from user_files f"
+            "   where f.study_id = s.id and f.status = 'ready') as bytes,"
+            " (select count(*) from user_files f where f.study_id = s.id and f.status = 'ready') as recordings "
+            "from studies s left join demo_accounts a on a.id = s.owner order by lower(s.name), s.id")
+        return [overview_from_row(dict(r)) for r in rows]
 
     def set_role(self, study_id: str, user_id: str, role: Role) -> None:
         require_member(self._role_in(study_id), Action.MANAGE_MEMBERS)
@@ -645,7 +715,8 @@ class SqliteRepository(ResearchUpdates, _SqliteStore):
         if self._query("select 1 from user_files where study_id = ? limit 1", (study.id,)):
             raise ValidationError(MSG_STUDY_NOT_EMPTY.format(name=study.name))
         self._write(("delete from studies where id = ?", (study.id,)),
-                    ("delete from study_members where study_id = ?", (study.id,)))
+                    ("delete from study_members where study_id = ?", (study.id,)),
+                    ("delete from study_invites where study_id = ?", (study.id,)))
 
     def _read_together(self, *queries: tuple[str, tuple[Any, ...]]) -> list[list[sqlite3.Row]]:
         """Several reads in one transaction, so the figures they give agree with each other."""
@@ -659,6 +730,26 @@ class SqliteRepository(ResearchUpdates, _SqliteStore):
             raise MetadataError(f"The demo database refused the request: {exc}") from exc
         finally:
             conn.close()
+
+
+_HELD = ("select coalesce(sum(size_bytes + ground_truth_bytes), 0),"  # ground truth counts in the quota
+         " coalesce(sum(case when status = 'pending' then size_bytes end), 0)"
+         " from user_files where {space} = ? and status in ('ready', 'pending')")
+"""What a space holds against its quota (sql/003_trust.sql's and sql/010_study_ops.sql's sum): held, pending."""
+
+
+def _check_quotas(conn: sqlite3.Connection, name: str, values: Mapping[str, Any], quota_bytes: int,
+                  study_quota_bytes: int) -> None:
+    """QuotaExceeded if the new row does not fit the study's quota (first, as in the cloud) or the uploader's;
+    run inside the reserving transaction."""
+    size = int(values["size_bytes"])
+    if values["study_id"] is not None:
+        held, pending = conn.execute(_HELD.format(space="study_id"), (values["study_id"],)).fetchone()
+        if held + size > study_quota_bytes:
+            raise study_quota_exceeded(name, size, held, pending, study_quota_bytes)
+    held, pending = conn.execute(_HELD.format(space="user_id"), (values["user_id"],)).fetchone()
+    if held + size > quota_bytes:
+        raise quota_exceeded(name, size, held, pending, quota_bytes)
 
 
 def _rollup(combos: list[dict[str, Any]], dimension: str) -> list[UsageBucket]:

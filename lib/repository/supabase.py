@@ -45,6 +45,7 @@ from lib.records import (
     daily_history_start,
 )
 from lib.repository.base import (
+    DEFAULT_STUDY_QUOTA_BYTES,
     LARGEST_COUNT,
     RESEARCH_COLUMNS,
     FactUpdates,
@@ -56,11 +57,13 @@ from lib.repository.base import (
     day_start,
     existing_record_id,
     existing_study_id,
+    invite_from_row,
     iso,
     like_pattern,
     member_from_row,
     new_row_values,
     not_found,
+    overview_from_row,
     quota_exceeded,
     quota_figures,
     record_from_row,
@@ -68,19 +71,25 @@ from lib.repository.base import (
     retention_days,
     storable_text,
     study_from_row,
+    study_quota_exceeded,
     tombstone_from_row,
+    uploader_usage_from_row,
 )
 from lib.settings import SupabaseSettings
 from lib.studies import (
+    MSG_ALREADY_INVITED,
     MSG_ALREADY_MEMBER,
+    MSG_INVITE_NOT_FOUND,
     MSG_LAST_OWNER,
-    MSG_NO_ACCOUNT,
     MSG_STUDY_NOT_EMPTY,
     MSG_STUDY_NOT_FOUND,
     Action,
+    Invite,
     Member,
     Role,
     Study,
+    StudyOverview,
+    UploaderUsage,
     invitee_email,
     role_of,
     study_description,
@@ -91,8 +100,9 @@ TABLE = "user_files"
 TOMBSTONES = "recording_tombstones"
 STUDIES = "studies"
 MEMBERS = "study_members"
-RESERVE_FUNCTION = "reserve_upload"
-"""sql/003_trust.sql: the quota check and the pending row's insert in one step."""
+RESERVE_FUNCTION = "reserve_upload_in_space"
+"""sql/010_study_ops.sql: the study's and the uploader's quota checks and the pending row's insert in one step."""
+INVITES = "study_invites"
 SERVICE_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 """As for a user's client: connect fails fast, reads allow for a slow query."""
 
@@ -156,18 +166,18 @@ class SupabaseServerRecords(FactUpdates, PostgrestRows):
             raise not_found()
         return record_from_row(rows[0])
 
-    def reserve(self, new: NewRecord, quota_bytes: int) -> FileRecord:
-        """The pending row, if it fits the quota (``reserve_upload``: one step, one user at a time)."""
+    def reserve(self, new: NewRecord, quota_bytes: int,
+                study_quota_bytes: int = DEFAULT_STUDY_QUOTA_BYTES) -> FileRecord:
+        """The pending row, if it fits the quotas (``reserve_upload_in_space``: one step, one study and one user
+        at a time)."""
         values = new_row_values(new, self.user_id)
         if values["study_id"] is not None:
             require_member(self._role_in(values["study_id"]), Action.UPLOAD)
         try:
-            row = self._client.rpc(RESERVE_FUNCTION, {"p_row": values, "p_quota_bytes": int(quota_bytes)}).execute()
+            row = self._client.rpc(RESERVE_FUNCTION, {"p_row": values, "p_quota_bytes": int(quota_bytes),
+                                                      "p_study_quota_bytes": int(study_quota_bytes)}).execute()
         except Exception as exc:
-            if isinstance(exc, APIError) and exc.hint == "quota_exceeded":
-                held, pending, quota = quota_figures(exc.details)
-                raise quota_exceeded(new.original_name, values["size_bytes"], held, pending, quota) from None
-            raise _translate_supabase_error(exc) from exc
+            raise _reserve_refusal(exc, new.original_name, values["size_bytes"]) from exc
         if not row.data:
             raise MetadataError("The recording was not saved; please try again.")
         return record_from_row(row.data)
@@ -375,18 +385,50 @@ class SupabaseRepository(ResearchUpdates, PostgrestRows):
             raise NotFound(MSG_STUDY_NOT_FOUND)
         return [member_from_row(r) for r in rows]
 
-    def add_member(self, study_id: str, email: str, role: Role) -> Member:
-        """Add the account with ``email`` (owners only, ``add_study_member``); refusals in words."""
+    def add_member(self, study_id: str, email: str, role: Role) -> Member | Invite:
+        """Add the confirmed account with ``email``, or invite the address (owners only,
+        ``invite_study_member``: the database claims the invitation when an account confirms the address)."""
         email = invitee_email(email)
         study_id = existing_study_id(study_id)
         try:
-            self._client.rpc("add_study_member", {"p_study": study_id, "p_email": email,
-                                                  "p_role": Role(role).value}).execute()
+            outcome = self._client.rpc("invite_study_member", {"p_study": study_id, "p_email": email,
+                                                               "p_role": Role(role).value}).execute().data
         except APIError as exc:
             raise _study_refusal(exc, email) from exc
         except Exception as exc:
             raise _translate_supabase_error(exc) from exc
+        if outcome == "invited":
+            return next(i for i in self.invites(study_id) if i.email == email)
         return next(m for m in self.members(study_id) if m.email == email)
+
+    def invites(self, study_id: str) -> list[Invite]:
+        """The study's pending invitations (its owners only; row-level security shows them to no one else)."""
+        require_member(self.study(study_id).role, Action.MANAGE_MEMBERS)
+        rows = self._rows(self._client.table(INVITES).select("email, role, invited_at")
+                          .eq("study_id", existing_study_id(study_id)).order("invited_at").order("email"))
+        return [invite_from_row(r) for r in rows]
+
+    def cancel_invite(self, study_id: str, email: str) -> None:
+        require_member(self.study(study_id).role, Action.MANAGE_MEMBERS)
+        if not self._rows(self._client.table(INVITES).delete().eq("study_id", existing_study_id(study_id))
+                          .eq("email", invitee_email(email))):
+            raise NotFound(MSG_INVITE_NOT_FOUND)
+
+    def study_usage(self) -> list[UploaderUsage]:
+        """Per study and uploader (``study_usage``, security invoker: row-level security counts the rows)."""
+        return [uploader_usage_from_row(r) for r in self._rows(self._client.rpc("study_usage", {}))]
+
+    def admin_studies(self) -> list[StudyOverview]:
+        """Every study (``admin_study_overview`` refuses anyone whose token is not an administrator's)."""
+        try:
+            rows = self._client.rpc("admin_study_overview", {}).execute().data or []
+        except APIError as exc:
+            if exc.hint == "not_admin":
+                raise AccessDenied("Only administrators see every study.") from exc
+            raise _translate_supabase_error(exc) from exc
+        except Exception as exc:
+            raise _translate_supabase_error(exc) from exc
+        return [overview_from_row(r) for r in rows]
 
     def set_role(self, study_id: str, user_id: str, role: Role) -> None:
         require_member(self.study(study_id).role, Action.MANAGE_MEMBERS)
@@ -422,9 +464,18 @@ class SupabaseRepository(ResearchUpdates, PostgrestRows):
             raise NotFound("That person is not a member of this study.")
 
 
+def _reserve_refusal(exc: Exception, name: str, size: int) -> Exception:
+    """A quota refusal of ``reserve_upload_in_space`` (by hint) in words; anything else as any failure."""
+    if isinstance(exc, APIError) and exc.hint in {"quota_exceeded", "study_quota_exceeded"}:
+        refusal = quota_exceeded if exc.hint == "quota_exceeded" else study_quota_exceeded
+        return refusal(name, size, *quota_figures(exc.details))
+    return _translate_supabase_error(exc)
+
+
 def _study_refusal(exc: APIError, email: str) -> Exception:
     """sql/005_studies.sql's refusals (by hint) in words; anything else as any metadata failure."""
-    messages = {"no_account": MSG_NO_ACCOUNT, "already_member": MSG_ALREADY_MEMBER, "last_owner": MSG_LAST_OWNER}
+    messages = {"already_invited": MSG_ALREADY_INVITED, "already_member": MSG_ALREADY_MEMBER,
+                "last_owner": MSG_LAST_OWNER}
     if exc.hint in messages:
         return ValidationError(messages[str(exc.hint)].format(email=email))
     if exc.hint == "not_owner":

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from components import state_keys
 from lib import demo
+from lib.auth import DemoAuth
 from lib.demo import start_demo
 from lib.keys import new_record_id, record_keys
 from lib.records import ListQuery, NewRecord, ResearchFields
@@ -59,6 +60,12 @@ def _members(at: AppTest) -> dict[str, str]:
     return dict(zip(table["E-mail"], table["Role"], strict=True))
 
 
+def _invites(at: AppTest) -> dict[str, str]:
+    """The pending invitations table (the members table comes first)."""
+    table = next(d.value for d in at.dataframe if "Invited" in d.value.columns)
+    return dict(zip(table["E-mail"], table["Role"], strict=True))
+
+
 def _shown_study(at: AppTest) -> str:
     box = at.selectbox(key=state_keys.STUDIES_SELECTED)
     return box.format_func(box.value)
@@ -80,7 +87,12 @@ def test_an_owner_creates_a_study_adds_members_and_manages_their_roles() -> None
     at = _add(at, viewer_email, Role.MEMBER)
     assert _members(at) == {owner_email: "owner", member_email: "member", viewer_email: "member"}
     at = _add(at, "nobody-here@lab.test", Role.VIEWER)
-    assert "Nobody has signed up to PulseVault with nobody-here@lab.test" in _texts(at)
+    assert "nobody-here@lab.test has no PulseVault account yet: invited to Sleep 2025 as viewer" in _texts(at)
+    assert _invites(at) == {"nobody-here@lab.test": "viewer"}
+    _in_form(at, "selectbox", state_keys.STUDIES_CANCEL_INVITE)[0].set_value("nobody-here@lab.test")
+    at = _submit(at, state_keys.STUDIES_CANCEL_INVITE, "Cancel invitation")
+    assert "invitation of nobody-here@lab.test to Sleep 2025 was cancelled" in _texts(at)
+    assert not _in_form(at, "button", state_keys.STUDIES_CANCEL_INVITE)
     at = _add(at, member_email, Role.VIEWER)
     assert "already a member" in _texts(at)
 
@@ -295,3 +307,17 @@ def test_an_owner_sets_a_retention_period_and_erases_what_is_past_it_in_one_step
     member = _studies_page(member_email, member_password)  # not an owner: no retention section at all
     assert not _in_form(member, "number_input", state_keys.STUDIES_RETENTION)
     assert "Retention and erasures" not in " ".join(h.value for h in member.subheader)
+
+
+def test_an_invited_address_joins_the_study_when_it_signs_up() -> None:
+    owner_email, owner_password, _ = new_demo_account()
+    at = _create(_studies_page(owner_email, owner_password), "Invited lab")
+    newcomer = f"newcomer-{new_record_id()[:8]}@lab.test"
+    at = _add(at, newcomer.upper(), Role.MEMBER)
+    assert _invites(at) == {newcomer: "member"}
+    DemoAuth(start_demo([]).db_path).sign_up(newcomer, "pulse-test-password")
+    joined = _studies_page(newcomer, "pulse-test-password")
+    assert _shown_study(joined) == "Invited lab (member)"
+    at.run()
+    assert _members(at)[newcomer] == "member"
+    assert not [d for d in at.dataframe if "Invited" in d.value.columns]

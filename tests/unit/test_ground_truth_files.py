@@ -92,6 +92,21 @@ def test_the_quota_counts_the_ground_truth(store, repo, server) -> None:
     assert bucket_keys(store) == set()
 
 
+def test_the_study_quota_counts_the_ground_truth_of_a_study_recording(store, repo, server) -> None:
+    study = repo.create_study("Sleep").id
+    record_id = str(uuid.uuid4())
+    keys = record_keys(server.user_id, record_id, "avi", datetime.now(UTC), study)
+    server.reserve(NewRecord(id=record_id, s3_key=keys.original, bucket=BUCKET, original_name="s.avi",
+                             content_type="video/x-msvideo", size_bytes=1_000, video=VIDEO, study_id=study), 10**12)
+    server.mark_ready(record_id, size_bytes=1_000, sha256="ab" * 32, video=VIDEO, thumbnail_key=None,
+                      preview_key=None)
+    data = pulse_csv()
+    tight = replace(SETTINGS, study_quota_bytes=1_000 + len(data) - 1)
+    with pytest.raises(QuotaExceeded, match="does not fit into the study"):
+        attach_ground_truth(store, repo, server, tight, record_id, [TruthUpload("pulse.csv", data)])
+    assert bucket_keys(store) == set()
+
+
 def test_only_a_ready_recording_takes_ground_truth(store, repo, server) -> None:
     record = server.mark_failed(add_record(server).id, "interrupted")
     with pytest.raises(ValidationError, match="ready"):

@@ -231,9 +231,7 @@ def test_only_owners_manage_members(lab, role):
     assert len(lab["owner"].repo.members(lab.study)) == 3
 
 
-def test_adding_an_unknown_address_or_a_member_again_says_what_to_do(lab):
-    with pytest.raises(ValidationError, match=r"Nobody has signed up.*nobody@lab\.test"):
-        lab["owner"].repo.add_member(lab.study, "nobody@lab.test", Role.MEMBER)
+def test_adding_a_member_again_says_what_to_do(lab):
     with pytest.raises(ValidationError, match="already a member"):
         lab["owner"].repo.add_member(lab.study, "viewer@lab.test", Role.MEMBER)
 
