@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
-from components import files_actions, state_keys
+from components import consent_view, files_actions, state_keys
 from components.context import UserContext
 from components.feedback import notify, user_errors
 from components.files_table import STATUS_LABELS, link_cache
@@ -27,7 +27,7 @@ from lib.library import (
     share_expiry_options,
     share_link,
 )
-from lib.records import FileRecord, Status
+from lib.records import Consent, FileRecord, Status
 from lib.rppg import METHODS
 from lib.studies import RecordRights
 from lib.units import human_bytes, human_duration
@@ -50,8 +50,10 @@ def render_detail(record: FileRecord, ctx: UserContext, rights: RecordRights = F
         title.subheader(literal(record.original_name), anchor=False)
         with badge:
             st.badge(STATUS_LABELS[record.status], color=STATUS_COLOURS[record.status])
-        if record.status is not Status.READY:
-            if rights.manage_files:
+        if record.status is not Status.READY:  # a withdrawn row is failed until its erasure finishes
+            if record.consent is Consent.WITHDRAWN:
+                consent_view.render_withdrawn(record, rights.delete)
+            elif rights.manage_files:
                 files_actions.render_unfinished(record, ctx, can_discard=can_discard(record, ctx.services.settings))
             show_table(properties(record))
             return
@@ -61,6 +63,7 @@ def render_detail(record: FileRecord, ctx: UserContext, rights: RecordRights = F
         with props:
             show_table(properties(record), height=460)
         _actions(record, ctx, rights.delete)
+        consent_view.render_consent(record, ctx, editable=rights.delete)  # lib.consent: the delete rule
         if rights.share:
             _share(record, ctx)
         if rights.edit_research:
@@ -104,6 +107,7 @@ def properties(record: FileRecord) -> pd.DataFrame:
     rows += [
         ("Size", human_bytes(record.size_bytes)), ("Content type", record.content_type),
         ("Subject", r.subject_id or "—"), ("Session", r.session_label or "—"), ("Tags", ", ".join(r.tags) or "—"),
+        ("Consent", consent_view.consent_label(record)),
         ("Ground truth", record.ground_truth_name or "attached" if record.ground_truth_key else "none"),
         ("Uploaded", f"{record.created_at:%Y-%m-%d %H:%M:%S} UTC"),
         ("Updated", f"{record.updated_at:%Y-%m-%d %H:%M:%S} UTC"),
@@ -133,6 +137,9 @@ def _share(record: FileRecord, ctx: UserContext) -> None:
         options = share_expiry_options(settings)
         expires = st.select_slider("Link works for", options=options, value=settings.clamp_expiry(None),
                                    format_func=describe_expiry, key=state_keys.files_record("share_expiry", record.id))
+        if record.consent is not Consent.SHAREABLE:
+            st.caption("Its consent is for internal use only, so PulseVault refuses share links; change the consent "
+                       "above if the participants agreed to sharing.")
         if st.button("Create link", key=state_keys.files_record("share_make", record.id), icon=":material/link:"):
             with user_errors("Creating the share link"):
                 st.session_state[share_key(record.id)] = share_link(ctx.services.store, ctx.repo, record.id,

@@ -158,6 +158,14 @@ STUDIES_REMOVE = _user("studies_remove")
 """The "Remove a member" form."""
 STUDIES_LEAVE = _user("studies_leave")
 STUDIES_DELETE = _user("studies_delete")
+STUDIES_RETENTION = _user("studies_retention")
+"""The owner's retention-period form."""
+STUDIES_ERASE_EXPIRED = _user("studies_erase_expired")
+"""The owner's one-step erasure of the recordings past the retention period."""
+FILES_CONFIRM_WITHDRAW = _user("files_confirm_withdraw")
+"""(id, name) of the recording the open withdrawal dialog asks about."""
+FILES_WITHDRAW_CONFIRM = _user("files_withdraw_confirm")
+FILES_WITHDRAW_CANCEL = _user("files_withdraw_cancel")
 """The owner's "Delete this study" form."""
 STUDIES_CANCEL_INVITE = _user("studies_cancel_invite")
 """The owner's "Cancel invitation" form."""

@@ -59,6 +59,8 @@ class AuditAction(StrEnum):
     MEMBER_ADD = "member_add"
     MEMBER_REMOVE = "member_remove"
     MEMBER_ROLE = "member_role"
+    ERASE = "erase"
+    """Erased for good (consent withdrawn, or past the study's retention: the reason in the detail)."""
 
 
 ACTION_LABELS = {
@@ -67,6 +69,7 @@ ACTION_LABELS = {
     AuditAction.UPLOAD: "uploaded", AuditAction.REANALYSE: "re-analysed", AuditAction.DELETE: "deleted",
     AuditAction.EXPORT: "exported", AuditAction.MEMBER_ADD: "member added",
     AuditAction.MEMBER_REMOVE: "member removed", AuditAction.MEMBER_ROLE: "role changed",
+    AuditAction.ERASE: "erased",
 }
 """How the page and the CSV name each action."""
 

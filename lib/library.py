@@ -52,11 +52,12 @@ from typing import Any
 from lib import rppg
 from lib.audit import AuditAction, AuditEvent, AuditTrail, research_change
 from lib.checks import UNEXPECTED_CHECK, AnalysisTask, CheckOutcome
+from lib.consent import MSG_ALREADY_WITHDRAWN, check_shareable
 from lib.errors import AccessDenied, AnalysisError, NotFound, PulseVaultError, StorageError, ValidationError
 from lib.ground_truth_files import load_record_truth
 from lib.keys import Owner, Space, record_folder
 from lib.media import served_as
-from lib.records import MAX_PAGE_SIZE, FileRecord, ListQuery, ResearchFields, Status
+from lib.records import MAX_PAGE_SIZE, Consent, FileRecord, ListQuery, ResearchFields, Status
 from lib.repository import Repository, ServerRecords
 from lib.repository.base import check_delete, record_space
 from lib.settings import MAX_PRESIGN_EXPIRY_S, MIN_PRESIGN_EXPIRY_S, Settings
@@ -156,8 +157,10 @@ def share_expiry_options(settings: Settings) -> tuple[int, ...]:
 
 def share_link(store: ObjectStore, repo: Repository, record_id: str, expires_s: int | float | None,
                settings: Settings, *, trail: AuditTrail) -> ShareLink:
-    """A link to the original for a colleague, valid for ``expires_s`` clamped to the configured bounds. Its
-    audit entry (with the expiry) is written first: no entry, no link."""
+    """A link to the original for a colleague, valid for ``expires_s`` clamped to the configured bounds; refused
+    (in words) unless the recording's consent allows sharing. Its audit entry (with the expiry) is written first:
+    no entry, no link."""
+    check_shareable(repo.get(record_id))
     return _download(store, repo, record_id, trail, AuditAction.SHARE, settings.clamp_expiry(expires_s))
 
 
@@ -343,7 +346,7 @@ class DeleteReport:
         return f"{done} {len(self.failed)} could not be deleted completely ({names})"
 
 
-def _object_keys(store: ObjectStore, owner: Owner, record: FileRecord) -> list[str]:
+def object_keys(store: ObjectStore, owner: Owner, record: FileRecord) -> list[str]:
     """The record's known keys plus anything else under its prefix (a broken upload's leftovers)."""
     known = [k for k in (record.s3_key, record.thumbnail_key, record.preview_key, record.ground_truth_key) if k]
     listed = [info.key for info in store.iter_objects(record_folder(record.s3_key), owner=owner)]
@@ -353,10 +356,12 @@ def _object_keys(store: ObjectStore, owner: Owner, record: FileRecord) -> list[s
 def _delete(store: ObjectStore, repo: Repository, server: ServerRecords, record: FileRecord,
             trail: AuditTrail) -> FileRecord:
     """``record`` is always a row just read through ``repo`` (the caller), never one handed in."""
-    _same_user(repo, server)
+    same_user(repo, server)
+    if record.consent is Consent.WITHDRAWN:  # its erasure keeps a tombstone: finish it that way (lib.erasure)
+        raise ValidationError(MSG_ALREADY_WITHDRAWN)
     _check_may_delete(repo, record)  # before anything changes
     owner = record_space(repo.user_id, record)
-    keys = _object_keys(store, owner, record)  # refuses foreign keys before anything changes
+    keys = object_keys(store, owner, record)  # refuses foreign keys before anything changes
     trail.before(AuditEvent.about(AuditAction.DELETE, record, objects=len(keys), size_bytes=record.size_bytes))
     server.mark_failed(record.id, DELETING)
     try:
@@ -381,7 +386,7 @@ def _check_may_delete(repo: Repository, record: FileRecord) -> None:
                  caller_id=repo.user_id)
 
 
-def _same_user(repo: Repository, server: ServerRecords) -> str:
+def same_user(repo: Repository, server: ServerRecords) -> str:
     """The one user both act for (they are built from the same session); anything else is refused."""
     if repo.user_id != server.user_id:
         raise AccessDenied("These records belong to another session; sign in again.")
@@ -445,7 +450,7 @@ def reanalysis_task(store: ObjectStore, repo: Repository, server: ServerRecords,
     Run it with :class:`lib.checks.CheckPool` (the app) or :func:`lib.checks.run.run_task` (a script), then
     :func:`save_reanalysis`.
     """
-    _same_user(repo, server)  # refused before anything is signed or run
+    same_user(repo, server)  # refused before anything is signed or run
     record = repo.get(record_id)  # a row the session may see (NotFound for anyone else's id)
     return analysis_task_for(store, record_space(repo.user_id, record), record, method=method, band=band,
                              parent=parent)
@@ -477,7 +482,7 @@ def save_reanalysis(repo: Repository, server: ServerRecords, record_id: str, tas
     an audit entry (if it cannot be written, the previous analysis is put back); a failed one is raised, phrased
     for the user."""
     shutil.rmtree(task.workdir, ignore_errors=True)
-    _same_user(repo, server)
+    same_user(repo, server)
     if outcome.analysis is None:
         raise AnalysisError(outcome.message or UNEXPECTED_CHECK)
     try:

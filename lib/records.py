@@ -29,6 +29,17 @@ class Status(StrEnum):
     FAILED = "failed"
 
 
+class Consent(StrEnum):
+    """What the participants agreed to for a recording (``sql/009_consent.sql``; the rules: ``lib/consent.py``)."""
+
+    INTERNAL = "internal"
+    """The lab's own use only: no share link beyond the study's members. Every recording starts here."""
+    SHAREABLE = "shareable"
+    """Also sharing with collaborators: share links may be made."""
+    WITHDRAWN = "withdrawn"
+    """Withdrawn: the recording is being erased; a row says so only until its erasure finishes."""
+
+
 @dataclass(frozen=True)
 class ResearchFields:
     subject_id: str = ""
@@ -93,11 +104,35 @@ class FileRecord:
     """Bytes the ground truth takes in storage (with a BIDS sidecar), counted in usage."""
     study_id: str | None = None
     """The study the recording belongs to; None: its uploader's personal space."""
+    consent: Consent = Consent.INTERNAL
+    consent_date: date | None = None
+    """The date of the consent the recording is held under (the signed form's); None: not recorded."""
 
     @property
     def playback_key(self) -> str:
         """What a browser should play: the H.264 preview if there is one."""
         return self.preview_key or self.s3_key
+
+
+class ErasureReason(StrEnum):
+    """Why a recording was erased (a tombstone says which)."""
+
+    WITHDRAWN = "withdrawn"
+    """Its participant withdrew consent."""
+    RETENTION = "retention"
+    """Its study's retention period ran out and an owner confirmed the erasure."""
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """What is kept of an erased recording: ids and dates, no personal data (the subject id is the lab's code)."""
+
+    id: str
+    study_id: str | None
+    subject_id: str
+    reason: ErasureReason
+    erased_at: datetime
+    erased_by: str
 
 
 @dataclass(frozen=True)

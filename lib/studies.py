@@ -160,7 +160,8 @@ class RecordRights:
 
 
 def record_rights(study_id: str | None, role: Role | None, *, uploader_id: str, caller_id: str) -> RecordRights:
-    """The caller's rights on a recording: everything in their personal space; by role in a study."""
+    """The caller's rights on a recording: everything in their personal space; by role in a study. (Changing its
+    consent and withdrawing it go with ``delete``: lib.consent.)"""
     if study_id is None:
         return RecordRights(edit_research=True, share=True, delete=True, manage_files=True)
     uploader = uploader_id == caller_id

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from components import export_dialog, files_actions, files_table
+from components import consent_view, export_dialog, files_actions, files_table
 from components.context import UserContext, user_context
 from components.feedback import show_notice, user_errors
 from components.files_detail import render_detail
@@ -34,7 +34,7 @@ def render() -> None:
     if not page.records:
         st.info("No recordings match these filters." if _filtered(filters) else
                 "No recordings yet. Upload some on the Upload page.", icon=":material/video_library:")
-        files_actions.render_delete_dialog()
+        _below_the_list(ctx, study)
         return
     selected = files_table.render_table(page, store=ctx.services.store, repo=ctx.repo)
     files_table.render_pager(page)
@@ -44,8 +44,16 @@ def render() -> None:
         with user_errors("Opening the recording"):
             record = ctx.repo.get(selected[0].id)  # fresh: the row may have changed since listing
             render_detail(record, ctx, _rights(record, study, ctx.user_id))
-    files_actions.render_delete_dialog()
+    _below_the_list(ctx, study)
     export_dialog.render_export_dialog()
+
+
+def _below_the_list(ctx: UserContext, study: Study | None) -> None:
+    """The personal space's erased recordings, and the confirmation dialogs still waiting for an answer."""
+    if study is None:
+        consent_view.render_personal_erasures(ctx)
+    files_actions.render_delete_dialog()
+    consent_view.render_withdraw_dialog()
 
 
 def _rights(record: FileRecord, study: Study | None, user_id: str) -> RecordRights:

@@ -29,7 +29,7 @@ create table if not exists public.audit_log (
   subject_id     text not null default '',
   action         text not null check (action in ('view', 'download', 'share', 'edit_research', 'upload',
                                                  'reanalyse', 'delete', 'export', 'member_add',
-                                                 'member_remove', 'member_role')),
+                                                 'member_remove', 'member_role', 'erase')),
   detail         jsonb not null default '{}'::jsonb check (jsonb_typeof(detail) = 'object'),
   client_address text not null default ''
 );

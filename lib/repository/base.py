@@ -29,6 +29,8 @@ from lib.keys import Owner, Space, check_record_key, sanitize_filename
 from lib.records import (
     MAX_PAGE_SIZE,
     SORT_COLUMNS,
+    Consent,
+    ErasureReason,
     FileRecord,
     GroundTruthFile,
     ListQuery,
@@ -36,6 +38,7 @@ from lib.records import (
     RecordPage,
     ResearchFields,
     Status,
+    Tombstone,
     UsageSummary,
     VideoProperties,
 )
@@ -74,6 +77,16 @@ class Repository(Protocol):
     def list(self, query: ListQuery) -> RecordPage: ...
     def find_ready_by_sha256(self, sha256: str, study_id: str | None = None) -> FileRecord | None: ...
     def update_research(self, record_id: str, research: ResearchFields) -> FileRecord: ...
+    def set_consent(self, record_id: str, consent: Consent, consent_date: date | None) -> FileRecord:
+        """Set a recording's consent (internal or shareable) and its date: its uploader or a study owner only
+        (lib.consent says who; withdrawing is lib.erasure's)."""
+        ...
+    def tombstones(self, study_id: str | None) -> list[Tombstone]:
+        """The erased recordings of a study (its owners), or of the caller's personal space (None)."""
+        ...
+    def set_retention(self, study_id: str, days: int | None) -> Study:
+        """A study's retention period in days (None: keep recordings until deleted); owners only."""
+        ...
     def usage(self) -> UsageSummary: ...
     def iter_all(self, statuses: tuple[Status, ...] = ()) -> Iterator[FileRecord]: ...
     def rows_of(self, user_id: str) -> Repository | None: ...
@@ -120,6 +133,13 @@ class ServerRecords(Protocol):
     def set_analysis(self, record_id: str, analysis: dict[str, Any] | None) -> FileRecord: ...
     def set_ground_truth(self, record_id: str, attached: GroundTruthFile | None) -> FileRecord: ...
     def delete(self, record_id: str) -> None: ...
+    def mark_withdrawn(self, record_id: str, reason: str) -> FileRecord:
+        """The erasure's first step: consent withdrawn (final), status failed with ``reason``."""
+        ...
+    def erase(self, record_id: str, reason: ErasureReason) -> Tombstone:
+        """The erasure's last step, once the bucket holds nothing of it: delete the (withdrawn) row and write its
+        tombstone, in one transaction. The uploader or a study owner only."""
+        ...
     def rows_of(self, user_id: str) -> ServerRecords | None: ...
 
 
@@ -226,6 +246,31 @@ def check_delete(study_id: str | None, role: Role | None, *, uploader_id: str, c
     raise not_found()
 
 
+def check_erasable(record: FileRecord, role: Role | None, caller_id: str) -> None:
+    """What erase() checks in both stores: the row was marked withdrawn first, and the caller may erase it."""
+    if record.consent is not Consent.WITHDRAWN:
+        raise ValidationError("Mark the recording withdrawn (and empty its storage) before erasing it.")
+    check_delete(record.study_id, role, uploader_id=record.user_id, caller_id=caller_id)
+
+
+MSG_RETENTION = "A retention period is a whole number of days, at least 1 (or none)."
+"""A retention period that is not one (``sql/005_studies.sql`` checks retention_days > 0)."""
+
+
+def retention_days(days: int | None) -> int | None:
+    """A study's retention period as stored (``sql/005_studies.sql`` checks the same), or ValidationError."""
+    if days is None:
+        return None
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        raise ValidationError(MSG_RETENTION)
+    return days
+
+
+def consent_date_value(consent_date: date | None) -> str | None:
+    """The consent date as both stores take it (ISO ``YYYY-MM-DD``)."""
+    return None if consent_date is None else consent_date.isoformat()
+
+
 def check_query(query: ListQuery) -> None:
     if query.sort not in SORT_COLUMNS:
         raise ValidationError(f"Cannot sort by {query.sort!r}.")
@@ -302,7 +347,21 @@ def record_from_row(row: Mapping[str, Any]) -> FileRecord:
         created_at=_parse_time(row["created_at"]), updated_at=_parse_time(row["updated_at"]),
         ground_truth_name=row.get("ground_truth_name"), ground_truth_bytes=int(row.get("ground_truth_bytes") or 0),
         study_id=None if row.get("study_id") is None else str(row["study_id"]),
+        consent=Consent(row.get("consent") or Consent.INTERNAL.value),
+        consent_date=_parse_date(row.get("consent_date")),
     )
+
+
+def _parse_date(value: str | date | None) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def tombstone_from_row(row: Mapping[str, Any]) -> Tombstone:
+    return Tombstone(id=str(row["id"]), study_id=None if row.get("study_id") is None else str(row["study_id"]),
+                     subject_id=row.get("subject_id") or "", reason=ErasureReason(row["reason"]),
+                     erased_at=_parse_time(row["erased_at"]), erased_by=str(row["erased_by"]))
 
 
 def study_from_row(row: Mapping[str, Any], role: str) -> Study:
@@ -377,6 +436,13 @@ class FactUpdates:
 
     def set_analysis(self, record_id: str, analysis: dict[str, Any] | None) -> FileRecord:
         return self._update(record_id, {"analysis": analysis})
+
+    def mark_withdrawn(self, record_id: str, reason: str) -> FileRecord:
+        """Consent withdrawn (final: the database keeps it so), status failed: from now on nothing plays, shares
+        or counts it; the uploader's row, or any row of a study the user owns (lib.erasure checked the rule)."""
+        return self._update_uploaded_or_owned(record_id, {
+            "consent": Consent.WITHDRAWN.value, "status": Status.FAILED.value,
+            "error": storable_text(reason)[:MAX_ERROR_CHARS]})
 
     def set_ground_truth(self, record_id: str, attached: GroundTruthFile | None) -> FileRecord:
         """Point the row at its ground-truth file (None: it has none), with the name and bytes usage counts."""

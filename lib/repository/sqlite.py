@@ -16,10 +16,11 @@ import json
 import sqlite3
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from lib.consent import MSG_ALREADY_WITHDRAWN, check_consent_change
 from lib.errors import (
     AccessDenied,
     KeyOwnershipError,
@@ -32,11 +33,14 @@ from lib.errors import (
 from lib.keys import check_record_key
 from lib.records import (
     SEARCH_COLUMNS,
+    Consent,
+    ErasureReason,
     FileRecord,
     ListQuery,
     NewRecord,
     RecordPage,
     Status,
+    Tombstone,
     UsageBucket,
     UsageSummary,
     daily_history_start,
@@ -48,7 +52,9 @@ from lib.repository.base import (
     FactUpdates,
     ResearchUpdates,
     check_delete,
+    check_erasable,
     check_query,
+    consent_date_value,
     day_start,
     existing_record_id,
     existing_study_id,
@@ -62,9 +68,11 @@ from lib.repository.base import (
     quota_exceeded,
     record_from_row,
     require_member,
+    retention_days,
     storable_text,
     study_from_row,
     study_quota_exceeded,
+    tombstone_from_row,
     uploader_usage_from_row,
 )
 from lib.studies import (
@@ -161,6 +169,8 @@ create table if not exists user_files (
   notes            text not null default '',
   tags             text not null default '[]',
   analysis         text,
+  consent          text not null default 'internal' check (consent in ('internal', 'shareable', 'withdrawn')),
+  consent_date     text,
   created_at       text not null,
   updated_at       text not null,
   check (recording_key_ok(s3_key, user_id, study_id, id, 'original')
@@ -185,6 +195,30 @@ begin
   select raise(abort, 'a recording cannot move to another study or space');
 end;
 create index if not exists user_files_study_created_idx on user_files (study_id, created_at desc);
+-- sql/009_consent.sql: withdrawal is final; tombstones are never changed or removed.
+create trigger if not exists user_files_withdrawal_final
+  before update of consent on user_files
+  when old.consent = 'withdrawn' and new.consent <> 'withdrawn'
+begin
+  select raise(abort, 'withdrawal_final');
+end;
+create table if not exists recording_tombstones (
+  id          text primary key,
+  study_id    text,
+  subject_id  text not null default '',
+  reason      text not null check (reason in ('withdrawn', 'retention')),
+  erased_at   text not null,
+  erased_by   text not null
+);
+create index if not exists recording_tombstones_study_idx on recording_tombstones (study_id, erased_at desc);
+create trigger if not exists recording_tombstones_fixed_update before update on recording_tombstones
+begin
+  select raise(abort, 'a tombstone is never changed or removed');
+end;
+create trigger if not exists recording_tombstones_fixed_delete before delete on recording_tombstones
+begin
+  select raise(abort, 'a tombstone is never changed or removed');
+end;
 create trigger if not exists user_files_reservation_holds
   before update of size_bytes on user_files
   when new.size_bytes > old.size_bytes
@@ -429,6 +463,22 @@ class SqliteServerRecords(FactUpdates, _SqliteStore):
         check_delete(study_id, role, uploader_id=rows[0]["user_id"], caller_id=self.user_id)
         self._query("delete from user_files where id = ?", (record_id,))
 
+    def erase(self, record_id: str, reason: ErasureReason) -> Tombstone:
+        """Delete the withdrawn row and write its tombstone in one transaction (sql/009's erase_recording)."""
+        rows = self._query("select * from user_files where id = ?", (existing_record_id(record_id),))
+        if not rows:
+            raise not_found()
+        record = self._row(rows[0])
+        check_erasable(record, None if record.study_id is None else self._role_in(record.study_id), self.user_id)
+        erased_at = iso(datetime.now(UTC))
+        self._write(("insert into recording_tombstones (id, study_id, subject_id, reason, erased_at, erased_by) "
+                     "values (?, ?, ?, ?, ?, ?)", (record.id, record.study_id, record.research.subject_id,
+                                                   ErasureReason(reason).value, erased_at, self.user_id)),
+                    ("delete from user_files where id = ?", (record.id,)))
+        return Tombstone(id=record.id, study_id=record.study_id, subject_id=record.research.subject_id,
+                         reason=ErasureReason(reason), erased_at=datetime.fromisoformat(erased_at),
+                         erased_by=self.user_id)
+
 
 class SqliteRepository(ResearchUpdates, _SqliteStore):
     """Demo-mode metadata as the signed-in user: reads and research fields, limited to their rows."""
@@ -441,6 +491,32 @@ class SqliteRepository(ResearchUpdates, _SqliteStore):
         if set(values) - set(RESEARCH_COLUMNS):  # the column grants' mirror
             raise MetadataError("Only research fields can be changed here.")
         return self._set(record_id, values, self._visible(Role.MEMBER))
+
+    def set_consent(self, record_id: str, consent: Consent, consent_date: date | None) -> FileRecord:
+        """sql/009's set_consent(): the uploader or a study owner sets internal or shareable, and its date."""
+        record = self.get(record_id)
+        check_consent_change(record, consent, None if record.study_id is None else self._role_in(record.study_id),
+                             self.user_id)
+        return self._set(record.id, {"consent": Consent(consent).value,
+                                     "consent_date": consent_date_value(consent_date)}, ("1 = 1", ()))
+
+    def tombstones(self, study_id: str | None) -> list[Tombstone]:
+        """sql/009's policy as a query: a study's for its owners (NotFound for anyone else), the personal space's
+        for the person who erased there."""
+        if study_id is None:
+            rows = self._query("select * from recording_tombstones where study_id is null and erased_by = ? "
+                               "order by erased_at desc", (self.user_id,))
+        else:
+            require_member(self._role_in(study_id), Action.MANAGE_MEMBERS)
+            rows = self._query("select * from recording_tombstones where study_id = ? order by erased_at desc",
+                               (existing_study_id(study_id),))
+        return [tombstone_from_row(dict(r)) for r in rows]
+
+    def set_retention(self, study_id: str, days: int | None) -> Study:
+        require_member(self._role_in(study_id), Action.MANAGE_MEMBERS)
+        self._query("update studies set retention_days = ? where id = ?",
+                    (retention_days(days), existing_study_id(study_id)))
+        return self.study(study_id)
 
     def get(self, record_id: str) -> FileRecord:
         where, params = self._visible(Role.VIEWER)
@@ -698,6 +774,8 @@ def _sqlite_integrity_error(exc: sqlite3.IntegrityError) -> PulseVaultError:
         return MetadataError("That recording already exists.")
     if "CHECK" in text and "recording_key_ok" in text:
         return KeyOwnershipError("That storage key does not belong to your account.")
+    if "withdrawal_final" in text:
+        return ValidationError(MSG_ALREADY_WITHDRAWN)
     if "last_owner" in text:
         return ValidationError(MSG_LAST_OWNER)
     if "not_member" in text:

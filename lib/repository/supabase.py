@@ -13,13 +13,14 @@ write, since that role is not limited by row-level security.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
 from postgrest import SyncPostgrestClient
 from postgrest.exceptions import APIError
 
+from lib.consent import MSG_ALREADY_WITHDRAWN, MSG_CONSENT_NOT_ALLOWED, MSG_WITHDRAW_BY_ERASURE
 from lib.errors import (
     AccessDenied,
     KeyOwnershipError,
@@ -31,11 +32,14 @@ from lib.errors import (
 )
 from lib.records import (
     SEARCH_COLUMNS,
+    Consent,
+    ErasureReason,
     FileRecord,
     ListQuery,
     NewRecord,
     RecordPage,
     Status,
+    Tombstone,
     UsageBucket,
     UsageSummary,
     daily_history_start,
@@ -47,7 +51,9 @@ from lib.repository.base import (
     FactUpdates,
     ResearchUpdates,
     check_delete,
+    check_erasable,
     check_query,
+    consent_date_value,
     day_start,
     existing_record_id,
     existing_study_id,
@@ -62,9 +68,11 @@ from lib.repository.base import (
     quota_figures,
     record_from_row,
     require_member,
+    retention_days,
     storable_text,
     study_from_row,
     study_quota_exceeded,
+    tombstone_from_row,
     uploader_usage_from_row,
 )
 from lib.settings import SupabaseSettings
@@ -89,6 +97,7 @@ from lib.studies import (
 )
 
 TABLE = "user_files"
+TOMBSTONES = "recording_tombstones"
 STUDIES = "studies"
 MEMBERS = "study_members"
 RESERVE_FUNCTION = "reserve_upload_in_space"
@@ -210,6 +219,21 @@ class SupabaseServerRecords(FactUpdates, PostgrestRows):
         if not self._rows(self._client.from_(TABLE).delete().eq("id", record_id)):
             raise not_found()
 
+    def erase(self, record_id: str, reason: ErasureReason) -> Tombstone:
+        """Delete the withdrawn row and write its tombstone in one transaction (``erase_recording``, which checks
+        the same rule again in the database)."""
+        record_id = existing_record_id(record_id)
+        found = self._rows(self._client.from_(TABLE).select("*").eq("id", record_id))
+        if not found:
+            raise not_found()
+        record = record_from_row(found[0])
+        check_erasable(record, None if record.study_id is None else self._role_in(record.study_id), self.user_id)
+        stone = self._run(self._client.rpc("erase_recording", {
+            "p_record": record_id, "p_erased_by": self.user_id, "p_reason": ErasureReason(reason).value})).data
+        if not stone:
+            raise MetadataError("The recording's erasure was not recorded; withdraw it again.")
+        return tombstone_from_row(stone)
+
 
 class SupabaseRepository(ResearchUpdates, PostgrestRows):
     """Metadata in Supabase's ``public.user_files``, queried as the signed-in user.
@@ -236,6 +260,38 @@ class SupabaseRepository(ResearchUpdates, PostgrestRows):
         if not rows:
             raise not_found()
         return record_from_row(rows[0])
+
+    def set_consent(self, record_id: str, consent: Consent, consent_date: date | None) -> FileRecord:
+        """``set_consent()`` (sql/009_consent.sql) decides who may, as the caller; refusals in words."""
+        try:
+            row = self._client.rpc("set_consent", {
+                "p_record": existing_record_id(record_id), "p_consent": Consent(consent).value,
+                "p_consent_date": consent_date_value(consent_date)}).execute().data
+        except APIError as exc:
+            raise _consent_refusal(exc) from exc
+        except Exception as exc:
+            raise _translate_supabase_error(exc) from exc
+        if not row:
+            raise not_found()
+        return record_from_row(row)
+
+    def tombstones(self, study_id: str | None) -> list[Tombstone]:
+        """Row-level security shows a study's to its owners, a personal space's to its owner."""
+        builder = self._client.table(TOMBSTONES).select("*")
+        if study_id is None:
+            builder = builder.is_("study_id", "null").eq("erased_by", self.user_id)
+        else:
+            require_member(self.study(study_id).role, Action.MANAGE_MEMBERS)
+            builder = builder.eq("study_id", existing_study_id(study_id))
+        return [tombstone_from_row(r) for r in self._rows(builder.order("erased_at", desc=True))]
+
+    def set_retention(self, study_id: str, days: int | None) -> Study:
+        require_member(self.study(study_id).role, Action.MANAGE_MEMBERS)
+        rows = self._rows(self._client.table(STUDIES).update({"retention_days": retention_days(days)})
+                          .eq("id", existing_study_id(study_id)))
+        if not rows:
+            raise NotFound(MSG_STUDY_NOT_FOUND)
+        return self.study(study_id)
 
     def get(self, record_id: str) -> FileRecord:
         rows = self._rows(self._client.table(TABLE).select("*").eq("id", existing_record_id(record_id)).limit(1))
@@ -425,6 +481,14 @@ def _study_refusal(exc: APIError, email: str) -> Exception:
     if exc.hint == "not_owner":
         return AccessDenied("Only a study's owners add members.")
     return _translate_supabase_error(exc)
+
+
+def _consent_refusal(exc: APIError) -> Exception:
+    """sql/009_consent.sql's refusals (by hint) in words; anything else as any metadata failure."""
+    messages: dict[str, Exception] = {
+        "not_found": not_found(), "not_allowed": AccessDenied(MSG_CONSENT_NOT_ALLOWED),
+        "withdrawn": ValidationError(MSG_ALREADY_WITHDRAWN), "bad_state": ValidationError(MSG_WITHDRAW_BY_ERASURE)}
+    return messages.get(str(exc.hint), _translate_supabase_error(exc))
 
 
 def _buckets(items: Any) -> tuple[UsageBucket, ...]:

@@ -294,7 +294,9 @@ def searchable(account: Account, tmp_path_factory: pytest.TempPathFactory) -> Ac
 
 
 def listed(at: AppTest) -> list[str]:
-    return list(at.dataframe[0].value["name"]) if at.dataframe else []
+    """The listed recordings' names (the list is the table with a name column; erased recordings' has none)."""
+    tables = [d.value for d in at.dataframe if "name" in d.value.columns]
+    return list(tables[0]["name"]) if tables else []
 
 
 MARKDOWN_NAME = "![x](https://evil.example/x.png) **bold** <img src=x> $x$ [link](https://evil.example).avi"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,10 +22,20 @@ from streamlit.testing.v1 import AppTest
 from components import state_keys
 from components.text import literal
 from lib import demo, pipeline, uploads
+from lib.erasure import WITHDRAWING
 from lib.errors import NotFound
-from lib.keys import record_keys
+from lib.keys import record_folder, record_keys
 from lib.pipeline import Backends
-from lib.records import FileRecord, ListQuery, NewRecord, ResearchFields, Status, VideoProperties
+from lib.records import (
+    Consent,
+    ErasureReason,
+    FileRecord,
+    ListQuery,
+    NewRecord,
+    ResearchFields,
+    Status,
+    VideoProperties,
+)
 from lib.repository import SqliteRepository, SqliteServerRecords
 from lib.settings import Settings
 from lib.storage import ObjectStore
@@ -115,9 +125,9 @@ def run(at: AppTest) -> AppTest:
 
 
 def names(at: AppTest) -> list[str]:
-    if not at.dataframe:
-        return []
-    return list(at.dataframe[0].value["name"])
+    """The listed recordings' names (the list is the table with a name column; the erased ones have none)."""
+    listed = [d.value for d in at.dataframe if "name" in d.value.columns]
+    return list(listed[0]["name"]) if listed else []
 
 
 def select(at: AppTest, *rows: int) -> AppTest:
@@ -294,14 +304,59 @@ def test_delete_asks_first_and_cancel_keeps_the_recording(at: AppTest, token: st
     assert not s3().list_objects_v2(Bucket=backends().s3.bucket, Prefix=record.s3_key).get("KeyCount", 0)
 
 
-def test_share_link_uses_the_picked_expiry(at: AppTest, token: str) -> None:
+def test_share_link_needs_shareable_consent_and_uses_the_picked_expiry(at: AppTest, token: str) -> None:
     record = add(f"{token} share.avi")
     select(search(at, token), 0)
+    assert any("internal use only" in c.value for c in at.caption)
+    click(at, "Create link")  # not hidden: the library refuses it, in words
+    assert any("held for internal use only, so no share link is made" in e.value for e in at.error)
+    assert not at.code
+    at.selectbox(key=state_keys.files_record("consent_state", record.id)).set_value(Consent.SHAREABLE)
+    at.date_input(key=state_keys.files_record("consent_date", record.id)).set_value(date(2024, 5, 2))
+    click(at, "Save consent")
+    saved = demo_repo().get(record.id)
+    assert (saved.consent, saved.consent_date) == (Consent.SHAREABLE, date(2024, 5, 2))
+    assert any("Consent of" in s.value for s in at.success)
     at.select_slider(key=f"pv_user_files_share_expiry_{record.id}").set_value(60)
     click(at, "Create link")
     url = at.code[0].value
     assert parse_qs(urlsplit(url).query)["X-Amz-Expires"] == ["60"]
     assert any("until" in c.value and "UTC" in c.value for c in at.caption)
+
+
+def _under(record: FileRecord) -> list[str]:
+    listed = s3().list_objects_v2(Bucket=backends().s3.bucket, Prefix=record_folder(record.s3_key))
+    return [o["Key"] for o in listed.get("Contents", [])]
+
+
+def test_withdraw_erases_the_recording_after_a_confirmation_and_keeps_a_tombstone(at: AppTest, token: str) -> None:
+    record = add(f"{token} withdraw.avi", objects=True, research=ResearchFields(subject_id=f"{token}-S12"))
+    assert len(_under(record)) == 3
+    select(search(at, token), 0)
+    click(at, "Withdraw consent and erase…")
+    assert any("cannot be undone" in m.value for m in at.markdown)
+    click(at, "Cancel", key=state_keys.FILES_WITHDRAW_CANCEL)
+    assert not gone(record) and len(_under(record)) == 3
+    click(at, "Withdraw consent and erase…")
+    click(at, "Withdraw and erase", key=state_keys.FILES_WITHDRAW_CONFIRM)
+    assert gone(record) and _under(record) == [] and names(at) == []
+    assert any("is erased: nothing of it is left in storage" in s.value for s in at.success)
+    [stone] = [t for t in demo_repo().tombstones(None) if t.id == record.id]
+    assert (stone.subject_id, stone.reason) == (f"{token}-S12", ErasureReason.WITHDRAWN)
+    search(at, f"{token}-nothing")  # the erased recordings' expander is drawn below the list, matches or not
+    erased = next(d.value for d in at.dataframe if "Why" in d.value.columns)
+    assert f"{token}-S12" in list(erased["Subject"])
+
+
+def test_an_unfinished_withdrawal_says_so_and_finishes_with_withdraw_again(at: AppTest, token: str) -> None:
+    record = add(f"{token} half.avi", objects=True)
+    demo_server().mark_withdrawn(record.id, WITHDRAWING)  # as an erasure interrupted before the bucket emptied
+    select(search(at, token), 0)
+    assert any("erasure did not finish" in e.value for e in at.error)
+    assert not [b for b in at.button if b.label in ("Discard", "Create link")]
+    click(at, "Withdraw again")
+    click(at, "Withdraw and erase", key=state_keys.FILES_WITHDRAW_CONFIRM)
+    assert gone(record) and _under(record) == []
 
 
 def test_failed_upload_can_be_discarded(at: AppTest, token: str) -> None:

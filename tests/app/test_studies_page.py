@@ -3,11 +3,14 @@ member; what a viewer and an outsider see; refusals as clear messages."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import sqlite3
+from datetime import UTC, datetime, timedelta
 
+import boto3
 from streamlit.testing.v1 import AppTest
 
 from components import state_keys
+from lib import demo
 from lib.auth import DemoAuth
 from lib.demo import start_demo
 from lib.keys import new_record_id, record_keys
@@ -236,6 +239,74 @@ def test_my_files_shows_a_studys_recordings_with_each_roles_actions_only() -> No
 
     personal = signed_in_app("pages/files.py", email=member_email, password=member_password)
     assert "rest-1.mp4" not in " ".join(str(v) for d in personal.dataframe for v in d.value.get("name", []))
+
+
+def _aged_study_recording(db, member_id: str, study_id: str, days: int, subject: str) -> tuple[str, str]:
+    """A ready study recording uploaded ``days`` ago, with its objects in the demo bucket: (id, key prefix)."""
+    record_id = new_record_id()
+    uploaded = datetime.now(UTC) - timedelta(days=days)
+    keys = record_keys(member_id, record_id, "mp4", uploaded, study_id)
+    backends = demo._running
+    assert backends is not None
+    client = boto3.client("s3", endpoint_url=backends.s3.endpoint_url, region_name=backends.s3.region,
+                          aws_access_key_id=backends.s3.access_key_id,
+                          aws_secret_access_key=backends.s3.secret_access_key)
+    for key in (keys.original, keys.thumbnail):
+        client.put_object(Bucket=backends.s3.bucket, Key=key, Body=b"bytes")
+    server = SqliteServerRecords(db, member_id)
+    server.reserve(NewRecord(id=record_id, s3_key=keys.original, bucket=backends.s3.bucket,
+                             original_name=f"{subject}.mp4", content_type="video/mp4", size_bytes=5,
+                             study_id=study_id, research=ResearchFields(subject_id=subject)), QUOTA)
+    server.mark_ready(record_id, size_bytes=5, sha256=None, video=None, thumbnail_key=keys.thumbnail,
+                      preview_key=None)
+    with sqlite3.connect(db) as conn:
+        conn.execute("update user_files set created_at = ? where id = ?",
+                     (uploaded.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), record_id))
+    left = client.list_objects_v2(Bucket=backends.s3.bucket, Prefix=keys.prefix)
+    assert left.get("KeyCount") == 2
+    return record_id, keys.prefix
+
+
+def _frame_with(at: AppTest, *columns: str):
+    return next(d.value for d in at.dataframe if list(d.value.columns) == list(columns))
+
+
+def test_an_owner_sets_a_retention_period_and_erases_what_is_past_it_in_one_step() -> None:
+    db = start_demo([]).db_path
+    owner_email, owner_password, owner_id = new_demo_account()
+    member_email, member_password, member_id = new_demo_account()
+    owner = SqliteRepository(db, owner_id)
+    study = owner.create_study("Retention trial")
+    owner.add_member(study.id, member_email, Role.MEMBER)
+    old_id, old_prefix = _aged_study_recording(db, member_id, study.id, 40, "S-old")
+    recent_id, _ = _aged_study_recording(db, member_id, study.id, 3, "S-recent")
+
+    at = _studies_page(owner_email, owner_password)
+    assert "No recording of this study has been erased" in " ".join(c.value for c in at.caption)
+    _in_form(at, "number_input", state_keys.STUDIES_RETENTION)[0].set_value(30)
+    at = _submit(at, state_keys.STUDIES_RETENTION, "Save retention period")
+    assert "1 recording is past the retention period (30 days)" in _texts(at)
+    assert list(_frame_with(at, "Name", "Subject", "Status", "Uploaded")["Name"]) == ["S-old.mp4"]
+
+    at = _submit(at, state_keys.STUDIES_ERASE_EXPIRED, "Erase recordings past retention")
+    assert "Tick the box" in _texts(at)
+    _in_form(at, "checkbox", state_keys.STUDIES_ERASE_EXPIRED)[0].check()
+    at = _submit(at, state_keys.STUDIES_ERASE_EXPIRED, "Erase recordings past retention")
+    assert "Erased 1 recording; a tombstone keeps each." in _texts(at)
+    assert [r.id for r in owner.list(ListQuery(study_id=study.id)).records] == [recent_id]
+    stones = _frame_with(at, "Record id", "Subject", "Why", "Erased", "By")
+    assert (list(stones["Record id"]), list(stones["Subject"]), list(stones["Why"]), list(stones["By"])) == (
+        [old_id], ["S-old"], ["retention"], [owner_email])
+    backends = demo._running
+    assert backends is not None
+    client = boto3.client("s3", endpoint_url=backends.s3.endpoint_url, region_name=backends.s3.region,
+                          aws_access_key_id=backends.s3.access_key_id,
+                          aws_secret_access_key=backends.s3.secret_access_key)
+    assert not client.list_objects_v2(Bucket=backends.s3.bucket, Prefix=old_prefix).get("KeyCount")
+
+    member = _studies_page(member_email, member_password)  # not an owner: no retention section at all
+    assert not _in_form(member, "number_input", state_keys.STUDIES_RETENTION)
+    assert "Retention and erasures" not in " ".join(h.value for h in member.subheader)
 
 
 def test_an_invited_address_joins_the_study_when_it_signs_up() -> None:

@@ -34,7 +34,7 @@ from lib.errors import (
 )
 from lib.keys import MAX_FILENAME_LENGTH, user_prefix
 from lib.pipeline import Backends
-from lib.records import ListQuery, ResearchFields, Status
+from lib.records import Consent, ListQuery, ResearchFields, Status
 from lib.repository import Repository, ServerRecords
 from lib.settings import MAX_PRESIGN_EXPIRY_S, MIB, MIN_PRESIGN_EXPIRY_S, Settings
 from lib.storage import ObjectStore
@@ -309,7 +309,8 @@ def test_nul_in_search_is_ignored_alike_in_both_stores(searchable: World) -> Non
 
 @pytest.fixture
 def stored(world: World, clips):
-    return world.process(clips["mjpg"], "share me.avi")
+    record = world.process(clips["mjpg"], "share me.avi")
+    return world.repo.set_consent(record.id, Consent.SHAREABLE, None)
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from lib import library
 from lib.auth import DemoAuth
 from lib.demo import DEMO_BUCKET, DEMO_EMAIL, DEMO_PASSWORD, cors_configuration, start_demo
-from lib.records import NewRecord, ResearchFields
+from lib.records import Consent, NewRecord, ResearchFields
 from lib.repository import SqliteRepository, SqliteServerRecords
 from lib.services import build_services
 from lib.settings import MIN_PRESIGN_EXPIRY_S, Settings
@@ -97,6 +97,7 @@ def test_a_demo_share_link_stops_working_at_its_expiry(monkeypatch: pytest.Monke
                              content_type="video/x-msvideo", size_bytes=9, research=ResearchFields()),
                    services.settings.quota_bytes)
     server.mark_ready(record_id, size_bytes=9, sha256=None, video=None, thumbnail_key=None, preview_key=None)
+    repo.set_consent(record_id, Consent.SHAREABLE, None)
     # Signed as if 56 s ago, so the shortest link the page offers (60 s) has 4 s left.
     signed_at = datetime.datetime.now(datetime.UTC).replace(tzinfo=None) - datetime.timedelta(seconds=56)
     monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *a, **k: signed_at)

@@ -20,7 +20,7 @@ import requests
 
 from lib import library
 from lib.errors import StorageAccessDenied
-from lib.records import NewRecord, ResearchFields
+from lib.records import Consent, NewRecord, ResearchFields
 from lib.repository import SqliteRepository, SqliteServerRecords
 from lib.settings import MIB, MIN_PRESIGN_EXPIRY_S, S3Settings, Settings
 from lib.storage import MIN_PART_SIZE, ObjectStore
@@ -62,6 +62,7 @@ def test_a_share_link_works_until_its_expiry_and_is_refused_after(store: ObjectS
     server.reserve(NewRecord(id=RECORD, s3_key=KEY, bucket=store.bucket, original_name="s.avi",
                              content_type="video/x-msvideo", size_bytes=len(BODY), research=ResearchFields()), 10**9)
     server.mark_ready(RECORD, size_bytes=len(BODY), sha256=None, video=None, thumbnail_key=None, preview_key=None)
+    repo.set_consent(RECORD, Consent.SHAREABLE, None)
     signed_at = datetime.datetime.now(datetime.UTC).replace(tzinfo=None) - datetime.timedelta(seconds=55)
     monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *a, **k: signed_at)
     link = library.share_link(store, repo, RECORD, MIN_PRESIGN_EXPIRY_S, Settings(mode="cloud"), trail=trail_of(repo))

@@ -30,11 +30,12 @@ SQLITE_TYPE_OF = {
     "ARRAY": "text",  # text[] → a JSON list
     "jsonb": "text",  # JSON text
     "timestamp with time zone": "text",  # fixed-width ISO-8601 UTC, so text order is time order
+    "date": "text",  # ISO-8601 YYYY-MM-DD
 }
 """How each PostgreSQL column type of user_files is stored in SQLite."""
 
 
-TABLES = ("user_files", "studies", "study_members")
+TABLES = ("user_files", "studies", "study_members", "recording_tombstones")
 """The tables both stores hold."""
 
 

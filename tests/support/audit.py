@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from lib.audit import Actor, AuditEntry, AuditEvent, AuditFilter, AuditTrail
-from lib.repository import SqliteAuditLog, SqliteRepository
+from lib.repository import (
+    Repository,
+    ServerRecords,
+    SqliteAuditLog,
+    SqliteRepository,
+    SupabaseAuditLog,
+    SupabaseRepository,
+)
 
 TEST_ADDRESS = "192.0.2.10"
 """The client address a test session acts from (TEST-NET-1: never a real machine)."""
@@ -12,6 +21,22 @@ TEST_ADDRESS = "192.0.2.10"
 def trail_of(repo: SqliteRepository, email: str = "") -> AuditTrail:
     """The trail as ``repo``'s user writes it (demo mode: the same SQLite file)."""
     return AuditTrail(SqliteAuditLog(repo.db_path, repo.user_id), Actor(repo.user_id, email, TEST_ADDRESS))
+
+
+class HasRows(Protocol):
+    repo: Repository
+    server: ServerRecords
+
+
+def trail_for(rows: HasRows) -> AuditTrail:
+    """The trail as the user of ``rows`` (a repository and the server's records beside it) writes it, in either
+    mode: demo (SQLite beside the repository) or cloud (the server's client writes, the user's own reads)."""
+    repo = rows.repo
+    if isinstance(repo, SupabaseRepository):
+        log = SupabaseAuditLog(rows.server._client, repo._client, repo.user_id)
+        return AuditTrail(log, Actor(repo.user_id, "", TEST_ADDRESS))
+    assert isinstance(repo, SqliteRepository)
+    return trail_of(repo)
 
 
 class NoEntryExpected:

@@ -21,9 +21,10 @@ from lib.audit import (
     entries_csv,
     research_change,
 )
+from lib.erasure import withdraw
 from lib.errors import AccessDenied, AuditUnavailable, MetadataUnavailable, NotFound, ValidationError
 from lib.library import delete_records, download_url, edit_research, export_csv, playback_url, share_link
-from lib.records import ListQuery, ResearchFields
+from lib.records import Consent, ListQuery, ResearchFields
 from lib.repository import SqliteAuditLog
 from lib.studies import Role, add_member, change_role, remove_member
 from tests.support.audit import TEST_ADDRESS, trail_of
@@ -80,6 +81,7 @@ def test_entries_can_be_neither_changed_nor_deleted(lab, store):
 
 def test_a_studys_owners_read_its_trail_and_nobody_else(lab, store):
     record = _upload(lab["member"], lab.study)
+    lab["member"].repo.set_consent(record, Consent.SHAREABLE, None)
     playback_url(store, lab["viewer"].repo, record, trail=_trail(lab, "viewer"))
     assert [(e.action, e.record_id, e.client_address) for e in _study_entries(lab)] == [
         (AuditAction.VIEW, record, TEST_ADDRESS)]
@@ -134,6 +136,7 @@ def test_filters_by_recording_person_action_and_dates(lab, store):
 
 def test_the_csv_holds_every_filtered_entry_with_its_detail(lab, store):
     record = _upload(lab["member"], lab.study, subject_id="12")
+    lab["member"].repo.set_consent(record, Consent.SHAREABLE, None)  # internal ones are never shared
     share_link(store, lab["member"].repo, record, 600, SETTINGS, trail=_trail(lab, "member"))
     rows = list(csv.reader(io.StringIO(entries_csv(_study_entries(lab)).decode())))
     assert tuple(rows[0]) == CSV_COLUMNS
@@ -148,6 +151,7 @@ def test_the_csv_holds_every_filtered_entry_with_its_detail(lab, store):
 
 def test_links_write_view_download_and_share_with_its_expiry(lab, store):
     record = _upload(lab["member"], lab.study)
+    lab["member"].repo.set_consent(record, Consent.SHAREABLE, None)
     playback_url(store, lab["viewer"].repo, record, trail=_trail(lab, "viewer"))
     download_url(store, lab["viewer"].repo, record, trail=_trail(lab, "viewer"))
     link = share_link(store, lab["member"].repo, record, 600, SETTINGS, trail=_trail(lab, "member"))
@@ -215,6 +219,7 @@ def test_membership_changes_are_recorded(lab):
 
 def test_no_link_is_issued_when_its_entry_cannot_be_written(lab, store):
     record = _upload(lab["member"], lab.study)
+    lab["member"].repo.set_consent(record, Consent.SHAREABLE, None)
     for issue in (lambda t: playback_url(store, lab["viewer"].repo, record, trail=t),
                   lambda t: download_url(store, lab["viewer"].repo, record, trail=t),
                   lambda t: share_link(store, lab["member"].repo, record, 600, SETTINGS, trail=t),
@@ -249,3 +254,14 @@ def test_research_change_lists_only_what_changed():
     after = ResearchFields(subject_id="2", notes="n" * 5_000)
     assert research_change(before, after) == {"changed": {"subject_id": {"before": "1", "after": "2"}}}
 
+
+
+def test_an_erasure_is_recorded_before_it_starts_and_refused_without_its_entry(lab, store):
+    member = lab["member"]
+    record = _upload(member, lab.study, subject_id="12")
+    with pytest.raises(AuditUnavailable):
+        withdraw(store, member.repo, member.server, record, trail=_broken(lab, "member"))
+    assert member.repo.get(record).consent is Consent.INTERNAL  # nothing was changed
+    withdraw(store, member.repo, member.server, record, trail=_trail(lab, "member"))
+    [entry] = _study_entries(lab, actions=(AuditAction.ERASE,))
+    assert (entry.subject_id, entry.detail["reason"], entry.detail["name"]) == ("12", "withdrawn", "r.mp4")

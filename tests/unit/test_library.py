@@ -30,7 +30,16 @@ from lib.library import (
     thumbnail_urls,
 )
 from lib.pipeline import Step
-from lib.records import FileRecord, GroundTruthFile, ListQuery, NewRecord, ResearchFields, Status, VideoProperties
+from lib.records import (
+    Consent,
+    FileRecord,
+    GroundTruthFile,
+    ListQuery,
+    NewRecord,
+    ResearchFields,
+    Status,
+    VideoProperties,
+)
 from lib.repository import SqliteRepository, SqliteServerRecords
 from lib.rppg import AnalysisSummary
 from lib.storage import DeleteResult, ObjectStore
@@ -134,7 +143,9 @@ def test_unfinished_records_get_no_download_and_no_thumbnail(store, repo) -> Non
 
 @pytest.mark.parametrize(("asked", "given"), [(None, 900), (1, 60), (59, 60), (7_200, 7_200), (10**7, 86_400)])
 def test_share_link_expiry_is_clamped_to_the_bounds(store, repo, asked, given) -> None:
-    link = share_link(store, repo, add_record(repo).id, asked, SETTINGS, trail=trail_of(repo))
+    record = add_record(repo)
+    repo.set_consent(record.id, Consent.SHAREABLE, None)  # internal recordings are never shared (test_consent.py)
+    link = share_link(store, repo, record.id, asked, SETTINGS, trail=trail_of(repo))
     assert query(link.url)["X-Amz-Expires"] == str(given) == str(link.expires_s)
     assert query(link.url)["response-content-disposition"].startswith("attachment")
 

@@ -1,0 +1,58 @@
+"""Consent: the one home of its rules. Which state lets a recording be shared, who changes the state, and the
+words for each refusal. ``sql/009_consent.sql`` enforces the same on a user's token; the demo's SQLite store and
+the server's writes ask here. Erasing a withdrawn recording is ``lib.erasure``.
+
+Who changes a recording's consent (and who withdraws it): its uploader in a personal space; in a study an owner,
+or the uploader while still a member: :func:`lib.studies.may_delete`'s rule, so the people who may make the
+recording disappear are exactly those who may say what it is held under. Consent is not a research field any
+member edits: it is a statement about a participant's agreement, made by whoever holds it.
+"""
+
+from __future__ import annotations
+
+from lib.errors import AccessDenied, ValidationError
+from lib.records import Consent, FileRecord
+from lib.studies import Role, may_delete
+
+CONSENT_LABELS = {
+    Consent.INTERNAL: "Internal use only",
+    Consent.SHAREABLE: "Shareable with collaborators",
+    Consent.WITHDRAWN: "Withdrawn (being erased)",
+}
+"""How each state is named on screen."""
+SETTABLE = (Consent.INTERNAL, Consent.SHAREABLE)
+"""The states a person sets; withdrawn is reached only by withdrawing (which erases the recording)."""
+
+MSG_WITHDRAW_BY_ERASURE = "Withdrawing consent erases the recording: use Withdraw, not the consent setting."
+MSG_ALREADY_WITHDRAWN = ("This recording's consent was withdrawn and it is being erased; finish that with "
+                         "Withdraw again.")
+MSG_CONSENT_NOT_ALLOWED = "Only the recording's uploader or an owner of its study changes its consent."
+"""Both stores' refusal of a consent change by anyone else (sql/009's hint 'not_allowed')."""
+MSG_SHARE_INTERNAL = ("{name} is held for internal use only, so no share link is made. If its participants "
+                      "agreed to sharing with collaborators, its uploader or a study owner can set its consent to "
+                      "shareable in the recording's details.")
+MSG_SHARE_WITHDRAWN = "Consent for {name} was withdrawn: it is being erased and cannot be shared."
+
+
+def check_shareable(record: FileRecord) -> None:
+    """Refuse (AccessDenied, in words) a share link for a recording whose consent does not allow sharing."""
+    if record.consent is Consent.SHAREABLE:
+        return
+    template = MSG_SHARE_WITHDRAWN if record.consent is Consent.WITHDRAWN else MSG_SHARE_INTERNAL
+    raise AccessDenied(template.format(name=record.original_name))
+
+
+def may_manage_consent(record: FileRecord, role: Role | None, caller_id: str) -> bool:
+    """Whether the caller (``role`` theirs in the recording's study) changes its consent or withdraws it."""
+    return may_delete(record.study_id, role, uploader_id=record.user_id, caller_id=caller_id)
+
+
+def check_consent_change(record: FileRecord, consent: Consent, role: Role | None, caller_id: str) -> None:
+    """Refuse a consent change the caller may not make (``record`` is a row they can see), or to a state only
+    erasure sets."""
+    if Consent(consent) is Consent.WITHDRAWN:
+        raise ValidationError(MSG_WITHDRAW_BY_ERASURE)
+    if record.consent is Consent.WITHDRAWN:
+        raise ValidationError(MSG_ALREADY_WITHDRAWN)
+    if not may_manage_consent(record, role, caller_id):
+        raise AccessDenied(MSG_CONSENT_NOT_ALLOWED)
