@@ -13,31 +13,20 @@ from pathlib import Path
 
 import pytest
 
-from lib.auth import DemoAuth
 from lib.consent import check_shareable
 from lib.erasure import ErasureIncomplete, erase_past_retention, past_retention, withdraw
 from lib.errors import AccessDenied, MetadataError, NotFound, ValidationError
 from lib.keys import Owner, record_folder, record_keys
 from lib.library import delete_records, share_link
 from lib.records import Consent, ErasureReason, FileRecord, GroundTruthFile, NewRecord, ResearchFields
-from lib.repository import SqliteRepository, SqliteServerRecords
+from lib.repository import SqliteServerRecords
 from lib.storage import DeleteResult, ObjectStore
 from lib.studies import Role
 from tests.support.audit import trail_for, trail_of
+from tests.support.people import Person, demo_person
 from tests.support.unit_world import BUCKET, SETTINGS
 
 QUOTA = 10**12
-PASSWORD = "password-1234"
-
-
-@dataclass(frozen=True)
-class Person:
-    repo: SqliteRepository
-    server: SqliteServerRecords
-
-    @property
-    def id(self) -> str:
-        return self.repo.user_id
 
 
 @dataclass(frozen=True)
@@ -51,15 +40,10 @@ class Lab:
         return self.people[name]
 
 
-def _person(db: Path, email: str) -> Person:
-    user_id = DemoAuth(db).sign_up(email, PASSWORD).session.user_id
-    return Person(SqliteRepository(db, user_id), SqliteServerRecords(db, user_id))
-
-
 @pytest.fixture
 def lab(tmp_path: Path, store: ObjectStore) -> Lab:
     db = tmp_path / "demo.sqlite3"
-    people = {name: _person(db, f"{name}@lab.test") for name in ("owner", "member", "other", "viewer", "outsider")}
+    people = {name: demo_person(db, f"{name}@lab.test") for name in ("owner", "member", "other", "viewer", "outsider")}
     study = people["owner"].repo.create_study("Sleep 2024").id
     for name, role in (("member", Role.MEMBER), ("other", Role.MEMBER), ("viewer", Role.VIEWER)):
         people["owner"].repo.add_member(study, f"{name}@lab.test", role)

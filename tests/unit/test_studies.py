@@ -10,12 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from lib.auth import DemoAuth
 from lib.errors import AccessDenied, KeyOwnershipError, NotFound, ValidationError
 from lib.keys import Space, check_owner, check_record_key, record_keys, record_keys_of
 from lib.library import delete_records, playback_url
 from lib.records import ListQuery, NewRecord, ResearchFields
-from lib.repository import SqliteRepository, SqliteServerRecords
 from lib.studies import (
     MAX_NAME_CHARS,
     Action,
@@ -27,10 +25,10 @@ from lib.studies import (
     study_name,
 )
 from tests.support.audit import trail_of
+from tests.support.people import Person, demo_person
 from tests.support.unit_world import BUCKET
 
 QUOTA = 10**12
-PASSWORD = "password-1234"
 
 
 @pytest.mark.parametrize(("role", "actions"), [
@@ -93,16 +91,6 @@ def test_study_keys_lie_under_the_study_and_are_checked_against_it():
 
 
 @dataclass(frozen=True)
-class Person:
-    repo: SqliteRepository
-    server: SqliteServerRecords
-
-    @property
-    def id(self) -> str:
-        return self.repo.user_id
-
-
-@dataclass(frozen=True)
 class Lab:
     db: Path
     people: dict[str, Person]
@@ -110,11 +98,6 @@ class Lab:
 
     def __getitem__(self, name: str) -> Person:
         return self.people[name]
-
-
-def _person(db: Path, email: str) -> Person:
-    user_id = DemoAuth(db).sign_up(email, PASSWORD).session.user_id
-    return Person(SqliteRepository(db, user_id), SqliteServerRecords(db, user_id))
 
 
 def _upload(person: Person, study: str | None, sha256: str | None = None, **research: str) -> str:
@@ -136,7 +119,7 @@ def lab(tmp_path: Path) -> Lab:
 def make_lab(tmp_path: Path) -> Lab:
     """An owner's study with a member and a viewer, and an outsider (tests/unit/test_audit.py uses it too)."""
     db = tmp_path / "demo.sqlite3"
-    people = {name: _person(db, f"{name}@lab.test") for name in ("owner", "member", "viewer", "outsider")}
+    people = {name: demo_person(db, f"{name}@lab.test") for name in ("owner", "member", "viewer", "outsider")}
     study = people["owner"].repo.create_study(" Sleep 2024 ", "night recordings").id
     people["owner"].repo.add_member(study, "Member@Lab.test", Role.MEMBER)
     people["owner"].repo.add_member(study, "viewer@lab.test", Role.VIEWER)
