@@ -68,6 +68,13 @@ def go(page, title: str) -> None:
     page.get_by_role("heading", name=title).first.wait_for()
 
 
+def choose(page, label: str, option: str, scope=None) -> None:
+    """Pick ``option`` in the Streamlit selectbox labelled ``label`` (inside ``scope``, a form say, if given);
+    its list opens at the page's root."""
+    (scope or page).get_by_label(label, exact=True).first.click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
 def visible(locator):
     return locator.locator("visible=true").first
 
@@ -197,6 +204,12 @@ def test_journey(mode, page, recordings, request: pytest.FixtureRequest) -> None
     assert download.status_code == 200
     assert download.content == avi.read_bytes()
     assert avi.name in download.headers["Content-Disposition"]
+
+    # Consent: internal use only until its uploader records that the participant agreed to sharing (issue 15).
+    page.get_by_text("Consent: Internal use only").first.click()
+    choose(page, "Consent", "Shareable with collaborators")
+    page.get_by_role("button", name="Save consent").click()
+    page.get_by_text("Consent: Shareable with collaborators").first.wait_for()
 
     # Share link: made in the page, fetched as a colleague would.
     page.get_by_text("Share link").first.click()

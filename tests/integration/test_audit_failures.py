@@ -17,7 +17,7 @@ from lib import library, pipeline
 from lib.audit import AuditAction, AuditFilter
 from lib.errors import AuditUnavailable
 from lib.keys import record_keys
-from lib.records import NewRecord, ResearchFields, Status
+from lib.records import Consent, NewRecord, ResearchFields, Status
 from lib.repository import SqliteAuditLog, SqliteRepository, SqliteServerRecords
 from lib.settings import S3Settings, Settings
 from lib.storage import ObjectStore
@@ -78,6 +78,7 @@ def test_a_deletion_whose_entry_cannot_be_written_leaves_everything_in_place(sto
 
 def test_no_link_is_handed_out_and_no_edit_kept_without_an_entry(store, stored):
     repo, record_id, _keys = stored
+    repo.set_consent(record_id, Consent.SHAREABLE, None)  # else the share link is refused for its consent
     trail = trail_of(repo)
     link = library.download_url(store, repo, record_id, trail=trail)  # written: the link works
     assert requests.get(link.url, timeout=30).content == BODY
