@@ -212,7 +212,7 @@ def test_journey(mode, page, recordings, request: pytest.FixtureRequest) -> None
     page.get_by_text("Consent: Shareable with collaborators").first.wait_for()
 
     # Share link: made in the page, fetched as a colleague would.
-    page.get_by_text("Share link").first.click()
+    page.get_by_text("Share link", exact=True).first.click()
     page.get_by_role("button", name="Create link").click()
     code = page.get_by_test_id("stCode").first
     code.wait_for()
