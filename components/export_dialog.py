@@ -14,6 +14,7 @@ from components.feedback import user_errors
 from components.text import literal
 from lib.export import LAYOUT_LABELS, Delivery, Layout, PreparedExport, Selection, prepare_export
 from lib.records import FileRecord, ListQuery
+from lib.units import counted
 
 SELECTED = "selected"
 FILTERED = "filtered"
@@ -41,7 +42,7 @@ def render_export_dialog() -> None:
 def _export_dialog(selected_ids: tuple[str, ...], query: ListQuery) -> None:
     choices = {FILTERED: "Every recording matching the current filter"}
     if selected_ids:
-        choices = {SELECTED: f"The {len(selected_ids)} selected recording{'s' if len(selected_ids) != 1 else ''}",
+        choices = {SELECTED: f"The {counted(len(selected_ids), 'selected recording')}",
                    **choices}
     choice = st.radio("Export", list(choices), format_func=choices.__getitem__, key=state_keys.FILES_DATASET_CHOICE)
     layout = st.radio("Layout", list(Layout), format_func=LAYOUT_LABELS.__getitem__,

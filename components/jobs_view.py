@@ -15,7 +15,7 @@ from components.text import literal
 from lib.jobs import ItemStatus, Job, JobKind, JobParameters, JobStatus, cancel_job, list_jobs, matching_ids, start_job
 from lib.records import FileRecord, ListQuery
 from lib.rppg import METHODS
-from lib.units import human_duration
+from lib.units import counted, human_duration
 
 REFRESH_S = 2.0
 """How often the list redraws while a job runs."""
@@ -69,7 +69,7 @@ def _render_job(job: Job, ctx: UserContext) -> None:
     params = job.parameters
     band = f", {params.band[0]:g}–{params.band[1]:g} Hz" if params.band else ""
     title.markdown(f"{STATUS_ICONS[job.status]} **{KIND_LABELS[job.kind]}** · {params.method}{band} · "
-                   f"{len(job.record_ids)} recording{'s' if len(job.record_ids) != 1 else ''} · *{job.status}* · "
+                   f"{counted(len(job.record_ids), 'recording')} · *{job.status}* · "
                    f"started {job.created_at:%Y-%m-%d %H:%M} UTC")
     if not job.status.ended:
         action.button("Cancel", key=state_keys.job_cancel(job.id), icon=":material/stop_circle:",
@@ -104,7 +104,7 @@ def _render_problems(job: Job, ctx: UserContext) -> None:
     if not problems:
         return
     names = {r.id: r.original_name for r in ctx.repo.get_many(list(problems))}
-    with st.expander(f"{len(problems)} recording{'s' if len(problems) != 1 else ''} with errors"):
+    with st.expander(f"{counted(len(problems), 'recording')} with errors"):
         st.dataframe(pd.DataFrame([{"Recording": names.get(rid, "(deleted)"), "Status": str(r.status),
                                     "Attempts": r.attempts, "Reason": r.message} for rid, r in problems.items()]),
                      hide_index=True, width="stretch")
@@ -143,6 +143,6 @@ def _start(kind: JobKind, method: str, ids: list[str] | None, query: ListQuery, 
         record_ids = ids if ids is not None else matching_ids(ctx.repo, query)
         parameters = JobParameters(method=method, band=ctx.services.settings.hr_band_hz)
         job = start_job(ctx.jobs, ctx.repo, kind, parameters, record_ids, ctx.services.start_job_driver)
-        notify(f"Started: {KIND_LABELS[kind].lower()} of {len(job.record_ids)} recording"
-               f"{'s' if len(job.record_ids) != 1 else ''}. Follow it on the Jobs page.")
+        notify(f"Started: {KIND_LABELS[kind].lower()} of {counted(len(job.record_ids), 'recording')}. "
+               "Follow it on the Jobs page.")
         st.switch_page("pages/jobs.py")

@@ -34,6 +34,7 @@ from lib.repository import Repository, ServerRecords
 from lib.repository.base import record_space
 from lib.storage import ObjectStore
 from lib.studies import Action, Study, require
+from lib.units import counted
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ class ErasureReport:
         return not self.failed
 
     def summary(self) -> str:
-        done = f"Erased {len(self.erased)} recording{'s' if len(self.erased) != 1 else ''}; a tombstone keeps each."
+        done = f"Erased {counted(len(self.erased), 'recording')}; a tombstone keeps each."
         if self.ok:
             return done
         details = "; ".join(f"{f.name}: {f.reason}" for f in self.failed)

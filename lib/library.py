@@ -63,6 +63,7 @@ from lib.repository.base import check_delete, record_space
 from lib.settings import MAX_PRESIGN_EXPIRY_S, MIN_PRESIGN_EXPIRY_S, Settings
 from lib.storage import ObjectStore
 from lib.transfer import sign_download
+from lib.units import counted
 
 log = logging.getLogger(__name__)
 
@@ -339,7 +340,7 @@ class DeleteReport:
         return not self.failed
 
     def summary(self) -> str:
-        done = f"Deleted {len(self.deleted)} recording{'s' if len(self.deleted) != 1 else ''}."
+        done = f"Deleted {counted(len(self.deleted), 'recording')}."
         if self.ok:
             return done
         names = "; ".join(f"{f.name}: {f.reason}" for f in self.failed)

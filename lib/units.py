@@ -40,3 +40,8 @@ def human_duration(seconds: float | None) -> str:
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def counted(n: int, noun: str) -> str:
+    """``n`` and the noun, plural unless it is one: "1 recording", "3 recordings"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"

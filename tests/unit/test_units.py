@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lib.settings import GIB, MIB
-from lib.units import BYTE_STEP, BYTE_UNITS, MISSING, byte_unit, human_bytes, human_duration
+from lib.units import BYTE_STEP, BYTE_UNITS, MISSING, byte_unit, counted, human_bytes, human_duration
 
 
 @pytest.mark.parametrize(("n", "text"), [
@@ -24,3 +24,7 @@ def test_one_unit_keeps_a_value_between_1_and_1024() -> None:
 
 def test_durations_and_missing_values() -> None:
     assert (human_duration(75.4), human_duration(3725), human_duration(None)) == ("1:15", "1:02:05", MISSING)
+
+
+def test_a_count_names_its_noun_in_the_singular_only_for_one() -> None:
+    assert [counted(n, "recording") for n in (0, 1, 2)] == ["0 recordings", "1 recording", "2 recordings"]
