@@ -182,11 +182,16 @@ def existing_study_id(study_id: str) -> str:
         raise NotFound(MSG_STUDY_NOT_FOUND) from None
 
 
+def _held(held: int, pending: int) -> str:
+    """What a quota holds now, and how much of it unfinished uploads reserve."""
+    unfinished = f" ({human_bytes(pending)} of it in unfinished uploads)" if pending else ""
+    return f"{human_bytes(held)}{unfinished}"
+
+
 def quota_exceeded(name: str, size: int, held: int, pending: int, quota: int) -> QuotaExceeded:
     """The one message for a reservation that does not fit, whichever store refused it."""
-    unfinished = f" ({human_bytes(pending)} of it in unfinished uploads)" if pending else ""
     return QuotaExceeded(
-        f"{sanitize_filename(name)} ({human_bytes(size)}) does not fit: you use {human_bytes(held)}{unfinished} "
+        f"{sanitize_filename(name)} ({human_bytes(size)}) does not fit: you use {_held(held, pending)} "
         f"of your {human_bytes(quota)} quota. Delete recordings you no longer need, or ask an administrator "
         "for more space."
     )
@@ -194,10 +199,9 @@ def quota_exceeded(name: str, size: int, held: int, pending: int, quota: int) ->
 
 def study_quota_exceeded(name: str, size: int, held: int, pending: int, quota: int) -> QuotaExceeded:
     """The one message for an upload that does not fit into its study's quota."""
-    unfinished = f" ({human_bytes(pending)} of it in unfinished uploads)" if pending else ""
     return QuotaExceeded(
         f"{sanitize_filename(name)} ({human_bytes(size)}) does not fit into the study: its recordings hold "
-        f"{human_bytes(held)}{unfinished} of its {human_bytes(quota)} quota. Ask an owner of the study to delete "
+        f"{_held(held, pending)} of its {human_bytes(quota)} quota. Ask an owner of the study to delete "
         "recordings it no longer needs, or an administrator for more space."
     )
 
