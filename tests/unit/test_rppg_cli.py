@@ -34,6 +34,9 @@ def test_json_lines_per_file_with_the_path_as_given(clip: Path, tmp_path: Path) 
     good, bad = lines
     assert good["method"] == "CHROM" and good["hr_bpm"] == pytest.approx(72.0, abs=3.0)
     assert isinstance(good["snr_db"], float) and "lossy_codec" in good["flags"]
+    assert list(good["methods"]) == ["POS", "CHROM", "GREEN"]  # every method from the one decode
+    assert good["methods"]["CHROM"] == {"hr_bpm": good["hr_bpm"], "snr_db": good["snr_db"]}
+    assert all(m["hr_bpm"] == pytest.approx(72.0, abs=3.0) for m in good["methods"].values()), good["methods"]
     assert bad["hr_bpm"] is None and "not there" in bad["error"] and "Traceback" not in proc.stderr
 
 
