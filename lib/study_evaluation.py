@@ -135,12 +135,11 @@ def compare_saved(record: FileRecord) -> tuple[ComparedRecording, ...] | Uncompa
     if truth is None:
         return Uncompared(record.id, record.original_name,
                           "analysed without its ground truth (or the truth gives no heart rate over the span)")
+    estimates = ([(m.method, m.hr_bpm, m.truth_snr_db) for m in summary.methods] if summary.methods
+                 else [(summary.method, summary.hr_bpm, snr_around_truth(summary))])
     r = record.research
-    if not summary.methods:
-        return (ComparedRecording(record.id, record.original_name, r.subject_id, r.session_label, r.tags,
-                                  summary.method, summary.hr_bpm, truth, snr_around_truth(summary)),)
     return tuple(ComparedRecording(record.id, record.original_name, r.subject_id, r.session_label, r.tags,
-                                   m.method, m.hr_bpm, truth, m.truth_snr_db) for m in summary.methods)
+                                   method, hr, truth, snr) for method, hr, snr in estimates)
 
 
 def snr_around_truth(summary: AnalysisSummary) -> float | None:
