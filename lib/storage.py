@@ -11,6 +11,7 @@ checks ownership before anything is signed, read or deleted.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
@@ -76,6 +77,10 @@ READ_TIMEOUT_S = 120
 DEFAULT_MAX_ATTEMPTS = 5
 MIN_POOL_CONNECTIONS = 10
 """botocore's default pool; grown to the transfer concurrency when that is larger."""
+MAX_SINGLE_COPY = 5 * 1024 * MIB
+"""S3's largest object one CopyObject copies; a larger one is copied part by part (UploadPartCopy)."""
+COPY_PART_SIZE = 512 * MIB
+"""Bytes per part of a part-by-part copy (done by the server: nothing passes through this process)."""
 DOWNLOAD_CHUNK = MIB
 DOWNLOAD_RANGE = 32 * MIB
 EXPORT_RANGE = 4 * MIB
@@ -392,6 +397,49 @@ class ObjectStore:
                 for e in r.get("Errors", [])
             )
         return DeleteResult(deleted=tuple(deleted), errors=tuple(errors))
+
+    def copy(self, source: ObjectInfo, target: str, *, source_owner: Owner, target_owner: Owner,
+             part_size: int = COPY_PART_SIZE, single_limit: int = MAX_SINGLE_COPY) -> ObjectInfo:
+        """Copy the object ``source`` (as listed or HEADed) to ``target`` inside the bucket, by the server, with its
+        type, metadata and tags, and return the copy as a HEAD sees it. Only the listed version is copied
+        (If-Match on its ETag: one replaced meanwhile fails, 412); a failed part-by-part copy is aborted."""
+        check_owner(source.key, source_owner)
+        check_owner(target, target_owner)
+        copy_source = {"Bucket": self.bucket, "Key": source.key}
+        if source.size <= single_limit:
+            with self._errors("copy the file"):
+                self._client.copy_object(Bucket=self.bucket, Key=target, CopySource=copy_source,
+                                         CopySourceIfMatch=f'"{source.etag}"', MetadataDirective="COPY",
+                                         TaggingDirective="COPY")
+        else:
+            self._copy_parts(source, target, part_size_for(source.size, part_size), source_owner=source_owner)
+        return self.head(target, owner=target_owner)
+
+    def _copy_parts(self, source: ObjectInfo, target: str, part_size: int, *, source_owner: Owner) -> None:
+        """A multipart copy of ``source`` in ranges of ``part_size``, always completed or aborted."""
+        found = self.head(source.key, owner=source_owner)
+        with self._errors("copy the file"):
+            upload_id = self._client.create_multipart_upload(
+                Bucket=self.bucket, Key=target, ContentType=found.content_type or "application/octet-stream",
+                Metadata=dict(found.metadata))["UploadId"]
+            try:
+                parts = []
+                for number, start in enumerate(range(0, source.size, part_size), start=1):
+                    end = min(source.size, start + part_size) - 1
+                    done = self._client.upload_part_copy(
+                        Bucket=self.bucket, Key=target, UploadId=upload_id, PartNumber=number,
+                        CopySource={"Bucket": self.bucket, "Key": source.key}, CopySourceRange=f"bytes={start}-{end}",
+                        CopySourceIfMatch=f'"{source.etag}"')
+                    parts.append({"PartNumber": number, "ETag": done["CopyPartResult"]["ETag"]})
+                self._client.complete_multipart_upload(Bucket=self.bucket, Key=target, UploadId=upload_id,
+                                                       MultipartUpload={"Parts": parts})
+            except BaseException:
+                with contextlib.suppress(BotoCoreError, ClientError):
+                    self._client.abort_multipart_upload(Bucket=self.bucket, Key=target, UploadId=upload_id)
+                raise
+            tags = self._client.get_object_tagging(Bucket=self.bucket, Key=source.key).get("TagSet", [])
+            if tags:
+                self._client.put_object_tagging(Bucket=self.bucket, Key=target, Tagging={"TagSet": tags})
 
     def iter_objects(self, prefix: str, *, owner: Owner) -> Iterator[ObjectInfo]:
         """The caller's objects under ``prefix``, one page at a time."""

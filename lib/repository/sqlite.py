@@ -53,6 +53,7 @@ from lib.repository.base import (
     ResearchUpdates,
     check_delete,
     check_erasable,
+    check_move,
     check_query,
     consent_date_value,
     day_start,
@@ -62,6 +63,7 @@ from lib.repository.base import (
     iso,
     like_pattern,
     member_from_row,
+    moved_key_columns,
     new_row_values,
     not_found,
     overview_from_row,
@@ -188,11 +190,17 @@ create trigger if not exists user_files_study_upload
 begin
   select raise(abort, 'not_member');
 end;
+-- sql/012_moves.sql: a row changes space only in the move's own transaction, which marks it here first.
+create table if not exists user_files_moving (
+  id        text primary key,
+  study_id  text
+);
 create trigger if not exists user_files_study_fixed
   before update of study_id on user_files
   when new.study_id is not old.study_id
+    and not exists (select 1 from user_files_moving mv where mv.id = new.id and mv.study_id is new.study_id)
 begin
-  select raise(abort, 'a recording cannot move to another study or space');
+  select raise(abort, 'a recording moves to another study or space only with its objects');
 end;
 create index if not exists user_files_study_created_idx on user_files (study_id, created_at desc);
 -- sql/009_consent.sql: withdrawal is final; tombstones are never changed or removed.
@@ -462,6 +470,43 @@ class SqliteServerRecords(FactUpdates, _SqliteStore):
         role = None if study_id is None else self._role_in(study_id)
         check_delete(study_id, role, uploader_id=rows[0]["user_id"], caller_id=self.user_id)
         self._query("delete from user_files where id = ?", (record_id,))
+
+    def move(self, record_id: str, study_id: str | None, keys: Mapping[str, str | None],
+             study_quota_bytes: int = DEFAULT_STUDY_QUOTA_BYTES) -> FileRecord:
+        """sql/012's move_recording: the rules, the target study's quota and the switch in one write transaction."""
+        record = self._any_row(record_id)
+        target = None if study_id is None else existing_study_id(study_id)
+        check_move(record, (self._role_of(record.study_id), self._role_of(target)), target, self.user_id)
+        columns = moved_key_columns(record, target, keys)
+        conn = self._connect()
+        try:
+            conn.execute("begin immediate")
+            if target is not None:
+                _check_room(conn, record, target, study_quota_bytes)
+            conn.execute("insert into user_files_moving (id, study_id) values (?, ?)", (record.id, target))
+            row = conn.execute(f"update user_files set study_id = ?, {', '.join(f'{c} = ?' for c in columns)}, "
+                               "updated_at = ? where id = ? and status = 'ready' returning *",
+                               (target, *columns.values(), iso(datetime.now(UTC)), record.id)).fetchone()
+            conn.execute("delete from user_files_moving where id = ?", (record.id,))
+            if row is None:
+                raise not_found()
+            conn.execute("commit")
+            return self._row(row)
+        except sqlite3.IntegrityError as exc:
+            raise _sqlite_integrity_error(exc) from exc
+        except sqlite3.Error as exc:
+            raise MetadataError(f"The demo database refused the request: {exc}") from exc
+        finally:
+            conn.close()  # an open transaction is rolled back
+
+    def _any_row(self, record_id: str) -> FileRecord:
+        rows = self._query("select * from user_files where id = ?", (existing_record_id(record_id),))
+        if not rows:
+            raise not_found()
+        return self._row(rows[0])
+
+    def _role_of(self, study_id: str | None) -> Role | None:
+        return None if study_id is None else self._role_in(study_id)
 
     def erase(self, record_id: str, reason: ErasureReason) -> Tombstone:
         """Delete the withdrawn row and write its tombstone in one transaction (sql/009's erase_recording)."""
@@ -750,6 +795,14 @@ def _check_quotas(conn: sqlite3.Connection, name: str, values: Mapping[str, Any]
     held, pending = conn.execute(_HELD.format(space="user_id"), (values["user_id"],)).fetchone()
     if held + size > quota_bytes:
         raise quota_exceeded(name, size, held, pending, quota_bytes)
+
+
+def _check_room(conn: sqlite3.Connection, record: FileRecord, study_id: str, study_quota_bytes: int) -> None:
+    """QuotaExceeded unless the study has room for ``record`` and its ground truth (sql/012's rule)."""
+    held, pending = conn.execute(_HELD.format(space="study_id"), (study_id,)).fetchone()
+    size = record.size_bytes + record.ground_truth_bytes
+    if held + size > study_quota_bytes:
+        raise study_quota_exceeded(record.original_name, size, held, pending, study_quota_bytes)
 
 
 def _rollup(combos: list[dict[str, Any]], dimension: str) -> list[UsageBucket]:
