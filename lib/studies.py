@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from lib.audit import AuditAction, AuditEvent, AuditTrail
 from lib.auth import normalize_email
 from lib.errors import AccessDenied, ValidationError
+from lib.records import ListQuery
 
 if TYPE_CHECKING:
     from lib.repository import Repository
@@ -256,6 +257,21 @@ def remove_member(repo: Repository, study_id: str, member: Member, *, trail: Aud
         require(repo.study(study_id).role, Action.MANAGE_MEMBERS)
     trail.before(_membership(AuditAction.MEMBER_REMOVE, study_id, member, role=member.role.value))
     repo.remove_member(study_id, member.user_id)
+
+
+def delete_study(repo: Repository, study_id: str, *, trail: AuditTrail) -> None:
+    """Delete an empty study (an owner), audited. Refusals come before the entry (a study that still holds
+    recordings says so); the entry is written first, since a deleted study cannot be put back. The study's trail
+    stays (the audit log has no foreign keys), readable from then on by an administrator at the database: its
+    former owners are members no more."""
+    study = repo.study(study_id)
+    require(study.role, Action.MANAGE_MEMBERS)
+    if repo.list(ListQuery(study_id=study.id, page_size=1)).total:
+        raise ValidationError(MSG_STUDY_NOT_EMPTY.format(name=study.name))
+    members = repo.members(study.id)
+    trail.before(AuditEvent(AuditAction.STUDY_DELETE, study.id, detail={
+        "study_name": study.name, "members": [{"email": m.email, "role": m.role.value} for m in members]}))
+    repo.delete_study(study.id)
 
 
 def _membership(action: AuditAction, study_id: str, member: Member, **detail: str) -> AuditEvent:

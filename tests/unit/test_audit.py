@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
@@ -26,8 +27,8 @@ from lib.errors import AccessDenied, AuditUnavailable, MetadataUnavailable, NotF
 from lib.library import delete_records, download_url, edit_research, export_csv, playback_url, share_link
 from lib.records import Consent, ListQuery, ResearchFields
 from lib.repository import SqliteAuditLog
-from lib.studies import Role, add_member, change_role, remove_member
-from tests.support.audit import TEST_ADDRESS, trail_of
+from lib.studies import Role, add_member, change_role, delete_study, remove_member
+from tests.support.audit import TEST_ADDRESS, refused_trail, trail_of
 from tests.support.unit_world import SETTINGS
 from tests.unit.test_studies import Lab, _upload, make_lab
 
@@ -265,3 +266,28 @@ def test_an_erasure_is_recorded_before_it_starts_and_refused_without_its_entry(l
     withdraw(store, member.repo, member.server, record, trail=_trail(lab, "member"))
     [entry] = _study_entries(lab, actions=(AuditAction.ERASE,))
     assert (entry.subject_id, entry.detail["reason"], entry.detail["name"]) == ("12", "withdrawn", "r.mp4")
+
+
+def test_a_study_deletion_is_recorded_and_its_trail_outlives_it(lab, store):
+    record = _upload(lab["member"], lab.study)
+    add_member(lab["owner"].repo, lab.study, "outsider@lab.test", Role.VIEWER, trail=_trail(lab, "owner"))
+    for refused in (lambda: delete_study(lab["member"].repo, lab.study, trail=refused_trail(lab["member"].id)),
+                    lambda: delete_study(lab["owner"].repo, lab.study, trail=refused_trail(lab["owner"].id))):
+        with pytest.raises((AccessDenied, ValidationError)):  # not an owner; not empty yet
+            refused()
+    delete_records(store, lab["owner"].repo, lab["owner"].server, [record], trail=_trail(lab, "owner"))
+    with pytest.raises(AuditUnavailable):
+        delete_study(lab["owner"].repo, lab.study, trail=_broken(lab, "owner"))
+    assert lab["owner"].repo.study(lab.study).name == "Sleep 2024"  # no entry, no deletion
+    delete_study(lab["owner"].repo, lab.study, trail=_trail(lab, "owner"))
+    assert lab["owner"].repo.studies() == []
+    conn = sqlite3.connect(lab.db)
+    try:
+        kept = conn.execute("select action, detail from audit_log where study_id = ? order by id",
+                            (lab.study,)).fetchall()
+    finally:
+        conn.close()
+    assert [a for a, _ in kept] == ["member_add", "delete", "study_delete"]
+    detail = json.loads(kept[-1][1])
+    assert detail["study_name"] == "Sleep 2024"
+    assert {"email": "outsider@lab.test", "role": "viewer"} in detail["members"]
