@@ -65,6 +65,8 @@ class AuditAction(StrEnum):
     """Moved between spaces with its objects: one entry in each space's trail, both spaces in the detail."""
     STUDY_DELETE = "study_delete"
     """A study was deleted (its name in the detail; its trail stays)."""
+    CONSENT = "consent"
+    """A recording's consent state or its date was changed (before and after in the detail)."""
 
 
 ACTION_LABELS = {
@@ -74,6 +76,7 @@ ACTION_LABELS = {
     AuditAction.EXPORT: "exported", AuditAction.MEMBER_ADD: "member added",
     AuditAction.MEMBER_REMOVE: "member removed", AuditAction.MEMBER_ROLE: "role changed",
     AuditAction.ERASE: "erased", AuditAction.MOVE: "moved", AuditAction.STUDY_DELETE: "study deleted",
+    AuditAction.CONSENT: "consent changed",
 }
 """How the page and the CSV name each action."""
 
@@ -254,7 +257,7 @@ def describe(entry: AuditEntry) -> str:
     detail = entry.detail
     if entry.action is AuditAction.SHARE and "expires_at" in detail:
         return f"link works until {detail['expires_at']}"
-    if entry.action is AuditAction.EDIT_RESEARCH:
+    if entry.action in {AuditAction.EDIT_RESEARCH, AuditAction.CONSENT}:
         changed = detail.get("changed") or {}
         return "; ".join(f"{name}: {_short(v.get('before'))} → {_short(v.get('after'))}"
                          for name, v in changed.items())

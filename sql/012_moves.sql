@@ -1,5 +1,5 @@
 -- PulseVault: moving a recording between spaces (a study, or its uploader's personal space), and the audit
--- trail's actions for it and for a study's deletion.
+-- trail's actions for it, for a study's deletion and for a consent change.
 -- Apply after 010_study_ops.sql (it needs 005, 008 and 009). Safe to run again: every statement is idempotent.
 --
 -- A move is the server's (lib/moves.py): it copies every object of the recording to the keys of the new space,
@@ -12,11 +12,13 @@
 -- --- the audit trail knows the new actions --------------------------------------------------
 --
 -- 'move': a recording moved between spaces (an entry in each space's trail, detail from/to);
--- 'study_delete': a study was deleted (its entries stay: audit_log has no foreign keys, 008).
+-- 'study_delete': a study was deleted (its entries stay: audit_log has no foreign keys, 008);
+-- 'consent': a recording's consent state or date changed (before and after in the detail).
 alter table public.audit_log drop constraint if exists audit_log_action_check;
 alter table public.audit_log add constraint audit_log_action_check
   check (action in ('view', 'download', 'share', 'edit_research', 'upload', 'reanalyse', 'delete', 'export',
-                    'member_add', 'member_remove', 'member_role', 'erase', 'move', 'study_delete'));
+                    'member_add', 'member_remove', 'member_role', 'erase', 'move', 'study_delete',
+                    'consent'));
 
 -- --- a row changes space only through move_recording() ------------------------------------
 

@@ -135,7 +135,7 @@ def test_same_space_and_unready_recordings_are_refused(lab):
                                                                         lab.personal_row), QUOTA))
 
 
-@pytest.mark.parametrize("action", ["move", "study_delete"])
+@pytest.mark.parametrize("action", ["move", "study_delete", "consent"])
 def test_the_trail_takes_the_new_actions_and_keeps_a_deleted_studys_entries(lab, action):
     with acting_as(lab.conn, "service_role"):
         lab.conn.execute("insert into public.audit_log (actor_id, study_id, action) values (%s, %s, %s)",

@@ -8,7 +8,7 @@ import csv
 import io
 import json
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -22,6 +22,7 @@ from lib.audit import (
     entries_csv,
     research_change,
 )
+from lib.consent import change_consent
 from lib.erasure import withdraw
 from lib.errors import AccessDenied, AuditUnavailable, MetadataUnavailable, NotFound, ValidationError
 from lib.library import delete_records, download_url, edit_research, export_csv, playback_url, share_link
@@ -291,3 +292,16 @@ def test_a_study_deletion_is_recorded_and_its_trail_outlives_it(lab, store):
     detail = json.loads(kept[-1][1])
     assert detail["study_name"] == "Sleep 2024"
     assert {"email": "outsider@lab.test", "role": "viewer"} in detail["members"]
+
+
+def test_a_consent_change_is_recorded_and_undone_without_its_entry(lab):
+    record = _upload(lab["member"], lab.study, subject_id="12")
+    with pytest.raises(AuditUnavailable):
+        change_consent(lab["member"].repo, record, Consent.SHAREABLE, date(2024, 5, 2), trail=_broken(lab, "member"))
+    assert lab["owner"].repo.get(record).consent is Consent.INTERNAL
+    change_consent(lab["member"].repo, record, Consent.SHAREABLE, date(2024, 5, 2), trail=_trail(lab, "member"))
+    [entry] = _study_entries(lab, actions=(AuditAction.CONSENT,))
+    assert (entry.subject_id, entry.detail["changed"]) == ("12", {
+        "consent": {"before": "internal", "after": "shareable"},
+        "consent_date": {"before": None, "after": "2024-05-02"}})
+    assert describe(entry) == "consent: internal → shareable; consent_date: None → 2024-05-02"
