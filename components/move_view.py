@@ -41,5 +41,6 @@ def _move(record: FileRecord, target: SpaceChoice, ctx: UserContext) -> None:
         result = move_record(ctx.services.store, ctx.repo, ctx.server, record.id, target.study_id, trail=ctx.audit,
                              study_quota_bytes=ctx.services.settings.study_quota_bytes)
         notify(literal(result.summary()), NoticeKind.WARNING if result.left_behind else NoticeKind.SUCCESS)
+        files_table.link_cache().forget(record.id)  # its links name the old keys
         files_table.clear_selection()
         st.rerun()

@@ -485,8 +485,9 @@ class SqliteServerRecords(FactUpdates, _SqliteStore):
                 _check_room(conn, record, target, study_quota_bytes)
             conn.execute("insert into user_files_moving (id, study_id) values (?, ?)", (record.id, target))
             row = conn.execute(f"update user_files set study_id = ?, {', '.join(f'{c} = ?' for c in columns)}, "
-                               "updated_at = ? where id = ? and status = 'ready' returning *",
-                               (target, *columns.values(), iso(datetime.now(UTC)), record.id)).fetchone()
+                               "updated_at = ? where id = ? and status = 'ready' and study_id is ? returning *",
+                               (target, *columns.values(), iso(datetime.now(UTC)), record.id,
+                                record.study_id)).fetchone()
             conn.execute("delete from user_files_moving where id = ?", (record.id,))
             if row is None:
                 raise not_found()
