@@ -26,9 +26,9 @@ def render_audit(log: AuditLog, repo: Repository, study: Study) -> None:
     if not allows(study.role, Action.MANAGE_MEMBERS):
         return
     st.subheader("Audit trail")
-    st.caption("Every playback and download link issued, share link, research edit, upload, re-analysis, deletion, "
-               "move, export and membership change in this study: who, when, from which address. Entries are never "
-               "changed or deleted.")
+    st.caption("Every playback and download link issued, share link, research edit, consent change, upload, "
+               "re-analysis, deletion, move, export and membership change in this study: who, when, from which "
+               "address. Entries are never changed or deleted.")
     _trail(log, repo, study)
 
 
@@ -40,9 +40,9 @@ def render_personal_audit(log: AuditLog, repo: Repository) -> None:
                           "only you act there."):
         return
     st.subheader("Audit trail of your personal space")
-    st.caption("Every playback and download link issued, share link, research edit, upload, re-analysis, deletion, "
-               "move and export of your personal recordings: when, and from which address. Entries are never "
-               "changed or deleted.")
+    st.caption("Every playback and download link issued, share link, research edit, consent change, upload, "
+               "re-analysis, deletion, move and export of your personal recordings: when, and from which address. "
+               "Entries are never changed or deleted.")
     _trail(log, repo, None)
 
 

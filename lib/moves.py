@@ -17,7 +17,7 @@ copy behind:
 5. only then are the old objects deleted.
 
 A failure in steps 2 to 4 deletes the copies again. A failure in step 5 leaves the recording moved and whole;
-whatever the old folder still holds is named in the result (the Usage page's reconciliation lists it too).
+whatever the old folder still holds is named in the result and the log, for an administrator to delete.
 The record id never changes, so the recording keeps its audit history, its analysis and its research fields.
 """
 
@@ -61,8 +61,10 @@ class MoveResult:
     def summary(self) -> str:
         if not self.left_behind:
             return f"Moved {self.record.original_name}; its history moved with it."
+        names = ", ".join(key.rsplit("/", 1)[-1] for key in self.left_behind)
         return (f"Moved {self.record.original_name}, but {len(self.left_behind)} old file(s) could not be removed "
-                "from its previous place; the Usage page's reconciliation lists them for deletion.")
+                f"from its previous place ({names}, under {record_folder(self.left_behind[0])}); the recording is "
+                "complete in its new place. Ask the administrator to delete those files.")
 
 
 def move_targets(repo: Repository, record: FileRecord) -> list[SpaceChoice]:
@@ -213,5 +215,6 @@ def _delete_old(store: ObjectStore, source: Owner, objects: list[ObjectInfo]) ->
         log.warning("move: the old objects were not deleted (%s)", type(exc).__name__)
         return tuple(info.key for info in objects)
     if result.errors:
-        log.warning("move: %d old objects were not deleted", len(result.errors))
+        log.warning("move: %d old objects were not deleted under %s", len(result.errors),
+                    record_folder(result.errors[0][0]))
     return tuple(key for key, _ in result.errors)

@@ -185,7 +185,7 @@ def test_old_objects_the_bucket_keeps_are_named_and_the_recording_is_whole_in_it
     record = stored(store, rows)
     result = _move(_KeepsOld(store), rows, record, study)
     assert [k.rsplit("/", 1)[-1] for k in result.left_behind] == ["thumb.jpg"]
-    assert "could not be removed" in result.summary()
+    assert "could not be removed from its previous place (thumb.jpg, under recordings/" in result.summary()
     assert in_bucket(store, f"studies/{study}/") == sorted(OBJECTS)
     assert rows.repo.get(record.id).study_id == study
 
