@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -354,11 +355,18 @@ class _SqliteStore:
 
     def _write(self, *statements: tuple[str, tuple[Any, ...]]) -> None:
         """Several writes in one transaction: all of them or none."""
+        with self._immediate() as conn:
+            for statement, params in statements:
+                conn.execute(statement, params)
+
+    @contextmanager
+    def _immediate(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, its lock taken at once (``begin immediate``: writers run one after the other):
+        committed when the block ends, rolled back when it raises; the database's refusals in words."""
         conn = self._connect()
         try:
             conn.execute("begin immediate")
-            for statement, params in statements:
-                conn.execute(statement, params)
+            yield conn
             conn.execute("commit")
         except sqlite3.IntegrityError as exc:
             raise _sqlite_integrity_error(exc) from exc
@@ -434,21 +442,12 @@ class SqliteServerRecords(FactUpdates, _SqliteStore):
         values = {**new_row_values(new, self.user_id), "created_at": now, "updated_at": now}
         if values["study_id"] is not None:
             require_member(self._role_in(values["study_id"]), Action.UPLOAD)
-        conn = self._connect()
-        try:
-            conn.execute("begin immediate")
+        with self._immediate() as conn:
             _check_quotas(conn, new.original_name, values, quota_bytes, study_quota_bytes)
             row = conn.execute(
                 f"insert into user_files ({', '.join(values)}) values ({', '.join('?' for _ in values)}) returning *",
                 tuple(_sqlite_value(v) for v in values.values())).fetchone()
-            conn.execute("commit")
-            return self._row(row)
-        except sqlite3.IntegrityError as exc:
-            raise _sqlite_integrity_error(exc) from exc
-        except sqlite3.Error as exc:
-            raise MetadataError(f"The demo database refused the request: {exc}") from exc
-        finally:
-            conn.close()  # an open transaction is rolled back
+        return self._row(row)
 
     def get(self, record_id: str) -> FileRecord:
         return self._own_row(record_id)
@@ -478,9 +477,7 @@ class SqliteServerRecords(FactUpdates, _SqliteStore):
         target = None if study_id is None else existing_study_id(study_id)
         check_move(record, (self._role_of(record.study_id), self._role_of(target)), target, self.user_id)
         columns = moved_key_columns(record, target, keys)
-        conn = self._connect()
-        try:
-            conn.execute("begin immediate")
+        with self._immediate() as conn:
             if target is not None:
                 _check_room(conn, record, target, study_quota_bytes)
             conn.execute("insert into user_files_moving (id, study_id) values (?, ?)", (record.id, target))
@@ -489,16 +486,9 @@ class SqliteServerRecords(FactUpdates, _SqliteStore):
                                (target, *columns.values(), iso(datetime.now(UTC)), record.id,
                                 record.study_id)).fetchone()
             conn.execute("delete from user_files_moving where id = ?", (record.id,))
-            if row is None:
+            if row is None:  # moved or changed since it was read: nothing is committed
                 raise not_found()
-            conn.execute("commit")
-            return self._row(row)
-        except sqlite3.IntegrityError as exc:
-            raise _sqlite_integrity_error(exc) from exc
-        except sqlite3.Error as exc:
-            raise MetadataError(f"The demo database refused the request: {exc}") from exc
-        finally:
-            conn.close()  # an open transaction is rolled back
+        return self._row(row)
 
     def _any_row(self, record_id: str) -> FileRecord:
         rows = self._query("select * from user_files where id = ?", (existing_record_id(record_id),))

@@ -5,48 +5,24 @@ the database's switch, the audit trail) leaves the recording whole where it was 
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import replace
-from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from lib.audit import Actor, AuditAction, AuditFilter, AuditTrail
 from lib.errors import AuditUnavailable, IntegrityError, MetadataUnavailable, StorageUnavailable
-from lib.keys import Owner, record_keys
+from lib.keys import Owner
 from lib.moves import move_record
-from lib.records import FileRecord, GroundTruthFile, NewRecord, ResearchFields
+from lib.records import FileRecord
 from lib.storage import DeleteResult, ObjectInfo, ObjectStore
+from tests.integration import test_erasure
+from tests.integration.test_erasure import OBJECTS, stored
 from tests.support.audit import trail_for
-from tests.support.records import UserRows, sqlite_rows, supabase_rows
+from tests.support.records import UserRows
 
-OBJECTS = ("original.avi", "thumb.jpg", "preview.mp4", "ground_truth_physio.tsv.gz", "ground_truth_physio.json",
-           "leftover.part")
-"""Everything a recording's folder can hold, and a broken upload's leftover the row names nowhere."""
 QUOTA = 10**9
-
-
-@pytest.fixture(params=["sqlite", "supabase"])
-def rows(request: pytest.FixtureRequest, tmp_path: Path) -> UserRows:
-    if request.param == "sqlite":
-        return sqlite_rows(tmp_path / "demo.db")
-    return supabase_rows(request.getfixturevalue("supabase_standin"))
-
-
-def stored(store: ObjectStore, rows: UserRows) -> FileRecord:
-    """A ready personal recording with every kind of object in the bucket."""
-    record_id = str(uuid.uuid4())
-    keys = record_keys(rows.server.user_id, record_id, "avi", datetime.now(UTC))
-    rows.server.reserve(NewRecord(id=record_id, s3_key=keys.original, bucket=store.bucket,
-                                  original_name="subject 12.avi", content_type="video/x-msvideo", size_bytes=8,
-                                  research=ResearchFields(subject_id="S12")), QUOTA)
-    for name in OBJECTS:
-        store._client.put_object(Bucket=store.bucket, Key=f"{keys.prefix}{name}", Body=b"8 bytes.")
-    rows.server.mark_ready(record_id, size_bytes=8, sha256=None, video=None, thumbnail_key=keys.thumbnail,
-                           preview_key=keys.preview, analysis={"hr_bpm": 72.0})
-    truth = GroundTruthFile(f"{keys.prefix}ground_truth_physio.tsv.gz", "s12_physio.tsv.gz", 16)
-    return rows.server.set_ground_truth(record_id, truth)
+rows = test_erasure.rows
+"""One user's rows on SQLite and on the Supabase stand-in (tests/integration/test_erasure.py)."""
 
 
 def in_bucket(store: ObjectStore, prefix: str) -> list[str]:
