@@ -17,14 +17,11 @@ import os
 import threading
 import time
 import unicodedata
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
-from itertools import islice
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -83,10 +80,6 @@ COPY_PART_SIZE = 512 * MIB
 """Bytes per part of a part-by-part copy (done by the server: nothing passes through this process)."""
 DOWNLOAD_CHUNK = MIB
 DOWNLOAD_RANGE = 32 * MIB
-EXPORT_RANGE = 4 * MIB
-"""Bytes per ranged GET when an export streams a recording."""
-EXPORT_RANGE_CONCURRENCY = 4
-"""Ranged GETs in flight per streamed recording: 16 MiB in memory at most, more than one connection's speed."""
 """Bytes asked for per GET when downloading. It bounds what the server reads ahead for one request:
 asked for a whole 1 GiB object at once, SeaweedFS held 1.1 GB of it in memory; in 32 MiB ranges, 60 MB."""
 _DELETE_BATCH = 1_000  # DeleteObjects takes at most 1,000 keys
@@ -499,39 +492,6 @@ class ObjectStore:
         finally:
             partial.unlink(missing_ok=True)
         return target
-
-    def iter_object(self, key: str, *, owner: Owner, etag: str, size: int, range_size: int = EXPORT_RANGE,
-                    concurrency: int = EXPORT_RANGE_CONCURRENCY) -> Iterator[bytes]:
-        """An object's bytes in order, ``range_size`` at a time, fetched by up to ``concurrency`` ranged GETs
-        at once (s3transfer's way to beat one connection's throughput); never the whole object in memory.
-
-        Each range is asked for with the ETag the caller saw (``If-Match``): an object replaced since then
-        fails (412, :class:`StorageError`) instead of handing out other bytes than were listed.
-        """
-        check_owner(key, owner)
-        starts = iter(range(0, size, range_size))
-        with ThreadPoolExecutor(concurrency, thread_name_prefix="s3-range") as pool:
-            pending = deque(pool.submit(self._range, key, etag, start, min(size, start + range_size))
-                            for start in islice(starts, concurrency))
-            try:
-                while pending:
-                    data = pending.popleft().result()
-                    if (start := next(starts, None)) is not None:
-                        pending.append(pool.submit(self._range, key, etag, start, min(size, start + range_size)))
-                    yield data
-            finally:
-                for future in pending:
-                    future.cancel()
-
-    def _range(self, key: str, etag: str, start: int, end: int) -> bytes:
-        """Bytes ``start`` up to ``end`` (exclusive) of the object, if it still has this ETag."""
-        with self._errors("read the file"):
-            body = self._client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end - 1}",
-                                           IfMatch=f'"{etag}"')["Body"]
-            data = body.read()
-        if len(data) != end - start:
-            raise StorageUnavailable("Reading the file from storage ended early. Try again.")
-        return data
 
     # --- internals ----------------------------------------------------------
 
