@@ -41,7 +41,7 @@ def render() -> None:
     render_recordings(ctx.repo, study)
     render_retention(ctx, study)
     render_audit(ctx.audit.log, ctx.repo, study)
-    render_delete_study(ctx.repo, study)
+    render_delete_study(ctx.repo, study, ctx.audit)
 
 
 if __name__ == "__main__":  # run by st.navigation
