@@ -69,9 +69,9 @@ def _line(name: str, summary: AnalysisSummary) -> str:
     hr = "no heart rate" if summary.hr_bpm is None else f"{summary.hr_bpm:.1f} bpm"
     snr = "" if summary.snr_db is None else f", SNR {summary.snr_db:.1f} dB"
     flags = ", ".join(flag.code for flag in summary.flags) or "none"
-    others = "; ".join(f"{m.method} {'—' if m.hr_bpm is None else f'{m.hr_bpm:.1f}'}"
+    others = "; ".join(f"{m.method} {'no heart rate' if m.hr_bpm is None else f'{m.hr_bpm:.1f} bpm'}"
                        for m in summary.methods if m.method != summary.method)
-    return f"{name}: {hr} ({summary.method}{snr}); {others or 'no other method'}; flags: {flags}"
+    return f"{name}: {hr} ({summary.method}{snr}); {others}; flags: {flags}"
 
 
 def _print_error(name: str, message: str, *, as_json: bool) -> None:

@@ -44,5 +44,6 @@ def test_band_and_readable_output(clip: Path) -> None:
     proc = run(str(clip), "--band", "0.7", "4")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith(f"{clip}: ") and "bpm (POS, SNR" in proc.stdout and "lossy_codec" in proc.stdout
+    assert "); CHROM " in proc.stdout and "; GREEN " in proc.stdout  # the other methods, from the same decode
     bad = run(str(clip), "--band", "3", "1")
     assert bad.returncode == 2 and "must rise from low to high" in bad.stderr and "Traceback" not in bad.stderr
