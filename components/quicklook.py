@@ -44,7 +44,8 @@ def render_saved_analysis(analysis: dict[str, Any] | None) -> None:
 def _numbers(summary: AnalysisSummary) -> None:
     hr, snr, gt, frames = st.columns(4)
     hr.metric("Heart rate", "—" if summary.hr_bpm is None else f"{summary.hr_bpm:.0f} bpm",
-              help=f"Spectral peak of the {summary.method} pulse signal, 0.7–4 Hz band.")
+              help=f"Spectral peak of the {summary.method} pulse signal within the heart-rate band it was "
+                   "analysed with (the study's setting: at rest or exercise).")
     snr.metric("SNR", "—" if summary.snr_db is None else f"{summary.snr_db:.1f} dB",
                help="Power at the heart rate and its first harmonic against the rest of the band.")
     if summary.ground_truth_hr_bpm is not None:
