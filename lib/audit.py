@@ -21,7 +21,7 @@ import csv
 import io
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -142,6 +142,10 @@ class AuditLog(Protocol):
         """Write one entry; a failure raises (a PulseVaultError)."""
         ...
 
+    def append_all(self, actor: Actor, events: Sequence[AuditEvent]) -> None:
+        """Write several entries in one transaction: all of them or none (a failure raises a PulseVaultError)."""
+        ...
+
     def entries(self, where: AuditFilter) -> list[AuditEntry]:
         """The entries the user may read (a study's owners: the study's; anyone: their personal space's)."""
         ...
@@ -163,6 +167,18 @@ class AuditTrail:
             logger.warning("audit: %s by %s not written (%s); the action is refused", event.action.value,
                         self.actor.user_id, type(exc).__name__)
             raise AuditUnavailable(MSG_NOT_WRITTEN.format(action=ACTION_LABELS[event.action])) from exc
+
+    def before_all(self, events: Sequence[AuditEvent]) -> None:
+        """:meth:`before` for an action about several recordings at once (an export): every entry or none is
+        written; AuditUnavailable (and the action must not happen) if they cannot be."""
+        if not events:
+            return
+        try:
+            self.log.append_all(self.actor, events)
+        except PulseVaultError as exc:
+            logger.warning("audit: %d %s entries by %s not written (%s); the action is refused", len(events),
+                           events[0].action.value, self.actor.user_id, type(exc).__name__)
+            raise AuditUnavailable(MSG_NOT_WRITTEN.format(action=ACTION_LABELS[events[0].action])) from exc
 
     def after(self, event: AuditEvent, undo: Callable[[], object]) -> None:
         """Write the entry of a database write just done; if it cannot be written, ``undo`` the write and raise
@@ -258,6 +274,8 @@ def describe(entry: AuditEntry) -> str:
         role = (f"{detail.get('role_before')} → {detail.get('role')}" if "role_before" in detail
                 else str(detail.get("role", "")))
         return f"{detail.get('member_email', '')} ({role})"
+    if entry.action is AuditAction.EXPORT and "files" in detail:
+        return f"{detail.get('layout', '')} {detail.get('delivery', '')}: {_short(detail['files'])}"
     return ", ".join(f"{k}: {_short(v)}" for k, v in detail.items() if k != "name")
 
 

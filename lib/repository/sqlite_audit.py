@@ -9,6 +9,7 @@ entries of their personal space.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -60,15 +61,14 @@ class SqliteAuditLog(_SqliteStore):
             conn.close()
 
     def append(self, actor: Actor, event: AuditEvent) -> None:
-        values = {
-            "at": iso(datetime.now(UTC)), "actor_id": str(actor.user_id), "actor_email": storable_text(actor.email),
-            "study_id": None if event.study_id is None else existing_study_id(event.study_id),
-            "record_id": None if event.record_id is None else existing_record_id(event.record_id),
-            "subject_id": storable_text(event.subject_id), "action": AuditAction(event.action).value,
-            "detail": detail_json(event.detail), "client_address": storable_text(actor.address),
-        }
-        self._write((f"insert into audit_log ({', '.join(values)}) values ({', '.join('?' for _ in values)})",
-                     tuple(values.values())))
+        self.append_all(actor, [event])
+
+    def append_all(self, actor: Actor, events: Sequence[AuditEvent]) -> None:
+        rows = [_row(actor, event) for event in events]
+        if rows:
+            columns = ", ".join(rows[0])
+            statement = f"insert into audit_log ({columns}) values ({', '.join('?' for _ in rows[0])})"
+            self._write(*((statement, tuple(row.values())) for row in rows))
 
     def entries(self, where: AuditFilter) -> list[AuditEntry]:
         check_filter(where)
@@ -99,3 +99,12 @@ class SqliteAuditLog(_SqliteStore):
         return (["study_id = ?", "exists (select 1 from study_members m where m.study_id = audit_log.study_id "
                  "and m.user_id = ? and m.role = 'owner')"], [existing_study_id(study_id), self.user_id])
 
+
+def _row(actor: Actor, event: AuditEvent) -> dict[str, Any]:
+    return {
+        "at": iso(datetime.now(UTC)), "actor_id": str(actor.user_id), "actor_email": storable_text(actor.email),
+        "study_id": None if event.study_id is None else existing_study_id(event.study_id),
+        "record_id": None if event.record_id is None else existing_record_id(event.record_id),
+        "subject_id": storable_text(event.subject_id), "action": AuditAction(event.action).value,
+        "detail": detail_json(event.detail), "client_address": storable_text(actor.address),
+    }

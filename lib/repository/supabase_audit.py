@@ -8,6 +8,7 @@ owners its entries, a user their personal space's.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -42,15 +43,13 @@ class SupabaseAuditLog(PostgrestRows):
         return f"SupabaseAuditLog(user_id={self.user_id!r})"
 
     def append(self, actor: Actor, event: AuditEvent) -> None:
-        # The detail goes as a JSON object (jsonb); the id and the time are the database's.
-        row = {
-            "actor_id": str(actor.user_id), "actor_email": storable_text(actor.email),
-            "study_id": None if event.study_id is None else existing_study_id(event.study_id),
-            "record_id": None if event.record_id is None else existing_record_id(event.record_id),
-            "subject_id": storable_text(event.subject_id), "action": AuditAction(event.action).value,
-            "detail": _json_object(event), "client_address": storable_text(actor.address),
-        }
-        self._run(self._service.from_(TABLE).insert(row, returning=ReturnMethod.minimal))
+        self.append_all(actor, [event])
+
+    def append_all(self, actor: Actor, events: Sequence[AuditEvent]) -> None:
+        # One insert of every row: one statement, so PostgreSQL writes all of them or none.
+        rows = [_row(actor, event) for event in events]
+        if rows:
+            self._run(self._service.from_(TABLE).insert(rows, returning=ReturnMethod.minimal))
 
     def entries(self, where: AuditFilter) -> list[AuditEntry]:
         check_filter(where)
@@ -73,6 +72,17 @@ class SupabaseAuditLog(PostgrestRows):
             builder = builder.lt("at", iso(day_start(where.date_to + timedelta(days=1))))
         rows = self._rows(builder.order("at", desc=True).order("id", desc=True).limit(where.limit))
         return [entry_from_row(r) for r in rows]
+
+
+def _row(actor: Actor, event: AuditEvent) -> dict[str, Any]:
+    # The detail goes as a JSON object (jsonb); the id and the time are the database's.
+    return {
+        "actor_id": str(actor.user_id), "actor_email": storable_text(actor.email),
+        "study_id": None if event.study_id is None else existing_study_id(event.study_id),
+        "record_id": None if event.record_id is None else existing_record_id(event.record_id),
+        "subject_id": storable_text(event.subject_id), "action": AuditAction(event.action).value,
+        "detail": _json_object(event), "client_address": storable_text(actor.address),
+    }
 
 
 def _json_object(event: AuditEvent) -> dict[str, Any]:

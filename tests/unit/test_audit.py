@@ -46,6 +46,9 @@ class BrokenLog:
     def append(self, actor, event) -> None:
         raise MetadataUnavailable("The demo database cannot be opened.")
 
+    def append_all(self, actor, events) -> None:
+        raise MetadataUnavailable("The demo database cannot be opened.")
+
     def entries(self, where):
         return []
 
