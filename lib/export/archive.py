@@ -18,7 +18,7 @@ from zipstream import ZIP_STORED, ZipStream
 from lib.export.model import ExportPlan
 from lib.storage import ObjectStore
 
-READ_AHEAD_CHUNKS = 4
+READ_AHEAD_CHUNKS = 2
 """Chunks (ranges of lib.storage.EXPORT_RANGE) read ahead of the one being sent, so reading S3 overlaps sending."""
 _POLL_S = 0.5
 """How often a reader waiting on a full queue checks whether the download was cancelled."""
