@@ -13,7 +13,15 @@ from components import state_keys
 from components.context import UserContext, user_context
 from components.feedback import user_errors
 from components.text import literal
-from lib.export import LAYOUT_LABELS, Delivery, ExportRequest, Layout, PreparedExport, Selection, prepare_export
+from lib.export import (
+    LAYOUT_LABELS,
+    Delivery,
+    ExportRequest,
+    Layout,
+    PreparedExport,
+    Selection,
+    prepare_export,
+)
 from lib.records import FileRecord, ListQuery
 from lib.studies import Action, Study, allows
 from lib.units import counted

@@ -21,7 +21,7 @@ import csv
 import io
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -61,6 +61,12 @@ class AuditAction(StrEnum):
     MEMBER_ROLE = "member_role"
     ERASE = "erase"
     """Erased for good (consent withdrawn, or past the study's retention: the reason in the detail)."""
+    MOVE = "move"
+    """Moved between spaces with its objects: one entry in each space's trail, both spaces in the detail."""
+    STUDY_DELETE = "study_delete"
+    """A study was deleted (its name in the detail; its trail stays)."""
+    CONSENT = "consent"
+    """A recording's consent state or its date was changed (before and after in the detail)."""
 
 
 ACTION_LABELS = {
@@ -69,7 +75,8 @@ ACTION_LABELS = {
     AuditAction.UPLOAD: "uploaded", AuditAction.REANALYSE: "re-analysed", AuditAction.DELETE: "deleted",
     AuditAction.EXPORT: "exported", AuditAction.MEMBER_ADD: "member added",
     AuditAction.MEMBER_REMOVE: "member removed", AuditAction.MEMBER_ROLE: "role changed",
-    AuditAction.ERASE: "erased",
+    AuditAction.ERASE: "erased", AuditAction.MOVE: "moved", AuditAction.STUDY_DELETE: "study deleted",
+    AuditAction.CONSENT: "consent changed",
 }
 """How the page and the CSV name each action."""
 
@@ -138,13 +145,10 @@ class AuditLog(Protocol):
 
     user_id: str
 
-    def append(self, actor: Actor, event: AuditEvent) -> None:
-        """Write one entry; a failure raises (a PulseVaultError)."""
+    def append(self, actor: Actor, *events: AuditEvent) -> None:
+        """Write the entries of ``events`` together (all or none); a failure raises (a PulseVaultError)."""
         ...
 
-    def append_all(self, actor: Actor, events: Sequence[AuditEvent]) -> None:
-        """Write several entries in one transaction: all of them or none (a failure raises a PulseVaultError)."""
-        ...
 
     def entries(self, where: AuditFilter) -> list[AuditEntry]:
         """The entries the user may read (a study's owners: the study's; anyone: their personal space's)."""
@@ -158,33 +162,21 @@ class AuditTrail:
     log: AuditLog
     actor: Actor
 
-    def before(self, event: AuditEvent) -> None:
-        """Write the entry of an action about to happen that cannot be taken back; AuditUnavailable (and the
-        action must not happen) if it cannot be written."""
+    def before(self, event: AuditEvent, *, also: tuple[AuditEvent, ...] = ()) -> None:
+        """Write the entry of an action about to happen that cannot be taken back (with the entries ``also``, in
+        other trails, all or none); AuditUnavailable (and the action must not happen) if it cannot be written."""
         try:
-            self.log.append(self.actor, event)
+            self.log.append(self.actor, event, *also)
         except PulseVaultError as exc:
             logger.warning("audit: %s by %s not written (%s); the action is refused", event.action.value,
                         self.actor.user_id, type(exc).__name__)
             raise AuditUnavailable(MSG_NOT_WRITTEN.format(action=ACTION_LABELS[event.action])) from exc
 
-    def before_all(self, events: Sequence[AuditEvent]) -> None:
-        """:meth:`before` for an action about several recordings at once (an export): every entry or none is
-        written; AuditUnavailable (and the action must not happen) if they cannot be."""
-        if not events:
-            return
+    def after(self, event: AuditEvent, undo: Callable[[], object], *, also: tuple[AuditEvent, ...] = ()) -> None:
+        """Write the entry of a database write just done (with ``also``, as :meth:`before`); if it cannot be
+        written, ``undo`` the write and raise AuditUnavailable."""
         try:
-            self.log.append_all(self.actor, events)
-        except PulseVaultError as exc:
-            logger.warning("audit: %d %s entries by %s not written (%s); the action is refused", len(events),
-                           events[0].action.value, self.actor.user_id, type(exc).__name__)
-            raise AuditUnavailable(MSG_NOT_WRITTEN.format(action=ACTION_LABELS[events[0].action])) from exc
-
-    def after(self, event: AuditEvent, undo: Callable[[], object]) -> None:
-        """Write the entry of a database write just done; if it cannot be written, ``undo`` the write and raise
-        AuditUnavailable."""
-        try:
-            self.before(event)
+            self.before(event, also=also)
         except AuditUnavailable:
             try:
                 undo()
@@ -266,7 +258,7 @@ def describe(entry: AuditEntry) -> str:
     detail = entry.detail
     if entry.action is AuditAction.SHARE and "expires_at" in detail:
         return f"link works until {detail['expires_at']}"
-    if entry.action is AuditAction.EDIT_RESEARCH:
+    if entry.action in {AuditAction.EDIT_RESEARCH, AuditAction.CONSENT}:
         changed = detail.get("changed") or {}
         return "; ".join(f"{name}: {_short(v.get('before'))} → {_short(v.get('after'))}"
                          for name, v in changed.items())
@@ -276,6 +268,8 @@ def describe(entry: AuditEntry) -> str:
         return f"{detail.get('member_email', '')} ({role})"
     if entry.action is AuditAction.EXPORT and "files" in detail:
         return f"{detail.get('layout', '')} {detail.get('delivery', '')}: {_short(detail['files'])}"
+    if entry.action is AuditAction.MOVE:
+        return f"from {detail.get('from_name', '')} to {detail.get('to_name', '')}"
     return ", ".join(f"{k}: {_short(v)}" for k, v in detail.items() if k != "name")
 
 

@@ -44,7 +44,7 @@ def render() -> None:
     render_export_dialog()
     render_retention(ctx, study)
     render_audit(ctx.audit.log, ctx.repo, study)
-    render_delete_study(ctx.repo, study)
+    render_delete_study(ctx.repo, study, ctx.audit)
 
 
 if __name__ == "__main__":  # run by st.navigation

@@ -61,7 +61,8 @@ def prepare_export(store: ObjectStore, repo: Repository, tickets: ExportTickets,
     plan = build_plan(store, repo, request.selection, request.layout, zip_max_bytes=settings.export_zip_max_bytes,
                       progress=progress)
     links_valid_s = store.expiry(MAX_PRESIGN_EXPIRY_S) if plan.delivery is Delivery.MANIFEST else None
-    trail.before_all(export_events(plan, links_valid_s=links_valid_s))
+    first, *rest = export_events(plan, links_valid_s=links_valid_s)  # a plan holds one recording at least
+    trail.before(first, also=tuple(rest))
     if plan.delivery is Delivery.MANIFEST:
         return PreparedExport(plan, manifest_name(plan), manifest=manifest_zip(store, plan))
     url = f"{EXPORT_PATH}?{urlencode({'ticket': tickets.issue(plan)})}"

@@ -9,7 +9,6 @@ entries of their personal space.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -60,15 +59,10 @@ class SqliteAuditLog(_SqliteStore):
         finally:
             conn.close()
 
-    def append(self, actor: Actor, event: AuditEvent) -> None:
-        self.append_all(actor, [event])
-
-    def append_all(self, actor: Actor, events: Sequence[AuditEvent]) -> None:
+    def append(self, actor: Actor, *events: AuditEvent) -> None:
         rows = [_row(actor, event) for event in events]
-        if rows:
-            columns = ", ".join(rows[0])
-            statement = f"insert into audit_log ({columns}) values ({', '.join('?' for _ in rows[0])})"
-            self._write(*((statement, tuple(row.values())) for row in rows))
+        self._write(*((f"insert into audit_log ({', '.join(r)}) values ({', '.join('?' for _ in r)})",
+                       tuple(r.values())) for r in rows))
 
     def entries(self, where: AuditFilter) -> list[AuditEntry]:
         check_filter(where)
@@ -101,6 +95,7 @@ class SqliteAuditLog(_SqliteStore):
 
 
 def _row(actor: Actor, event: AuditEvent) -> dict[str, Any]:
+    """One entry's columns as the demo's table keeps them."""
     return {
         "at": iso(datetime.now(UTC)), "actor_id": str(actor.user_id), "actor_email": storable_text(actor.email),
         "study_id": None if event.study_id is None else existing_study_id(event.study_id),

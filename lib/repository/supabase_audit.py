@@ -8,7 +8,6 @@ owners its entries, a user their personal space's.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -42,14 +41,10 @@ class SupabaseAuditLog(PostgrestRows):
     def __repr__(self) -> str:
         return f"SupabaseAuditLog(user_id={self.user_id!r})"
 
-    def append(self, actor: Actor, event: AuditEvent) -> None:
-        self.append_all(actor, [event])
-
-    def append_all(self, actor: Actor, events: Sequence[AuditEvent]) -> None:
-        # One insert of every row: one statement, so PostgreSQL writes all of them or none.
+    def append(self, actor: Actor, *events: AuditEvent) -> None:
+        # One insert of every row (one statement: all or none); the id and the time are the database's.
         rows = [_row(actor, event) for event in events]
-        if rows:
-            self._run(self._service.from_(TABLE).insert(rows, returning=ReturnMethod.minimal))
+        self._run(self._service.from_(TABLE).insert(rows, returning=ReturnMethod.minimal))
 
     def entries(self, where: AuditFilter) -> list[AuditEntry]:
         check_filter(where)
@@ -75,7 +70,7 @@ class SupabaseAuditLog(PostgrestRows):
 
 
 def _row(actor: Actor, event: AuditEvent) -> dict[str, Any]:
-    # The detail goes as a JSON object (jsonb); the id and the time are the database's.
+    """One entry's columns; the detail goes as a JSON object (jsonb)."""
     return {
         "actor_id": str(actor.user_id), "actor_email": storable_text(actor.email),
         "study_id": None if event.study_id is None else existing_study_id(event.study_id),

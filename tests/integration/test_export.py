@@ -84,8 +84,8 @@ def client_for(tickets: ExportTickets, store: ObjectStore, sessions: SqliteSessi
 def prepared_zip(store, repo, server, tickets, settings: Settings):
     a = add_recording(store, server, "alice.avi", subject="S1", truth=pulse_csv())
     b = add_recording(store, server, "bob.avi", subject="S2", truth=bids_truth())
-    prepared = prepare_export(store, repo, tickets, settings,
-                              ExportRequest(Selection(record_ids=(a.id, b.id)), Layout.UBFC), trail=trail_of(repo))
+    request = ExportRequest(Selection(record_ids=(a.id, b.id)), Layout.UBFC)
+    prepared = prepare_export(store, repo, tickets, settings, request, trail=trail_of(repo))
     assert prepared.delivery is Delivery.ZIP
     return prepared, (a, b)
 
@@ -148,8 +148,8 @@ def test_the_manifest_and_its_fetch_script_download_resume_and_check(store, repo
     tiny = replace(settings, export_zip_max_bytes=1)
     for record in (a, b):  # a manifest's links go out only for recordings shareable with collaborators
         repo.set_consent(record.id, Consent.SHAREABLE, None)
-    prepared = prepare_export(store, repo, ExportTickets(), tiny,
-                              ExportRequest(Selection(record_ids=(a.id, b.id)), Layout.PLAIN), trail=trail_of(repo))
+    request = ExportRequest(Selection(record_ids=(a.id, b.id)), Layout.PLAIN)
+    prepared = prepare_export(store, repo, ExportTickets(), tiny, request, trail=trail_of(repo))
     assert prepared.delivery is Delivery.MANIFEST
     root = unpack(prepared.manifest, tmp_path)
     fetch = [sys.executable, str(root / "fetch.py")]

@@ -201,12 +201,12 @@ def test_the_cloud_store_writes_an_exports_entries_all_or_none(supabase_standin)
     user = person.repo.user_id
     trail = AuditTrail(_log(person), Actor(user, "exporter@lab.test", "192.0.2.8"))
     first, second = str(uuid.uuid4()), str(uuid.uuid4())
-    trail.before_all([AuditEvent(AuditAction.EXPORT, None, first, "12", {"files": ["subject12/vid.avi"]}),
-                      AuditEvent(AuditAction.EXPORT, None, second, "13", {"files": ["subject13/vid.avi"]})])
+    trail.before(AuditEvent(AuditAction.EXPORT, None, first, "12", {"files": ["subject12/vid.avi"]}),
+                 also=(AuditEvent(AuditAction.EXPORT, None, second, "13", {"files": ["subject13/vid.avi"]}),))
     written = _log(person).entries(AuditFilter(study_id=None, actions=(AuditAction.EXPORT,)))
     assert sorted((e.record_id, e.subject_id) for e in written) == sorted([(first, "12"), (second, "13")])
     # jsonb refuses a NUL character: the second row fails, so the first of this batch is not written either.
     with pytest.raises(AuditUnavailable):
-        trail.before_all([AuditEvent(AuditAction.EXPORT, None, str(uuid.uuid4()), "14", {"files": ["a"]}),
-                          AuditEvent(AuditAction.EXPORT, None, str(uuid.uuid4()), "15", {"files": ["b\x00"]})])
+        trail.before(AuditEvent(AuditAction.EXPORT, None, str(uuid.uuid4()), "14", {"files": ["a"]}),
+                     also=(AuditEvent(AuditAction.EXPORT, None, str(uuid.uuid4()), "15", {"files": ["b\x00"]}),))
     assert len(_log(person).entries(AuditFilter(study_id=None, actions=(AuditAction.EXPORT,)))) == 2

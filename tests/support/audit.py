@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Protocol
 
 from lib.audit import Actor, AuditEntry, AuditEvent, AuditFilter, AuditTrail
@@ -49,10 +48,6 @@ class NoEntryExpected:
 
     def append(self, actor: Actor, event: AuditEvent) -> None:
         raise AssertionError(f"a refused action wrote an audit entry: {event.action.value} of {event.record_id}")
-
-    def append_all(self, actor: Actor, events: Sequence[AuditEvent]) -> None:
-        for event in events:
-            self.append(actor, event)
 
     def entries(self, where: AuditFilter) -> list[AuditEntry]:
         return []

@@ -287,6 +287,19 @@ def read_csv_bytes(data: bytes) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(data.decode())))
 
 
+class NoLog:
+    """A trail that cannot be written."""
+
+    def __init__(self, user_id: str) -> None:
+        self.user_id = user_id
+
+    def append(self, actor, *events) -> None:
+        raise MetadataUnavailable("The demo database cannot be opened.")
+
+    def entries(self, where):
+        return []
+
+
 def test_a_zip_export_gets_a_one_time_link(store, repo, server) -> None:
     a = add_recording(store, server, "a.avi", subject="1")
     tickets = ExportTickets()
@@ -375,7 +388,7 @@ def test_every_exported_recording_is_an_audit_entry_with_its_files(store, repo, 
 def test_no_audit_entries_no_export(store, repo, server) -> None:
     a = add_recording(store, server, "a.avi", subject="1")
     tickets = ExportTickets()
-    broken = AuditTrail(BrokenLog(USER), Actor(USER, "me@lab.test"))
+    broken = AuditTrail(NoLog(USER), Actor(USER, "me@lab.test"))
     with pytest.raises(AuditUnavailable, match=r"Nothing was done.*\(exported\)"):
         prepare_export(store, repo, tickets, SETTINGS, ExportRequest(ids(a), Layout.PLAIN), trail=broken)
     assert len(tickets) == 0  # no link was handed out
@@ -384,22 +397,6 @@ def test_no_audit_entries_no_export(store, repo, server) -> None:
     with pytest.raises(AuditUnavailable):
         prepare_export(store, repo, tickets, replace(SETTINGS, export_zip_max_bytes=1),
                        ExportRequest(ids(a), Layout.PLAIN), trail=broken)
-
-
-class BrokenLog:
-    """An audit log that cannot be written (its database is down)."""
-
-    def __init__(self, user_id: str) -> None:
-        self.user_id = user_id
-
-    def append(self, actor, event) -> None:
-        raise MetadataUnavailable("The demo database cannot be opened.")
-
-    def append_all(self, actor, events) -> None:
-        raise MetadataUnavailable("The demo database cannot be opened.")
-
-    def entries(self, where):
-        return []
 
 
 def test_withdrawn_recordings_are_never_exported_and_say_why(store, repo, server, tmp_path) -> None:
