@@ -315,12 +315,14 @@ def records_csv(records: Iterable[FileRecord], *, paths: Mapping[str, str] | Non
 
 
 def export_csv(repo: Repository, query: ListQuery, *, trail: AuditTrail) -> bytes:
-    """The whole filtered list (not only the page on screen) as CSV, with an audit entry (written before it is
-    handed out) naming the recordings in it."""
+    """The whole filtered list (not only the page on screen) as CSV. Before it is handed out, one audit entry per
+    recording in it (all or none), as a dataset export writes, so the trail's recording and subject filters
+    find it; a list with no recordings writes one entry saying so."""
     records = list(iter_matching(repo, query))
-    trail.before(AuditEvent(AuditAction.EXPORT, query.study_id,
-                            detail={"format": "csv", "count": len(records), "record_ids": [r.id for r in records],
-                                    "subject_ids": sorted({r.research.subject_id for r in records} - {""})}))
+    common = {"format": "csv", "count": len(records)}
+    events = [AuditEvent.about(AuditAction.EXPORT, r, **common) for r in records]
+    first, *rest = events or [AuditEvent(AuditAction.EXPORT, query.study_id, detail=common)]
+    trail.before(first, also=tuple(rest))
     return records_csv(records)
 
 

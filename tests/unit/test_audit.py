@@ -197,8 +197,8 @@ def test_deletion_and_export_are_recorded(lab, store):
     assert delete_records(store, lab["member"].repo, lab["member"].server, [record], trail=_trail(lab, "member")).ok
     deleted, exported = _study_entries(lab)
     assert (deleted.action, deleted.record_id, deleted.subject_id) == (AuditAction.DELETE, record, "7")
-    assert exported.action is AuditAction.EXPORT
-    assert (exported.detail["record_ids"], exported.detail["subject_ids"]) == ([record], ["7"])
+    assert (exported.action, exported.record_id, exported.subject_id) == (AuditAction.EXPORT, record, "7")
+    assert exported.detail["format"] == "csv"
 
 
 def test_membership_changes_are_recorded(lab):
@@ -305,3 +305,9 @@ def test_a_consent_change_is_recorded_and_undone_without_its_entry(lab):
         "consent": {"before": "internal", "after": "shareable"},
         "consent_date": {"before": None, "after": "2024-05-02"}})
     assert describe(entry) == "consent: internal → shareable; consent_date: None → 2024-05-02"
+
+
+def test_a_csv_of_an_empty_list_is_recorded_once(lab):
+    export_csv(lab["viewer"].repo, ListQuery(study_id=lab.study, text="no such recording"), trail=_trail(lab, "viewer"))
+    (exported,) = _study_entries(lab)
+    assert (exported.action, exported.record_id, exported.detail["count"]) == (AuditAction.EXPORT, None, 0)
