@@ -1,5 +1,5 @@
-"""My files: "Move to study …" in a recording's detail panel, for someone who owns both spaces (lib.moves decides
-which spaces those are and does the move)."""
+""""Move to study …" for one recording, for someone who owns both spaces (lib.moves decides which spaces those are
+and does the move): in My files' detail panel and under the Studies page's recordings list."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ from lib.moves import PERSONAL_SPACE, SpaceChoice, move_record, move_targets
 from lib.records import FileRecord
 
 
-def render_move(record: FileRecord, ctx: UserContext) -> None:
-    """The move picker, when the caller may move ``record`` somewhere (nothing otherwise)."""
+def render_move(record: FileRecord, ctx: UserContext) -> bool:
+    """The move picker, when the caller may move ``record`` somewhere (nothing otherwise); whether it was shown."""
     targets: list[SpaceChoice] | None = None
     with user_errors("Loading the studies this recording can move to"):
         targets = move_targets(ctx.repo, record)
     if not targets:
-        return
+        return False
     with st.expander("Move to study …", icon=":material/drive_file_move:"):
         st.caption("Moves the original, preview, thumbnail and ground truth to the other space's storage; the "
                    "recording keeps its id, research fields, analysis and audit history, and both spaces' audit "
@@ -29,6 +29,7 @@ def render_move(record: FileRecord, ctx: UserContext) -> None:
                               key=state_keys.files_record("move_to", record.id))
         if st.button("Move", key=state_keys.files_record("move", record.id), icon=":material/drive_file_move:"):
             _move(record, by_key[chosen], ctx)
+    return True
 
 
 def _label(space: SpaceChoice) -> str:
@@ -42,5 +43,5 @@ def _move(record: FileRecord, target: SpaceChoice, ctx: UserContext) -> None:
                              study_quota_bytes=ctx.services.settings.study_quota_bytes)
         notify(literal(result.summary()), NoticeKind.WARNING if result.left_behind else NoticeKind.SUCCESS)
         files_table.link_cache().forget(record.id)  # its links name the old keys
-        files_table.clear_selection()
+        files_table.clear_selection()  # My files' selection, from either page: the row left the space shown
         st.rerun()

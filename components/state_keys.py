@@ -146,6 +146,13 @@ def files_record(part: str, record_id: str) -> str:
 
 # --- Studies -----------------------------------------------------------------------------------------------
 
+
+def studies_recordings(rows: str) -> str:
+    """The Studies page's recordings table, keyed like :func:`files_table` by a digest of its rows' ids: once a
+    move takes the selected row out, the new table selects nothing rather than the row that took its place."""
+    return _user(f"studies_recordings_{rows}")
+
+
 STUDIES_SELECTED = _user("studies_selected")
 """The id of the study the Studies page shows."""
 STUDIES_NEW = _user("studies_new")

@@ -3,15 +3,18 @@ study's recordings. What each role may do is lib.studies' rule; the stores enfor
 
 from __future__ import annotations
 
+import hashlib
+
 import pandas as pd
 import streamlit as st
 
-from components import state_keys
+from components import move_view, state_keys
+from components.context import UserContext
 from components.feedback import notify, user_errors
 from components.tables import show_table
 from components.text import literal
 from lib.audit import AuditTrail
-from lib.records import ListQuery
+from lib.records import FileRecord, ListQuery
 from lib.repository import Repository
 from lib.studies import (
     FORMER_MEMBER,
@@ -166,26 +169,47 @@ def _leave_button(repo: Repository, study: Study, me: Member, trail: AuditTrail)
             st.rerun()
 
 
-def render_recordings(repo: Repository, study: Study) -> None:
-    """The study's newest recordings, with who uploaded each."""
+def render_recordings(ctx: UserContext, study: Study) -> None:
+    """The study's newest recordings, with who uploaded each; an owner selects one to move it (components.move_view:
+    into their personal space if they uploaded it, or into another study they own)."""
     st.subheader("Recordings")
-    st.caption("Play, download and edit them in My files: choose this study at the top of the page.")
+    movable = allows(study.role, Action.MOVE)
+    st.caption("Play, download and edit them in My files: choose this study at the top of the page."
+               + (" Select one to move it to another space you own." if movable else ""))
+    selected: FileRecord | None = None
     with user_errors("Loading the study's recordings"):
-        page = repo.list(ListQuery(study_id=study.id, page_size=STUDY_RECORDINGS_SHOWN))
-        if not page.records:
-            st.info("No recordings in this study yet.", icon=":material/video_library:")
-            return
-        emails = {m.user_id: m.email for m in repo.members(study.id)}
-        rows = page.records
-        show_table(pd.DataFrame({
-            "Name": [r.original_name for r in rows], "Subject": [r.research.subject_id for r in rows],
-            "Session": [r.research.session_label for r in rows], "Status": [r.status.value for r in rows],
-            "Size": [human_bytes(r.size_bytes) for r in rows],
-            "Uploaded by": [emails.get(r.user_id, FORMER_MEMBER) for r in rows],
-            "Uploaded": [r.created_at for r in rows]}),
-            column_config={"Uploaded": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")})
-        if page.total > len(rows):
-            st.caption(f"The newest {len(rows)} of {page.total} recordings.")
+        selected = _recordings_table(ctx.repo, study, selectable=movable)
+    if selected is not None and not move_view.render_move(selected, ctx):
+        st.caption(f"{literal(selected.original_name)} cannot be moved from here: only a stored recording moves, "
+                   "and only into a space you own (your personal space if you uploaded it, or another study you "
+                   "own).")
+
+
+def _recordings_table(repo: Repository, study: Study, *, selectable: bool) -> FileRecord | None:
+    """The table (one row selectable if ``selectable``); the selected recording."""
+    page = repo.list(ListQuery(study_id=study.id, page_size=STUDY_RECORDINGS_SHOWN))
+    if not page.records:
+        st.info("No recordings in this study yet.", icon=":material/video_library:")
+        return None
+    emails = {m.user_id: m.email for m in repo.members(study.id)}
+    rows = page.records
+    frame = pd.DataFrame({
+        "Name": [r.original_name for r in rows], "Subject": [r.research.subject_id for r in rows],
+        "Session": [r.research.session_label for r in rows], "Status": [r.status.value for r in rows],
+        "Size": [human_bytes(r.size_bytes) for r in rows],
+        "Uploaded by": [emails.get(r.user_id, FORMER_MEMBER) for r in rows],
+        "Uploaded": [r.created_at for r in rows]})
+    config = {"Uploaded": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")}
+    digest = hashlib.sha256("\n".join(r.id for r in rows).encode()).hexdigest()[:16]
+    selection = {"key": state_keys.studies_recordings(digest), "on_select": "rerun",
+                 "selection_mode": "single-row"} if selectable else {}
+    event = show_table(frame, column_config=config, **selection)
+    if page.total > len(rows):
+        st.caption(f"The newest {len(rows)} of {page.total} recordings.")
+    if not selectable:
+        return None
+    chosen = [rows[i] for i in event.selection.rows if 0 <= i < len(rows)]
+    return chosen[0] if chosen else None
 
 
 def render_delete_study(repo: Repository, study: Study, trail: AuditTrail) -> None:

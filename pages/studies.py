@@ -39,7 +39,7 @@ def render() -> None:
         return
     study = pick_study(studies)
     render_members(ctx.repo, study, ctx.user_id, ctx.audit)
-    render_recordings(ctx.repo, study)
+    render_recordings(ctx, study)
     render_study_export(study)
     render_export_dialog()
     render_retention(ctx, study)

@@ -68,9 +68,10 @@ def store_anyway(at: AppTest) -> AppTest:
     return at
 
 
-def select_rows(at: AppTest, *rows: int) -> AppTest:
-    """Select these row positions of My files' table, as a click in the browser would."""
-    prefix = state_keys.files_table("")
+def select_rows(at: AppTest, *rows: int, table: str = state_keys.files_table("")) -> AppTest:
+    """Select these row positions of the table on screen whose key starts with ``table`` (My files' unless
+    told), as a click in the browser would."""
+    prefix = table
     [key] = [k for k in at._session_state.filtered_state if str(k).startswith(prefix)]  # the table on screen
     at.session_state[key] = {"selection": {"rows": list(rows), "columns": [], "cells": []}}
     at.run()
