@@ -210,6 +210,10 @@ def render_table(page: RecordPage, *, store: Any, repo: Repository) -> list[File
 
 def table_key(records: tuple[FileRecord, ...]) -> str:
     """The table's widget key: the same only while the same recordings are shown in the same order."""
-    generation = st.session_state.get(state_keys.FILES_TABLE_GENERATION, 0)
-    shown = hashlib.sha256("\n".join([str(generation), *(r.id for r in records)]).encode()).hexdigest()
-    return state_keys.files_table(shown[:16])
+    return state_keys.files_table(rows_digest(records, st.session_state.get(state_keys.FILES_TABLE_GENERATION, 0)))
+
+
+def rows_digest(records: tuple[FileRecord, ...], generation: int = 0) -> str:
+    """A short name for these recordings in this order (and the table's ``generation``), for a selectable table's
+    key: a table showing other rows is a new widget, whose selection starts empty."""
+    return hashlib.sha256("\n".join([str(generation), *(r.id for r in records)]).encode()).hexdigest()[:16]

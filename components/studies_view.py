@@ -3,12 +3,10 @@ study's recordings. What each role may do is lib.studies' rule; the stores enfor
 
 from __future__ import annotations
 
-import hashlib
-
 import pandas as pd
 import streamlit as st
 
-from components import move_view, state_keys
+from components import files_table, move_view, state_keys
 from components.context import UserContext
 from components.feedback import notify, user_errors
 from components.tables import show_table
@@ -200,8 +198,7 @@ def _recordings_table(repo: Repository, study: Study, *, selectable: bool) -> Fi
         "Uploaded by": [emails.get(r.user_id, FORMER_MEMBER) for r in rows],
         "Uploaded": [r.created_at for r in rows]})
     config = {"Uploaded": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")}
-    digest = hashlib.sha256("\n".join(r.id for r in rows).encode()).hexdigest()[:16]
-    selection = {"key": state_keys.studies_recordings(digest), "on_select": "rerun",
+    selection = {"key": state_keys.studies_recordings(files_table.rows_digest(rows)), "on_select": "rerun",
                  "selection_mode": "single-row"} if selectable else {}
     event = show_table(frame, column_config=config, **selection)
     if page.total > len(rows):
