@@ -8,6 +8,7 @@ import streamlit as st
 from components.audit_view import render_audit
 from components.context import user_context
 from components.feedback import show_notice, user_errors
+from components.jobs_view import render_study_start
 from components.retention_view import render_retention
 from components.studies_view import (
     ROLE_HELP,
@@ -39,6 +40,7 @@ def render() -> None:
     study = pick_study(studies)
     render_members(ctx.repo, study, ctx.user_id, ctx.audit)
     render_recordings(ctx.repo, study)
+    render_study_start(study, ctx)
     render_retention(ctx, study)
     render_audit(ctx.audit.log, ctx.repo, study)
     render_delete_study(ctx.repo, study)

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, time
 from typing import Any, Protocol
 
-from lib.errors import AccessDenied, NotFound, QuotaExceeded, ValidationError
+from lib.errors import AccessDenied, NotFound, QuotaExceeded, StudyAccessLost, ValidationError
 from lib.keys import Owner, Space, check_record_key, sanitize_filename
 from lib.records import (
     MAX_PAGE_SIZE,
@@ -52,6 +52,7 @@ from lib.studies import (
     Study,
     StudyOverview,
     UploaderUsage,
+    allows,
     may_delete,
     require,
 )
@@ -141,6 +142,20 @@ class ServerRecords(Protocol):
         tombstone, in one transaction. The uploader or a study owner only."""
         ...
     def rows_of(self, user_id: str) -> ServerRecords | None: ...
+    def study_role(self, study_id: str) -> Role | None:
+        """This user's role in the study now (None: not a member)."""
+        ...
+    def study_row(self, record_id: str, study_id: str) -> FileRecord:
+        """A row of the study, for a batch job of this user over it: StudyAccessLost unless the user holds the
+        member role (or owner) there now; NotFound for a row that is not (any more) the study's."""
+        ...
+    def set_study_analysis(self, record_id: str, study_id: str, analysis: dict[str, Any] | None) -> FileRecord:
+        """A batch job's write of a study row's analysis, in one statement that holds only while the user is a
+        member (or owner) of the study and the row is the study's and stored: StudyAccessLost, NotFound."""
+        ...
+    def study_record_ids(self, study_id: str) -> list[str]:
+        """The study's stored recordings, for a job over all of them (a member or owner: StudyAccessLost)."""
+        ...
 
 
 # --- shared rules ----------------------------------------------------------
@@ -238,6 +253,16 @@ def require_member(role: Role | None, action: Action) -> None:
     if role is None:
         raise NotFound(MSG_STUDY_NOT_FOUND)
     require(role, action)
+
+
+MSG_JOB_ACCESS_LOST = ("The job stopped: the member who started it is no longer a member of the study, or is now a "
+                      "viewer there. Recordings already finished keep their results; nothing else was written.")
+
+
+def require_job_role(role: Role | None) -> None:
+    """StudyAccessLost unless ``role`` may run batch jobs in the study (lib.studies.Action.RUN_JOBS)."""
+    if not allows(role, Action.RUN_JOBS):
+        raise StudyAccessLost(MSG_JOB_ACCESS_LOST)
 
 
 def check_delete(study_id: str | None, role: Role | None, *, uploader_id: str, caller_id: str) -> None:

@@ -15,12 +15,13 @@ import pytest
 
 from lib.checks.values import AnalysisTask, CheckOutcome, Verdict
 from lib.errors import ConfigError, EngineUnavailable, JobStateError, ValidationError
-from lib.jobs import ItemResult, ItemStatus, JobKind, JobParameters, JobStatus, SqliteJobs, start_job
+from lib.jobs import ItemResult, ItemStatus, JobKind, JobParameters, JobRequest, JobStatus, SqliteJobs, start_job
 from lib.jobs.driver import CURRENT, GONE_WHILE_RUNNING, OwnerBackends, drive
 from lib.jobs.engine import WorkerLost, probe
 from lib.jobs.model import (
     MAX_ATTEMPTS,
     STALE_AFTER_S,
+    JobScope,
     analysis_digest,
     check_move,
     fingerprint,
@@ -29,7 +30,7 @@ from lib.jobs.model import (
 )
 from lib.keys import record_keys
 from lib.records import NewRecord, VideoProperties
-from lib.repository import SqliteRepository, SqliteServerRecords
+from lib.repository import SqliteAuditLog, SqliteRepository, SqliteServerRecords
 from lib.repository.base import iso
 from lib.rppg import AnalysisSummary
 from lib.settings import load_settings
@@ -68,7 +69,7 @@ def test_refused_moves_say_what_the_job_is(current: JobStatus, target: JobStatus
 
 def test_a_job_over_no_recordings_is_refused() -> None:
     with pytest.raises(ValidationError, match="at least one recording"):
-        new_job_values(str(uuid.uuid4()), USER, JobKind.REANALYSE, JobParameters(), ())
+        new_job_values(str(uuid.uuid4()), JobScope(USER), JobKind.REANALYSE, JobParameters(), ())
 
 
 def test_fingerprint_follows_the_parameters_not_the_kind() -> None:
@@ -133,13 +134,15 @@ def test_start_job_keeps_only_the_users_stored_recordings(tmp_path, server: Sqli
     mine = add_record(server)
     theirs = add_record(SqliteServerRecords(repo.db_path, OTHER))
     started: list[bool] = []
-    job = start_job(SqliteJobs(repo.db_path, USER), repo, JobKind.REANALYSE, JobParameters("pos"),
-                    [mine, theirs, mine], lambda: started.append(True))
+    job = start_job(SqliteJobs(repo.db_path, USER), repo, JobRequest(JobKind.REANALYSE, JobParameters("pos"),
+                    [mine, theirs, mine]), lambda: started.append(True))
     assert job.record_ids == (mine,) and job.parameters.method == "POS" and started == [True]
     with pytest.raises(ValidationError, match="None of these recordings has ground truth"):
-        start_job(SqliteJobs(repo.db_path, USER), repo, JobKind.EVALUATE, JobParameters(), [mine], lambda: None)
+        start_job(SqliteJobs(repo.db_path, USER), repo, JobRequest(JobKind.EVALUATE, JobParameters(), [mine]),
+                  lambda: None)
     with pytest.raises(ValidationError, match="at least one recording"):
-        start_job(SqliteJobs(repo.db_path, USER), repo, JobKind.REANALYSE, JobParameters(), [theirs], lambda: None)
+        start_job(SqliteJobs(repo.db_path, USER), repo, JobRequest(JobKind.REANALYSE, JobParameters(), [theirs]),
+                  lambda: None)
 
 
 # --- the driver, with an in-process engine -----------------------------------------------------------------------
@@ -182,7 +185,8 @@ def add_record(server: SqliteServerRecords, store: ObjectStore | None = None) ->
 
 
 def owner_of(store: ObjectStore, server: SqliteServerRecords, tmp_path) -> OwnerBackends:
-    return OwnerBackends(store, server, SqliteJobs(server.db_path, server.user_id), tmp_path / "work")
+    return OwnerBackends(store, server, SqliteJobs(server.db_path, server.user_id),
+                         SqliteAuditLog(server.db_path, server.user_id), tmp_path / "work")
 
 
 def run(owner: OwnerBackends, ids: list[str], engine: HereEngine):
