@@ -226,3 +226,18 @@ def test_the_study_rows_a_job_reaches_need_the_member_role_now(lab: Lab):
             person.server.set_study_analysis(lab.recordings[0], lab.study, {"method": "X"})
         with pytest.raises(StudyAccessLost):
             person.server.study_record_ids(lab.study)
+
+
+def test_the_scripts_study_reads(lab: Lab):
+    """``python -m lib.jobs run --study``: the study's stored recordings as the server reads them for the member;
+    a viewer is refused before anything starts."""
+    from lib.jobs.__main__ import _OwnerReads
+    from lib.jobs.backends import DriverTarget
+    from lib.settings import Settings
+
+    target = DriverTarget(Settings(mode="demo"), db_path=lab.db)
+    reads = _OwnerReads(target, lab.member.id, lab.study)
+    assert sorted(reads.every_stored()) == sorted(lab.recordings)
+    assert {r.id for r in reads.get_many([*lab.recordings, lab.personal])} == set(lab.recordings)
+    with pytest.raises(AccessDenied, match="member role"):
+        _OwnerReads(target, lab.viewer.id, lab.study)
