@@ -33,7 +33,8 @@ from lib.units import counted, human_duration
 
 REFRESH_S = 2.0
 """How often the list redraws while a job runs."""
-KIND_LABELS = {JobKind.REANALYSE: "Re-analyse", JobKind.EVALUATE: "Evaluate against ground truth"}
+KIND_LABELS = {JobKind.REANALYSE: "Re-analyse", JobKind.EVALUATE: "Evaluate against ground truth",
+               JobKind.REDERIVE: "Regenerate previews and thumbnails"}
 STATUS_ICONS = {JobStatus.QUEUED: ":material/schedule:", JobStatus.RUNNING: ":material/sync:",
                 JobStatus.CANCELLING: ":material/pending:", JobStatus.CANCELLED: ":material/block:",
                 JobStatus.FINISHED: ":material/check_circle:", JobStatus.FAILED: ":material/error:"}
@@ -99,7 +100,8 @@ def _render_job(job: Job, ctx: UserContext, studies: dict[str, Study]) -> None:
     title, action = st.columns([5, 1], vertical_alignment="center")
     params = job.parameters
     band = f", {params.band[0]:g}–{params.band[1]:g} Hz" if params.band else ""
-    title.markdown(f"{STATUS_ICONS[job.status]} **{KIND_LABELS[job.kind]}** · {params.method}{band} · "
+    method = "" if job.kind is JobKind.REDERIVE else f"{params.method}{band} · "
+    title.markdown(f"{STATUS_ICONS[job.status]} **{KIND_LABELS[job.kind]}** · {method}"
                    f"{counted(len(job.record_ids), 'recording')} · {where_label(job, studies, ctx.user_id)} · "
                    f"*{job.status}* · started {job.created_at:%Y-%m-%d %H:%M} UTC")
     study = studies.get(job.study_id) if job.study_id else None
@@ -191,9 +193,10 @@ def render_study_start(study: Study, ctx: UserContext) -> None:
 
 def _job_widgets() -> tuple[JobKind, str]:
     kind = st.radio("Job", list(JobKind), format_func=KIND_LABELS.__getitem__, key=state_keys.JOB_KIND)
-    method = st.selectbox("Method", METHODS, key=state_keys.JOB_METHOD)
+    method = st.selectbox("Method", METHODS, key=state_keys.JOB_METHOD,
+                          help="For re-analysis and evaluation; regenerating previews uses none.")
     st.caption("The job runs in the background (on Ray); follow it on the Jobs page. Recordings whose saved "
-               "analysis is already current for these settings are skipped.")
+               "analysis (or preview and thumbnail) is already current for these settings are skipped.")
     return JobKind(kind), str(method)
 
 

@@ -18,6 +18,10 @@
 alter table public.jobs add column if not exists study_id uuid references public.studies (id) on delete cascade;
 alter table public.jobs add column if not exists owner_email text not null default '';
 
+-- A third kind: regenerate each recording's preview and thumbnail (lib/jobs/derive.py).
+alter table public.jobs drop constraint if exists jobs_kind_check;
+alter table public.jobs add constraint jobs_kind_check check (kind in ('reanalyse', 'evaluate', 'rederive'));
+
 create index if not exists jobs_study_created_idx on public.jobs (study_id, created_at desc)
   where study_id is not null;
 
@@ -91,3 +95,30 @@ $$;
 
 revoke execute on function public.set_study_analysis(uuid, uuid, uuid, jsonb) from public, anon, authenticated;
 grant execute on function public.set_study_analysis(uuid, uuid, uuid, jsonb) to service_role;
+
+-- The same for a regenerated preview and thumbnail: their keys (the key checks of 005 apply to them).
+create or replace function public.set_study_derivatives(p_record uuid, p_study uuid, p_user uuid,
+                                                        p_thumbnail_key text, p_preview_key text)
+returns setof public.user_files
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if not exists (
+      select 1 from public.study_members m
+       where m.study_id = p_study and m.user_id = p_user
+         and public.study_role_rank(m.role) >= public.study_role_rank('member')) then
+    raise exception 'the job''s owner no longer holds the member role in this study' using errcode = '42501',
+      hint = 'access_lost';
+  end if;
+  return query
+    update public.user_files f set thumbnail_key = p_thumbnail_key, preview_key = p_preview_key
+     where f.id = p_record and f.study_id = p_study and f.status = 'ready'
+    returning f.*;
+end
+$$;
+
+revoke execute on function public.set_study_derivatives(uuid, uuid, uuid, text, text)
+  from public, anon, authenticated;
+grant execute on function public.set_study_derivatives(uuid, uuid, uuid, text, text) to service_role;

@@ -1,4 +1,5 @@
-"""Durable batch jobs on Ray: re-analyse, or evaluate against ground truth, many recordings at once (a user's
+"""Durable batch jobs on Ray: re-analyse, evaluate against ground truth, or regenerate previews and thumbnails
+(:mod:`.derive`), many recordings at once (a user's
 personal recordings, or a study's, under the study's row-level security).
 
 * :mod:`.model` — a job and its recordings' results as values, the state machine, progress;

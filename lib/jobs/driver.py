@@ -23,14 +23,15 @@ import logging
 import shutil
 import tempfile
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from lib.audit import Actor, AuditAction, AuditEvent, AuditLog, AuditTrail
-from lib.checks.values import AnalysisTask, CheckOutcome, Verdict
+from lib.checks.values import AnalysisTask, Verdict
 from lib.errors import (
     AuditUnavailable,
     EngineUnavailable,
@@ -40,7 +41,8 @@ from lib.errors import (
     StudyAccessLost,
     ValidationError,
 )
-from lib.jobs.engine import WorkerLost
+from lib.jobs.derive import DeriveOutcome, DeriveTask, check_stored, derive_task, is_current
+from lib.jobs.engine import Outcome, WorkerLost
 from lib.jobs.model import (
     MAX_ATTEMPTS,
     ItemResult,
@@ -74,6 +76,7 @@ ACCESS_LOST = "Not run: the job stopped because its owner lost the member role i
 NO_TRUTH = "It has no ground truth to evaluate against."
 CURRENT = "Its saved analysis is already current for these parameters."
 CANCELLED = "The job was cancelled before this recording finished."
+DERIVATIVES_CURRENT = "Its preview and thumbnail are already made from its current original."
 
 
 class Engine(Protocol):
@@ -81,8 +84,8 @@ class Engine(Protocol):
 
     @property
     def slots(self) -> int: ...
-    def submit(self, task: AnalysisTask) -> Any: ...
-    def wait(self, handles: Sequence[Any], timeout_s: float) -> list[tuple[Any, CheckOutcome | WorkerLost]]: ...
+    def submit(self, task: AnalysisTask | DeriveTask) -> Any: ...
+    def wait(self, handles: Sequence[Any], timeout_s: float) -> list[tuple[Any, Outcome | WorkerLost]]: ...
     def cancel(self, handles: Sequence[Any]) -> None: ...
 
 
@@ -102,7 +105,7 @@ class OwnerBackends:
 @dataclass
 class _InFlight:
     record_id: str
-    task: AnalysisTask
+    task: AnalysisTask | DeriveTask
 
 
 def drive(job_id: str, owner: OwnerBackends, engine: Engine) -> Job:
@@ -140,6 +143,11 @@ class _JobRows:
         if self.study_id is not None:
             return self.records.set_study_analysis(record_id, self.study_id, analysis)
         return self.records.set_analysis(record_id, analysis)
+
+    def set_derivatives(self, record_id: str, thumbnail_key: str | None, preview_key: str | None) -> FileRecord:
+        if self.study_id is not None:
+            return self.records.set_study_derivatives(record_id, self.study_id, thumbnail_key, preview_key)
+        return self.records.set_derivatives(record_id, thumbnail_key, preview_key)
 
 
 class _Run:
@@ -182,12 +190,14 @@ class _Run:
             elif prepared is not None:
                 self.flight[self.engine.submit(prepared)] = _InFlight(record_id, prepared)
 
-    def _prepare(self, record_id: str) -> AnalysisTask | ItemResult | None:
+    def _prepare(self, record_id: str) -> AnalysisTask | DeriveTask | ItemResult | None:
         """The task to submit, the recording's result when there is nothing to run, or None: it could not be
         signed now and waits at the back of the queue for another attempt."""
         record = self._read(record_id)
         if isinstance(record, ItemResult):
             return record
+        if self.job.kind is JobKind.REDERIVE:
+            return self._derive_task(record)
         if self.job.kind is JobKind.EVALUATE and not record.ground_truth_key:
             return ItemResult(ItemStatus.SKIPPED, message=NO_TRUTH)
         if (digest := analysis_digest(record.analysis)) and self.current.get(record_id) == digest:
@@ -200,6 +210,15 @@ class _Run:
             return ItemResult(ItemStatus.FAILED, message=str(exc), attempts=self._attempt(record_id))
         except PulseVaultError as exc:  # the bucket could not be reached now: a counted attempt
             return self._retry_or_fail(record_id, str(exc))
+
+    def _derive_task(self, record: FileRecord) -> DeriveTask | ItemResult | None:
+        workdir = Path(self.owner.workdir or tempfile.gettempdir()) / f"pulsevault-derive-{uuid.uuid4().hex}"
+        try:
+            if is_current(self.owner.store, record, self.rows.space):
+                return ItemResult(ItemStatus.SKIPPED, message=DERIVATIVES_CURRENT)
+            return derive_task(self.owner.store, record, self.rows.space, workdir)
+        except PulseVaultError as exc:  # the original is not there, or the bucket cannot be reached now
+            return self._retry_or_fail(record.id, str(exc))
 
     def _read(self, record_id: str, gone: str = GONE) -> FileRecord | ItemResult:
         """The owner's row now, or how the job ends for a recording that is gone, not stored, or no longer
@@ -218,10 +237,12 @@ class _Run:
 
     # --- outcomes ---
 
-    def _ended(self, flight: _InFlight, outcome: CheckOutcome | WorkerLost) -> None:
+    def _ended(self, flight: _InFlight, outcome: Outcome | WorkerLost) -> None:
         shutil.rmtree(flight.task.workdir, ignore_errors=True)  # a killed local worker could not remove it
         record_id = flight.record_id
-        if isinstance(outcome, WorkerLost) or outcome.verdict is Verdict.FAILED:
+        if isinstance(outcome, DeriveOutcome):  # only a DeriveTask returns one
+            result = self._derived(record_id, cast(DeriveTask, flight.task), outcome)
+        elif isinstance(outcome, WorkerLost) or outcome.verdict is Verdict.FAILED:
             message = outcome.message if isinstance(outcome, WorkerLost) else (outcome.message or "it failed")
             result = self._retry_or_fail(record_id, message)
         elif outcome.verdict is Verdict.REFUSED or outcome.analysis is None:
@@ -266,6 +287,38 @@ class _Run:
         except AuditUnavailable as exc:
             return ItemResult(ItemStatus.FAILED, attempts=attempts, message=str(exc))
         return ItemResult(ItemStatus.DONE, attempts=attempts, digest=analysis_digest(analysis), hr_bpm=_hr(analysis))
+
+    def _derived(self, record_id: str, task: DeriveTask, outcome: DeriveOutcome) -> ItemResult | None:
+        """Check what the worker stored, then write the keys (facts) to the row; a recording gone meanwhile gets
+        its new objects removed again."""
+        if not outcome.ok:
+            if outcome.refused:
+                return ItemResult(ItemStatus.FAILED, message=outcome.message, attempts=self._attempt(record_id))
+            return self._retry_or_fail(record_id, outcome.message)
+        attempts = self._attempt(record_id)
+        record = self._read(record_id, GONE_WHILE_RUNNING)
+        if isinstance(record, ItemResult):
+            self._discard(task)
+            return record
+        try:
+            check_stored(self.owner.store, task, outcome, self.rows.space)
+            preview_key = task.preview.key if task.preview is not None else record.preview_key
+            self.rows.set_derivatives(record_id, task.thumbnail.key, preview_key)
+        except NotFound:
+            self._discard(task)
+            return ItemResult(ItemStatus.DELETED, message=GONE_WHILE_RUNNING, attempts=attempts)
+        except StudyAccessLost as exc:
+            return self._lost(exc)
+        except PulseVaultError as exc:
+            return ItemResult(ItemStatus.FAILED, message=str(exc), attempts=attempts)
+        return ItemResult(ItemStatus.DONE, attempts=attempts)
+
+    def _discard(self, task: DeriveTask) -> None:
+        keys = [task.thumbnail.key, *([task.preview.key] if task.preview is not None else [])]
+        try:
+            self.owner.store.delete(keys, owner=self.rows.space)
+        except PulseVaultError as exc:  # reconciliation (lib.usage) finds what is left
+            log.warning("job %s: derivatives of a deleted recording not removed: %s", self.job.id, exc)
 
     def _lost(self, exc: StudyAccessLost) -> ItemResult:
         self.access_lost = str(exc)

@@ -35,6 +35,8 @@ class JobKind(StrEnum):
     """Run the quick look again with the job's method and band, and save it as each recording's analysis."""
     EVALUATE = "evaluate"
     """The same, over the recordings with ground truth, then the figures against it (lib.study_evaluation)."""
+    REDERIVE = "rederive"
+    """Make each recording's browser preview and thumbnail again from its original (lib.jobs.derive)."""
 
 
 class JobStatus(StrEnum):
@@ -98,9 +100,9 @@ class JobParameters:
 
 def fingerprint(kind: JobKind, parameters: JobParameters) -> str:
     """Equal for two jobs whose per-recording work is the same (an evaluation saves the same analysis a
-    re-analysis with ground truth does, so both kinds share it)."""
-    del kind  # both kinds write the same per-recording result
-    return hashlib.sha256(json.dumps(parameters.to_json(), sort_keys=True).encode()).hexdigest()[:32]
+    re-analysis with ground truth does, so both kinds share it; regenerating derivatives is other work)."""
+    work = {"derive": True} if kind is JobKind.REDERIVE else parameters.to_json()
+    return hashlib.sha256(json.dumps(work, sort_keys=True).encode()).hexdigest()[:32]
 
 
 def analysis_digest(analysis: Mapping[str, Any] | None) -> str | None:

@@ -54,7 +54,7 @@ create table if not exists jobs (
   user_id         text not null,
   study_id        text references studies (id) on delete cascade,
   owner_email     text not null default '',
-  kind            text not null check (kind in ('reanalyse', 'evaluate')),
+  kind            text not null check (kind in ('reanalyse', 'evaluate', 'rederive')),
   parameters      text not null default '{}',
   fingerprint     text not null,
   record_ids      text not null,

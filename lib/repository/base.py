@@ -153,6 +153,13 @@ class ServerRecords(Protocol):
         """A batch job's write of a study row's analysis, in one statement that holds only while the user is a
         member (or owner) of the study and the row is the study's and stored: StudyAccessLost, NotFound."""
         ...
+    def set_derivatives(self, record_id: str, thumbnail_key: str | None, preview_key: str | None) -> FileRecord:
+        """The keys of the user's row's regenerated thumbnail and preview (each checked against the layout)."""
+        ...
+    def set_study_derivatives(self, record_id: str, study_id: str, thumbnail_key: str | None,
+                              preview_key: str | None) -> FileRecord:
+        """:meth:`set_derivatives` for a study's row, on the terms of :meth:`set_study_analysis`."""
+        ...
     def study_record_ids(self, study_id: str) -> list[str]:
         """The study's stored recordings, for a job over all of them (a member or owner: StudyAccessLost)."""
         ...
@@ -257,6 +264,13 @@ def require_member(role: Role | None, action: Action) -> None:
 
 MSG_JOB_ACCESS_LOST = ("The job stopped: the member who started it is no longer a member of the study, or is now a "
                       "viewer there. Recordings already finished keep their results; nothing else was written.")
+
+
+def derivative_columns(user_id: str, record_id: str, study_id: str, thumbnail_key: str | None,
+                       preview_key: str | None) -> dict[str, str | None]:
+    """A study row's regenerated derivative keys, each checked against the study's layout."""
+    return {"thumbnail_key": record_key(thumbnail_key, user_id, record_id, "thumbnail", study_id),
+            "preview_key": record_key(preview_key, user_id, record_id, "preview", study_id)}
 
 
 def require_job_role(role: Role | None) -> None:
@@ -465,6 +479,11 @@ class FactUpdates:
 
     def set_analysis(self, record_id: str, analysis: dict[str, Any] | None) -> FileRecord:
         return self._update(record_id, {"analysis": analysis})
+
+    def set_derivatives(self, record_id: str, thumbnail_key: str | None, preview_key: str | None) -> FileRecord:
+        record_id = existing_record_id(record_id)
+        return self._update(record_id, {"thumbnail_key": self._key(thumbnail_key, record_id, "thumbnail"),
+                                        "preview_key": self._key(preview_key, record_id, "preview")})
 
     def mark_withdrawn(self, record_id: str, reason: str) -> FileRecord:
         """Consent withdrawn (final: the database keeps it so), status failed: from now on nothing plays, shares

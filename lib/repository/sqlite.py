@@ -56,6 +56,7 @@ from lib.repository.base import (
     check_query,
     consent_date_value,
     day_start,
+    derivative_columns,
     existing_record_id,
     existing_study_id,
     invite_from_row,
@@ -459,9 +460,18 @@ class SqliteServerRecords(FactUpdates, _SqliteStore):
 
     def set_study_analysis(self, record_id: str, study_id: str, analysis: dict[str, Any] | None) -> FileRecord:
         """One update whose condition is the membership itself (sql/011_study_jobs.sql's set_study_analysis)."""
+        return self._set_study_row(record_id, study_id, {"analysis": analysis})
+
+    def set_study_derivatives(self, record_id: str, study_id: str, thumbnail_key: str | None,
+                              preview_key: str | None) -> FileRecord:
+        record_id, study_id = existing_record_id(record_id), existing_study_id(study_id)
+        return self._set_study_row(record_id, study_id, derivative_columns(self.user_id, record_id, study_id,
+                                                                           thumbnail_key, preview_key))
+
+    def _set_study_row(self, record_id: str, study_id: str, values: Mapping[str, Any]) -> FileRecord:
         study_id = existing_study_id(study_id)
         try:
-            return self._set(record_id, {"analysis": analysis}, (
+            return self._set(record_id, values, (
                 "study_id = ? and status = 'ready' and exists (select 1 from study_members m where m.study_id = ? "
                 "and m.user_id = ? and m.role in ('member', 'owner'))", (study_id, study_id, self.user_id)))
         except NotFound:

@@ -57,6 +57,7 @@ from lib.repository.base import (
     check_query,
     consent_date_value,
     day_start,
+    derivative_columns,
     existing_record_id,
     existing_study_id,
     invite_from_row,
@@ -105,6 +106,8 @@ STUDIES = "studies"
 MEMBERS = "study_members"
 STUDY_ANALYSIS_FUNCTION = "set_study_analysis"
 """sql/011_study_jobs.sql: a batch job's write of a study row's analysis, while its owner is still a member."""
+STUDY_DERIVATIVES_FUNCTION = "set_study_derivatives"
+"""sql/011_study_jobs.sql: the same for a regenerated thumbnail's and preview's keys."""
 RESERVE_FUNCTION = "reserve_upload_in_space"
 """sql/010_study_ops.sql: the study's and the uploader's quota checks and the pending row's insert in one step."""
 INVITES = "study_invites"
@@ -204,6 +207,21 @@ class SupabaseServerRecords(FactUpdates, PostgrestRows):
             rows = self._run(self._client.rpc(STUDY_ANALYSIS_FUNCTION, {
                 "p_record": existing_record_id(record_id), "p_study": existing_study_id(study_id),
                 "p_user": self.user_id, "p_analysis": analysis})).data
+        except AccessDenied:
+            raise StudyAccessLost(MSG_JOB_ACCESS_LOST) from None
+        if not rows:
+            raise not_found()
+        return record_from_row(rows[0] if isinstance(rows, list) else rows)
+
+    def set_study_derivatives(self, record_id: str, study_id: str, thumbnail_key: str | None,
+                              preview_key: str | None) -> FileRecord:
+        """``set_study_derivatives`` (sql/011_study_jobs.sql), the keys checked here first."""
+        record_id, study_id = existing_record_id(record_id), existing_study_id(study_id)
+        keys = derivative_columns(self.user_id, record_id, study_id, thumbnail_key, preview_key)
+        try:
+            rows = self._run(self._client.rpc(STUDY_DERIVATIVES_FUNCTION, {
+                "p_record": record_id, "p_study": study_id, "p_user": self.user_id,
+                "p_thumbnail_key": keys["thumbnail_key"], "p_preview_key": keys["preview_key"]})).data
         except AccessDenied:
             raise StudyAccessLost(MSG_JOB_ACCESS_LOST) from None
         if not rows:
