@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 import pytest
 import requests
 
-from lib.errors import AccessDenied, NotFound, StudyAccessLost
+from lib.errors import AccessDenied, KeyOwnershipError, NotFound, StudyAccessLost
 from lib.jobs import JobKind, JobParameters, JobStatus, SupabaseJobs
-from lib.keys import record_keys
+from lib.keys import record_keys, record_keys_of
 from lib.records import NewRecord
 from lib.repository import new_service_client
 from lib.settings import SupabaseSettings
@@ -148,3 +148,20 @@ def test_the_drivers_write_holds_only_while_the_owner_may_run_jobs(lab: Lab):
     assert lab["owner"].server.study_row(theirs, lab.study).analysis == ANALYSIS
     with pytest.raises(StudyAccessLost):
         lab["outsider"].server.set_study_analysis(theirs, lab.study, {"method": "CHROM"})
+
+
+def test_regenerated_derivatives_are_written_on_the_same_terms(lab: Lab):
+    member = lab["member"].server
+    theirs = lab.recordings[0]
+    keys = record_keys_of(lab["owner"].repo.get(theirs).s3_key)
+    saved = member.set_study_derivatives(theirs, lab.study, keys.thumbnail, keys.preview)
+    assert (saved.thumbnail_key, saved.preview_key) == (keys.thumbnail, keys.preview)
+    with pytest.raises(KeyOwnershipError):  # a key outside the recording's folder, refused before the database
+        member.set_study_derivatives(theirs, lab.study, keys.thumbnail.replace(theirs, lab.personal), None)
+    mine = record_keys_of(lab["member"].repo.get(lab.personal).s3_key)
+    assert member.set_derivatives(lab.personal, mine.thumbnail, None).thumbnail_key == mine.thumbnail
+    job = lab.server_jobs("member").create(JobKind.REDERIVE, JobParameters(), lab.recordings, study_id=lab.study)
+    assert job.kind is JobKind.REDERIVE  # the third kind is one the database accepts
+    lab["owner"].repo.remove_member(lab.study, member.user_id)
+    with pytest.raises(StudyAccessLost):
+        member.set_study_derivatives(theirs, lab.study, keys.thumbnail, None)
