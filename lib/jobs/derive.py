@@ -123,8 +123,7 @@ def check_stored(store: ObjectStore, task: DeriveTask, outcome: DeriveOutcome, o
     for key, size in expected:
         info = store.head(key, owner=owner)
         if info.size != size or info.metadata.get(DERIVED_FROM) != task.source.etag:
-            raise ValidationError("A regenerated preview or thumbnail in the bucket is not the one the worker "
-                                  "made; nothing was recorded.")
+            raise ValidationError(f"{key.rsplit('/', 1)[-1]} differs in size or origin from the worker's report")
 
 
 def derive_on_worker(task: DeriveTask) -> DeriveOutcome:

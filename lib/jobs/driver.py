@@ -77,6 +77,7 @@ NO_TRUTH = "It has no ground truth to evaluate against."
 CURRENT = "Its saved analysis is already current for these parameters."
 CANCELLED = "The job was cancelled before this recording finished."
 DERIVATIVES_CURRENT = "Its preview and thumbnail are already made from its current original."
+NOT_STORED = "Its new preview or thumbnail is not in the bucket as the worker reported; nothing was recorded"
 
 
 class Engine(Protocol):
@@ -300,17 +301,18 @@ class _Run:
         if isinstance(record, ItemResult):
             self._discard(task)
             return record
-        try:
+        try:  # a missing object is NotFound too: the worker's claim failed, not the recording
             check_stored(self.owner.store, task, outcome, self.rows.space)
-            preview_key = task.preview.key if task.preview is not None else record.preview_key
+        except PulseVaultError as exc:
+            return ItemResult(ItemStatus.FAILED, message=f"{NOT_STORED} ({exc})", attempts=attempts)
+        preview_key = task.preview.key if task.preview is not None else record.preview_key
+        try:
             self.rows.set_derivatives(record_id, task.thumbnail.key, preview_key)
         except NotFound:
             self._discard(task)
             return ItemResult(ItemStatus.DELETED, message=GONE_WHILE_RUNNING, attempts=attempts)
         except StudyAccessLost as exc:
             return self._lost(exc)
-        except PulseVaultError as exc:
-            return ItemResult(ItemStatus.FAILED, message=str(exc), attempts=attempts)
         return ItemResult(ItemStatus.DONE, attempts=attempts)
 
     def _discard(self, task: DeriveTask) -> None:
