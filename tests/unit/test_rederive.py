@@ -29,8 +29,8 @@ from lib.keys import record_keys_of
 from lib.records import VideoProperties
 from lib.repository import SqliteServerRecords
 from lib.storage import ObjectStore
+from tests.support.job_engine import HereEngine, add_record, owner_of
 from tests.support.unit_world import BUCKET
-from tests.unit.test_jobs import HereEngine, add_record, owner_of
 
 PLAYABLE = VideoProperties(duration_s=1.0, fps=30.0, width=64, height=48, frame_count=30, codec="H.264",
                            lossless=False, browser_playable=True)

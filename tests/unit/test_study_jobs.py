@@ -25,9 +25,9 @@ from lib.repository import SqliteAuditLog, SqliteServerRecords
 from lib.repository.base import MSG_JOB_ACCESS_LOST
 from lib.storage import ObjectStore
 from lib.studies import Role, may_cancel_job
+from tests.support.job_engine import SUMMARY, VIDEO, HereEngine
 from tests.support.people import Person, demo_person
 from tests.support.unit_world import BUCKET
-from tests.unit.test_jobs import SUMMARY, VIDEO, HereEngine
 
 PASSED = CheckOutcome(Verdict.PASSED, analysis=SUMMARY)
 
