@@ -25,6 +25,22 @@ alter table public.jobs add constraint jobs_kind_check check (kind in ('reanalys
 create index if not exists jobs_study_created_idx on public.jobs (study_id, created_at desc)
   where study_id is not null;
 
+-- The one rule of who runs jobs over a study (lib.studies.Action.RUN_JOBS): its members and owners.
+create or replace function public.may_run_study_jobs(p_study uuid, p_user uuid) returns boolean
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select exists (
+    select 1 from public.study_members m
+     where m.study_id = p_study and m.user_id = p_user
+       and public.study_role_rank(m.role) >= public.study_role_rank('member'))
+$$;
+
+revoke execute on function public.may_run_study_jobs(uuid, uuid) from public, anon, authenticated;
+grant execute on function public.may_run_study_jobs(uuid, uuid) to service_role;
+
 create or replace function public.jobs_study_rules() returns trigger
 language plpgsql
 security definer
@@ -40,10 +56,7 @@ begin
   if new.study_id is null then
     return new;
   end if;
-  if not exists (
-      select 1 from public.study_members m
-       where m.study_id = new.study_id and m.user_id = new.user_id
-         and public.study_role_rank(m.role) >= public.study_role_rank('member')) then
+  if not public.may_run_study_jobs(new.study_id, new.user_id) then
     raise exception 'only a study''s members and owners start jobs over it' using errcode = '42501',
       hint = 'not_member';
   end if;
@@ -79,10 +92,7 @@ security definer
 set search_path = ''
 as $$
 begin
-  if not exists (
-      select 1 from public.study_members m
-       where m.study_id = p_study and m.user_id = p_user
-         and public.study_role_rank(m.role) >= public.study_role_rank('member')) then
+  if not public.may_run_study_jobs(p_study, p_user) then
     raise exception 'the job''s owner no longer holds the member role in this study' using errcode = '42501',
       hint = 'access_lost';
   end if;
@@ -105,10 +115,7 @@ security definer
 set search_path = ''
 as $$
 begin
-  if not exists (
-      select 1 from public.study_members m
-       where m.study_id = p_study and m.user_id = p_user
-         and public.study_role_rank(m.role) >= public.study_role_rank('member')) then
+  if not public.may_run_study_jobs(p_study, p_user) then
     raise exception 'the job''s owner no longer holds the member role in this study' using errcode = '42501',
       hint = 'access_lost';
   end if;

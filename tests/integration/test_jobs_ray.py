@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,13 +45,6 @@ from tests.support.synthetic_pulse import ClipSpec
 
 REPO = Path(__file__).resolve().parents[2]
 JOB_TIMEOUT_S = 240.0
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[RayEngine]:
-    made = RayEngine(EngineConfig(address=None, num_cpus=2))
-    yield made
-    made.close()
 
 
 @pytest.fixture(scope="module")

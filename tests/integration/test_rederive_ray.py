@@ -5,7 +5,6 @@ remakes one whose thumbnail went missing; over a study, only the study's rows ch
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from lib.jobs import ItemStatus, JobKind, JobParameters, JobRequest, JobStatus, 
 from lib.jobs.backends import DriverTarget
 from lib.jobs.derive import DERIVATION, DERIVED_FROM
 from lib.jobs.driver import DERIVATIVES_CURRENT, drive
-from lib.jobs.engine import EngineConfig, RayEngine
+from lib.jobs.engine import RayEngine
 from lib.keys import record_keys_of
 from lib.settings import Settings
 from lib.storage import ObjectStore
@@ -22,13 +21,6 @@ from lib.studies import Role
 from tests.support.job_world import ClipFiles, clip_files, store_recording
 from tests.support.people import demo_person
 from tests.support.synthetic_pulse import ClipSpec
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[RayEngine]:
-    made = RayEngine(EngineConfig(address=None, num_cpus=2))
-    yield made
-    made.close()
 
 
 @pytest.fixture(scope="module")

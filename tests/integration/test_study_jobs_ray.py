@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from lib.audit import AuditAction, AuditFilter
 from lib.jobs import ItemStatus, Job, JobKind, JobParameters, JobRequest, JobStatus, SqliteJobs, start_job
 from lib.jobs.backends import DriverTarget
 from lib.jobs.driver import drive
-from lib.jobs.engine import EngineConfig, RayEngine
+from lib.jobs.engine import RayEngine
 from lib.jobs.model import analysis_digest
 from lib.repository import SqliteAuditLog
 from lib.repository.base import MSG_JOB_ACCESS_LOST
@@ -31,13 +30,6 @@ from tests.support.people import Person, demo_person
 from tests.support.synthetic_pulse import ClipSpec
 
 JOB_TIMEOUT_S = 240.0
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[RayEngine]:
-    made = RayEngine(EngineConfig(address=None, num_cpus=2))
-    yield made
-    made.close()
 
 
 @pytest.fixture(scope="module")
