@@ -61,6 +61,9 @@ class AuditAction(StrEnum):
     MEMBER_ROLE = "member_role"
     ERASE = "erase"
     """Erased for good (consent withdrawn, or past the study's retention: the reason in the detail)."""
+    REDERIVE = "rederive"
+    """Its preview and thumbnail are being made again by a batch job (written before the links to store them
+    are issued)."""
 
 
 ACTION_LABELS = {
@@ -69,7 +72,7 @@ ACTION_LABELS = {
     AuditAction.UPLOAD: "uploaded", AuditAction.REANALYSE: "re-analysed", AuditAction.DELETE: "deleted",
     AuditAction.EXPORT: "exported", AuditAction.MEMBER_ADD: "member added",
     AuditAction.MEMBER_REMOVE: "member removed", AuditAction.MEMBER_ROLE: "role changed",
-    AuditAction.ERASE: "erased",
+    AuditAction.ERASE: "erased", AuditAction.REDERIVE: "preview and thumbnail regenerated",
 }
 """How the page and the CSV name each action."""
 
