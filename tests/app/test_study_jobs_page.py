@@ -100,3 +100,18 @@ def test_the_jobs_page_labels_a_study_job_and_offers_cancel_to_creator_and_owner
     _cancel_buttons(owner, job.id)[0].click().run()
     assert not owner.exception, owner.exception
     assert jobs_of(lab.owner).get(job.id).status.value == "cancelling"
+
+
+def test_regenerating_previews_is_offered_the_same_way(lab: Lab):
+    at = studies_page(lab.member, lab.study)
+    at.radio(key=state_keys.JOB_KIND).set_value(JobKind.REDERIVE)
+    next(b for b in at.button if (b.form_id or "") == state_keys.JOB_STUDY_FORM and b.label == "Start").click()
+    at.run()
+    assert not at.exception, at.exception
+    [job] = jobs_of(lab.member).list()
+    try:
+        assert job.kind is JobKind.REDERIVE and sorted(job.record_ids) == sorted(lab.recordings)
+    finally:
+        jobs_of(lab.member).request_cancel(job.id)
+    jobs_page = signed_in_app("pages/jobs.py", email=lab.member.email, password=lab.member.password)
+    assert "Regenerate previews and thumbnails" in " ".join(m.value for m in jobs_page.markdown)
