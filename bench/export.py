@@ -42,9 +42,10 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lib.export import ExportBackends, ExportTickets, Layout, Selection, export_routes, prepare_export
+from lib.audit import Actor, AuditTrail
+from lib.export import ExportBackends, ExportRequest, ExportTickets, Layout, Selection, export_routes, prepare_export
 from lib.records import ListQuery, ResearchFields
-from lib.repository import SqliteRepository, SqliteServerRecords
+from lib.repository import SqliteAuditLog, SqliteRepository, SqliteServerRecords
 from lib.seaweedfs import admin_identities, start_seaweedfs
 from lib.settings import GIB, MIB, S3Settings, Settings
 from lib.storage import ObjectStore
@@ -189,8 +190,9 @@ def serve(db: Path, s3_fields: dict, rounds: int) -> None:
     s3 = S3Settings(**s3_fields)
     settings = Settings(mode="cloud", s3=s3, export_zip_max_bytes=64 * GIB)
     store, repo, tickets = ObjectStore(s3, settings=settings), SqliteRepository(db, USER), ExportTickets()
-    urls = [prepare_export(store, repo, tickets, settings, Selection(query=ListQuery()), Layout.UBFC).download_url
-            for _ in range(rounds)]
+    trail = AuditTrail(SqliteAuditLog(db, USER), Actor(USER, "bench@lab.test"))
+    urls = [prepare_export(store, repo, tickets, settings, ExportRequest(Selection(query=ListQuery()), Layout.UBFC),
+                           trail=trail).download_url for _ in range(rounds)]
     port = free_port()
     app = Starlette(routes=export_routes(lambda: ExportBackends(tickets, store, None)))
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")

@@ -12,7 +12,7 @@ from components.context import UserContext, user_context
 from components.feedback import NoticeKind, notify, user_errors
 from components.tables import show_table
 from components.text import literal
-from lib.consent import CONSENT_LABELS, SETTABLE
+from lib.consent import CONSENT_LABELS, SETTABLE, change_consent
 from lib.erasure import withdraw
 from lib.errors import PulseVaultError
 from lib.records import FileRecord, Tombstone
@@ -43,7 +43,7 @@ def _consent_form(record: FileRecord, ctx: UserContext) -> None:
                                        key=state_keys.files_record("consent_date", record.id))
         if st.form_submit_button("Save consent", icon=":material/save:"):
             with user_errors("Saving the consent"):
-                ctx.repo.set_consent(record.id, consent, given_on)
+                change_consent(ctx.repo, record.id, consent, given_on, trail=ctx.audit)
                 notify(f"Consent of {literal(record.original_name)} saved: {CONSENT_LABELS[consent]}.")
                 st.rerun()
 

@@ -12,7 +12,15 @@ from components import state_keys
 from components.context import UserContext, user_context
 from components.feedback import user_errors
 from components.text import literal
-from lib.export import LAYOUT_LABELS, Delivery, Layout, PreparedExport, Selection, prepare_export
+from lib.export import (
+    LAYOUT_LABELS,
+    Delivery,
+    ExportRequest,
+    Layout,
+    PreparedExport,
+    Selection,
+    prepare_export,
+)
 from lib.records import FileRecord, ListQuery
 from lib.units import counted
 
@@ -61,7 +69,7 @@ def _prepare(ctx: UserContext, selection: Selection, layout: Layout, wanted: tup
     bar = st.progress(0.0, text="Preparing the export…")
     with user_errors("Preparing the export"):
         prepared = prepare_export(ctx.services.store, ctx.repo, ctx.services.exports, ctx.services.settings,
-                                  selection, layout,
+                                  ExportRequest(selection, layout), trail=ctx.audit,
                                   progress=lambda done, total, what: bar.progress(done / max(total, 1), text=what))
         st.session_state[state_keys.FILES_DATASET_READY] = (wanted, prepared)
     bar.empty()

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
-from components import consent_view, files_actions, state_keys
+from components import consent_view, files_actions, move_view, state_keys
 from components.context import UserContext
 from components.feedback import notify, user_errors
 from components.files_table import STATUS_LABELS, link_cache
@@ -70,6 +70,7 @@ def render_detail(record: FileRecord, ctx: UserContext, rights: RecordRights = F
             _research(record, ctx)
         if rights.manage_files:
             render_ground_truth(record, ctx)
+        move_view.render_move(record, ctx)
         _analysis(record, ctx, rights.manage_files)
 
 

@@ -170,13 +170,16 @@ FILES_WITHDRAW_CANCEL = _user("files_withdraw_cancel")
 STUDIES_CANCEL_INVITE = _user("studies_cancel_invite")
 """The owner's "Cancel invitation" form."""
 AUDIT_RECORDING = _user("audit_recording")
-"""The audit trail's filters (Studies page, owners): recording, subject, person, actions, dates; and its CSV."""
+"""The audit trail's filters (Studies page for owners, My files for the personal space): recording, subject,
+person, actions, dates; and its CSV."""
 AUDIT_SUBJECT = _user("audit_subject")
 AUDIT_PERSON = _user("audit_person")
 AUDIT_ACTIONS = _user("audit_actions")
 AUDIT_FROM = _user("audit_from")
 AUDIT_TO = _user("audit_to")
 AUDIT_EXPORT = _user("audit_export")
+AUDIT_PERSONAL = _user("audit_personal")
+"""My files' toggle that shows the personal space's audit trail."""
 
 
 # --- Usage ------------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from lib.studies import (
     add_member,
     allows,
     change_role,
+    delete_study,
     remove_member,
 )
 from lib.units import human_bytes
@@ -187,7 +188,7 @@ def render_recordings(repo: Repository, study: Study) -> None:
             st.caption(f"The newest {len(rows)} of {page.total} recordings.")
 
 
-def render_delete_study(repo: Repository, study: Study) -> None:
+def render_delete_study(repo: Repository, study: Study, trail: AuditTrail) -> None:
     """An owner deletes an empty study (its recordings first: their objects must leave the bucket)."""
     if not allows(study.role, Action.MANAGE_MEMBERS):
         return
@@ -199,7 +200,7 @@ def render_delete_study(repo: Repository, study: Study) -> None:
                 st.warning("Tick the box to confirm deleting the study.")
                 return
             with user_errors("Deleting the study"):
-                repo.delete_study(study.id)
+                delete_study(repo, study.id, trail=trail)
                 st.session_state.pop(state_keys.STUDIES_SELECTED, None)
                 notify(f"Study {literal(study.name)} deleted.")
                 st.rerun()

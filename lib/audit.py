@@ -61,9 +61,12 @@ class AuditAction(StrEnum):
     MEMBER_ROLE = "member_role"
     ERASE = "erase"
     """Erased for good (consent withdrawn, or past the study's retention: the reason in the detail)."""
-    REDERIVE = "rederive"
-    """Its preview and thumbnail are being made again by a batch job (written before the links to store them
-    are issued)."""
+    MOVE = "move"
+    """Moved between spaces with its objects: one entry in each space's trail, both spaces in the detail."""
+    STUDY_DELETE = "study_delete"
+    """A study was deleted (its name in the detail; its trail stays)."""
+    CONSENT = "consent"
+    """A recording's consent state or its date was changed (before and after in the detail)."""
 
 
 ACTION_LABELS = {
@@ -72,7 +75,8 @@ ACTION_LABELS = {
     AuditAction.UPLOAD: "uploaded", AuditAction.REANALYSE: "re-analysed", AuditAction.DELETE: "deleted",
     AuditAction.EXPORT: "exported", AuditAction.MEMBER_ADD: "member added",
     AuditAction.MEMBER_REMOVE: "member removed", AuditAction.MEMBER_ROLE: "role changed",
-    AuditAction.ERASE: "erased", AuditAction.REDERIVE: "preview and thumbnail regenerated",
+    AuditAction.ERASE: "erased", AuditAction.MOVE: "moved", AuditAction.STUDY_DELETE: "study deleted",
+    AuditAction.CONSENT: "consent changed",
 }
 """How the page and the CSV name each action."""
 
@@ -141,8 +145,8 @@ class AuditLog(Protocol):
 
     user_id: str
 
-    def append(self, actor: Actor, event: AuditEvent) -> None:
-        """Write one entry; a failure raises (a PulseVaultError)."""
+    def append(self, actor: Actor, *events: AuditEvent) -> None:
+        """Write the entries of ``events`` together (all or none); a failure raises (a PulseVaultError)."""
         ...
 
     def entries(self, where: AuditFilter) -> list[AuditEntry]:
@@ -157,21 +161,21 @@ class AuditTrail:
     log: AuditLog
     actor: Actor
 
-    def before(self, event: AuditEvent) -> None:
-        """Write the entry of an action about to happen that cannot be taken back; AuditUnavailable (and the
-        action must not happen) if it cannot be written."""
+    def before(self, event: AuditEvent, *, also: tuple[AuditEvent, ...] = ()) -> None:
+        """Write the entry of an action about to happen that cannot be taken back (with the entries ``also``, in
+        other trails, all or none); AuditUnavailable (and the action must not happen) if it cannot be written."""
         try:
-            self.log.append(self.actor, event)
+            self.log.append(self.actor, event, *also)
         except PulseVaultError as exc:
             logger.warning("audit: %s by %s not written (%s); the action is refused", event.action.value,
                         self.actor.user_id, type(exc).__name__)
             raise AuditUnavailable(MSG_NOT_WRITTEN.format(action=ACTION_LABELS[event.action])) from exc
 
-    def after(self, event: AuditEvent, undo: Callable[[], object]) -> None:
-        """Write the entry of a database write just done; if it cannot be written, ``undo`` the write and raise
-        AuditUnavailable."""
+    def after(self, event: AuditEvent, undo: Callable[[], object], *, also: tuple[AuditEvent, ...] = ()) -> None:
+        """Write the entry of a database write just done (with ``also``, as :meth:`before`); if it cannot be
+        written, ``undo`` the write and raise AuditUnavailable."""
         try:
-            self.before(event)
+            self.before(event, also=also)
         except AuditUnavailable:
             try:
                 undo()
@@ -253,7 +257,7 @@ def describe(entry: AuditEntry) -> str:
     detail = entry.detail
     if entry.action is AuditAction.SHARE and "expires_at" in detail:
         return f"link works until {detail['expires_at']}"
-    if entry.action is AuditAction.EDIT_RESEARCH:
+    if entry.action in {AuditAction.EDIT_RESEARCH, AuditAction.CONSENT}:
         changed = detail.get("changed") or {}
         return "; ".join(f"{name}: {_short(v.get('before'))} → {_short(v.get('after'))}"
                          for name, v in changed.items())
@@ -261,6 +265,8 @@ def describe(entry: AuditEntry) -> str:
         role = (f"{detail.get('role_before')} → {detail.get('role')}" if "role_before" in detail
                 else str(detail.get("role", "")))
         return f"{detail.get('member_email', '')} ({role})"
+    if entry.action is AuditAction.MOVE:
+        return f"from {detail.get('from_name', '')} to {detail.get('to_name', '')}"
     return ", ".join(f"{k}: {_short(v)}" for k, v in detail.items() if k != "name")
 
 

@@ -10,9 +10,16 @@ member edits: it is a statement about a participant's agreement, made by whoever
 
 from __future__ import annotations
 
+from datetime import date
+from typing import TYPE_CHECKING
+
+from lib.audit import AuditAction, AuditEvent, AuditTrail
 from lib.errors import AccessDenied, ValidationError
 from lib.records import Consent, FileRecord
 from lib.studies import Role, may_delete
+
+if TYPE_CHECKING:
+    from lib.repository import Repository
 
 CONSENT_LABELS = {
     Consent.INTERNAL: "Internal use only",
@@ -56,3 +63,21 @@ def check_consent_change(record: FileRecord, consent: Consent, role: Role | None
         raise ValidationError(MSG_ALREADY_WITHDRAWN)
     if not may_manage_consent(record, role, caller_id):
         raise AccessDenied(MSG_CONSENT_NOT_ALLOWED)
+
+
+def change_consent(repo: Repository, record_id: str, consent: Consent, consent_date: date | None, *,
+                   trail: AuditTrail) -> FileRecord:
+    """Set a recording's consent and its date (the store refuses whoever may not), with an audit entry of what
+    changed (before and after, as a research edit's); if the entry cannot be written, the old consent is put back."""
+    before = repo.get(record_id)
+    after = repo.set_consent(record_id, consent, consent_date)
+    changed = {name: {"before": _text(getattr(before, name)), "after": _text(getattr(after, name))}
+               for name in ("consent", "consent_date") if getattr(before, name) != getattr(after, name)}
+    if changed:
+        trail.after(AuditEvent.about(AuditAction.CONSENT, before, changed=changed),
+                    undo=lambda: repo.set_consent(record_id, before.consent, before.consent_date))
+    return after
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)

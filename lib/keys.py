@@ -159,6 +159,13 @@ def record_keys(user_id: str, record_id: str, ext: str, created: datetime, study
     return _keys_in(prefix, f"{prefix}original.{ext}")
 
 
+def rebased_key(key: str, source: Owner, target: Owner) -> str:
+    """The key an object of a recording moving from the space ``source`` to ``target`` gets: the same path
+    (year, month, record folder, file) below the target's prefix; ``key`` must lie in ``source``."""
+    check_owner(key, source)
+    return check_owner(owner_prefix(target) + key[len(owner_prefix(source)):], target)
+
+
 def record_folder(key: str) -> str:
     """``recordings/{uid}/{yyyy}/{mm}/{record_id}/``: the folder an object of a record lies in."""
     return key.rsplit("/", 1)[0] + "/"

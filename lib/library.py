@@ -224,6 +224,12 @@ class LinkCache:
             while len(self._links) > self._max:
                 self._links.popitem(last=False)
 
+    def forget(self, record_id: str) -> None:
+        """Drop every link of one recording (its keys changed: a move), so the next run signs the new ones."""
+        with self._lock:
+            for key in [k for k in self._links if record_id in k]:
+                del self._links[key]
+
     def __len__(self) -> int:
         return len(self._links)
 

@@ -11,19 +11,17 @@ checks ownership before anything is signed, read or deleted.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
 import time
 import unicodedata
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
-from itertools import islice
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -76,12 +74,12 @@ READ_TIMEOUT_S = 120
 DEFAULT_MAX_ATTEMPTS = 5
 MIN_POOL_CONNECTIONS = 10
 """botocore's default pool; grown to the transfer concurrency when that is larger."""
+MAX_SINGLE_COPY = 5 * 1024 * MIB
+"""S3's largest object one CopyObject copies; a larger one is copied part by part (UploadPartCopy)."""
+COPY_PART_SIZE = 512 * MIB
+"""Bytes per part of a part-by-part copy (done by the server: nothing passes through this process)."""
 DOWNLOAD_CHUNK = MIB
 DOWNLOAD_RANGE = 32 * MIB
-EXPORT_RANGE = 4 * MIB
-"""Bytes per ranged GET when an export streams a recording."""
-EXPORT_RANGE_CONCURRENCY = 4
-"""Ranged GETs in flight per streamed recording: 16 MiB in memory at most, more than one connection's speed."""
 """Bytes asked for per GET when downloading. It bounds what the server reads ahead for one request:
 asked for a whole 1 GiB object at once, SeaweedFS held 1.1 GB of it in memory; in 32 MiB ranges, 60 MB."""
 _DELETE_BATCH = 1_000  # DeleteObjects takes at most 1,000 keys
@@ -393,6 +391,49 @@ class ObjectStore:
             )
         return DeleteResult(deleted=tuple(deleted), errors=tuple(errors))
 
+    def copy(self, source: ObjectInfo, target: str, *, source_owner: Owner, target_owner: Owner,
+             part_size: int = COPY_PART_SIZE, single_limit: int = MAX_SINGLE_COPY) -> ObjectInfo:
+        """Copy the object ``source`` (as listed or HEADed) to ``target`` inside the bucket, by the server, with its
+        type, metadata and tags, and return the copy as a HEAD sees it. Only the listed version is copied
+        (If-Match on its ETag: one replaced meanwhile fails, 412); a failed part-by-part copy is aborted."""
+        check_owner(source.key, source_owner)
+        check_owner(target, target_owner)
+        copy_source = {"Bucket": self.bucket, "Key": source.key}
+        if source.size <= single_limit:
+            with self._errors("copy the file"):
+                self._client.copy_object(Bucket=self.bucket, Key=target, CopySource=copy_source,
+                                         CopySourceIfMatch=f'"{source.etag}"', MetadataDirective="COPY",
+                                         TaggingDirective="COPY")
+        else:
+            self._copy_parts(source, target, part_size_for(source.size, part_size), source_owner=source_owner)
+        return self.head(target, owner=target_owner)
+
+    def _copy_parts(self, source: ObjectInfo, target: str, part_size: int, *, source_owner: Owner) -> None:
+        """A multipart copy of ``source`` in ranges of ``part_size``, always completed or aborted."""
+        found = self.head(source.key, owner=source_owner)
+        with self._errors("copy the file"):
+            upload_id = self._client.create_multipart_upload(
+                Bucket=self.bucket, Key=target, ContentType=found.content_type or "application/octet-stream",
+                Metadata=dict(found.metadata))["UploadId"]
+            try:
+                parts = []
+                for number, start in enumerate(range(0, source.size, part_size), start=1):
+                    end = min(source.size, start + part_size) - 1
+                    done = self._client.upload_part_copy(
+                        Bucket=self.bucket, Key=target, UploadId=upload_id, PartNumber=number,
+                        CopySource={"Bucket": self.bucket, "Key": source.key}, CopySourceRange=f"bytes={start}-{end}",
+                        CopySourceIfMatch=f'"{source.etag}"')
+                    parts.append({"PartNumber": number, "ETag": done["CopyPartResult"]["ETag"]})
+                self._client.complete_multipart_upload(Bucket=self.bucket, Key=target, UploadId=upload_id,
+                                                       MultipartUpload={"Parts": parts})
+            except BaseException:
+                with contextlib.suppress(BotoCoreError, ClientError):
+                    self._client.abort_multipart_upload(Bucket=self.bucket, Key=target, UploadId=upload_id)
+                raise
+            tags = self._client.get_object_tagging(Bucket=self.bucket, Key=source.key).get("TagSet", [])
+            if tags:
+                self._client.put_object_tagging(Bucket=self.bucket, Key=target, Tagging={"TagSet": tags})
+
     def iter_objects(self, prefix: str, *, owner: Owner) -> Iterator[ObjectInfo]:
         """The caller's objects under ``prefix``, one page at a time."""
         check_owner(prefix, owner)
@@ -451,39 +492,6 @@ class ObjectStore:
         finally:
             partial.unlink(missing_ok=True)
         return target
-
-    def iter_object(self, key: str, *, owner: Owner, etag: str, size: int, range_size: int = EXPORT_RANGE,
-                    concurrency: int = EXPORT_RANGE_CONCURRENCY) -> Iterator[bytes]:
-        """An object's bytes in order, ``range_size`` at a time, fetched by up to ``concurrency`` ranged GETs
-        at once (s3transfer's way to beat one connection's throughput); never the whole object in memory.
-
-        Each range is asked for with the ETag the caller saw (``If-Match``): an object replaced since then
-        fails (412, :class:`StorageError`) instead of handing out other bytes than were listed.
-        """
-        check_owner(key, owner)
-        starts = iter(range(0, size, range_size))
-        with ThreadPoolExecutor(concurrency, thread_name_prefix="s3-range") as pool:
-            pending = deque(pool.submit(self._range, key, etag, start, min(size, start + range_size))
-                            for start in islice(starts, concurrency))
-            try:
-                while pending:
-                    data = pending.popleft().result()
-                    if (start := next(starts, None)) is not None:
-                        pending.append(pool.submit(self._range, key, etag, start, min(size, start + range_size)))
-                    yield data
-            finally:
-                for future in pending:
-                    future.cancel()
-
-    def _range(self, key: str, etag: str, start: int, end: int) -> bytes:
-        """Bytes ``start`` up to ``end`` (exclusive) of the object, if it still has this ETag."""
-        with self._errors("read the file"):
-            body = self._client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end - 1}",
-                                           IfMatch=f'"{etag}"')["Body"]
-            data = body.read()
-        if len(data) != end - start:
-            raise StorageUnavailable("Reading the file from storage ended early. Try again.")
-        return data
 
     # --- internals ----------------------------------------------------------
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from lib.audit import AuditAction, AuditEvent, AuditTrail
 from lib.auth import normalize_email
 from lib.errors import AccessDenied, ValidationError
+from lib.records import ListQuery
 
 if TYPE_CHECKING:
     from lib.repository import Repository
@@ -58,6 +59,8 @@ class Action(StrEnum):
     """Start a batch job over the study's recordings (it writes their analyses), and cancel one's own."""
     CANCEL_ANY_JOB = "cancel_any_job"
     """Cancel a batch job another member started over the study."""
+    MOVE = "move"
+    """Move a recording into or out of the study (the other space must be the mover's too: :func:`may_move`)."""
 
 
 WEAKEST_ROLE_FOR = {
@@ -70,6 +73,7 @@ WEAKEST_ROLE_FOR = {
     Action.SHARE: Role.MEMBER,
     Action.RUN_JOBS: Role.MEMBER,
     Action.CANCEL_ANY_JOB: Role.OWNER,
+    Action.MOVE: Role.OWNER,
 }
 """The weakest role that may do each action."""
 
@@ -159,6 +163,23 @@ def may_cancel_job(study_id: str | None, role: Role | None, *, creator_id: str, 
     if caller_id == creator_id and (study_id is None or role is not None):
         return True
     return study_id is not None and allows(role, Action.CANCEL_ANY_JOB)
+
+
+def owns_space(study_id: str | None, role: Role | None, *, uploader_id: str, caller_id: str) -> bool:
+    """Whether the caller owns a recording's space: a study's owner; a personal space (``study_id`` None) is its
+    uploader's alone. ``role`` is the caller's in the study."""
+    if study_id is None:
+        return uploader_id == caller_id
+    return allows(role, Action.MOVE)
+
+
+def may_move(source: str | None, source_role: Role | None, target: str | None, target_role: Role | None, *,
+             uploader_id: str, caller_id: str) -> bool:
+    """Who moves a recording from the space ``source`` into ``target`` (each a study id, None: the uploader's
+    personal space): someone who owns both (sql/012_moves.sql's move_recording checks the same)."""
+    return source != target and all(
+        owns_space(study, role, uploader_id=uploader_id, caller_id=caller_id)
+        for study, role in ((source, source_role), (target, target_role)))
 
 
 @dataclass(frozen=True)
@@ -252,6 +273,21 @@ def remove_member(repo: Repository, study_id: str, member: Member, *, trail: Aud
     repo.remove_member(study_id, member.user_id)
 
 
+def delete_study(repo: Repository, study_id: str, *, trail: AuditTrail) -> None:
+    """Delete an empty study (an owner), audited. Refusals come before the entry (a study that still holds
+    recordings says so); the entry is written first, since a deleted study cannot be put back. The study's trail
+    stays (the audit log has no foreign keys), readable from then on by an administrator at the database: its
+    former owners are members no more."""
+    study = repo.study(study_id)
+    require(study.role, Action.MANAGE_MEMBERS)
+    if repo.list(ListQuery(study_id=study.id, page_size=1)).total:
+        raise ValidationError(MSG_STUDY_NOT_EMPTY.format(name=study.name))
+    members = repo.members(study.id)
+    trail.before(AuditEvent(AuditAction.STUDY_DELETE, study.id, detail={
+        "study_name": study.name, "members": [{"email": m.email, "role": m.role.value} for m in members]}))
+    repo.delete_study(study.id)
+
+
 def _membership(action: AuditAction, study_id: str, member: Member, **detail: str) -> AuditEvent:
     return AuditEvent(action, study_id, detail={"member_id": member.user_id, "member_email": member.email, **detail})
 
@@ -263,6 +299,8 @@ MSG_ALREADY_MEMBER = "{email} is already a member of this study; change their ro
 FORMER_MEMBER = "(no longer a member)"
 """Who uploaded a study's recording, when that person has left the study."""
 MSG_LAST_OWNER = "A study needs an owner: make someone else an owner first."
+MSG_MOVE_NOT_ALLOWED = ("Only someone who owns both spaces moves a recording: an owner of each study, and for a "
+                        "personal space its uploader.")
 MSG_STUDY_NOT_FOUND = "That study does not exist, or you are not a member of it."
 MSG_STUDY_NOT_EMPTY = ("{name} still holds recordings: delete them first (in My files, with this study chosen), "
                        "then delete the study.")

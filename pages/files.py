@@ -7,6 +7,7 @@ from dataclasses import replace
 import streamlit as st
 
 from components import consent_view, export_dialog, files_actions, files_table
+from components.audit_view import render_personal_audit
 from components.context import UserContext, user_context
 from components.feedback import show_notice, user_errors
 from components.files_detail import render_detail
@@ -49,9 +50,11 @@ def render() -> None:
 
 
 def _below_the_list(ctx: UserContext, study: Study | None) -> None:
-    """The personal space's erased recordings, and the confirmation dialogs still waiting for an answer."""
+    """The personal space's erased recordings and audit trail, and the confirmation dialogs still waiting for an
+    answer."""
     if study is None:
         consent_view.render_personal_erasures(ctx)
+        render_personal_audit(ctx.audit.log, ctx.repo)
     files_actions.render_delete_dialog()
     consent_view.render_withdraw_dialog()
 

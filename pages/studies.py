@@ -43,7 +43,7 @@ def render() -> None:
     render_study_start(study, ctx)
     render_retention(ctx, study)
     render_audit(ctx.audit.log, ctx.repo, study)
-    render_delete_study(ctx.repo, study)
+    render_delete_study(ctx.repo, study, ctx.audit)
 
 
 if __name__ == "__main__":  # run by st.navigation

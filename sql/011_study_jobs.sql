@@ -22,12 +22,6 @@ alter table public.jobs add column if not exists owner_email text not null defau
 alter table public.jobs drop constraint if exists jobs_kind_check;
 alter table public.jobs add constraint jobs_kind_check check (kind in ('reanalyse', 'evaluate', 'rederive'));
 
--- The audit trail names that work too (lib.audit.AuditAction.REDERIVE).
-alter table public.audit_log drop constraint if exists audit_log_action_check;
-alter table public.audit_log add constraint audit_log_action_check
-  check (action in ('view', 'download', 'share', 'edit_research', 'upload', 'reanalyse', 'delete', 'export',
-                    'member_add', 'member_remove', 'member_role', 'erase', 'rederive'));
-
 create index if not exists jobs_study_created_idx on public.jobs (study_id, created_at desc)
   where study_id is not null;
 

@@ -18,6 +18,7 @@ _EXPORTS = {  # name -> its module; each loads on first use (lib.lazy), so impor
     "LAYOUT_LABELS": "model",
     "Delivery": "model",
     "ExportPlan": "model",
+    "ExportRequest": "model",
     "Layout": "model",
     "Selection": "model",
     "PreparedExport": "prepare",

@@ -55,6 +55,14 @@ class Selection:
 
 
 @dataclass(frozen=True)
+class ExportRequest:
+    """One export as My files asks for it: what (the selection) in which layout."""
+
+    selection: Selection
+    layout: Layout
+
+
+@dataclass(frozen=True)
 class ObjectFile:
     """A recording in the export, read from the bucket as it is."""
 

@@ -7,16 +7,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
+from lib.audit import AuditAction, AuditEvent, AuditTrail
 from lib.export.archive import zip_name
 from lib.export.manifest import manifest_name, manifest_zip
-from lib.export.model import Delivery, ExportPlan, Layout, Selection
+from lib.export.model import Delivery, ExportPlan, ExportRequest
 from lib.export.plan import Progress, build_plan
 from lib.export.routes import EXPORT_PATH
 from lib.export.tickets import ExportTickets
+from lib.keys import Space, record_keys_of
 from lib.repository import Repository
 from lib.settings import Settings
 from lib.storage import ObjectStore
 from lib.units import human_bytes
+
+
+def _export_event(repo: Repository, plan: ExportPlan, delivery: Delivery) -> AuditEvent:
+    """The export's audit entry, in the trail of the one space its recordings lie in."""
+    record_ids = list(dict.fromkeys(record_keys_of(f.key).record_id for f in plan.objects))
+    subjects = sorted({r.research.subject_id for r in repo.get_many(record_ids)} - {""})
+    study_id = plan.space.study_id if isinstance(plan.space, Space) else None
+    return AuditEvent(AuditAction.EXPORT, study_id, detail={
+        "format": plan.layout.value, "delivery": delivery.value, "count": len(record_ids),
+        "record_ids": record_ids, "subject_ids": subjects})
 
 
 @dataclass(frozen=True)
@@ -40,10 +52,12 @@ class PreparedExport:
 
 
 def prepare_export(store: ObjectStore, repo: Repository, tickets: ExportTickets, settings: Settings,
-                   selection: Selection, layout: Layout, *, progress: Progress | None = None) -> PreparedExport:
-    """Plan the export (ExportRefused with every reason when it cannot be made) and hand it out."""
-    plan = build_plan(store, repo, selection, layout, progress=progress)
+                   request: ExportRequest, *, trail: AuditTrail, progress: Progress | None = None) -> PreparedExport:
+    """Plan the export (ExportRefused with every reason when it cannot be made) and hand it out, its audit entry
+    (the recordings and subjects in it) written first: no entry, no link and no manifest."""
+    plan = build_plan(store, repo, request.selection, request.layout, progress=progress)
     delivery = plan.delivery(settings.export_zip_max_bytes)
+    trail.before(_export_event(repo, plan, delivery))
     if delivery is Delivery.MANIFEST:
         return PreparedExport(plan, delivery, manifest_name(plan), manifest=manifest_zip(store, plan))
     url = f"{EXPORT_PATH}?{urlencode({'ticket': tickets.issue(plan)})}"

@@ -44,6 +44,7 @@ from lib.records import (
 )
 from lib.settings import DEFAULT_STUDY_QUOTA_BYTES
 from lib.studies import (
+    MSG_MOVE_NOT_ALLOWED,
     MSG_STUDY_NOT_FOUND,
     Action,
     Invite,
@@ -54,6 +55,7 @@ from lib.studies import (
     UploaderUsage,
     allows,
     may_delete,
+    may_move,
     require,
 )
 from lib.units import human_bytes
@@ -141,6 +143,12 @@ class ServerRecords(Protocol):
         """The erasure's last step, once the bucket holds nothing of it: delete the (withdrawn) row and write its
         tombstone, in one transaction. The uploader or a study owner only."""
         ...
+    def move(self, record_id: str, study_id: str | None, keys: Mapping[str, str | None],
+             study_quota_bytes: int = DEFAULT_STUDY_QUOTA_BYTES) -> FileRecord:
+        """Switch a stored row into the space ``study_id`` (None: its uploader's personal space) with its objects'
+        new ``keys`` (by column, :data:`KEY_KINDS`), in one step, once the objects lie there: only someone who
+        owns both spaces (lib.studies.may_move); a study must have room for it (QuotaExceeded)."""
+        ...
     def rows_of(self, user_id: str) -> ServerRecords | None: ...
     def study_role(self, study_id: str) -> Role | None:
         """This user's role in the study now (None: not a member)."""
@@ -172,6 +180,39 @@ def record_key(key: str | None, user_id: str, record_id: str, kind: str, study_i
     """The key, if it is the one the app's layout gives this record in its space (None stays None); the
     database checks the same."""
     return None if key is None else check_record_key(key, user_id, record_id, kind, study_id)
+
+
+MSG_SAME_SPACE = "{name} is in that space already."
+MSG_MOVE_NOT_READY = "Only a stored (ready) recording is moved; {name} is not (still uploading, failed or withdrawn)."
+KEY_KINDS = {"s3_key": "original", "thumbnail_key": "thumbnail", "preview_key": "preview",
+             "ground_truth_key": "ground_truth"}
+"""A row's key columns and the kind of object each names (lib.keys.KEY_FILES)."""
+
+
+def moved_key_columns(record: FileRecord, study_id: str | None, keys: Mapping[str, str | None]) -> dict[str, Any]:
+    """The key columns of ``record`` moved into ``study_id``, each checked against that space's layout (the
+    database checks the same); a row's missing key stays missing."""
+    return {column: record_key(keys.get(column), record.user_id, record.id, kind, study_id)
+            for column, kind in KEY_KINDS.items()}
+
+
+def check_move(record: FileRecord, roles: tuple[Role | None, Role | None], study_id: str | None,
+               caller_id: str) -> None:
+    """What a move checks in both stores before the switch: the caller sees the row (NotFound) and the target
+    study (NotFound), the row is stored and not yet in that space (ValidationError), and the caller owns both
+    spaces (AccessDenied). ``roles``: the caller's in the row's study and in the target one."""
+    source_role, target_role = roles
+    if not (record.user_id == caller_id if record.study_id is None else source_role is not None):
+        raise not_found()
+    if study_id is not None and target_role is None:
+        raise NotFound(MSG_STUDY_NOT_FOUND)
+    if record.study_id == study_id:
+        raise ValidationError(MSG_SAME_SPACE.format(name=record.original_name))
+    if record.status is not Status.READY or record.consent is Consent.WITHDRAWN:
+        raise ValidationError(MSG_MOVE_NOT_READY.format(name=record.original_name))
+    if not may_move(record.study_id, source_role, study_id, target_role, uploader_id=record.user_id,
+                    caller_id=caller_id):
+        raise AccessDenied(MSG_MOVE_NOT_ALLOWED)
 
 
 def new_row_values(new: NewRecord, user_id: str) -> dict[str, Any]:

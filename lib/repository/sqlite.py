@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ from lib.repository.base import (
     ResearchUpdates,
     check_delete,
     check_erasable,
+    check_move,
     check_query,
     consent_date_value,
     day_start,
@@ -63,6 +65,7 @@ from lib.repository.base import (
     iso,
     like_pattern,
     member_from_row,
+    moved_key_columns,
     new_row_values,
     not_found,
     overview_from_row,
@@ -190,11 +193,17 @@ create trigger if not exists user_files_study_upload
 begin
   select raise(abort, 'not_member');
 end;
+-- sql/012_moves.sql: a row changes space only in the move's own transaction, which marks it here first.
+create table if not exists user_files_moving (
+  id        text primary key,
+  study_id  text
+);
 create trigger if not exists user_files_study_fixed
   before update of study_id on user_files
   when new.study_id is not old.study_id
+    and not exists (select 1 from user_files_moving mv where mv.id = new.id and mv.study_id is new.study_id)
 begin
-  select raise(abort, 'a recording cannot move to another study or space');
+  select raise(abort, 'a recording moves to another study or space only with its objects');
 end;
 create index if not exists user_files_study_created_idx on user_files (study_id, created_at desc);
 -- sql/009_consent.sql: withdrawal is final; tombstones are never changed or removed.
@@ -348,11 +357,18 @@ class _SqliteStore:
 
     def _write(self, *statements: tuple[str, tuple[Any, ...]]) -> None:
         """Several writes in one transaction: all of them or none."""
+        with self._immediate() as conn:
+            for statement, params in statements:
+                conn.execute(statement, params)
+
+    @contextmanager
+    def _immediate(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, its lock taken at once (``begin immediate``: writers run one after the other):
+        committed when the block ends, rolled back when it raises; the database's refusals in words."""
         conn = self._connect()
         try:
             conn.execute("begin immediate")
-            for statement, params in statements:
-                conn.execute(statement, params)
+            yield conn
             conn.execute("commit")
         except sqlite3.IntegrityError as exc:
             raise _sqlite_integrity_error(exc) from exc
@@ -428,21 +444,12 @@ class SqliteServerRecords(FactUpdates, _SqliteStore):
         values = {**new_row_values(new, self.user_id), "created_at": now, "updated_at": now}
         if values["study_id"] is not None:
             require_member(self._role_in(values["study_id"]), Action.UPLOAD)
-        conn = self._connect()
-        try:
-            conn.execute("begin immediate")
+        with self._immediate() as conn:
             _check_quotas(conn, new.original_name, values, quota_bytes, study_quota_bytes)
             row = conn.execute(
                 f"insert into user_files ({', '.join(values)}) values ({', '.join('?' for _ in values)}) returning *",
                 tuple(_sqlite_value(v) for v in values.values())).fetchone()
-            conn.execute("commit")
-            return self._row(row)
-        except sqlite3.IntegrityError as exc:
-            raise _sqlite_integrity_error(exc) from exc
-        except sqlite3.Error as exc:
-            raise MetadataError(f"The demo database refused the request: {exc}") from exc
-        finally:
-            conn.close()  # an open transaction is rolled back
+        return self._row(row)
 
     def get(self, record_id: str) -> FileRecord:
         return self._own_row(record_id)
@@ -501,6 +508,35 @@ class SqliteServerRecords(FactUpdates, _SqliteStore):
         role = None if study_id is None else self._role_in(study_id)
         check_delete(study_id, role, uploader_id=rows[0]["user_id"], caller_id=self.user_id)
         self._query("delete from user_files where id = ?", (record_id,))
+
+    def move(self, record_id: str, study_id: str | None, keys: Mapping[str, str | None],
+             study_quota_bytes: int = DEFAULT_STUDY_QUOTA_BYTES) -> FileRecord:
+        """sql/012's move_recording: the rules, the target study's quota and the switch in one write transaction."""
+        record = self._any_row(record_id)
+        target = None if study_id is None else existing_study_id(study_id)
+        check_move(record, (self._role_of(record.study_id), self._role_of(target)), target, self.user_id)
+        columns = moved_key_columns(record, target, keys)
+        with self._immediate() as conn:
+            if target is not None:
+                _check_room(conn, record, target, study_quota_bytes)
+            conn.execute("insert into user_files_moving (id, study_id) values (?, ?)", (record.id, target))
+            row = conn.execute(f"update user_files set study_id = ?, {', '.join(f'{c} = ?' for c in columns)}, "
+                               "updated_at = ? where id = ? and status = 'ready' and study_id is ? returning *",
+                               (target, *columns.values(), iso(datetime.now(UTC)), record.id,
+                                record.study_id)).fetchone()
+            conn.execute("delete from user_files_moving where id = ?", (record.id,))
+            if row is None:  # moved or changed since it was read: nothing is committed
+                raise not_found()
+        return self._row(row)
+
+    def _any_row(self, record_id: str) -> FileRecord:
+        rows = self._query("select * from user_files where id = ?", (existing_record_id(record_id),))
+        if not rows:
+            raise not_found()
+        return self._row(rows[0])
+
+    def _role_of(self, study_id: str | None) -> Role | None:
+        return None if study_id is None else self._role_in(study_id)
 
     def erase(self, record_id: str, reason: ErasureReason) -> Tombstone:
         """Delete the withdrawn row and write its tombstone in one transaction (sql/009's erase_recording)."""
@@ -789,6 +825,14 @@ def _check_quotas(conn: sqlite3.Connection, name: str, values: Mapping[str, Any]
     held, pending = conn.execute(_HELD.format(space="user_id"), (values["user_id"],)).fetchone()
     if held + size > quota_bytes:
         raise quota_exceeded(name, size, held, pending, quota_bytes)
+
+
+def _check_room(conn: sqlite3.Connection, record: FileRecord, study_id: str, study_quota_bytes: int) -> None:
+    """QuotaExceeded unless the study has room for ``record`` and its ground truth (sql/012's rule)."""
+    held, pending = conn.execute(_HELD.format(space="study_id"), (study_id,)).fetchone()
+    size = record.size_bytes + record.ground_truth_bytes
+    if held + size > study_quota_bytes:
+        raise study_quota_exceeded(record.original_name, size, held, pending, study_quota_bytes)
 
 
 def _rollup(combos: list[dict[str, Any]], dimension: str) -> list[UsageBucket]:

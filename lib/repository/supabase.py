@@ -49,11 +49,14 @@ from lib.repository.base import (
     DEFAULT_STUDY_QUOTA_BYTES,
     LARGEST_COUNT,
     MSG_JOB_ACCESS_LOST,
+    MSG_MOVE_NOT_READY,
+    MSG_SAME_SPACE,
     RESEARCH_COLUMNS,
     FactUpdates,
     ResearchUpdates,
     check_delete,
     check_erasable,
+    check_move,
     check_query,
     consent_date_value,
     day_start,
@@ -64,6 +67,7 @@ from lib.repository.base import (
     iso,
     like_pattern,
     member_from_row,
+    moved_key_columns,
     new_row_values,
     not_found,
     overview_from_row,
@@ -85,6 +89,7 @@ from lib.studies import (
     MSG_ALREADY_MEMBER,
     MSG_INVITE_NOT_FOUND,
     MSG_LAST_OWNER,
+    MSG_MOVE_NOT_ALLOWED,
     MSG_STUDY_NOT_EMPTY,
     MSG_STUDY_NOT_FOUND,
     Action,
@@ -108,6 +113,8 @@ STUDY_ANALYSIS_FUNCTION = "set_study_analysis"
 """sql/011_study_jobs.sql: a batch job's write of a study row's analysis, while its owner is still a member."""
 STUDY_DERIVATIVES_FUNCTION = "set_study_derivatives"
 """sql/011_study_jobs.sql: the same for a regenerated thumbnail's and preview's keys."""
+MOVE_FUNCTION = "move_recording"
+"""sql/012_moves.sql: a recording's switch into another space (rules, quota, space and keys in one step)."""
 RESERVE_FUNCTION = "reserve_upload_in_space"
 """sql/010_study_ops.sql: the study's and the uploader's quota checks and the pending row's insert in one step."""
 INVITES = "study_invites"
@@ -270,6 +277,30 @@ class SupabaseServerRecords(FactUpdates, PostgrestRows):
         check_delete(study_id, role, uploader_id=found[0]["user_id"], caller_id=self.user_id)
         if not self._rows(self._client.from_(TABLE).delete().eq("id", record_id)):
             raise not_found()
+
+    def move(self, record_id: str, study_id: str | None, keys: Mapping[str, str | None],
+             study_quota_bytes: int = DEFAULT_STUDY_QUOTA_BYTES) -> FileRecord:
+        """Switch the row's space and keys in one step (``move_recording``, sql/012_moves.sql, which checks the
+        rules and the target study's quota again in the database, under the study's quota lock)."""
+        found = self._rows(self._client.from_(TABLE).select("*").eq("id", existing_record_id(record_id)))
+        if not found:
+            raise not_found()
+        record = record_from_row(found[0])
+        target = None if study_id is None else existing_study_id(study_id)
+        roles = tuple(None if s is None else self._role_in(s) for s in (record.study_id, target))
+        check_move(record, (roles[0], roles[1]), target, self.user_id)
+        try:
+            row = self._client.rpc(MOVE_FUNCTION, {
+                "p_record": record.id, "p_mover": self.user_id, "p_study": target,
+                "p_keys": moved_key_columns(record, target, keys),
+                "p_study_quota_bytes": int(study_quota_bytes)}).execute().data
+        except APIError as exc:
+            raise _move_refusal(exc, record) from exc
+        except Exception as exc:
+            raise _translate_supabase_error(exc) from exc
+        if not row:
+            raise MetadataError("The recording was not moved; please try again.")
+        return record_from_row(row)
 
     def erase(self, record_id: str, reason: ErasureReason) -> Tombstone:
         """Delete the withdrawn row and write its tombstone in one transaction (``erase_recording``, which checks
@@ -522,6 +553,18 @@ def _reserve_refusal(exc: Exception, name: str, size: int) -> Exception:
         refusal = quota_exceeded if exc.hint == "quota_exceeded" else study_quota_exceeded
         return refusal(name, size, *quota_figures(exc.details))
     return _translate_supabase_error(exc)
+
+
+def _move_refusal(exc: APIError, record: FileRecord) -> Exception:
+    """sql/012_moves.sql's refusals (by hint) in words; anything else as any metadata failure."""
+    if exc.hint == "study_quota_exceeded":
+        size = record.size_bytes + record.ground_truth_bytes
+        return study_quota_exceeded(record.original_name, size, *quota_figures(exc.details))
+    messages: dict[str, Exception] = {
+        "not_found": not_found(), "not_allowed": AccessDenied(MSG_MOVE_NOT_ALLOWED),
+        "same_space": ValidationError(MSG_SAME_SPACE.format(name=record.original_name)),
+        "not_ready": ValidationError(MSG_MOVE_NOT_READY.format(name=record.original_name))}
+    return messages.get(str(exc.hint), _translate_supabase_error(exc))
 
 
 def _study_refusal(exc: APIError, email: str) -> Exception:

@@ -41,16 +41,10 @@ class SupabaseAuditLog(PostgrestRows):
     def __repr__(self) -> str:
         return f"SupabaseAuditLog(user_id={self.user_id!r})"
 
-    def append(self, actor: Actor, event: AuditEvent) -> None:
-        # The detail goes as a JSON object (jsonb); the id and the time are the database's.
-        row = {
-            "actor_id": str(actor.user_id), "actor_email": storable_text(actor.email),
-            "study_id": None if event.study_id is None else existing_study_id(event.study_id),
-            "record_id": None if event.record_id is None else existing_record_id(event.record_id),
-            "subject_id": storable_text(event.subject_id), "action": AuditAction(event.action).value,
-            "detail": _json_object(event), "client_address": storable_text(actor.address),
-        }
-        self._run(self._service.from_(TABLE).insert(row, returning=ReturnMethod.minimal))
+    def append(self, actor: Actor, *events: AuditEvent) -> None:
+        # One insert of every row (one statement: all or none); the id and the time are the database's.
+        rows = [_row(actor, event) for event in events]
+        self._run(self._service.from_(TABLE).insert(rows, returning=ReturnMethod.minimal))
 
     def entries(self, where: AuditFilter) -> list[AuditEntry]:
         check_filter(where)
@@ -73,6 +67,17 @@ class SupabaseAuditLog(PostgrestRows):
             builder = builder.lt("at", iso(day_start(where.date_to + timedelta(days=1))))
         rows = self._rows(builder.order("at", desc=True).order("id", desc=True).limit(where.limit))
         return [entry_from_row(r) for r in rows]
+
+
+def _row(actor: Actor, event: AuditEvent) -> dict[str, Any]:
+    """One entry's columns; the detail goes as a JSON object (jsonb)."""
+    return {
+        "actor_id": str(actor.user_id), "actor_email": storable_text(actor.email),
+        "study_id": None if event.study_id is None else existing_study_id(event.study_id),
+        "record_id": None if event.record_id is None else existing_record_id(event.record_id),
+        "subject_id": storable_text(event.subject_id), "action": AuditAction(event.action).value,
+        "detail": _json_object(event), "client_address": storable_text(actor.address),
+    }
 
 
 def _json_object(event: AuditEvent) -> dict[str, Any]:

@@ -107,3 +107,39 @@ def test_an_owner_finds_who_has_seen_subject_12_and_exports_it(monkeypatch) -> N
     seen_by_member = signed_in_app("pages/studies.py", email=member_email, password=member_password)
     seen_by_member.selectbox(key=state_keys.STUDIES_SELECTED).set_value(study).run()
     assert not any(h.value == "Audit trail" for h in seen_by_member.subheader)
+
+
+def _personal_trail(at: AppTest) -> pd.DataFrame:
+    """My files' last table: the personal space's trail (the recordings' list comes first)."""
+    assert any(h.value == "Audit trail of your personal space" for h in at.subheader)
+    return next(d.value for d in reversed(at.dataframe) if "Who" in d.value.columns)
+
+
+def test_a_user_reads_their_personal_spaces_trail_with_its_filters_and_csv(monkeypatch) -> None:
+    exported: list[bytes] = []
+    monkeypatch.setattr(audit_view, "entries_csv", lambda entries: exported.append(entries_csv(entries)) or
+                        exported[-1])
+    demo = start_demo([])
+    db = demo.db_path
+    email, password, user_id = new_demo_account()
+    other_email, _, other_id = new_demo_account()
+    mine = _stored(db, user_id, None, "home-12.mp4", "12")
+    theirs = _stored(db, other_id, None, "theirs-12.mp4", "12")
+    store = ObjectStore(demo.s3)
+    me, other = SqliteRepository(db, user_id), SqliteRepository(db, other_id)
+    playback_url(store, me, mine, trail=trail_of(me, email))
+    download_url(store, me, mine, trail=trail_of(me, email))
+    playback_url(store, other, theirs, trail=trail_of(other, other_email))  # another user's: never shown
+
+    at = signed_in_app("pages/files.py", email=email, password=password)
+    assert not any(h.value == "Audit trail of your personal space" for h in at.subheader)  # read when asked
+    at.toggle(key=state_keys.AUDIT_PERSONAL).set_value(True).run()
+    table = _personal_trail(at)
+    assert sorted(zip(table["Who"], table["Action"], table["Recording"], strict=True)) == [
+        (email, "downloaded (download link)", "home-12.mp4"), (email, "viewed (playback link)", "home-12.mp4")]
+    assert not any(s.key == state_keys.AUDIT_PERSON for s in at.selectbox)  # only its user acts there
+    at.multiselect(key=state_keys.AUDIT_ACTIONS).set_value([AuditAction.DOWNLOAD]).run()
+    assert not at.exception, at.exception
+    assert list(_personal_trail(at)["Action"]) == ["downloaded (download link)"]
+    lines = list(csv.DictReader(io.StringIO(exported[-1].decode())))
+    assert [(row["actor_id"], row["action"], row["record_id"]) for row in lines] == [(user_id, "download", mine)]

@@ -20,7 +20,16 @@ from starlette.applications import Starlette
 
 from lib.auth import Session
 from lib.errors import StorageError
-from lib.export import Delivery, ExportBackends, ExportTickets, Layout, Selection, export_routes, prepare_export
+from lib.export import (
+    Delivery,
+    ExportBackends,
+    ExportRequest,
+    ExportTickets,
+    Layout,
+    Selection,
+    export_routes,
+    prepare_export,
+)
 from lib.export.archive import export_zip
 from lib.export.routes import REFUSED, SIGN_IN_FIRST
 from lib.repository import SqliteRepository, SqliteServerRecords
@@ -28,6 +37,7 @@ from lib.rppg.ground_truth import load_ground_truth
 from lib.sessions import SESSION_COOKIE, ClientInfo, SqliteSessionStore, TokenCipher
 from lib.settings import Settings
 from lib.storage import ObjectStore
+from tests.support.audit import trail_of
 from tests.support.export_world import add_recording, bids_truth, check_sums, pulse_csv, read_ubfc, unpack
 
 with warnings.catch_warnings():  # Starlette's notice that its test client will move from httpx to httpx2
@@ -73,7 +83,8 @@ def client_for(tickets: ExportTickets, store: ObjectStore, sessions: SqliteSessi
 def prepared_zip(store, repo, server, tickets, settings: Settings):
     a = add_recording(store, server, "alice.avi", subject="S1", truth=pulse_csv())
     b = add_recording(store, server, "bob.avi", subject="S2", truth=bids_truth())
-    prepared = prepare_export(store, repo, tickets, settings, Selection(record_ids=(a.id, b.id)), Layout.UBFC)
+    request = ExportRequest(Selection(record_ids=(a.id, b.id)), Layout.UBFC)
+    prepared = prepare_export(store, repo, tickets, settings, request, trail=trail_of(repo))
     assert prepared.delivery is Delivery.ZIP
     return prepared, (a, b)
 
@@ -134,7 +145,8 @@ def test_the_manifest_and_its_fetch_script_download_resume_and_check(store, repo
     a = add_recording(store, server, "alice.avi", subject="S1", truth=pulse_csv())
     b = add_recording(store, server, "bob.avi", subject="S2", truth=pulse_csv())
     tiny = replace(settings, export_zip_max_bytes=1)
-    prepared = prepare_export(store, repo, ExportTickets(), tiny, Selection(record_ids=(a.id, b.id)), Layout.PLAIN)
+    request = ExportRequest(Selection(record_ids=(a.id, b.id)), Layout.PLAIN)
+    prepared = prepare_export(store, repo, ExportTickets(), tiny, request, trail=trail_of(repo))
     assert prepared.delivery is Delivery.MANIFEST
     root = unpack(prepared.manifest, tmp_path)
     fetch = [sys.executable, str(root / "fetch.py")]
@@ -185,7 +197,7 @@ def sums_hold(root: Path, listed: dict[str, str]) -> bool:
 def test_the_manifest_zip_lists_every_recording_with_its_stored_checksum(store, repo, server, settings) -> None:
     a = add_recording(store, server, "alice.avi", subject="S1")
     prepared = prepare_export(store, repo, ExportTickets(), replace(settings, export_zip_max_bytes=1),
-                              Selection(record_ids=(a.id,)), Layout.BIDS)
+                              ExportRequest(Selection(record_ids=(a.id,)), Layout.BIDS), trail=trail_of(repo))
     with zipfile.ZipFile(io.BytesIO(prepared.manifest)) as zf:
         rows = list(csv.DictReader(io.StringIO(zf.read(f"{prepared.plan.root}/manifest.csv").decode())))
     assert [(r["path"], r["sha256"]) for r in rows] == [("sub-S1/sub-S1_video.avi", a.sha256)]

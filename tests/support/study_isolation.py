@@ -1,5 +1,5 @@
 """One scenario, both modes: a member of study X tries every input on study Y (ids in queries, keys, share links,
-playback, export, jobs, membership and usage) and is refused before anything is read, signed or changed.
+playback, export, jobs, moves, membership and usage) and is refused before anything is read, signed or changed.
 
 The unit tier runs it on the demo's SQLite stores (tests/unit/test_study_isolation.py), the sql tier on the cloud
 stores over the Supabase stand-in with row-level security (tests/sql/test_study_isolation_supabase.py); the object
@@ -22,6 +22,7 @@ from lib.jobs.model import JobKind, JobParameters
 from lib.jobs.service import JobRequest, start_job
 from lib.jobs.store import JobStore
 from lib.keys import Space, record_keys, study_prefix
+from lib.moves import move_record
 from lib.records import FileRecord, GroundTruthFile, ListQuery, NewRecord, ResearchFields
 from lib.settings import Settings
 from lib.storage import ObjectStore
@@ -162,6 +163,25 @@ def _links_exports_jobs(world: TwoStudies, store: ObjectStore, jobs: JobStore, r
                                                                       study_id=world.y), lambda: None))
 
 
+def _moves(world: TwoStudies, store: ObjectStore, refused: Refused) -> None:
+    """Moving Y's recording out (into X, or the member's personal space), or the member's own into Y."""
+    person, record = world.people["x_member"], world.y_record
+    trail = refused_trail(person.repo.user_id)
+    for target in (world.x, None):
+        refused(NotFound, lambda target=target: move_record(store, person.repo, person.server, record.id, target,
+                                                            trail=trail, study_quota_bytes=QUOTA))
+        refused(NotFound, lambda target=target: person.server.move(record.id, target, {"s3_key": record.s3_key}))
+    own = str(uuid.uuid4())  # a row only: the refusal comes before its objects are looked for
+    person.server.reserve(NewRecord(id=own, s3_key=record_keys(person.repo.user_id, own, "mp4",
+                                                               datetime.now(UTC)).original,
+                                    bucket=store.bucket, original_name="own.mp4", content_type="video/mp4",
+                                    size_bytes=1), QUOTA)
+    person.server.mark_ready(own, size_bytes=1, sha256=None, video=None, thumbnail_key=None, preview_key=None)
+    refused(NotFound, lambda: move_record(store, person.repo, person.server, own, world.y, trail=trail,
+                                          study_quota_bytes=QUOTA))
+    refused(NotFound, lambda: person.server.move(own, world.y, {"s3_key": record.s3_key}))
+
+
 def check_no_way_from_x_into_y(world: TwoStudies, store: ObjectStore, jobs: JobStore) -> None:
     """Every input refused, no message naming Y's keys or people, and Y's row and objects unchanged."""
     refusals: list[Exception] = []
@@ -171,6 +191,7 @@ def check_no_way_from_x_into_y(world: TwoStudies, store: ObjectStore, jobs: JobS
     _server_writes(world, refused)
     _keys(world, store, refused)
     _links_exports_jobs(world, store, jobs, refused)
+    _moves(world, store, refused)
     # The record id is the caller's own input (an export refusal repeats it, as it does for a deleted one).
     secrets = (world.y_record.s3_key, world.people["y_member"].repo.user_id, world.people["y_owner"].repo.user_id)
     for exc in refusals:

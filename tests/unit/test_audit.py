@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -21,13 +22,14 @@ from lib.audit import (
     entries_csv,
     research_change,
 )
+from lib.consent import change_consent
 from lib.erasure import withdraw
 from lib.errors import AccessDenied, AuditUnavailable, MetadataUnavailable, NotFound, ValidationError
 from lib.library import delete_records, download_url, edit_research, export_csv, playback_url, share_link
 from lib.records import Consent, ListQuery, ResearchFields
 from lib.repository import SqliteAuditLog
-from lib.studies import Role, add_member, change_role, remove_member
-from tests.support.audit import TEST_ADDRESS, trail_of
+from lib.studies import Role, add_member, change_role, delete_study, remove_member
+from tests.support.audit import TEST_ADDRESS, refused_trail, trail_of
 from tests.support.unit_world import SETTINGS
 from tests.unit.test_studies import Lab, _upload, make_lab
 
@@ -265,3 +267,41 @@ def test_an_erasure_is_recorded_before_it_starts_and_refused_without_its_entry(l
     withdraw(store, member.repo, member.server, record, trail=_trail(lab, "member"))
     [entry] = _study_entries(lab, actions=(AuditAction.ERASE,))
     assert (entry.subject_id, entry.detail["reason"], entry.detail["name"]) == ("12", "withdrawn", "r.mp4")
+
+
+def test_a_study_deletion_is_recorded_and_its_trail_outlives_it(lab, store):
+    record = _upload(lab["member"], lab.study)
+    add_member(lab["owner"].repo, lab.study, "outsider@lab.test", Role.VIEWER, trail=_trail(lab, "owner"))
+    for refused in (lambda: delete_study(lab["member"].repo, lab.study, trail=refused_trail(lab["member"].id)),
+                    lambda: delete_study(lab["owner"].repo, lab.study, trail=refused_trail(lab["owner"].id))):
+        with pytest.raises((AccessDenied, ValidationError)):  # not an owner; not empty yet
+            refused()
+    delete_records(store, lab["owner"].repo, lab["owner"].server, [record], trail=_trail(lab, "owner"))
+    with pytest.raises(AuditUnavailable):
+        delete_study(lab["owner"].repo, lab.study, trail=_broken(lab, "owner"))
+    assert lab["owner"].repo.study(lab.study).name == "Sleep 2024"  # no entry, no deletion
+    delete_study(lab["owner"].repo, lab.study, trail=_trail(lab, "owner"))
+    assert lab["owner"].repo.studies() == []
+    conn = sqlite3.connect(lab.db)
+    try:
+        kept = conn.execute("select action, detail from audit_log where study_id = ? order by id",
+                            (lab.study,)).fetchall()
+    finally:
+        conn.close()
+    assert [a for a, _ in kept] == ["member_add", "delete", "study_delete"]
+    detail = json.loads(kept[-1][1])
+    assert detail["study_name"] == "Sleep 2024"
+    assert {"email": "outsider@lab.test", "role": "viewer"} in detail["members"]
+
+
+def test_a_consent_change_is_recorded_and_undone_without_its_entry(lab):
+    record = _upload(lab["member"], lab.study, subject_id="12")
+    with pytest.raises(AuditUnavailable):
+        change_consent(lab["member"].repo, record, Consent.SHAREABLE, date(2024, 5, 2), trail=_broken(lab, "member"))
+    assert lab["owner"].repo.get(record).consent is Consent.INTERNAL
+    change_consent(lab["member"].repo, record, Consent.SHAREABLE, date(2024, 5, 2), trail=_trail(lab, "member"))
+    [entry] = _study_entries(lab, actions=(AuditAction.CONSENT,))
+    assert (entry.subject_id, entry.detail["changed"]) == ("12", {
+        "consent": {"before": "internal", "after": "shareable"},
+        "consent_date": {"before": None, "after": "2024-05-02"}})
+    assert describe(entry) == "consent: internal → shareable; consent_date: None → 2024-05-02"

@@ -19,17 +19,19 @@ import numpy as np
 import pytest
 import yaml
 
+from lib.audit import Actor, AuditAction, AuditFilter, AuditTrail
 from lib.auth import DemoAuth
-from lib.errors import ExportRefused
-from lib.export import Delivery, ExportTickets, Layout, Selection, prepare_export
+from lib.errors import AuditUnavailable, ExportRefused, MetadataUnavailable
+from lib.export import Delivery, ExportRequest, ExportTickets, Layout, Selection, prepare_export
 from lib.export.archive import export_zip, read_ahead
 from lib.export.plan import build_plan, check_plan_unchanged
 from lib.keys import Space
 from lib.records import ListQuery, ResearchFields
-from lib.repository import SqliteRepository, SqliteServerRecords
+from lib.repository import SqliteAuditLog, SqliteRepository, SqliteServerRecords
 from lib.rppg.ground_truth import Kind, load_ground_truth
 from lib.settings import Settings
 from lib.studies import Role
+from tests.support.audit import trail_of
 from tests.support.export_world import (
     PULSE_BPM,
     add_recording,
@@ -269,7 +271,8 @@ def test_a_set_over_the_zip_limit_is_a_manifest_with_links_and_the_fetch_script(
     a = add_recording(store, server, "a.avi", subject="1", truth=pulse_csv())
     small = replace(SETTINGS, export_zip_max_bytes=a.size_bytes)  # the made files push it over
     tickets = ExportTickets()
-    prepared = prepare_export(store, repo, tickets, small, ids(a), Layout.UBFC)
+    prepared = prepare_export(store, repo, tickets, small, ExportRequest(ids(a), Layout.UBFC),
+                              trail=trail_of(repo))
     assert prepared.delivery is Delivery.MANIFEST and prepared.download_url == "" and len(tickets) == 0
     with zipfile.ZipFile(BytesIO(prepared.manifest)) as zf:
         names = {n.split("/", 1)[1] for n in zf.namelist()}
@@ -284,10 +287,39 @@ def read_csv_bytes(data: bytes) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(data.decode())))
 
 
+def test_an_export_is_recorded_before_it_is_handed_out_and_refused_without_its_entry(store, repo, server) -> None:
+    a = add_recording(store, server, "a.avi", subject="S1")
+    b = add_recording(store, server, "b.avi", subject="S2")
+    tickets = ExportTickets()
+    with pytest.raises(AuditUnavailable):
+        prepare_export(store, repo, tickets, Settings(mode="demo"), ExportRequest(ids(a, b), Layout.PLAIN),
+                       trail=AuditTrail(NoLog(repo.user_id), Actor(repo.user_id, "")))
+    assert len(tickets) == 0  # no link was made
+    prepare_export(store, repo, tickets, Settings(mode="demo"), ExportRequest(ids(a, b), Layout.PLAIN),
+                   trail=trail_of(repo))
+    [entry] = SqliteAuditLog(repo.db_path, repo.user_id).entries(AuditFilter(study_id=None))
+    assert (entry.action, entry.detail["format"], entry.detail["delivery"]) == (AuditAction.EXPORT, "plain", "zip")
+    assert (sorted(entry.detail["record_ids"]), entry.detail["subject_ids"]) == (sorted([a.id, b.id]), ["S1", "S2"])
+
+
+class NoLog:
+    """A trail that cannot be written."""
+
+    def __init__(self, user_id: str) -> None:
+        self.user_id = user_id
+
+    def append(self, actor, *events) -> None:
+        raise MetadataUnavailable("The demo database cannot be opened.")
+
+    def entries(self, where):
+        return []
+
+
 def test_a_zip_export_gets_a_one_time_link(store, repo, server) -> None:
     a = add_recording(store, server, "a.avi", subject="1")
     tickets = ExportTickets()
-    prepared = prepare_export(store, repo, tickets, Settings(mode="demo"), ids(a), Layout.PLAIN)
+    prepared = prepare_export(store, repo, tickets, Settings(mode="demo"), ExportRequest(ids(a), Layout.PLAIN),
+                              trail=trail_of(repo))
     assert prepared.delivery is Delivery.ZIP and prepared.download_url.startswith("/pulsevault/export?ticket=")
     assert prepared.file_name == f"{prepared.plan.root}.zip" and "1 recording" in prepared.describe()
     ticket = prepared.download_url.split("=", 1)[1]

@@ -189,6 +189,9 @@ def test_thumbnail_urls_only_for_the_rows_given(store, repo) -> None:
     assert set(urls) == {records[0].id, records[1].id}
     assert all(u and "/thumb.jpg" in u for u in urls.values())
     assert thumbnail_urls(store, repo, [r.id for r in records[:2]], cache=cache) == urls  # reused, not re-signed
+    cache.forget(records[0].id)  # a move changed its keys
+    assert cache.peek(("thumb", repo.user_id, records[0].id)) is None
+    assert cache.peek(("thumb", repo.user_id, records[1].id)).url == urls[records[1].id]
 
 
 def test_link_cache_reuses_until_half_life_and_is_bounded() -> None:
