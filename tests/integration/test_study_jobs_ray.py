@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from lib.audit import AuditAction, AuditFilter
-from lib.jobs import ItemStatus, Job, JobKind, JobParameters, JobRequest, JobStatus, SqliteJobs, start_job
+from lib.jobs import ItemStatus, Job, JobKind, JobParameters, JobRequest, JobStatus, SqliteJobs, driver, start_job
 from lib.jobs.backends import DriverTarget
 from lib.jobs.driver import drive
 from lib.jobs.engine import RayEngine
@@ -100,7 +100,9 @@ def test_a_job_over_a_study_writes_every_result_and_touches_nothing_outside(lab:
 
 
 def test_a_member_demoted_mid_job_stops_it_with_nothing_half_written(lab: Lab, engine: RayEngine, s3_client,
-                                                                     store: ObjectStore, clips: list[ClipFiles]):
+                                                                     store: ObjectStore, clips: list[ClipFiles],
+                                                                     monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(driver, "SAVE_S", 0.0)  # the row after every wait: the demotion lands early in the job
     more = [store_recording(s3_client, store.bucket, lab.owner.server, clips[i % 2], name=f"more{i}.avi",
                             study_id=lab.study).id for i in range(10)]
     job = study_job(lab, [*lab.recordings, *more])
