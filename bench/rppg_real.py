@@ -1,9 +1,9 @@
 """Benchmark the quick look on real recordings with ground truth; prints one JSON line.
 
 Runs the app's default analysis (``lib.rppg.analyse`` defaults: POS, the resting heart-rate band) on every
-video in ``../shared/data/rppg-real/`` that has a ground-truth heart rate, decoding each video once and
-summarising it with every method. Over recordings (one without an estimate counts as a miss in
-``within5`` and is left out of the error figures):
+video in ``../shared/data/rppg-real/`` that has a ground-truth heart rate, once per video: the analysis
+carries every method's estimate from its one decode (``AnalysisSummary.methods``). Over recordings (one
+without an estimate counts as a miss in ``within5`` and is left out of the error figures):
 
 - ``real_hr_mae_bpm``: the default method's mean absolute error; ``real_hr_mae_bpm_<method>`` per method
 - ``real_hr_within5_pct``: estimates within 5 bpm of the truth (default; ``_<method>`` per method)
@@ -33,7 +33,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lib import rppg
 from lib.errors import PulseVaultError
-from lib.media.codecs import lossless_from_fourcc
 from lib.rppg.evaluation import metrics, within_pct
 
 SHUFFLES = 200
@@ -64,13 +63,11 @@ def recordings(root: Path, quick: bool) -> list[tuple[Path, float]]:
 
 
 def estimates(pairs: list[tuple[Path, float]]) -> dict[str, list[float | None]]:
-    """Per method, one estimate (or None) per recording, each video decoded once."""
+    """Per method, one estimate (or None) per recording, from one default analysis of each video."""
     out: dict[str, list[float | None]] = {m: [] for m in rppg.METHODS}
     for video, _ in pairs:
-        trace = rppg.extract_rgb(video)
-        lossless = lossless_from_fourcc(trace.fourcc)
-        for method in rppg.METHODS:
-            out[method].append(rppg.summarise(trace, method=method, lossless=lossless).hr_bpm)
+        for estimate in rppg.analyse(video).methods:
+            out[estimate.method].append(estimate.hr_bpm)
     return out
 
 

@@ -38,7 +38,8 @@ def render_uncompared(uncompared: Sequence[Uncompared], ctx: UserContext) -> Non
         st.dataframe(pd.DataFrame([(u.name, u.reason) for u in uncompared], columns=["Recording", "Why"]),
                      hide_index=True, width="stretch")
         method_col, button_col, _ = st.columns([1, 2, 3], vertical_alignment="bottom")
-        method = method_col.selectbox("Method", METHODS, key=state_keys.EVALUATE_METHOD)
+        method = method_col.selectbox("Method", METHODS, key=state_keys.EVALUATE_METHOD,
+                                      help="The headline estimate; every method's is computed and compared.")
         if button_col.button(f"Re-analyse {count}", key=state_keys.EVALUATE_REANALYSE, icon=":material/refresh:"):
             _reanalyse(uncompared, method, ctx)
 
@@ -80,9 +81,11 @@ def render_figures(evaluation: StudyEvaluation) -> None:
     if evaluation.grouping is Grouping.NONE:
         frame = frame.drop(columns="Group")
     st.dataframe(frame, hide_index=True, width="stretch", key=state_keys.EVALUATE_FIGURES)
-    st.caption("Mean ± standard error, as rPPG-Toolbox reports them. Recordings without a heart rate count as "
-               "misses in *Within 5 bpm* and are left out of the error figures. SNR is rPPG-Toolbox's: the estimated "
-               "pulse around the true heart rate and its harmonic, against the rest of 45–150 bpm.")
+    st.caption("Every method's estimate comes from the same decode of each recording (an analysis saved before "
+               "every method was kept counts for its one method). Mean ± standard error, as rPPG-Toolbox reports "
+               "them. Recordings without a heart rate count as misses in *Within 5 bpm* and are left out of the "
+               "error figures. SNR is rPPG-Toolbox's: the estimated pulse around the true heart rate and its "
+               "harmonic, against the rest of 45–150 bpm.")
 
 
 def render_plots(compared: Sequence[ComparedRecording]) -> None:
@@ -133,15 +136,11 @@ def _scatter(points: pd.DataFrame) -> alt.Chart:
 
 
 def render_recordings(evaluation: StudyEvaluation) -> None:
-    frame = pd.DataFrame([
-        {"Recording": r.name, "Subject": r.subject, "Session": r.session, "Tags": list(r.tags), "Method": r.method,
-         "Estimate (bpm)": r.estimate_bpm, "Truth (bpm)": r.truth_bpm, "Error (bpm)": r.error_bpm,
-         "SNR (dB)": r.snr_db}
-        for r in evaluation.compared
-    ])
+    """One row per recording: its truth, then each method's estimate, error and SNR side by side."""
+    frame = _recordings_frame(evaluation.compared)
+    numbers = [c for c in frame.columns if c.endswith(("(bpm)", "(dB)"))]
     st.dataframe(frame, hide_index=True, width="stretch", key=state_keys.EVALUATE_RECORDINGS,
-                 column_config={c: st.column_config.NumberColumn(format="%.1f")
-                                for c in ("Estimate (bpm)", "Truth (bpm)", "Error (bpm)", "SNR (dB)")})
+                 column_config={c: st.column_config.NumberColumn(format="%.1f") for c in numbers})
     figures, recordings, _ = st.columns([1, 1, 2])
     figures.download_button("Figures CSV", data=figures_csv(evaluation), file_name="pulsevault-evaluation.csv",
                             mime="text/csv", key=state_keys.EVALUATE_FIGURES_CSV, icon=":material/download:",
@@ -149,6 +148,22 @@ def render_recordings(evaluation: StudyEvaluation) -> None:
     recordings.download_button("Per-recording CSV", data=recordings_csv(evaluation),
                                file_name="pulsevault-evaluation-recordings.csv", mime="text/csv",
                                key=state_keys.EVALUATE_RECORDINGS_CSV, icon=":material/download:", on_click="ignore")
+
+
+def _recordings_frame(compared: Sequence[ComparedRecording]) -> pd.DataFrame:
+    """Compared rows (one per recording and method) pivoted to one row per recording; an analysis saved with one
+    method only leaves the others' cells empty."""
+    rows: dict[str, dict[str, object]] = {}
+    for r in compared:
+        row = rows.setdefault(r.record_id, {"Recording": r.name, "Subject": r.subject, "Session": r.session,
+                                            "Tags": list(r.tags), "Truth (bpm)": r.truth_bpm})
+        row |= {f"{r.method} (bpm)": r.estimate_bpm, f"{r.method} error (bpm)": r.error_bpm,
+                f"{r.method} SNR (dB)": r.snr_db}
+    present = {r.method for r in compared}
+    methods = [m for m in METHODS if m in present] + sorted(present - set(METHODS))
+    columns = ["Recording", "Subject", "Session", "Tags", "Truth (bpm)",
+               *(f"{m}{part}" for m in methods for part in (" (bpm)", " error (bpm)", " SNR (dB)"))]
+    return pd.DataFrame(list(rows.values()), columns=columns)
 
 
 def _pm(value: float, se: float | None, digits: int = 1) -> str:

@@ -1,6 +1,7 @@
-"""My files' Export dataset: choose what (the selected recordings or the current filter) and the layout,
-prepare it (every refusal shown before anything is sent), then download the streamed zip through the
-app's one-time link, or the manifest with its fetch script for a set too big for a browser."""
+"""Export dataset, from My files and from a study on the Studies page: choose what (the selected recordings or
+the current filter) and the layout, prepare it (every refusal, and every recording left out and why, shown
+before anything is sent), then download the streamed zip through the app's one-time link, or the manifest with
+its fetch script for a set too big for a browser."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from lib.export import (
     prepare_export,
 )
 from lib.records import FileRecord, ListQuery
+from lib.studies import Action, Study, allows
 from lib.units import counted
 
 SELECTED = "selected"
@@ -32,6 +34,21 @@ def ask_export(selected: Sequence[FileRecord], query: ListQuery) -> None:
     """Button callback: open the dialog for these rows and this filter (as they were when clicked)."""
     st.session_state[state_keys.FILES_DATASET_SCOPE] = (tuple(r.id for r in selected), query)
     st.session_state.pop(state_keys.FILES_DATASET_READY, None)
+
+
+def render_study_export(study: Study) -> None:
+    """The Studies page's Export: every recording of ``study``, or those matching a search, through the same
+    dialog as My files; for anyone who may download the study's recordings."""
+    if not allows(study.role, Action.VIEW):
+        return
+    st.subheader("Export")
+    search, button = st.columns([4, 2], vertical_alignment="bottom")
+    text = search.text_input("Only recordings matching (name, subject, session, notes or tag; empty: all)",
+                             key=state_keys.STUDIES_EXPORT_FILTER)
+    button.button("Export dataset", key=state_keys.STUDIES_EXPORT, icon=":material/dataset:", width="stretch",
+                  on_click=ask_export, args=((), ListQuery(study_id=study.id, text=text.strip())),
+                  help="This study's recordings as a dataset: UBFC-rPPG, BIDS-style or plain, with ground truth "
+                       "and checksums.")
 
 
 def _forget() -> None:
@@ -77,8 +94,9 @@ def _prepare(ctx: UserContext, selection: Selection, layout: Layout, wanted: tup
 
 def _render_ready(prepared: PreparedExport) -> None:
     st.success(literal(prepared.describe()), icon=":material/check_circle:")
-    if prepared.plan.left_out:
-        st.caption("Not included: " + "; ".join(literal(reason) for reason in prepared.plan.left_out))
+    if left_out := prepared.plan.left_out:
+        st.warning(f"Left out of this export ({counted(len(left_out), 'recording')}):\n\n"
+                   + "\n".join(f"- {literal(reason)}" for reason in left_out), icon=":material/block:")
     if prepared.delivery is Delivery.ZIP:
         st.link_button(f"Download {prepared.file_name}", prepared.download_url, type="primary",
                        icon=":material/download:", width="stretch")

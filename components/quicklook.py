@@ -23,6 +23,7 @@ def render_quick_look(summary: AnalysisSummary | None, *, error: str | None = No
         st.info(error or "No quick-look pulse analysis for this recording.", icon=":material/monitor_heart:")
         return
     _numbers(summary)
+    _methods(summary)
     _flags(summary)
     _plots(summary)
 
@@ -43,7 +44,8 @@ def render_saved_analysis(analysis: dict[str, Any] | None) -> None:
 def _numbers(summary: AnalysisSummary) -> None:
     hr, snr, gt, frames = st.columns(4)
     hr.metric("Heart rate", "—" if summary.hr_bpm is None else f"{summary.hr_bpm:.0f} bpm",
-              help=f"Spectral peak of the {summary.method} pulse signal, 0.7–4 Hz band.")
+              help=f"Spectral peak of the {summary.method} pulse signal within the heart-rate band it was "
+                   "analysed with (the study's setting: at rest or exercise).")
     snr.metric("SNR", "—" if summary.snr_db is None else f"{summary.snr_db:.1f} dB",
                help="Power at the heart rate and its first harmonic against the rest of the band.")
     if summary.ground_truth_hr_bpm is not None:
@@ -53,6 +55,22 @@ def _numbers(summary: AnalysisSummary) -> None:
         gt.metric("Method", summary.method)
     frames.metric("Frames analysed", f"{summary.frames_analysed:,}",
                   help=f"Analysis took {summary.seconds_taken:.1f} s.")
+
+
+def _methods(summary: AnalysisSummary) -> None:
+    """Every method's estimate from the same decode, small, under the headline (older analyses hold none)."""
+    if not summary.methods:
+        return
+    truth = summary.ground_truth_hr_bpm
+    frame = pd.DataFrame([
+        {"Method": m.method + (" (headline)" if m.method == summary.method else ""), "Heart rate (bpm)": m.hr_bpm,
+         "SNR (dB)": m.snr_db} | ({} if truth is None else
+                                  {"Error (bpm)": None if m.hr_bpm is None else m.hr_bpm - truth})
+        for m in summary.methods
+    ])
+    st.dataframe(frame, hide_index=True, column_config={
+        c: st.column_config.NumberColumn(format="%+.1f" if c.startswith("Error") else "%.1f")
+        for c in frame.columns if c != "Method"})
 
 
 def _flags(summary: AnalysisSummary) -> None:

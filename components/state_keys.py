@@ -158,6 +158,9 @@ STUDIES_REMOVE = _user("studies_remove")
 """The "Remove a member" form."""
 STUDIES_LEAVE = _user("studies_leave")
 STUDIES_DELETE = _user("studies_delete")
+STUDIES_EXPORT = _user("studies_export")
+"""The Studies page's "Export dataset" button (it opens My files' export dialog, lib.export)."""
+STUDIES_EXPORT_FILTER = _user("studies_export_filter")
 STUDIES_RETENTION = _user("studies_retention")
 """The owner's retention-period form."""
 STUDIES_ERASE_EXPIRED = _user("studies_erase_expired")

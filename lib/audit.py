@@ -149,6 +149,7 @@ class AuditLog(Protocol):
         """Write the entries of ``events`` together (all or none); a failure raises (a PulseVaultError)."""
         ...
 
+
     def entries(self, where: AuditFilter) -> list[AuditEntry]:
         """The entries the user may read (a study's owners: the study's; anyone: their personal space's)."""
         ...
@@ -265,6 +266,8 @@ def describe(entry: AuditEntry) -> str:
         role = (f"{detail.get('role_before')} → {detail.get('role')}" if "role_before" in detail
                 else str(detail.get("role", "")))
         return f"{detail.get('member_email', '')} ({role})"
+    if entry.action is AuditAction.EXPORT and "files" in detail:
+        return f"{detail.get('layout', '')} {detail.get('delivery', '')}: {_short(detail['files'])}"
     if entry.action is AuditAction.MOVE:
         return f"from {detail.get('from_name', '')} to {detail.get('to_name', '')}"
     return ", ".join(f"{k}: {_short(v)}" for k, v in detail.items() if k != "name")

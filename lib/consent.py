@@ -39,6 +39,12 @@ MSG_SHARE_INTERNAL = ("{name} is held for internal use only, so no share link is
                       "agreed to sharing with collaborators, its uploader or a study owner can set its consent to "
                       "shareable in the recording's details.")
 MSG_SHARE_WITHDRAWN = "Consent for {name} was withdrawn: it is being erased and cannot be shared."
+MSG_EXPORT_WITHDRAWN = "{name}: its consent was withdrawn (it is being erased), so it is never exported."
+MSG_EXPORT_INTERNAL_AS_LINKS = (
+    "{name} is held for internal use only. This export is too big for one browser download, so it would go out as "
+    "a manifest of links that work for anyone who holds them, like a share link. Export it in a smaller set (a zip "
+    "you download yourself), or have its uploader or a study owner set its consent to shareable if its participants "
+    "agreed.")
 
 
 def check_shareable(record: FileRecord) -> None:
@@ -47,6 +53,20 @@ def check_shareable(record: FileRecord) -> None:
         return
     template = MSG_SHARE_WITHDRAWN if record.consent is Consent.WITHDRAWN else MSG_SHARE_INTERNAL
     raise AccessDenied(template.format(name=record.original_name))
+
+
+def export_refusal(record: FileRecord, *, as_links: bool) -> str | None:
+    """Why ``record`` (a row the exporter can see, so a member of its space) is left out of an export, or None.
+
+    Withdrawn: never. Internal use only: in a zip the exporter downloads themselves (a member, like any download),
+    but not as a manifest's presigned links (``as_links``), which anyone holding the manifest can use until they
+    expire: the same reach as a share link, which :func:`check_shareable` refuses for it.
+    """
+    if record.consent is Consent.WITHDRAWN:
+        return MSG_EXPORT_WITHDRAWN.format(name=record.original_name)
+    if as_links and record.consent is not Consent.SHAREABLE:
+        return MSG_EXPORT_INTERNAL_AS_LINKS.format(name=record.original_name)
+    return None
 
 
 def may_manage_consent(record: FileRecord, role: Role | None, caller_id: str) -> bool:

@@ -1,13 +1,16 @@
 """How good the quick look is across a researcher's recordings that have ground truth.
 
 Each recording's saved analysis (the ``analysis`` column, written by the upload or a re-analysis with its
-ground truth attached) gives the estimate, the method and the reference heart rate over the same span,
-so nothing is decoded again here. Per method, and per group of a research field or tag when asked (a lab
-checks bias across subject groups this way), the figures are :mod:`lib.rppg.evaluation`'s: MAE, RMSE,
-MAPE, Pearson r, the share within 5 bpm and Bland–Altman agreement, with the mean SNR beside them: rPPG-Toolbox's
-per-video SNR of the estimated pulse around the TRUE heart rate (``lib.rppg.evaluation.pulse_snr_db``), from the
-pulse wave the analysis saved. Recordings with ground truth but no comparison yet (analysed before it
-was attached, or the analysis is unreadable) are listed with the reason, to be re-analysed.
+ground truth attached) gives every method's estimate from the one decode (POS, CHROM, GREEN: one compared
+row per recording and method) and the reference heart rate over the same span, so nothing is decoded again
+here; an analysis saved before every method was kept gives its one method's row. Per method, and per group
+of a research field or tag when asked (a lab checks bias across subject groups this way), the figures are
+:mod:`lib.rppg.evaluation`'s: MAE, RMSE, MAPE, Pearson r, the share within 5 bpm and Bland–Altman agreement,
+with the mean SNR beside them: rPPG-Toolbox's per-video SNR of the estimated pulse around the TRUE heart rate
+(``lib.rppg.evaluation.pulse_snr_db``), computed by the analysis on each method's full-rate pulse, or for an
+older analysis from the one pulse wave it saved. Recordings with ground truth but no comparison yet
+(analysed before it was attached, or the analysis is unreadable) are listed with the reason, to be
+re-analysed.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from lib.errors import AnalysisError
 from lib.records import FileRecord, Status
 from lib.repository import Repository
 from lib.rppg.evaluation import BlandAltman, Metrics, bland_altman, metrics, pulse_snr_db, within_pct
+from lib.rppg.methods import METHODS
 from lib.rppg.results import AnalysisSummary
 from lib.rppg.spectrum import RESTING_BAND_HZ
 
@@ -46,7 +50,7 @@ class Grouping(StrEnum):
 
 @dataclass(frozen=True)
 class ComparedRecording:
-    """One recording's estimate against its ground truth, from its saved analysis."""
+    """One recording's estimate by one method against its ground truth, from its saved analysis."""
 
     record_id: str
     name: str
@@ -111,42 +115,54 @@ def evaluate_study(repo: Repository, grouping: Grouping = Grouping.NONE) -> Stud
         if not record.ground_truth_key:
             continue
         result = compare_saved(record)
-        (compared if isinstance(result, ComparedRecording) else uncompared).append(result)
+        if isinstance(result, Uncompared):
+            uncompared.append(result)
+        else:
+            compared.extend(result)
     return StudyEvaluation(tuple(compared), tuple(uncompared), group_figures(compared, grouping), grouping)
 
 
-def compare_saved(record: FileRecord) -> ComparedRecording | Uncompared:
-    """A recording's saved estimate against its ground truth, or why there is none to compare."""
+def compare_saved(record: FileRecord) -> tuple[ComparedRecording, ...] | Uncompared:
+    """A recording's saved estimates against its ground truth, one per method it holds (every method's, or the
+    headline's alone in an older analysis), or why there is none to compare."""
     if record.analysis is None:
         return Uncompared(record.id, record.original_name, "not analysed yet")
     try:
         summary = AnalysisSummary.from_json(record.analysis)
     except AnalysisError:
         return Uncompared(record.id, record.original_name, "its saved analysis is unreadable")
-    if summary.ground_truth_hr_bpm is None:
+    truth = summary.ground_truth_hr_bpm
+    if truth is None:
         return Uncompared(record.id, record.original_name,
                           "analysed without its ground truth (or the truth gives no heart rate over the span)")
+    estimates = ([(m.method, m.hr_bpm, m.truth_snr_db) for m in summary.methods] if summary.methods
+                 else [(summary.method, summary.hr_bpm, snr_around_truth(summary))])
     r = record.research
-    return ComparedRecording(record.id, record.original_name, r.subject_id, r.session_label, r.tags, summary.method,
-                             summary.hr_bpm, summary.ground_truth_hr_bpm, snr_around_truth(summary))
+    return tuple(ComparedRecording(record.id, record.original_name, r.subject_id, r.session_label, r.tags,
+                                   method, hr, truth, snr) for method, hr, snr in estimates)
 
 
 def snr_around_truth(summary: AnalysisSummary) -> float | None:
-    """rPPG-Toolbox's per-video SNR: the saved pulse's power around the true rate and its harmonic against the
-    rest of the toolbox's band (0.75–2.5 Hz). The saved pulse is band-limited, so its thinning for the chart
-    aliases nothing; None when the analysis saved no pulse."""
+    """For an analysis saved without every method: rPPG-Toolbox's per-video SNR, the saved pulse's power around
+    the true rate and its harmonic against the rest of the toolbox's band (0.75–2.5 Hz). The saved pulse is
+    band-limited, so its thinning for the chart aliases nothing; None when the analysis saved no pulse."""
     if not summary.pulse or summary.pulse_fs <= 0 or summary.ground_truth_hr_bpm is None:
         return None
     return pulse_snr_db(np.asarray(summary.pulse), summary.pulse_fs, summary.ground_truth_hr_bpm, RESTING_BAND_HZ)
 
 
 def group_figures(rows: Iterable[ComparedRecording], grouping: Grouping) -> tuple[GroupFigures, ...]:
-    """Figures per (group, method), in group then method order."""
+    """Figures per (group, method), in group order, then the methods in ``METHODS`` order (the default first)."""
     buckets: dict[tuple[str, str], list[ComparedRecording]] = {}
     for row in rows:
         for group in row.groups(grouping):
             buckets.setdefault((group, row.method), []).append(row)
-    return tuple(_figures(group, method, buckets[group, method]) for group, method in sorted(buckets))
+    ordered = sorted(buckets, key=lambda key: (key[0], _method_order(key[1])))
+    return tuple(_figures(group, method, buckets[group, method]) for group, method in ordered)
+
+
+def _method_order(method: str) -> tuple[int, str]:
+    return (METHODS.index(method) if method in METHODS else len(METHODS), method)
 
 
 def _figures(group: str, method: str, rows: list[ComparedRecording]) -> GroupFigures:
@@ -164,7 +180,7 @@ def _figures(group: str, method: str, rows: list[ComparedRecording]) -> GroupFig
 
 
 def recordings_csv(evaluation: StudyEvaluation) -> bytes:
-    """One row per compared recording: what a lab re-plots or tests in its own tools."""
+    """One row per compared recording and method: what a lab re-plots or tests in its own tools."""
     header = ("record_id", "name", "subject", "session", "tags", "method", "estimate_bpm", "truth_bpm",
               "error_bpm", "snr_db")
     rows = [(r.record_id, r.name, r.subject, r.session, ";".join(r.tags), r.method, _num(r.estimate_bpm),

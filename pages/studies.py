@@ -1,5 +1,5 @@
-"""Studies: create one, see its members and recordings; owners add members by e-mail, manage roles and delete
-an empty study."""
+"""Studies: create one, see its members and recordings and export them as a dataset; owners add members by
+e-mail, manage roles and delete an empty study."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import streamlit as st
 
 from components.audit_view import render_audit
 from components.context import user_context
+from components.export_dialog import render_export_dialog, render_study_export
 from components.feedback import show_notice, user_errors
 from components.jobs_view import render_study_start
 from components.retention_view import render_retention
@@ -40,6 +41,8 @@ def render() -> None:
     study = pick_study(studies)
     render_members(ctx.repo, study, ctx.user_id, ctx.audit)
     render_recordings(ctx.repo, study)
+    render_study_export(study)
+    render_export_dialog()
     render_study_start(study, ctx)
     render_retention(ctx, study)
     render_audit(ctx.audit.log, ctx.repo, study)

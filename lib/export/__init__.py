@@ -9,7 +9,7 @@ and a README; delivered as a zip streamed from the bucket, or as a manifest with
 - :mod:`.plan`: building the plan, with every refusal before a byte is sent;
 - :mod:`.archive`: the streamed zip; :mod:`.manifest` and :mod:`.fetch`: the manifest and its script;
 - :mod:`.tickets` and :mod:`.routes`: the one-time link and the app route that streams it;
-- :mod:`.prepare`: what My files' Export calls.
+- :mod:`.prepare`: what the Export dialog (My files, Studies) calls, with the export's audit entries.
 """
 
 from lib.lazy import lazy_exports

@@ -50,7 +50,8 @@ _README_BODY = {
 
 - `<name>/<original file>`: the recording, byte for byte as stored.
 - `<name>/<ground-truth file>`: its ground truth as it was attached (a BIDS table with its sidecar).
-- `<name>/analysis.json`: the saved quick-look analysis (method, heart rate, quality, comparison).
+- `<name>/analysis.json`: the saved quick-look analysis (method, heart rate, every method's estimate, quality,
+  comparison).
 - `metadata.csv`: one row per recording: where it is (`path`), research fields, video properties,
   checksum and quick-look results.
 """,

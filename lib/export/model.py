@@ -56,7 +56,7 @@ class Selection:
 
 @dataclass(frozen=True)
 class ExportRequest:
-    """One export as My files asks for it: what (the selection) in which layout."""
+    """What a user asks to export, and in which layout."""
 
     selection: Selection
     layout: Layout
@@ -75,6 +75,9 @@ class ObjectFile:
     """The ETag the plan's HEAD saw: a later read of other bytes is refused (If-Match)."""
     name: str
     """The recording's original name, for messages."""
+    record_id: str
+    subject_id: str
+    """The recording's subject field when the plan was made (its audit entry keeps it)."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,8 @@ class MadeFile:
 
     path: str
     data: bytes = field(repr=False)
+    record_id: str | None = None
+    """The recording it belongs to (its ground truth, its analysis); None for files of the whole export."""
 
     @property
     def size(self) -> int:
@@ -105,7 +110,9 @@ class ExportPlan:
     objects: tuple[ObjectFile, ...]
     made: tuple[MadeFile, ...]
     left_out: tuple[str, ...] = ()
-    """Why some matching recordings are not in it (not stored yet, failed), one sentence each."""
+    """Why some matching recordings are not in it (not stored yet, failed, kept back by consent), one sentence
+    each."""
+    delivery: Delivery = Delivery.ZIP
 
     @property
     def total_bytes(self) -> int:
@@ -119,6 +126,7 @@ class ExportPlan:
     def file_count(self) -> int:
         return len(self.objects) + len(self.made)
 
-    def delivery(self, zip_max_bytes: int) -> Delivery:
-        """A zip up to ``zip_max_bytes`` (Settings.export_zip_max_bytes), a manifest above."""
-        return Delivery.ZIP if self.total_bytes <= zip_max_bytes else Delivery.MANIFEST
+    @property
+    def shared_files(self) -> tuple[str, ...]:
+        """The files about the whole export (README, SHA256SUMS, mapping and metadata tables)."""
+        return tuple(f.path for f in self.made if f.record_id is None)

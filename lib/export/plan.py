@@ -2,13 +2,17 @@
 for it. Everything that would make the export wrong is refused here, before a byte is sent, with every
 reason listed (:class:`lib.errors.ExportRefused`):
 
-1. nothing selected, or nothing stored among what was selected;
+1. nothing selected, or nothing stored among what was selected; recordings outside the exporter's own space or
+   a study they are a member of;
 2. a recording without a stored checksum (SHA256SUMS could not vouch for it);
 3. names that collide in the layout (:mod:`lib.export.naming`);
 4. the UBFC-rPPG layout for recordings without a pulse waveform as ground truth;
 5. objects changed since the list was made: a HEAD finds one missing, of another size, or carrying another
    checksum than the row (:func:`check_unchanged`, run again by the download route before it streams);
-6. ground truth that cannot be read or converted.
+6. ground truth that cannot be read or converted;
+7. consent (:func:`lib.consent.export_refusal`): withdrawn recordings are left out of every export, internal-use
+   ones out of a manifest of links (a set over the zip limit), and a study's viewers hand out no manifest at all.
+   What is left out is named in ``ExportPlan.left_out`` (shown before the download, and in the README).
 
 Reads run as the signed-in user: rows through their repository (row-level security), objects with their
 id as the owner (:func:`lib.keys.check_owner`). Ground-truth files are small; they are fetched and parsed
@@ -25,9 +29,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from lib.consent import export_refusal
 from lib.errors import ExportRefused, GroundTruthError, NotFound
 from lib.export import documents
-from lib.export.model import ExportPlan, Layout, MadeFile, ObjectFile, Selection
+from lib.export.model import Delivery, ExportPlan, Layout, MadeFile, ObjectFile, Selection
 from lib.export.naming import bids_label, bids_prefixes, plain_folders, refuse, ubfc_folders
 from lib.export.truth import bids_physio, pulse_waveform, ubfc_text
 from lib.ground_truth_files import fetch_ground_truth
@@ -38,13 +43,19 @@ from lib.repository import Repository
 from lib.repository.base import record_space
 from lib.rppg.ground_truth import GroundTruth, load_ground_truth
 from lib.storage import ObjectStore
+from lib.studies import Action, Role, allows
 from lib.transfer import SHA256_METADATA
 
 HEAD_CONCURRENCY = 8
 """HEADs in flight while checking a plan's objects: a thousand recordings check in seconds."""
 
 NOTHING_SELECTED = "Nothing to export: no recordings are selected or match the filter. Select some first."
-NOTHING_STORED = "Nothing to export: none of the selected recordings is stored (ready) yet."
+NOTHING_STORED = "Nothing to export: none of the selected recordings is stored (ready) and allowed to leave:"
+NOT_A_MEMBER = ("You can export only recordings of your own space or of a study you are a member of. Pick the "
+                "space at the top of the page and select again.")
+VIEWER_NO_LINKS = ("This export is too big for one browser download, so it would go out as a manifest of links that "
+                   "work for anyone who holds them, like share links; viewers of a study do not hand those out. "
+                   "Export a smaller set (a zip you download yourself), or ask a member or owner of the study.")
 Progress = Callable[[int, int, str], None]
 """(done, total, what) while a plan is made."""
 
@@ -63,31 +74,53 @@ class _Truth:
 
 
 def build_plan(store: ObjectStore, repo: Repository, selection: Selection, layout: Layout, *,
-               progress: Progress | None = None, now: datetime | None = None) -> ExportPlan:
+               zip_max_bytes: int | None = None, progress: Progress | None = None,
+               now: datetime | None = None) -> ExportPlan:
     """The plan of an export of ``selection`` in ``layout`` for the signed-in user of ``repo``; see the
-    module docstring for what is refused."""
+    module docstring for what is refused. Up to ``zip_max_bytes`` (None: no limit) it is a zip the user
+    downloads; above, a manifest of links, which leaves out what consent keeps from links (lib.consent)."""
     report = progress or _no_progress
-    owner = repo.user_id
-    records, left_out = _stored(_selected(repo, selection))
-    if not records:
-        raise ExportRefused(NOTHING_STORED if left_out else NOTHING_SELECTED)
-    space = _one_space(owner, records)
+    records, left_out, space, role = _eligible(repo, selection)
     _check_checksums(records)
-    places = _places(layout, records)
+    _places(layout, records)  # colliding names are refused before any request to storage
     if layout is Layout.UBFC:
         _check_truth_present(records)
     etags = check_unchanged(store, space, [_expected(r) for r in records], progress=report)
     truths = _truths(store, space, records, report)
-    at = now or datetime.now(UTC)
-    root = f"pulsevault-{layout.value}-{at:%Y%m%d-%H%M%S}"
-    objects, made = _LAYOUTS[layout](records, places, etags, truths)
-    if layout is Layout.UBFC:
-        made.append(documents.toolbox_yaml(root, records))
-    if layout is Layout.BIDS:
-        made.append(documents.dataset_description(root))
-    made.append(documents.readme(layout, root, at, left_out))
-    made.append(documents.sha256sums(objects, made))
-    return ExportPlan(layout, root, owner, space, tuple(objects), tuple(made), tuple(left_out))
+    fetched = _Fetched(layout, repo.user_id, space, etags, truths, now or datetime.now(UTC))
+    plan = fetched.plan(records, left_out, Delivery.ZIP)
+    if zip_max_bytes is None or plan.total_bytes <= zip_max_bytes:
+        return plan
+    _check_may_hand_out_links(role)
+    kept, refused = _consented(records, as_links=True)
+    if not kept:
+        raise refuse("Nothing of this export can go out as a manifest of links:", refused)
+    return fetched.plan(kept, [*left_out, *refused], Delivery.MANIFEST)
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    """What a plan is assembled from once storage has been read: the same for any subset of the records."""
+
+    layout: Layout
+    owner: str
+    space: Owner
+    etags: dict[str, str]
+    truths: dict[str, _Truth]
+    at: datetime
+
+    def plan(self, records: Sequence[FileRecord], left_out: Sequence[str], delivery: Delivery) -> ExportPlan:
+        layout, at = self.layout, self.at
+        root = f"pulsevault-{layout.value}-{at:%Y%m%d-%H%M%S}"
+        objects, made = _LAYOUTS[layout](records, _places(layout, records), self.etags, self.truths)
+        if layout is Layout.UBFC:
+            made.append(documents.toolbox_yaml(root, records))
+        if layout is Layout.BIDS:
+            made.append(documents.dataset_description(root))
+        made.append(documents.readme(layout, root, at, left_out))
+        made.append(documents.sha256sums(objects, made))
+        return ExportPlan(layout, root, self.owner, self.space, tuple(objects), tuple(made), tuple(left_out),
+                          delivery)
 
 
 # --- which recordings ----------------------------------------------------------------------------------
@@ -114,6 +147,56 @@ def _stored(records: Sequence[FileRecord]) -> tuple[list[FileRecord], list[str]]
     left = [f"{r.original_name}: its upload is {r.status.value}, so it has no stored recording."
             for r in records if r.status is not Status.READY]
     return ready, left
+
+
+def _eligible(repo: Repository, selection: Selection) -> tuple[list[FileRecord], list[str], Owner, Role | None]:
+    """The stored recordings consent lets leave, why the others are left out, their one space and the exporter's
+    role in it (None: their personal space)."""
+    selected = _selected(repo, selection)
+    if not selected:
+        raise ExportRefused(NOTHING_SELECTED)
+    # Consent first: a withdrawn recording is also marked failed, and its reason is the withdrawal.
+    consented, refused = _consented(selected, as_links=False)
+    records, not_stored = _stored(consented)
+    left_out = [*refused, *not_stored]
+    if not records:
+        raise refuse(NOTHING_STORED, left_out)
+    space = _one_space(repo.user_id, records)
+    return records, left_out, space, _member_role(repo, records)
+
+
+def _member_role(repo: Repository, records: Sequence[FileRecord]) -> Role | None:
+    """The exporter's role in the recordings' study (None for their personal space); refused outright unless
+    they are a member of it, or the personal space is theirs. Rows come through the user's repository, so this
+    holds already (row-level security); it is checked here too because an export hands out every byte."""
+    study_id = records[0].study_id
+    if study_id is None:
+        if any(r.user_id != repo.user_id for r in records):
+            raise ExportRefused(NOT_A_MEMBER)
+        return None
+    try:
+        return repo.study(study_id).role
+    except NotFound:
+        raise ExportRefused(NOT_A_MEMBER) from None
+
+
+def _consented(records: Sequence[FileRecord], *, as_links: bool) -> tuple[list[FileRecord], list[str]]:
+    """The recordings consent lets out (``as_links``: as a manifest's links), and why each other one is not."""
+    kept, refused = [], []
+    for record in records:
+        reason = export_refusal(record, as_links=as_links)
+        if reason is None:
+            kept.append(record)
+        else:
+            refused.append(reason)
+    return kept, refused
+
+
+def _check_may_hand_out_links(role: Role | None) -> None:
+    """A manifest's links reach whoever holds them, as a share link does: in a study (``role`` not None), only
+    roles that make share links hand them out (viewers do not)."""
+    if role is not None and not allows(role, Action.SHARE):
+        raise ExportRefused(VIEWER_NO_LINKS)
 
 
 def _one_space(user_id: str, records: Sequence[FileRecord]) -> Owner:
@@ -247,7 +330,7 @@ Files = tuple[list[ObjectFile], list[MadeFile]]
 
 def _object(record: FileRecord, path: str, etags: dict[str, str]) -> ObjectFile:
     return ObjectFile(path, record.s3_key, record.size_bytes, record.sha256 or "", etags[record.s3_key],
-                      record.original_name)
+                      record.original_name, record.id, record.research.subject_id)
 
 
 def _ubfc(records: Sequence[FileRecord], places: dict[str, str], etags: dict[str, str],
@@ -261,7 +344,7 @@ def _ubfc(records: Sequence[FileRecord], places: dict[str, str], etags: dict[str
             if wave is None:
                 raise ExportRefused(f"{record.original_name}: its ground truth is a mean heart rate only; "
                                     "UBFC-rPPG's ground_truth.txt needs the pulse waveform.")
-            made.append(MadeFile(f"{folder}/ground_truth.txt", ubfc_text(wave, record)))
+            made.append(MadeFile(f"{folder}/ground_truth.txt", ubfc_text(wave, record), record.id))
         except ExportRefused as exc:
             problems.append(str(exc))
             continue
@@ -282,7 +365,8 @@ def _bids(records: Sequence[FileRecord], places: dict[str, str], etags: dict[str
         wave = pulse_waveform(truth.parsed, record) if truth is not None else None
         if wave is not None:
             table, sidecar = bids_physio(wave)
-            made += [MadeFile(f"{prefix}_physio.tsv.gz", table), MadeFile(f"{prefix}_physio.json", sidecar)]
+            made += [MadeFile(f"{prefix}_physio.tsv.gz", table, record.id),
+                     MadeFile(f"{prefix}_physio.json", sidecar, record.id)]
         rows.append(_mapping_row(prefix, record, truth.parsed if truth else None,
                                  wave.start_s if wave is not None else None))
     subjects = {bids_label(r.research.subject_id): r.research.subject_id.strip() for r in records}
@@ -298,10 +382,11 @@ def _plain(records: Sequence[FileRecord], places: dict[str, str], etags: dict[st
         paths[record.id] = f"{folder}/{record.original_name}"
         objects.append(_object(record, paths[record.id], etags))
         truth = truths.get(record.id)
-        made += [MadeFile(f"{folder}/{name}", data) for name, data in (truth.files if truth else ())]
+        made += [MadeFile(f"{folder}/{name}", data, record.id) for name, data in (truth.files if truth else ())]
         if record.analysis is not None:
             made.append(MadeFile(f"{folder}/analysis.json",
-                                 (json.dumps(record.analysis, indent=2, sort_keys=True) + "\n").encode("utf-8")))
+                                 (json.dumps(record.analysis, indent=2, sort_keys=True) + "\n").encode("utf-8"),
+                                 record.id))
     made.append(MadeFile("metadata.csv", records_csv(records, paths=paths)))
     return objects, made
 

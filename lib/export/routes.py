@@ -30,9 +30,11 @@ log = logging.getLogger(__name__)
 
 EXPORT_PATH = "/pulsevault/export"
 """GET with ``?ticket=``: the prepared export's zip."""
-REFUSED = ("This export link has expired, was already used, or was prepared for another account. Prepare the "
-           "export again in My files.")
-SIGN_IN_FIRST = "Sign in to PulseVault in this browser, then prepare the export again in My files."
+_WHERE = "(My files, or the study on the Studies page)"
+"""Where an export is prepared, for the route's answers."""
+REFUSED = (f"This export link has expired, was already used, or was prepared for another account. Prepare the export "
+           f"again {_WHERE}.")
+SIGN_IN_FIRST = f"Sign in to PulseVault in this browser, then prepare the export again {_WHERE}."
 
 
 class SessionLookup(Protocol):
@@ -76,7 +78,7 @@ def export_routes(backends: BackendsProvider) -> list[Route]:
         except ExportRefused as exc:
             return PlainTextResponse(str(exc), status_code=409)
         except PulseVaultError as exc:
-            return PlainTextResponse(f"{exc} Prepare the export again in My files.", status_code=503)
+            return PlainTextResponse(f"{exc} Prepare the export again {_WHERE}.", status_code=503)
         archive = export_zip(found.store, plan)
         log.info("export: streaming %s (%d files, %d bytes) for %s", plan.root, plan.file_count, len(archive),
                  plan.owner)

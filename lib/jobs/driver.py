@@ -58,7 +58,14 @@ from lib.library import DELETING, analysis_task_for
 from lib.records import FileRecord, Status
 from lib.repository import ServerRecords
 from lib.storage import ObjectStore
-from lib.study_evaluation import ComparedRecording, GroupFigures, Grouping, compare_saved, group_figures
+from lib.study_evaluation import (
+    ComparedRecording,
+    GroupFigures,
+    Grouping,
+    Uncompared,
+    compare_saved,
+    group_figures,
+)
 
 log = logging.getLogger(__name__)
 
@@ -357,19 +364,20 @@ class _Run:
         """An evaluation's figures over the job's recordings, as their analyses are saved now."""
         if self.job.kind is not JobKind.EVALUATE:
             return None
-        compared = [c for c in map(self._compared, self.job.record_ids) if c is not None]
+        compared = [c for record_id in self.job.record_ids for c in self._compared(record_id)]
         figures = group_figures(compared, Grouping.NONE)
-        return {"compared": len(compared), "figures": [_figure_json(f) for f in figures]}
+        return {"compared": len({c.record_id for c in compared}), "figures": [_figure_json(f) for f in figures]}
 
-    def _compared(self, record_id: str) -> ComparedRecording | None:
+    def _compared(self, record_id: str) -> tuple[ComparedRecording, ...]:
+        """The recording's compared rows, one per method its saved analysis holds; none without a comparison."""
         result = self.job.results.get(record_id)
         if result is None or result.status not in (ItemStatus.DONE, ItemStatus.SKIPPED):
-            return None
+            return ()
         record = self._read(record_id)
         if isinstance(record, ItemResult) or not record.ground_truth_key:
-            return None
+            return ()
         found = compare_saved(record)
-        return found if isinstance(found, ComparedRecording) else None
+        return () if isinstance(found, Uncompared) else found
 
 
 def _hr(analysis: dict[str, Any] | None) -> float | None:

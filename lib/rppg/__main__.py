@@ -1,7 +1,8 @@
 """``python -m lib.rppg FILE... [--method M] [--band LO HI] [--json]``: the app's quick look from a script.
 
 Prints one line per file: with ``--json`` a JSON object with at least ``file`` (the path as given),
-``hr_bpm`` (null when none), ``snr_db`` and ``flags`` (their codes); otherwise a readable summary. A file
+``hr_bpm`` (null when none), ``snr_db``, ``flags`` (their codes) and ``methods`` (every method's ``hr_bpm`` and
+``snr_db`` from the same decode; ``--method`` picks the headline); otherwise a readable summary. A file
 that cannot be analysed prints its error (``error`` in JSON) and the exit status is 1; others go on.
 """
 
@@ -60,6 +61,7 @@ def _record(name: str, summary: AnalysisSummary) -> dict[str, Any]:
         "duration_s": data["duration_s"],
         "frames_analysed": summary.frames_analysed,
         "seconds_taken": data["seconds_taken"],
+        "methods": {name: {"hr_bpm": m["hr_bpm"], "snr_db": m["snr_db"]} for name, m in data["methods"].items()},
     }
 
 
@@ -67,7 +69,9 @@ def _line(name: str, summary: AnalysisSummary) -> str:
     hr = "no heart rate" if summary.hr_bpm is None else f"{summary.hr_bpm:.1f} bpm"
     snr = "" if summary.snr_db is None else f", SNR {summary.snr_db:.1f} dB"
     flags = ", ".join(flag.code for flag in summary.flags) or "none"
-    return f"{name}: {hr} ({summary.method}{snr}); flags: {flags}"
+    others = "; ".join(f"{m.method} {'no heart rate' if m.hr_bpm is None else f'{m.hr_bpm:.1f} bpm'}"
+                       for m in summary.methods if m.method != summary.method)
+    return f"{name}: {hr} ({summary.method}{snr}); {others}; flags: {flags}"
 
 
 def _print_error(name: str, message: str, *, as_json: bool) -> None:

@@ -1,4 +1,8 @@
-"""The whole quick look: decode once, pick the usable span, extract the pulse, estimate, flag, summarise."""
+"""The whole quick look: decode once, pick the usable span, extract the pulse, estimate, flag, summarise.
+
+Every method (POS, CHROM, GREEN) runs on the one colour trace, so each analysis carries all their heart
+rates (``AnalysisSummary.methods``) for the study evaluation at the cost of a few filters, not another
+decode; the chosen method stays the headline (``hr_bpm``, the track and the saved pulse)."""
 
 from __future__ import annotations
 
@@ -9,14 +13,15 @@ from pathlib import Path
 import numpy as np
 
 from lib.media.codecs import lossless_from_fourcc
+from lib.rppg.evaluation import pulse_snr_db
 from lib.rppg.face import Box
 from lib.rppg.frames import ProgressFn, RgbTrace, extract_rgb
 from lib.rppg.ground_truth import SYNC_TOLERANCE_S, GroundTruth, check_sync, load_ground_truth
 from lib.rppg.ground_truth.reference import ground_truth_hr
-from lib.rppg.methods import check_method
+from lib.rppg.methods import METHODS, check_method
 from lib.rppg.methods.pulse import pulse_signal
 from lib.rppg.quality import quality_flags
-from lib.rppg.results import GROUND_TRUTH_SYNC, AnalysisSummary, QualityFlag, Severity
+from lib.rppg.results import GROUND_TRUTH_SYNC, AnalysisSummary, MethodEstimate, QualityFlag, Severity
 from lib.rppg.spectrum import RESTING_BAND_HZ, Band, check_band, estimate_hr, hr_track
 from lib.rppg.timing import FrameTiming, frame_timing, usable_span
 
@@ -63,22 +68,23 @@ def summarise(
     band = check_band(band)
     timing = frame_timing(trace.t, trace.nominal_fps)
     t, rgb = usable_span(trace, timing)
-    hr = snr = None
-    track: tuple[tuple[float, float], ...] = ()
-    pulse = np.zeros(0)
-    if t is not None and rgb is not None:
-        pulse = pulse_signal(rgb, timing.fps, method, band)
-        hr, snr = estimate_hr(pulse, timing.fps, band=band)
-        track = tuple((float(t[0] + mid), bpm) for mid, bpm in hr_track(pulse, timing.fps, band=band))
     span = (float(t[0]), float(t[-1])) if t is not None else (0.0, timing.duration_s)
     gt_hr, sync_flag = _reference(ground_truth, timing, span, band)
-    flags = quality_flags(trace, timing=timing, snr_db=snr, lossless=lossless, analysed=t is not None)
+    pulses = {name: pulse_signal(rgb, timing.fps, name, band) for name in METHODS} if rgb is not None else {}
+    estimates = _method_estimates(pulses, timing.fps, band, gt_hr)
+    headline = next(e for e in estimates if e.method == method)
+    pulse = pulses.get(method, np.zeros(0))
+    track: tuple[tuple[float, float], ...] = ()
+    if t is not None:
+        track = tuple((float(t[0] + mid), bpm) for mid, bpm in hr_track(pulse, timing.fps, band=band))
+    flags = quality_flags(trace, timing=timing, snr_db=headline.snr_db, lossless=lossless, analysed=t is not None)
     flags += (sync_flag,) if sync_flag is not None else ()
     plot, plot_fs = _for_plot(pulse, timing.fps)
+    hr = headline.hr_bpm
     return AnalysisSummary(
         method=method,
         hr_bpm=hr,
-        snr_db=snr,
+        snr_db=headline.snr_db,
         hr_track=track,
         pulse=plot,
         pulse_fs=plot_fs,
@@ -89,7 +95,25 @@ def summarise(
         hr_error_bpm=None if hr is None or gt_hr is None else hr - gt_hr,
         fps=timing.fps,
         duration_s=timing.duration_s,
+        methods=estimates,
     )
+
+
+def _method_estimates(
+    pulses: dict[str, np.ndarray], fs: float, band: Band, truth_hr: float | None
+) -> tuple[MethodEstimate, ...]:
+    """Each method's heart rate and SNR, in ``METHODS`` order; no estimate for any without a usable span.
+    The SNR around the truth is rPPG-Toolbox's, over its resting band whatever the analysis band."""
+    estimates = []
+    for name in METHODS:
+        pulse = pulses.get(name)
+        if pulse is None:
+            estimates.append(MethodEstimate(name, None, None))
+            continue
+        hr, snr = estimate_hr(pulse, fs, band=band)
+        truth_snr = None if truth_hr is None else pulse_snr_db(pulse, fs, truth_hr, RESTING_BAND_HZ)
+        estimates.append(MethodEstimate(name, hr, snr, truth_snr))
+    return tuple(estimates)
 
 
 def _reference(

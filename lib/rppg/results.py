@@ -32,6 +32,26 @@ class QualityFlag:
 
 
 @dataclass(frozen=True)
+class MethodEstimate:
+    """One pulse method's heart rate from the same colour trace as the headline estimate, so a recording is
+    compared method by method without decoding it again."""
+
+    method: str
+    hr_bpm: float | None
+    snr_db: float | None  # around the method's own peak, as the headline's
+    truth_snr_db: float | None = None  # its pulse around the TRUE rate (rPPG-Toolbox's SNR); None without a truth
+
+    def to_json(self) -> dict[str, float | None]:
+        return {"hr_bpm": _round(self.hr_bpm, 2), "snr_db": _round(self.snr_db, 2),
+                "truth_snr_db": _round(self.truth_snr_db, 2)}
+
+    @classmethod
+    def from_json(cls, method: str, data: dict[str, Any]) -> MethodEstimate:
+        return cls(str(method), _opt_float(data.get("hr_bpm")), _opt_float(data.get("snr_db")),
+                   _opt_float(data.get("truth_snr_db")))
+
+
+@dataclass(frozen=True)
 class AnalysisSummary:
     """The quick-look result for one recording, as stored in the ``analysis`` JSON column."""
 
@@ -48,6 +68,9 @@ class AnalysisSummary:
     hr_error_bpm: float | None = None  # hr_bpm - ground_truth_hr_bpm (signed)
     fps: float | None = None
     duration_s: float | None = None
+    # Every method's estimate from the same trace, the headline's included; () in analyses saved before
+    # they were kept, which then compare with their one method only.
+    methods: tuple[MethodEstimate, ...] = ()
 
     @property
     def critical_flags(self) -> tuple[QualityFlag, ...]:
@@ -62,7 +85,8 @@ class AnalysisSummary:
     def without_ground_truth(self) -> AnalysisSummary:
         """The same estimate with its comparison dropped: the ground truth it was made with is gone."""
         return replace(self, ground_truth_hr_bpm=None, hr_error_bpm=None,
-                       flags=tuple(f for f in self.flags if f.code != GROUND_TRUTH_SYNC))
+                       flags=tuple(f for f in self.flags if f.code != GROUND_TRUTH_SYNC),
+                       methods=tuple(replace(m, truth_snr_db=None) for m in self.methods))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -84,6 +108,7 @@ class AnalysisSummary:
             "hr_error_bpm": _round(self.hr_error_bpm, 2),
             "fps": _round(self.fps, 3),
             "duration_s": _round(self.duration_s, 3),
+            "methods": {m.method: m.to_json() for m in self.methods},
         }
 
     @classmethod
@@ -113,8 +138,9 @@ class AnalysisSummary:
                 hr_error_bpm=_opt_float(data.get("hr_error_bpm")),
                 fps=_opt_float(data.get("fps")),
                 duration_s=_opt_float(data.get("duration_s")),
+                methods=tuple(MethodEstimate.from_json(name, m) for name, m in (data.get("methods") or {}).items()),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise AnalysisError(
                 f"The saved pulse analysis is unreadable ({exc}); re-analyse the recording."
             ) from exc

@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pyarrow as pa
 from streamlit.testing.v1 import AppTest
 
 from components import state_keys
@@ -16,6 +17,7 @@ from lib.keys import record_keys
 from lib.records import FileRecord, GroundTruthFile, NewRecord, ResearchFields, VideoProperties
 from lib.repository import SqliteRepository
 from lib.rppg import AnalysisSummary
+from lib.rppg.results import MethodEstimate
 from tests.app.test_files_page import s3
 from tests.support.apptest import SEED_TIMEOUT_S, new_app, new_demo_account, sign_in
 from tests.support.records import server_of
@@ -40,8 +42,10 @@ def evaluate_page() -> tuple[AppTest, str]:
 
 
 def add(repo: SqliteRepository, name: str, *, hr: float | None, truth: float | None, subject: str = "",
-        objects: dict[str, bytes] | None = None) -> FileRecord:
-    """A ready recording with ground truth, analysed by POS (compared with ``truth`` unless it is None)."""
+        objects: dict[str, bytes] | None = None, every: bool = False) -> FileRecord:
+    """A ready recording with ground truth, analysed by POS (compared with ``truth`` unless it is None); with
+    ``every``, its analysis also holds CHROM's estimate (``hr`` + 4) and GREEN's (``hr`` − 1), as the analysis
+    keeps them today (without, as analyses saved before)."""
     record_id = str(uuid.uuid4())
     keys = record_keys(repo.user_id, record_id, "avi", datetime.now(UTC))
     bucket = demo.start_demo([]).s3.bucket
@@ -52,8 +56,11 @@ def add(repo: SqliteRepository, name: str, *, hr: float | None, truth: float | N
     server.reserve(NewRecord(id=record_id, s3_key=keys.original, bucket=bucket, original_name=name,
                              content_type="video/x-msvideo", size_bytes=1_000, video=VIDEO,
                              research=ResearchFields(subject_id=subject)), quota_bytes=10**12)
+    methods = () if not every or hr is None else tuple(
+        MethodEstimate(name, hr + shift, 2.0, 5.0 + shift) for name, shift in (("POS", 0), ("CHROM", 4), ("GREEN", -1)))
     summary = AnalysisSummary(method="POS", hr_bpm=hr, snr_db=2.0, hr_track=(), pulse=(), pulse_fs=0.0,
-                              flags=(), frames_analysed=300, seconds_taken=0.5, ground_truth_hr_bpm=truth)
+                              flags=(), frames_analysed=300, seconds_taken=0.5, ground_truth_hr_bpm=truth,
+                              methods=methods)
     server.mark_ready(record_id, size_bytes=1_000, sha256=None, video=VIDEO, thumbnail_key=None, preview_key=None,
                     analysis=summary.to_json())
     return server.set_ground_truth(record_id, GroundTruthFile(keys.ground_truth("truth.csv"), "truth.csv", 10))
@@ -97,4 +104,30 @@ def test_figures_plots_grouping_csv_and_reanalysis(tmp_path: Path) -> None:
     analysed = AnalysisSummary.from_json(repo.get(late.id).analysis)
     assert analysed.ground_truth_hr_bpm is not None and abs(analysed.ground_truth_hr_bpm - 72.0) < 3.0
     assert not any("no comparison" in w.value for w in at.warning)
-    assert sum(figures_of(at)["Recordings"]) == 3
+    # The re-analysis kept every method's estimate: POS over all three recordings, CHROM and GREEN over it alone
+    # (the figures are still broken down by subject).
+    assert figures_of(at).groupby("Method")["Recordings"].sum().to_dict() == {"POS": 3, "CHROM": 1, "GREEN": 1}
+
+
+def test_three_methods_side_by_side() -> None:
+    at, user_id = evaluate_page()
+    repo = SqliteRepository(demo.start_demo([]).db_path, user_id)
+    add(repo, "a.avi", hr=70.0, truth=72.0, every=True)
+    add(repo, "b.avi", hr=80.0, truth=78.0, every=True)
+    add(repo, "old.avi", hr=60.0, truth=61.0)  # saved before every method was kept: POS alone
+    at.run()
+    assert not at.exception, at.exception
+    figures = figures_of(at)
+    assert list(figures["Method"]) == ["POS", "CHROM", "GREEN"]
+    assert list(figures["Recordings"]) == [3, 2, 2]
+    assert list(figures["MAE (bpm)"]) == ["1.7 ± 0.3", "4.0 ± 1.4", "2.0 ± 0.7"]
+    assert list(figures["Mean SNR (dB)"]) == ["5.0", "9.0", "4.0"]  # old.avi saved no pulse: no SNR of its own
+    table = next(d.value for d in at.dataframe if "Truth (bpm)" in d.value.columns)
+    assert list(table["Recording"]) == ["a.avi", "b.avi", "old.avi"]
+    assert list(table["CHROM (bpm)"])[:2] == [74.0, 84.0] and list(table["GREEN error (bpm)"])[:2] == [-3.0, 1.0]
+    assert table["CHROM (bpm)"].isna().tolist()[2]  # the old analysis holds POS only
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 2
+    for chart in charts:  # Bland–Altman and the scatter colour their points by method, all three
+        frames = [pa.ipc.open_stream(d.data.data).read_pandas() for d in chart.proto.datasets]
+        assert {m for f in frames if "Method" in f.columns for m in f["Method"]} == {"POS", "CHROM", "GREEN"}

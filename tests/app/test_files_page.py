@@ -430,3 +430,5 @@ def test_reanalyse_saves_a_new_summary(at: AppTest, token: str, tmp_path: Path) 
     saved = demo_repo().get(record.id).analysis
     assert saved is not None and saved["method"] == "GREEN" and saved["frames_analysed"] == 30
     assert any(m.label == "Frames analysed" for m in at.metric)
+    every = next(d.value for d in at.dataframe if "Method" in d.value.columns and "SNR (dB)" in d.value.columns)
+    assert list(every["Method"]) == ["POS", "CHROM", "GREEN (headline)"]  # every method from the one decode

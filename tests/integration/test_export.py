@@ -32,6 +32,7 @@ from lib.export import (
 )
 from lib.export.archive import export_zip
 from lib.export.routes import REFUSED, SIGN_IN_FIRST
+from lib.records import Consent
 from lib.repository import SqliteRepository, SqliteServerRecords
 from lib.rppg.ground_truth import load_ground_truth
 from lib.sessions import SESSION_COOKIE, ClientInfo, SqliteSessionStore, TokenCipher
@@ -145,6 +146,8 @@ def test_the_manifest_and_its_fetch_script_download_resume_and_check(store, repo
     a = add_recording(store, server, "alice.avi", subject="S1", truth=pulse_csv())
     b = add_recording(store, server, "bob.avi", subject="S2", truth=pulse_csv())
     tiny = replace(settings, export_zip_max_bytes=1)
+    for record in (a, b):  # a manifest's links go out only for recordings shareable with collaborators
+        repo.set_consent(record.id, Consent.SHAREABLE, None)
     request = ExportRequest(Selection(record_ids=(a.id, b.id)), Layout.PLAIN)
     prepared = prepare_export(store, repo, ExportTickets(), tiny, request, trail=trail_of(repo))
     assert prepared.delivery is Delivery.MANIFEST
@@ -196,6 +199,7 @@ def sums_hold(root: Path, listed: dict[str, str]) -> bool:
 
 def test_the_manifest_zip_lists_every_recording_with_its_stored_checksum(store, repo, server, settings) -> None:
     a = add_recording(store, server, "alice.avi", subject="S1")
+    repo.set_consent(a.id, Consent.SHAREABLE, None)
     prepared = prepare_export(store, repo, ExportTickets(), replace(settings, export_zip_max_bytes=1),
                               ExportRequest(Selection(record_ids=(a.id,)), Layout.BIDS), trail=trail_of(repo))
     with zipfile.ZipFile(io.BytesIO(prepared.manifest)) as zf:

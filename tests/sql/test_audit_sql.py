@@ -193,3 +193,20 @@ def test_the_cloud_store_refuses_to_write_without_the_service_role(supabase_stan
                                                                                str(uuid.uuid4())))
     assert _log(person).entries(AuditFilter(study_id=None)) == []
 
+
+
+def test_the_cloud_store_writes_an_exports_entries_all_or_none(supabase_standin):
+    """One insert of every entry (an export's, one per recording): a row PostgreSQL refuses leaves none written."""
+    person = supabase_rows(supabase_standin, "exporter")
+    user = person.repo.user_id
+    trail = AuditTrail(_log(person), Actor(user, "exporter@lab.test", "192.0.2.8"))
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    trail.before(AuditEvent(AuditAction.EXPORT, None, first, "12", {"files": ["subject12/vid.avi"]}),
+                 also=(AuditEvent(AuditAction.EXPORT, None, second, "13", {"files": ["subject13/vid.avi"]}),))
+    written = _log(person).entries(AuditFilter(study_id=None, actions=(AuditAction.EXPORT,)))
+    assert sorted((e.record_id, e.subject_id) for e in written) == sorted([(first, "12"), (second, "13")])
+    # jsonb refuses a NUL character: the second row fails, so the first of this batch is not written either.
+    with pytest.raises(AuditUnavailable):
+        trail.before(AuditEvent(AuditAction.EXPORT, None, str(uuid.uuid4()), "14", {"files": ["a"]}),
+                     also=(AuditEvent(AuditAction.EXPORT, None, str(uuid.uuid4()), "15", {"files": ["b\x00"]}),))
+    assert len(_log(person).entries(AuditFilter(study_id=None, actions=(AuditAction.EXPORT,)))) == 2

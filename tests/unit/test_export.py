@@ -19,14 +19,14 @@ import numpy as np
 import pytest
 import yaml
 
-from lib.audit import Actor, AuditAction, AuditFilter, AuditTrail
+from lib.audit import Actor, AuditAction, AuditFilter, AuditTrail, describe
 from lib.auth import DemoAuth
 from lib.errors import AuditUnavailable, ExportRefused, MetadataUnavailable
 from lib.export import Delivery, ExportRequest, ExportTickets, Layout, Selection, prepare_export
 from lib.export.archive import export_zip, read_ahead
 from lib.export.plan import build_plan, check_plan_unchanged
 from lib.keys import Space
-from lib.records import ListQuery, ResearchFields
+from lib.records import Consent, ListQuery, ResearchFields
 from lib.repository import SqliteAuditLog, SqliteRepository, SqliteServerRecords
 from lib.rppg.ground_truth import Kind, load_ground_truth
 from lib.settings import Settings
@@ -271,8 +271,8 @@ def test_a_set_over_the_zip_limit_is_a_manifest_with_links_and_the_fetch_script(
     a = add_recording(store, server, "a.avi", subject="1", truth=pulse_csv())
     small = replace(SETTINGS, export_zip_max_bytes=a.size_bytes)  # the made files push it over
     tickets = ExportTickets()
-    prepared = prepare_export(store, repo, tickets, small, ExportRequest(ids(a), Layout.UBFC),
-                              trail=trail_of(repo))
+    repo.set_consent(a.id, Consent.SHAREABLE, None)  # a manifest's links go out only for shareable recordings
+    prepared = prepare_export(store, repo, tickets, small, ExportRequest(ids(a), Layout.UBFC), trail=trail_of(repo))
     assert prepared.delivery is Delivery.MANIFEST and prepared.download_url == "" and len(tickets) == 0
     with zipfile.ZipFile(BytesIO(prepared.manifest)) as zf:
         names = {n.split("/", 1)[1] for n in zf.namelist()}
@@ -285,21 +285,6 @@ def test_a_set_over_the_zip_limit_is_a_manifest_with_links_and_the_fetch_script(
 
 def read_csv_bytes(data: bytes) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(data.decode())))
-
-
-def test_an_export_is_recorded_before_it_is_handed_out_and_refused_without_its_entry(store, repo, server) -> None:
-    a = add_recording(store, server, "a.avi", subject="S1")
-    b = add_recording(store, server, "b.avi", subject="S2")
-    tickets = ExportTickets()
-    with pytest.raises(AuditUnavailable):
-        prepare_export(store, repo, tickets, Settings(mode="demo"), ExportRequest(ids(a, b), Layout.PLAIN),
-                       trail=AuditTrail(NoLog(repo.user_id), Actor(repo.user_id, "")))
-    assert len(tickets) == 0  # no link was made
-    prepare_export(store, repo, tickets, Settings(mode="demo"), ExportRequest(ids(a, b), Layout.PLAIN),
-                   trail=trail_of(repo))
-    [entry] = SqliteAuditLog(repo.db_path, repo.user_id).entries(AuditFilter(study_id=None))
-    assert (entry.action, entry.detail["format"], entry.detail["delivery"]) == (AuditAction.EXPORT, "plain", "zip")
-    assert (sorted(entry.detail["record_ids"]), entry.detail["subject_ids"]) == (sorted([a.id, b.id]), ["S1", "S2"])
 
 
 class NoLog:
@@ -377,3 +362,90 @@ def test_a_cancelled_download_stops_the_reader_and_closes_the_source() -> None:
     assert next(chunks) == b"x" * 1024
     chunks.close()  # what Starlette does when the browser goes away
     assert closed.wait(timeout=5)
+
+
+# --- the audit trail and consent -----------------------------------------------------------------------------
+
+
+def test_every_exported_recording_is_an_audit_entry_with_its_files(store, repo, server) -> None:
+    twelve = add_recording(store, server, "twelve.avi", subject="12", truth=pulse_csv())
+    other = add_recording(store, server, "other.avi", subject="13", truth=bids_truth())
+    prepared = prepare_export(store, repo, ExportTickets(), SETTINGS, ExportRequest(ids(twelve, other), Layout.BIDS),
+                              trail=trail_of(repo, "me@lab.test"))
+    log = SqliteAuditLog(repo.db_path, USER)
+    # "Who has seen subject 12's recordings": the subject filter finds the export like any playback.
+    (entry,) = log.entries(AuditFilter(study_id=None, subject_id="12"))
+    assert entry.action is AuditAction.EXPORT and entry.record_id == twelve.id and entry.actor_email == "me@lab.test"
+    assert entry.detail["files"] == ["sub-12/sub-12_video.avi", "sub-12/sub-12_physio.tsv.gz",
+                                     "sub-12/sub-12_physio.json"]
+    assert entry.detail["layout"] == "bids" and entry.detail["delivery"] == "zip" and entry.detail["recordings"] == 2
+    assert entry.detail["root"] == prepared.plan.root and "SHA256SUMS" in entry.detail["shared_files"]
+    (also,) = log.entries(AuditFilter(study_id=None, record_id=other.id))
+    assert also.detail["export_id"] == entry.detail["export_id"]  # one export, one id across its entries
+    assert "bids zip: sub-12/sub-12_video.avi" in describe(entry)
+
+
+def test_no_audit_entries_no_export(store, repo, server) -> None:
+    a = add_recording(store, server, "a.avi", subject="1")
+    tickets = ExportTickets()
+    broken = AuditTrail(NoLog(USER), Actor(USER, "me@lab.test"))
+    with pytest.raises(AuditUnavailable, match=r"Nothing was done.*\(exported\)"):
+        prepare_export(store, repo, tickets, SETTINGS, ExportRequest(ids(a), Layout.PLAIN), trail=broken)
+    assert len(tickets) == 0  # no link was handed out
+    # A manifest is not made either (its links would be out before the entry).
+    repo.set_consent(a.id, Consent.SHAREABLE, None)
+    with pytest.raises(AuditUnavailable):
+        prepare_export(store, repo, tickets, replace(SETTINGS, export_zip_max_bytes=1),
+                       ExportRequest(ids(a), Layout.PLAIN), trail=broken)
+
+
+def test_withdrawn_recordings_are_never_exported_and_say_why(store, repo, server, tmp_path) -> None:
+    kept = add_recording(store, server, "kept.avi", subject="1")
+    gone = add_recording(store, server, "gone.avi", subject="2")
+    assert kept.consent is Consent.INTERNAL  # internal use only: a zip the exporter downloads holds it
+    server.mark_withdrawn(gone.id, "consent withdrawn")
+    plan = build_plan(store, repo, Selection(query=ListQuery()), Layout.PLAIN, now=NOW)
+    assert [o.name for o in plan.objects] == ["kept.avi"]
+    assert plan.left_out == ("gone.avi: its consent was withdrawn (it is being erased), so it is never exported.",)
+    assert gone.id not in (unpack(zipped(store, plan), tmp_path) / "metadata.csv").read_text()
+    with pytest.raises(ExportRefused, match="none of the selected recordings is stored") as refused:
+        build_plan(store, repo, ids(gone), Layout.PLAIN)
+    assert refused.value.problems == plan.left_out
+
+
+def test_internal_recordings_stay_out_of_a_manifest_of_links_but_go_in_a_zip(store, repo, server) -> None:
+    internal = add_recording(store, server, "internal.avi", subject="1")
+    shareable = add_recording(store, server, "shareable.avi", subject="2")
+    repo.set_consent(shareable.id, Consent.SHAREABLE, None)
+    assert build_plan(store, repo, ids(internal, shareable), Layout.PLAIN).recording_count == 2  # a zip: both
+    plan = build_plan(store, repo, ids(internal, shareable), Layout.PLAIN, zip_max_bytes=1)
+    assert plan.delivery is Delivery.MANIFEST and [o.name for o in plan.objects] == ["shareable.avi"]
+    (reason,) = plan.left_out
+    assert reason.startswith("internal.avi is held for internal use only") and "manifest of links" in reason
+    assert internal.id not in next(m for m in plan.made if m.path == "metadata.csv").data.decode()
+    with pytest.raises(ExportRefused, match="Nothing of this export can go out as a manifest"):
+        build_plan(store, repo, ids(internal), Layout.PLAIN, zip_max_bytes=1)
+
+
+def test_a_studys_viewer_exports_a_zip_but_hands_out_no_manifest_of_links(store, tmp_path) -> None:
+    db = tmp_path / "lab.sqlite3"
+    owner, viewer = (DemoAuth(db).sign_up(f"{who}@lab.test", "password-1234").session.user_id
+                     for who in ("owner", "viewer"))
+    owner_repo, viewer_repo = SqliteRepository(db, owner), SqliteRepository(db, viewer)
+    study = owner_repo.create_study("Sleep", "").id
+    owner_repo.add_member(study, "viewer@lab.test", Role.VIEWER)
+    record = store_recording(store, SqliteServerRecords(db, owner), "night.avi", b"night" * 99,
+                             ResearchFields(subject_id="12"), study)
+    owner_repo.set_consent(record.id, Consent.SHAREABLE, None)
+    everything = Selection(query=ListQuery(study_id=study))
+    prepared = prepare_export(store, viewer_repo, ExportTickets(), SETTINGS, ExportRequest(everything, Layout.PLAIN),
+                              trail=trail_of(viewer_repo, "viewer@lab.test"))
+    assert prepared.delivery is Delivery.ZIP and prepared.plan.space == Space(viewer, study)
+    # The study's owners see the viewer's export when they ask about subject 12.
+    (entry,) = SqliteAuditLog(db, owner).entries(AuditFilter(study_id=study, subject_id="12"))
+    assert (entry.action, entry.actor_email, entry.study_id) == (AuditAction.EXPORT, "viewer@lab.test", study)
+    with pytest.raises(ExportRefused, match="viewers of a study do not hand those out"):
+        build_plan(store, viewer_repo, everything, Layout.PLAIN, zip_max_bytes=1)
+    outsider = SqliteRepository(db, DemoAuth(db).sign_up("out@lab.test", "password-1234").session.user_id)
+    with pytest.raises(ExportRefused, match="not there any more"):
+        build_plan(store, outsider, ids(record), Layout.PLAIN)

@@ -34,6 +34,9 @@ def test_json_lines_per_file_with_the_path_as_given(clip: Path, tmp_path: Path) 
     good, bad = lines
     assert good["method"] == "CHROM" and good["hr_bpm"] == pytest.approx(72.0, abs=3.0)
     assert isinstance(good["snr_db"], float) and "lossy_codec" in good["flags"]
+    assert list(good["methods"]) == ["POS", "CHROM", "GREEN"]  # every method from the one decode
+    assert good["methods"]["CHROM"] == {"hr_bpm": good["hr_bpm"], "snr_db": good["snr_db"]}
+    assert all(m["hr_bpm"] == pytest.approx(72.0, abs=3.0) for m in good["methods"].values()), good["methods"]
     assert bad["hr_bpm"] is None and "not there" in bad["error"] and "Traceback" not in proc.stderr
 
 
@@ -41,5 +44,6 @@ def test_band_and_readable_output(clip: Path) -> None:
     proc = run(str(clip), "--band", "0.7", "4")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith(f"{clip}: ") and "bpm (POS, SNR" in proc.stdout and "lossy_codec" in proc.stdout
+    assert "); CHROM " in proc.stdout and "; GREEN " in proc.stdout  # the other methods, from the same decode
     bad = run(str(clip), "--band", "3", "1")
     assert bad.returncode == 2 and "must rise from low to high" in bad.stderr and "Traceback" not in bad.stderr
