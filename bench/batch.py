@@ -35,7 +35,7 @@ from lib.jobs import ItemStatus, JobKind, JobParameters, JobStatus, SqliteJobs
 from lib.jobs.driver import OwnerBackends, drive
 from lib.jobs.engine import WORKER_NICENESS, EngineConfig, RayEngine
 from lib.library import analysis_task_for
-from lib.repository import SqliteServerRecords
+from lib.repository import SqliteAuditLog, SqliteServerRecords
 from lib.settings import Settings
 from lib.storage import ObjectStore
 from tests.support.job_world import clip_files, store_recording
@@ -108,7 +108,7 @@ def measure(seconds: float) -> dict[str, object]:
         client = store._client
         ids = [store_recording(client, store.bucket, server, clips[i % DISTINCT_CLIPS], name=f"rec{i}.avi",
                                with_truth=True).id for i in range(RECORDINGS)]
-        owner = OwnerBackends(store, server, SqliteJobs(db, USER), folder / "work")
+        owner = OwnerBackends(store, server, SqliteJobs(db, USER), SqliteAuditLog(db, USER), folder / "work")
         loop_s = loop(owner, ids)
         start_1, one = job(owner, ids, 1, db)
         start_2, two = job(owner, ids, 2, db)

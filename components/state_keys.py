@@ -263,6 +263,8 @@ JOB_KIND = _user("job_kind")
 JOB_METHOD = _user("job_method")
 JOB_SCOPE = _user("job_scope")
 JOB_START = _user("job_start")
+JOB_STUDY_FORM = _user("job_study_form")
+JOB_STUDY_SEARCH = _user("job_study_search")
 
 
 def job_cancel(job_id: str) -> str:

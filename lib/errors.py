@@ -55,6 +55,11 @@ class AccessDenied(PulseVaultError, PermissionError):
     """The caller may not touch this object or record."""
 
 
+class StudyAccessLost(AccessDenied):
+    """A batch job's owner no longer holds the role its work needs in the job's study (removed, or made a
+    viewer): the job stops, and nothing more is written for it."""
+
+
 class KeyOwnershipError(AccessDenied):
     """An S3 key lies outside the caller's own prefix (or is malformed)."""
 

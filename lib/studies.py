@@ -55,6 +55,10 @@ class Action(StrEnum):
     """Add and remove members, change roles, rename or delete the study."""
     SHARE = "share"
     """Make a link anyone can download a recording with (beyond the study's members)."""
+    RUN_JOBS = "run_jobs"
+    """Start a batch job over the study's recordings (it writes their analyses), and cancel one's own."""
+    CANCEL_ANY_JOB = "cancel_any_job"
+    """Cancel a batch job another member started over the study."""
     MOVE = "move"
     """Move a recording into or out of the study (the other space must be the mover's too: :func:`may_move`)."""
 
@@ -67,6 +71,8 @@ WEAKEST_ROLE_FOR = {
     Action.DELETE_ANY: Role.OWNER,
     Action.MANAGE_MEMBERS: Role.OWNER,
     Action.SHARE: Role.MEMBER,
+    Action.RUN_JOBS: Role.MEMBER,
+    Action.CANCEL_ANY_JOB: Role.OWNER,
     Action.MOVE: Role.OWNER,
 }
 """The weakest role that may do each action."""
@@ -149,6 +155,14 @@ def may_delete(study_id: str | None, role: Role | None, *, uploader_id: str, cal
     if allows(role, Action.DELETE_ANY):
         return True
     return allows(role, Action.DELETE_OWN) and uploader_id == caller_id
+
+
+def may_cancel_job(study_id: str | None, role: Role | None, *, creator_id: str, caller_id: str) -> bool:
+    """Who cancels a batch job: its creator (a personal job's only reader), or in a study an owner. ``role`` is
+    the caller's in the job's study."""
+    if caller_id == creator_id and (study_id is None or role is not None):
+        return True
+    return study_id is not None and allows(role, Action.CANCEL_ANY_JOB)
 
 
 def owns_space(study_id: str | None, role: Role | None, *, uploader_id: str, caller_id: str) -> bool:

@@ -637,3 +637,52 @@ def _download_failure(response: requests.Response) -> PulseVaultError:
     match = re.search(r"<Code>([^<]+)</Code>", response.text[:4096])
     return error_for_code(match.group(1) if match else str(response.status_code), "download the file", "",
                           status=str(response.status_code))
+
+
+# --- storing one small object through a presigned PUT link ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignedUpload:
+    """One object a process without credentials may store (a job's worker: a regenerated thumbnail or preview):
+    its presigned PUT link and the headers the link was signed with, which the PUT must send. Picklable."""
+
+    key: str
+    url: str
+    content_type: str
+    metadata: Mapping[str, str]
+    verify: str | bool = True
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Content-Type": self.content_type, **{f"x-amz-meta-{k}": v for k, v in self.metadata.items()}}
+
+
+def sign_upload(store: ObjectStore, key: str, *, owner: Owner, content_type: str,
+                metadata: Mapping[str, str]) -> SignedUpload:
+    """A link that stores exactly ``key``, with exactly this type and metadata (the store checks the owner)."""
+    url = store.presign_put(key, owner=owner, content_type=content_type, metadata=metadata, expires=WORKER_LINK_S)
+    return SignedUpload(key=key, url=url, content_type=content_type, metadata=dict(metadata),
+                        verify=store.tls_verify)
+
+
+def put_signed(link: SignedUpload, path: str | os.PathLike[str]) -> int:
+    """PUT the file through ``link`` in one request (a derivative: well under S3's single-PUT limit), streamed
+    from disk; its size on success."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as body, _http_session(1) as session:
+        try:
+            response = session.put(link.url, data=body, headers={**link.headers, "Content-Length": str(size)},
+                                   timeout=HTTP_TIMEOUT_S, verify=link.verify)
+        except requests.RequestException as exc:
+            raise StorageUnavailable(f"The bucket could not be reached to store {os.path.basename(link.key)} "
+                                     f"({type(exc).__name__}).") from None
+    if response.status_code >= 300:
+        raise _upload_failure(response)
+    return size
+
+
+def _upload_failure(response: requests.Response) -> PulseVaultError:
+    match = re.search(r"<Code>([^<]+)</Code>", response.text[:4096])
+    return error_for_code(match.group(1) if match else str(response.status_code), "store the file", "",
+                          status=str(response.status_code))

@@ -1,4 +1,5 @@
-"""Jobs: your batch jobs (re-analyse, evaluate) with live progress, errors per recording, and cancel."""
+"""Jobs: your batch jobs and your studies' (re-analyse, evaluate) with live progress, errors per recording, and
+cancel."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ def render() -> None:
     st.title("Jobs")
     show_notice()
     st.caption("Batch work over many recordings runs in the background and survives a restart of the app. "
-               "Start a job from My files.")
+               "Start a job from My files, or over a study from the Studies page.")
     render_jobs()
 
 

@@ -9,6 +9,7 @@ from components.audit_view import render_audit
 from components.context import user_context
 from components.export_dialog import render_export_dialog, render_study_export
 from components.feedback import show_notice, user_errors
+from components.jobs_view import render_study_start
 from components.retention_view import render_retention
 from components.studies_view import (
     ROLE_HELP,
@@ -42,6 +43,7 @@ def render() -> None:
     render_recordings(ctx, study)
     render_study_export(study)
     render_export_dialog()
+    render_study_start(study, ctx)
     render_retention(ctx, study)
     render_audit(ctx.audit.log, ctx.repo, study)
     render_delete_study(ctx.repo, study, ctx.audit)

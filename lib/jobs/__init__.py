@@ -1,4 +1,6 @@
-"""Durable batch jobs on Ray: re-analyse, or evaluate against ground truth, many recordings at once.
+"""Durable batch jobs on Ray: re-analyse, evaluate against ground truth, or regenerate previews and thumbnails
+(:mod:`.derive`), many recordings at once (a user's
+personal recordings, or a study's, under the study's row-level security).
 
 * :mod:`.model` — a job and its recordings' results as values, the state machine, progress;
 * :mod:`.store` — job rows (``sql/007_jobs.sql``; the demo's SQLite mirror), always for one owner;
@@ -13,8 +15,9 @@ The per-recording work is :func:`lib.checks.run.run_task` on an :class:`lib.chec
 """
 
 from lib.jobs.model import ItemResult, ItemStatus, Job, JobKind, JobParameters, JobStatus, Progress
-from lib.jobs.service import cancel_job, list_jobs, matching_ids, start_job
+from lib.jobs.service import JobRequest, cancel_job, list_jobs, matching_ids, start_job
 from lib.jobs.store import JobStore, SqliteJobs, SupabaseJobs
 
-__all__ = ["ItemResult", "ItemStatus", "Job", "JobKind", "JobParameters", "JobStatus", "JobStore", "Progress",
+__all__ = ["ItemResult", "ItemStatus", "Job", "JobKind", "JobParameters", "JobRequest", "JobStatus", "JobStore",
+           "Progress",
            "SqliteJobs", "SupabaseJobs", "cancel_job", "list_jobs", "matching_ids", "start_job"]

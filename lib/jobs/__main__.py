@@ -15,12 +15,13 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from lib.errors import ConfigError, PulseVaultError
+from lib.errors import ConfigError, NotFound, PulseVaultError, ValidationError
 from lib.jobs.backends import DriverTarget
 from lib.jobs.driver import drain
 from lib.jobs.model import Job, JobKind, JobParameters
 from lib.records import FileRecord
 from lib.settings import load_settings
+from lib.studies import Action, require
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -66,29 +67,43 @@ def _drain(target: DriverTarget, _args: argparse.Namespace) -> int:
 
 
 def _run(target: DriverTarget, args: argparse.Namespace) -> int:
-    from lib.jobs.service import start_job
+    from lib.jobs.service import JobRequest, start_job
     from lib.rppg.spectrum import check_band
 
     band = check_band(args.band) if args.band else None
-    job = start_job(target.jobs_for(args.user), _OwnerReads(target, args.user), JobKind(args.kind),
-                    JobParameters(method=args.method, band=band), args.record, lambda: None)
+    reads = _OwnerReads(target, args.user, args.study)
+    if not args.record and args.study is None:
+        raise ValidationError("Name the recordings (--record, repeated) or a study (--study) to run the job over.")
+    request = JobRequest(JobKind(args.kind), JobParameters(method=args.method, band=band),
+                         args.record or reads.every_stored(), study_id=args.study)
+    job = start_job(target.jobs_for(args.user), reads, request, lambda: None)
     print(f"started {job.id} over {len(job.record_ids)} recordings")
     return _drain(target, args)
 
 
 class _OwnerReads:
-    """The owner's rows as the server reads them (a script has no user token), for :func:`start_job`."""
+    """The owner's rows as the server reads them (a script has no user token), for :func:`start_job`: their
+    personal rows, or (``study_id``) the study's, if they may run jobs there."""
 
-    def __init__(self, target: DriverTarget, user_id: str) -> None:
+    def __init__(self, target: DriverTarget, user_id: str, study_id: str | None) -> None:
         self.user_id = user_id
+        self.study_id = study_id
         self._records = target.records_for(user_id)
+        if study_id is not None:
+            require(self._records.study_role(study_id), Action.RUN_JOBS)
+
+    def every_stored(self) -> list[str]:
+        """The study's stored recordings (a job over a whole study)."""
+        assert self.study_id is not None
+        return self._records.study_record_ids(self.study_id)
 
     def get_many(self, record_ids: list[str]) -> list[FileRecord]:
         out = []
         for record_id in record_ids:
             try:
-                out.append(self._records.get(record_id))
-            except PulseVaultError:
+                out.append(self._records.get(record_id) if self.study_id is None
+                           else self._records.study_row(record_id, self.study_id))
+            except NotFound:
                 continue
         return out
 
@@ -120,12 +135,14 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("drain", help="the app's driver: a pickled DriverTarget on stdin")
     sub.add_parser("resume", help="drive every job no driver is looking after, then exit")
-    run = sub.add_parser("run", help="start a job for --user over --record ids and drive it")
+    run = sub.add_parser("run", help="start a job for --user over --record ids (or a --study) and drive it")
     run.add_argument("--user", required=True)
     run.add_argument("--kind", choices=[str(k) for k in JobKind], default=str(JobKind.REANALYSE))
     run.add_argument("--method", default="POS")
     run.add_argument("--band", help="low,high in Hz (default: at rest)")
-    run.add_argument("--record", action="append", required=True)
+    run.add_argument("--record", action="append", help="a recording's id (repeat it); with --study and no "
+                     "--record: every stored recording of the study")
+    run.add_argument("--study", help="run over this study's recordings (you must be a member or owner of it)")
     listing = sub.add_parser("list", help="a user's newest jobs")
     listing.add_argument("--user", required=True)
     cancel = sub.add_parser("cancel", help="ask a job to stop")

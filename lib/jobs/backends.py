@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lib.audit import AuditLog
 from lib.jobs.driver import OwnerBackends
 from lib.jobs.store import JobStore, SqliteJobs, SupabaseJobs
-from lib.repository import ServerRecords, SqliteServerRecords
+from lib.repository import ServerRecords, SqliteAuditLog, SqliteServerRecords
 from lib.settings import Settings
 from lib.storage import ObjectStore
 
@@ -52,8 +53,18 @@ class DriverTarget:
         client = self._client()
         return SupabaseJobs(client, client, user_id)
 
+    def audit_for(self, user_id: str) -> AuditLog:
+        """The audit trail a driver writes each re-analysis's entry to, as the job's owner (the server's insert)."""
+        if self.db_path is not None:
+            return SqliteAuditLog(self.db_path, user_id)
+        from lib.repository import SupabaseAuditLog
+
+        client = self._client()
+        return SupabaseAuditLog(client, client, user_id)
+
     def owner(self, user_id: str) -> OwnerBackends:
-        return OwnerBackends(self.store(), self.records_for(user_id), self.jobs_for(user_id), self.workdir)
+        return OwnerBackends(self.store(), self.records_for(user_id), self.jobs_for(user_id), self.audit_for(user_id),
+                             self.workdir)
 
     def unfinished(self) -> list[tuple[str, str]]:
         """(job id, owner) of every unfinished job."""

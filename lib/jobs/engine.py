@@ -3,8 +3,9 @@ an existing cluster (``[ray] address`` / ``RAY_ADDRESS``).
 
 Ray is imported here and nowhere else, and only when :class:`RayEngine` is made: importing ``lib.jobs`` (the
 app does) costs nothing. A task carries an :class:`lib.checks.AnalysisTask`, which holds a presigned GET for
-the one original it reads and the parsed ground truth, never a secret; its outcome comes back here and the
-driver writes it. A task is never retried by Ray (``max_retries=0``): the driver counts attempts itself, so a
+the one original it reads and the parsed ground truth, or a :class:`lib.jobs.derive.DeriveTask` (that GET, and
+a presigned PUT for each derivative it makes), never a secret; its outcome comes back here and the driver
+writes it. A task is never retried by Ray (``max_retries=0``): the driver counts attempts itself, so a
 dead worker is a counted, reported attempt (:data:`lib.jobs.model.MAX_ATTEMPTS`).
 """
 
@@ -22,6 +23,7 @@ from urllib.parse import urlsplit
 
 from lib.checks.values import AnalysisTask, CheckOutcome
 from lib.errors import EngineUnavailable
+from lib.jobs.derive import DeriveOutcome, DeriveTask, derive_on_worker
 from lib.settings import MIB, Settings
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,8 @@ RAY_CLIENT_PORT = 10001
 WORKER_NICENESS = 10
 """Local workers yield the CPU to the web process, like the check workers."""
 LIB_DIR = Path(__file__).resolve().parents[1]
+Outcome = CheckOutcome | DeriveOutcome
+"""What a task returns: a re-analysis's (or evaluation's) outcome, or a re-derivation's."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,12 @@ def analyse_on_worker(task: AnalysisTask) -> CheckOutcome:
         shutil.rmtree(task.workdir, ignore_errors=True)
 
 
+def derive_remote(task: DeriveTask) -> DeriveOutcome:
+    """One recording's preview and thumbnail on a Ray worker (:func:`lib.jobs.derive.derive_on_worker`)."""
+    _settle()
+    return derive_on_worker(task)
+
+
 _settled = False
 
 
@@ -120,23 +130,24 @@ class RayEngine:
         except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError... all mean "no engine"
             raise EngineUnavailable(f"Ray could not be started or reached: {exc}") from None
         self._remote = ray.remote(num_cpus=1, max_retries=0)(analyse_on_worker)
+        self._derive = ray.remote(num_cpus=1, max_retries=0)(derive_remote)
 
     @property
     def slots(self) -> int:
         """Tasks that can run at once (the cluster's CPUs)."""
         return max(1, int(self._ray.cluster_resources().get("CPU", 1)))
 
-    def submit(self, task: AnalysisTask) -> Any:
-        return self._remote.remote(task)
+    def submit(self, task: AnalysisTask | DeriveTask) -> Any:
+        return self._derive.remote(task) if isinstance(task, DeriveTask) else self._remote.remote(task)
 
-    def wait(self, handles: Sequence[Any], timeout_s: float) -> list[tuple[Any, CheckOutcome | WorkerLost]]:
+    def wait(self, handles: Sequence[Any], timeout_s: float) -> list[tuple[Any, Outcome | WorkerLost]]:
         """The handles that ended within ``timeout_s``, each with its outcome (or why there is none)."""
         if not handles:
             return []
         ready, _ = self._ray.wait(list(handles), num_returns=len(handles), timeout=timeout_s)
         return [(handle, self._outcome(handle)) for handle in ready]
 
-    def _outcome(self, handle: Any) -> CheckOutcome | WorkerLost:
+    def _outcome(self, handle: Any) -> Outcome | WorkerLost:
         try:
             return self._ray.get(handle)
         except self._ray.exceptions.RayError as exc:

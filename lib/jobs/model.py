@@ -35,6 +35,8 @@ class JobKind(StrEnum):
     """Run the quick look again with the job's method and band, and save it as each recording's analysis."""
     EVALUATE = "evaluate"
     """The same, over the recordings with ground truth, then the figures against it (lib.study_evaluation)."""
+    REDERIVE = "rederive"
+    """Make each recording's browser preview and thumbnail again from its original (lib.jobs.derive)."""
 
 
 class JobStatus(StrEnum):
@@ -98,9 +100,9 @@ class JobParameters:
 
 def fingerprint(kind: JobKind, parameters: JobParameters) -> str:
     """Equal for two jobs whose per-recording work is the same (an evaluation saves the same analysis a
-    re-analysis with ground truth does, so both kinds share it)."""
-    del kind  # both kinds write the same per-recording result
-    return hashlib.sha256(json.dumps(parameters.to_json(), sort_keys=True).encode()).hexdigest()[:32]
+    re-analysis with ground truth does, so both kinds share it; regenerating derivatives is other work)."""
+    work = {"derive": True} if kind is JobKind.REDERIVE else parameters.to_json()
+    return hashlib.sha256(json.dumps(work, sort_keys=True).encode()).hexdigest()[:32]
 
 
 def analysis_digest(analysis: Mapping[str, Any] | None) -> str | None:
@@ -152,6 +154,10 @@ class Job:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     heartbeat_at: datetime | None = None
+    study_id: str | None = None
+    """The study whose recordings the job covers (its members see it); None: the owner's personal space."""
+    owner_email: str = ""
+    """Who started it, as the audit trail names them (the driver writes each re-analysis's entry as them)."""
 
     @property
     def remaining(self) -> tuple[str, ...]:
@@ -206,7 +212,17 @@ def job_progress(job: Job, now: datetime) -> Progress:
     return Progress(finished, len(job.record_ids), job.count(ItemStatus.FAILED), rate, seconds_left)
 
 
-def new_job_values(job_id: str, user_id: str, kind: JobKind, parameters: JobParameters,
+@dataclass(frozen=True)
+class JobScope:
+    """Where a new job's recordings lie and who starts it (from the verified session, or a script's --user)."""
+
+    user_id: str
+    owner_email: str = ""
+    study_id: str | None = None
+    """None: the owner's personal space."""
+
+
+def new_job_values(job_id: str, scope: JobScope, kind: JobKind, parameters: JobParameters,
                    record_ids: tuple[str, ...]) -> dict[str, Any]:
     """The columns of a new (queued) job row; a job over no recordings is refused here."""
     unique = tuple(dict.fromkeys(record_ids))
@@ -214,9 +230,9 @@ def new_job_values(job_id: str, user_id: str, kind: JobKind, parameters: JobPara
         raise ValidationError("A job needs at least one recording: select some, or change the filter.")
     if len(unique) > MAX_JOB_RECORDINGS:
         raise ValidationError(f"One job can cover at most {MAX_JOB_RECORDINGS:,} recordings; split it.")
-    return {"id": job_id, "user_id": user_id, "kind": str(kind), "parameters": parameters.to_json(),
-            "fingerprint": fingerprint(kind, parameters), "record_ids": list(unique),
-            "status": str(JobStatus.QUEUED), "results": {}}
+    return {"id": job_id, "user_id": scope.user_id, "study_id": scope.study_id, "owner_email": scope.owner_email,
+            "kind": str(kind), "parameters": parameters.to_json(), "fingerprint": fingerprint(kind, parameters),
+            "record_ids": list(unique), "status": str(JobStatus.QUEUED), "results": {}}
 
 
 def job_from_row(row: Mapping[str, Any]) -> Job:
@@ -229,6 +245,8 @@ def job_from_row(row: Mapping[str, Any]) -> Job:
         created_at=_time(row["created_at"]), error=row.get("error"), summary=row.get("summary"),
         driver_attempts=int(row.get("driver_attempts") or 0), started_at=_opt_time(row.get("started_at")),
         finished_at=_opt_time(row.get("finished_at")), heartbeat_at=_opt_time(row.get("heartbeat_at")),
+        study_id=None if row.get("study_id") is None else str(row["study_id"]),
+        owner_email=row.get("owner_email") or "",
     )
 
 

@@ -6,6 +6,7 @@ starting a job writes its row and makes sure a driver (:mod:`lib.jobs.launch`) i
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from lib import rppg
@@ -29,31 +30,46 @@ DriverStarter = Callable[[], None]
 """Makes sure a driver runs (the app: :func:`lib.jobs.launch.ensure_driver` for its target)."""
 
 
-def start_job(jobs: JobStore, repo: RecordReads, kind: JobKind, parameters: JobParameters,
-              record_ids: Sequence[str], start_driver: DriverStarter) -> Job:
-    """A queued job over the user's stored recordings among ``record_ids`` (anyone else's are left out, as are
-    unfinished uploads), and a driver to run it. Refused, with the reason, when none is left."""
+@dataclass(frozen=True)
+class JobRequest:
+    """What to run over which recordings: the user's personal ones, or (``study_id``) a study's."""
+
+    kind: JobKind
+    parameters: JobParameters
+    record_ids: Sequence[str]
+    study_id: str | None = None
+    owner_email: str = ""
+    """The signed-in user's address, as the audit trail names the job's writes."""
+
+
+def start_job(jobs: JobStore, repo: RecordReads, request: JobRequest, start_driver: DriverStarter) -> Job:
+    """A queued job over the stored recordings among ``request.record_ids`` that lie in its space (the user's
+    personal space, or the study: anything else is left out, as are unfinished uploads), and a driver to run it.
+    Refused, with the reason, when none is left; over a study, unless the user is a member or owner there (the
+    job store checks the role, the database again)."""
     if jobs.user_id != repo.user_id:
         raise ValidationError("These jobs belong to another session; sign in again.")
-    parameters = JobParameters(method=rppg.check_method(parameters.method), band=parameters.band)
-    wanted = list(dict.fromkeys(record_ids))
+    kind = request.kind
+    parameters = JobParameters(method=rppg.check_method(request.parameters.method), band=request.parameters.band)
+    wanted = list(dict.fromkeys(request.record_ids))
     found = {r.id: r for r in repo.get_many(wanted)} if wanted else {}
-    ready = [found[i] for i in wanted if i in found and found[i].status is Status.READY]
+    ready = [found[i] for i in wanted if i in found and found[i].status is Status.READY
+             and found[i].study_id == request.study_id]
     if kind is JobKind.EVALUATE:
         ready = [r for r in ready if r.ground_truth_key]
         if wanted and not ready:
             raise ValidationError("None of these recordings has ground truth to evaluate against; attach it in "
                                   "My files first.")
-    job = jobs.create(kind, parameters, tuple(r.id for r in ready))
+    job = jobs.create(kind, parameters, tuple(r.id for r in ready), study_id=request.study_id,
+                      owner_email=request.owner_email)
     start_driver()
     return job
 
 
 def matching_ids(repo: Repository, query: ListQuery) -> list[str]:
-    """The stored recordings matching My files' filters (every page), for a job over the filter."""
-    filtered = ListQuery(text=query.text, statuses=(Status.READY,), tags=query.tags, date_from=query.date_from,
-                         date_to=query.date_to, lossless=query.lossless, sort=query.sort,
-                         descending=query.descending)
+    """The stored recordings matching My files' filters (every page; the personal space or ``query.study_id``'s),
+    for a job over the filter."""
+    filtered = replace(query, statuses=(Status.READY,), page=1)
     return [r.id for r in iter_matching(repo, filtered)]
 
 

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, time
 from typing import Any, Protocol
 
-from lib.errors import AccessDenied, NotFound, QuotaExceeded, ValidationError
+from lib.errors import AccessDenied, NotFound, QuotaExceeded, StudyAccessLost, ValidationError
 from lib.keys import Owner, Space, check_record_key, sanitize_filename
 from lib.records import (
     MAX_PAGE_SIZE,
@@ -53,6 +53,7 @@ from lib.studies import (
     Study,
     StudyOverview,
     UploaderUsage,
+    allows,
     may_delete,
     may_move,
     require,
@@ -149,6 +150,27 @@ class ServerRecords(Protocol):
         owns both spaces (lib.studies.may_move); a study must have room for it (QuotaExceeded)."""
         ...
     def rows_of(self, user_id: str) -> ServerRecords | None: ...
+    def study_role(self, study_id: str) -> Role | None:
+        """This user's role in the study now (None: not a member)."""
+        ...
+    def study_row(self, record_id: str, study_id: str) -> FileRecord:
+        """A row of the study, for a batch job of this user over it: StudyAccessLost unless the user holds the
+        member role (or owner) there now; NotFound for a row that is not (any more) the study's."""
+        ...
+    def set_study_analysis(self, record_id: str, study_id: str, analysis: dict[str, Any] | None) -> FileRecord:
+        """A batch job's write of a study row's analysis, in one statement that holds only while the user is a
+        member (or owner) of the study and the row is the study's and stored: StudyAccessLost, NotFound."""
+        ...
+    def set_derivatives(self, record_id: str, thumbnail_key: str | None, preview_key: str | None) -> FileRecord:
+        """The keys of the user's row's regenerated thumbnail and preview (each checked against the layout)."""
+        ...
+    def set_study_derivatives(self, record_id: str, study_id: str, thumbnail_key: str | None,
+                              preview_key: str | None) -> FileRecord:
+        """:meth:`set_derivatives` for a study's row, on the terms of :meth:`set_study_analysis`."""
+        ...
+    def study_record_ids(self, study_id: str) -> list[str]:
+        """The study's stored recordings, for a job over all of them (a member or owner: StudyAccessLost)."""
+        ...
 
 
 # --- shared rules ----------------------------------------------------------
@@ -279,6 +301,23 @@ def require_member(role: Role | None, action: Action) -> None:
     if role is None:
         raise NotFound(MSG_STUDY_NOT_FOUND)
     require(role, action)
+
+
+MSG_JOB_ACCESS_LOST = ("The job stopped: the member who started it is no longer a member of the study, or is now a "
+                      "viewer there. Recordings already finished keep their results; nothing else was written.")
+
+
+def derivative_columns(user_id: str, record_id: str, study_id: str, thumbnail_key: str | None,
+                       preview_key: str | None) -> dict[str, str | None]:
+    """A study row's regenerated derivative keys, each checked against the study's layout."""
+    return {"thumbnail_key": record_key(thumbnail_key, user_id, record_id, "thumbnail", study_id),
+            "preview_key": record_key(preview_key, user_id, record_id, "preview", study_id)}
+
+
+def require_job_role(role: Role | None) -> None:
+    """StudyAccessLost unless ``role`` may run batch jobs in the study (lib.studies.Action.RUN_JOBS)."""
+    if not allows(role, Action.RUN_JOBS):
+        raise StudyAccessLost(MSG_JOB_ACCESS_LOST)
 
 
 def check_delete(study_id: str | None, role: Role | None, *, uploader_id: str, caller_id: str) -> None:
@@ -481,6 +520,11 @@ class FactUpdates:
 
     def set_analysis(self, record_id: str, analysis: dict[str, Any] | None) -> FileRecord:
         return self._update(record_id, {"analysis": analysis})
+
+    def set_derivatives(self, record_id: str, thumbnail_key: str | None, preview_key: str | None) -> FileRecord:
+        record_id = existing_record_id(record_id)
+        return self._update(record_id, {"thumbnail_key": self._key(thumbnail_key, record_id, "thumbnail"),
+                                        "preview_key": self._key(preview_key, record_id, "preview")})
 
     def mark_withdrawn(self, record_id: str, reason: str) -> FileRecord:
         """Consent withdrawn (final: the database keeps it so), status failed: from now on nothing plays, shares

@@ -58,6 +58,7 @@ from lib.repository.base import (
     check_query,
     consent_date_value,
     day_start,
+    derivative_columns,
     existing_record_id,
     existing_study_id,
     invite_from_row,
@@ -70,6 +71,7 @@ from lib.repository.base import (
     overview_from_row,
     quota_exceeded,
     record_from_row,
+    require_job_role,
     require_member,
     retention_days,
     storable_text,
@@ -451,6 +453,43 @@ class SqliteServerRecords(FactUpdates, _SqliteStore):
 
     def get(self, record_id: str) -> FileRecord:
         return self._own_row(record_id)
+
+    def study_role(self, study_id: str) -> Role | None:
+        return self._role_in(study_id)
+
+    def study_row(self, record_id: str, study_id: str) -> FileRecord:
+        require_job_role(self._role_in(study_id))
+        rows = self._query("select * from user_files where id = ? and study_id = ?",
+                           (existing_record_id(record_id), existing_study_id(study_id)))
+        if not rows:
+            raise not_found()
+        return self._row(rows[0])
+
+    def set_study_analysis(self, record_id: str, study_id: str, analysis: dict[str, Any] | None) -> FileRecord:
+        """One update whose condition is the membership itself (sql/011_study_jobs.sql's set_study_analysis)."""
+        return self._set_study_row(record_id, study_id, {"analysis": analysis})
+
+    def set_study_derivatives(self, record_id: str, study_id: str, thumbnail_key: str | None,
+                              preview_key: str | None) -> FileRecord:
+        record_id, study_id = existing_record_id(record_id), existing_study_id(study_id)
+        return self._set_study_row(record_id, study_id, derivative_columns(self.user_id, record_id, study_id,
+                                                                           thumbnail_key, preview_key))
+
+    def _set_study_row(self, record_id: str, study_id: str, values: Mapping[str, Any]) -> FileRecord:
+        study_id = existing_study_id(study_id)
+        try:
+            return self._set(record_id, values, (
+                "study_id = ? and status = 'ready' and exists (select 1 from study_members m where m.study_id = ? "
+                "and m.user_id = ? and m.role in ('member', 'owner'))", (study_id, study_id, self.user_id)))
+        except NotFound:
+            require_job_role(self._role_in(study_id))  # say which it was: the access, or the row
+            raise
+
+    def study_record_ids(self, study_id: str) -> list[str]:
+        require_job_role(self._role_in(study_id))
+        rows = self._query("select id from user_files where study_id = ? and status = 'ready' order by created_at",
+                           (existing_study_id(study_id),))
+        return [str(r["id"]) for r in rows]
 
     def _study_of(self, record_id: str) -> str | None:
         rows = self._query("select study_id from user_files where id = ? and user_id = ?",

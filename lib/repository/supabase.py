@@ -28,6 +28,7 @@ from lib.errors import (
     MetadataUnavailable,
     NotFound,
     SessionExpired,
+    StudyAccessLost,
     ValidationError,
 )
 from lib.records import (
@@ -47,6 +48,7 @@ from lib.records import (
 from lib.repository.base import (
     DEFAULT_STUDY_QUOTA_BYTES,
     LARGEST_COUNT,
+    MSG_JOB_ACCESS_LOST,
     MSG_MOVE_NOT_READY,
     MSG_SAME_SPACE,
     RESEARCH_COLUMNS,
@@ -58,6 +60,7 @@ from lib.repository.base import (
     check_query,
     consent_date_value,
     day_start,
+    derivative_columns,
     existing_record_id,
     existing_study_id,
     invite_from_row,
@@ -71,6 +74,7 @@ from lib.repository.base import (
     quota_exceeded,
     quota_figures,
     record_from_row,
+    require_job_role,
     require_member,
     retention_days,
     storable_text,
@@ -105,6 +109,10 @@ TABLE = "user_files"
 TOMBSTONES = "recording_tombstones"
 STUDIES = "studies"
 MEMBERS = "study_members"
+STUDY_ANALYSIS_FUNCTION = "set_study_analysis"
+"""sql/011_study_jobs.sql: a batch job's write of a study row's analysis, while its owner is still a member."""
+STUDY_DERIVATIVES_FUNCTION = "set_study_derivatives"
+"""sql/011_study_jobs.sql: the same for a regenerated thumbnail's and preview's keys."""
 MOVE_FUNCTION = "move_recording"
 """sql/012_moves.sql: a recording's switch into another space (rules, quota, space and keys in one step)."""
 RESERVE_FUNCTION = "reserve_upload_in_space"
@@ -188,6 +196,50 @@ class SupabaseServerRecords(FactUpdates, PostgrestRows):
         if not row.data:
             raise MetadataError("The recording was not saved; please try again.")
         return record_from_row(row.data)
+
+    def study_role(self, study_id: str) -> Role | None:
+        return self._role_in(study_id)
+
+    def study_row(self, record_id: str, study_id: str) -> FileRecord:
+        require_job_role(self._role_in(study_id))
+        rows = self._rows(self._client.from_(TABLE).select("*").eq("id", existing_record_id(record_id))
+                          .eq("study_id", existing_study_id(study_id)).limit(1))
+        if not rows:
+            raise not_found()
+        return record_from_row(rows[0])
+
+    def set_study_analysis(self, record_id: str, study_id: str, analysis: dict[str, Any] | None) -> FileRecord:
+        """``set_study_analysis`` (sql/011_study_jobs.sql): the membership and the write in one statement."""
+        try:
+            rows = self._run(self._client.rpc(STUDY_ANALYSIS_FUNCTION, {
+                "p_record": existing_record_id(record_id), "p_study": existing_study_id(study_id),
+                "p_user": self.user_id, "p_analysis": analysis})).data
+        except AccessDenied:
+            raise StudyAccessLost(MSG_JOB_ACCESS_LOST) from None
+        if not rows:
+            raise not_found()
+        return record_from_row(rows[0] if isinstance(rows, list) else rows)
+
+    def set_study_derivatives(self, record_id: str, study_id: str, thumbnail_key: str | None,
+                              preview_key: str | None) -> FileRecord:
+        """``set_study_derivatives`` (sql/011_study_jobs.sql), the keys checked here first."""
+        record_id, study_id = existing_record_id(record_id), existing_study_id(study_id)
+        keys = derivative_columns(self.user_id, record_id, study_id, thumbnail_key, preview_key)
+        try:
+            rows = self._run(self._client.rpc(STUDY_DERIVATIVES_FUNCTION, {
+                "p_record": record_id, "p_study": study_id, "p_user": self.user_id,
+                "p_thumbnail_key": keys["thumbnail_key"], "p_preview_key": keys["preview_key"]})).data
+        except AccessDenied:
+            raise StudyAccessLost(MSG_JOB_ACCESS_LOST) from None
+        if not rows:
+            raise not_found()
+        return record_from_row(rows[0] if isinstance(rows, list) else rows)
+
+    def study_record_ids(self, study_id: str) -> list[str]:
+        require_job_role(self._role_in(study_id))
+        rows = self._rows(self._client.from_(TABLE).select("id").eq("study_id", existing_study_id(study_id))
+                          .eq("status", Status.READY.value).order("created_at"))
+        return [str(r["id"]) for r in rows]
 
     def _study_of(self, record_id: str) -> str | None:
         rows = self._rows(self._client.from_(TABLE).select("study_id")

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,12 +19,23 @@ from pathlib import Path
 import psutil
 import pytest
 
-from lib.jobs import ItemStatus, Job, JobKind, JobParameters, JobStatus, SqliteJobs, cancel_job, launch, start_job
+from lib.jobs import (
+    ItemStatus,
+    Job,
+    JobKind,
+    JobParameters,
+    JobRequest,
+    JobStatus,
+    SqliteJobs,
+    cancel_job,
+    launch,
+    start_job,
+)
 from lib.jobs.backends import DriverTarget
 from lib.jobs.driver import OwnerBackends, drain, drive
 from lib.jobs.engine import EngineConfig, RayEngine
 from lib.jobs.model import STALE_AFTER_S, analysis_digest
-from lib.repository import SqliteRepository, SqliteServerRecords
+from lib.repository import SqliteAuditLog, SqliteRepository, SqliteServerRecords
 from lib.repository.base import iso
 from lib.settings import Settings
 from lib.storage import ObjectStore
@@ -35,13 +45,6 @@ from tests.support.synthetic_pulse import ClipSpec
 
 REPO = Path(__file__).resolve().parents[2]
 JOB_TIMEOUT_S = 240.0
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[RayEngine]:
-    made = RayEngine(EngineConfig(address=None, num_cpus=2))
-    yield made
-    made.close()
 
 
 @pytest.fixture(scope="module")
@@ -72,12 +75,12 @@ def world(tmp_path: Path, settings: Settings, store: ObjectStore, s3_client, cli
     ids = [store_recording(s3_client, store.bucket, server, clips[i % 2], name=f"rec{i}.avi", with_truth=i < 2).id
            for i in range(4)]
     other_id = store_recording(s3_client, store.bucket, other, clips[0], name="theirs.avi").id
-    owner = OwnerBackends(store, server, SqliteJobs(db, user), tmp_path / "work")
+    owner = OwnerBackends(store, server, SqliteJobs(db, user), SqliteAuditLog(db, user), tmp_path / "work")
     return World(settings, db, owner, SqliteRepository(db, user), other, other_id, ids)
 
 
 def new_job(world: World, kind: JobKind = JobKind.REANALYSE, ids: list[str] | None = None) -> Job:
-    return start_job(world.owner.jobs, world.repo, kind, JobParameters("POS"), ids or world.record_ids,
+    return start_job(world.owner.jobs, world.repo, JobRequest(kind, JobParameters("POS"), ids or world.record_ids),
                      lambda: None)
 
 

@@ -36,17 +36,19 @@ def clip_files(folder: Path, spec: ClipSpec = CLIP) -> ClipFiles:
 
 
 def store_recording(client: Any, bucket: str, server: ServerRecords, files: ClipFiles, *,
-                    name: str = "clip.avi", with_truth: bool = False) -> FileRecord:
-    """A ready recording of ``server``'s user holding ``files`` (and its ground truth when asked)."""
+                    name: str = "clip.avi", with_truth: bool = False, study_id: str | None = None) -> FileRecord:
+    """A ready recording of ``server``'s user holding ``files`` (and its ground truth when asked), in their
+    personal space or (``study_id``) a study they upload to."""
     record_id = str(uuid.uuid4())
-    keys = record_keys(server.user_id, record_id, "avi", datetime.now(UTC))
+    keys = record_keys(server.user_id, record_id, "avi", datetime.now(UTC), study_id)
     client.put_object(Bucket=bucket, Key=keys.original, Body=files.video)
     video = VideoProperties(duration_s=files.frames / files.fps, fps=files.fps, width=CLIP.size[0],
                             height=CLIP.size[1], frame_count=files.frames, codec="FFV1", lossless=True,
                             browser_playable=False)
     size = len(files.video)
     server.reserve(NewRecord(id=record_id, s3_key=keys.original, bucket=bucket, original_name=name,
-                             content_type="video/x-msvideo", size_bytes=size, video=video), QUOTA)
+                             content_type="video/x-msvideo", size_bytes=size, video=video,
+                             study_id=study_id), QUOTA)
     record = server.mark_ready(record_id, size_bytes=size, sha256=None, video=video, thumbnail_key=None,
                                preview_key=None)
     if not with_truth:

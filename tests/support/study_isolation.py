@@ -19,7 +19,7 @@ from lib.errors import AccessDenied, ExportRefused, KeyOwnershipError, NotFound,
 from lib.export.model import Layout, Selection
 from lib.export.plan import build_plan
 from lib.jobs.model import JobKind, JobParameters
-from lib.jobs.service import start_job
+from lib.jobs.service import JobRequest, start_job
 from lib.jobs.store import JobStore
 from lib.keys import Space, record_keys, study_prefix
 from lib.moves import move_record
@@ -157,8 +157,10 @@ def _links_exports_jobs(world: TwoStudies, store: ObjectStore, jobs: JobStore, r
     refused(NotFound, lambda: library.reanalysis_task(store, repo, server, record_id))
     refused(ExportRefused, lambda: build_plan(store, repo, Selection(record_ids=(record_id,)), Layout.PLAIN))
     refused(NotFound, lambda: build_plan(store, repo, Selection(query=ListQuery(study_id=world.y)), Layout.PLAIN))
-    refused(ValidationError, lambda: start_job(jobs, repo, JobKind.REANALYSE, JobParameters(), [record_id],
+    refused(ValidationError, lambda: start_job(jobs, repo, JobRequest(JobKind.REANALYSE, JobParameters(), [record_id]),
                                                lambda: None))
+    refused(ValidationError, lambda: start_job(jobs, repo, JobRequest(JobKind.REANALYSE, JobParameters(), [record_id],
+                                                                      study_id=world.y), lambda: None))
 
 
 def _moves(world: TwoStudies, store: ObjectStore, refused: Refused) -> None:

@@ -6,41 +6,33 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
 from lib.checks.values import AnalysisTask, CheckOutcome, Verdict
 from lib.errors import ConfigError, EngineUnavailable, JobStateError, ValidationError
-from lib.jobs import ItemResult, ItemStatus, JobKind, JobParameters, JobStatus, SqliteJobs, start_job
+from lib.jobs import ItemResult, ItemStatus, JobKind, JobParameters, JobRequest, JobStatus, SqliteJobs, start_job
 from lib.jobs.driver import CURRENT, GONE_WHILE_RUNNING, OwnerBackends, drive
 from lib.jobs.engine import WorkerLost, probe
 from lib.jobs.model import (
     MAX_ATTEMPTS,
     STALE_AFTER_S,
+    JobScope,
     analysis_digest,
     check_move,
     fingerprint,
     job_progress,
     new_job_values,
 )
-from lib.keys import record_keys
-from lib.records import NewRecord, VideoProperties
 from lib.repository import SqliteRepository, SqliteServerRecords
 from lib.repository.base import iso
-from lib.rppg import AnalysisSummary
 from lib.settings import load_settings
-from lib.storage import ObjectStore
-from tests.support.unit_world import BUCKET, USER
+from tests.support.job_engine import SUMMARY, HereEngine, add_record, owner_of
+from tests.support.unit_world import USER
 
 OTHER = "1c7f4d6e-6b66-4d2f-8e8d-2f3b4c5d6e7f"
-VIDEO = VideoProperties(duration_s=10.0, fps=30.0, width=64, height=48, frame_count=300, codec="FFV1",
-                        lossless=True, browser_playable=False)
-SUMMARY = AnalysisSummary(method="POS", hr_bpm=71.0, snr_db=3.0, hr_track=(), pulse=(), pulse_fs=0.0, flags=(),
-                          frames_analysed=300, seconds_taken=0.4)
 
 
 # --- the state machine and values ----------------------------------------------------------------------------
@@ -68,7 +60,7 @@ def test_refused_moves_say_what_the_job_is(current: JobStatus, target: JobStatus
 
 def test_a_job_over_no_recordings_is_refused() -> None:
     with pytest.raises(ValidationError, match="at least one recording"):
-        new_job_values(str(uuid.uuid4()), USER, JobKind.REANALYSE, JobParameters(), ())
+        new_job_values(str(uuid.uuid4()), JobScope(USER), JobKind.REANALYSE, JobParameters(), ())
 
 
 def test_fingerprint_follows_the_parameters_not_the_kind() -> None:
@@ -133,56 +125,18 @@ def test_start_job_keeps_only_the_users_stored_recordings(tmp_path, server: Sqli
     mine = add_record(server)
     theirs = add_record(SqliteServerRecords(repo.db_path, OTHER))
     started: list[bool] = []
-    job = start_job(SqliteJobs(repo.db_path, USER), repo, JobKind.REANALYSE, JobParameters("pos"),
-                    [mine, theirs, mine], lambda: started.append(True))
+    job = start_job(SqliteJobs(repo.db_path, USER), repo, JobRequest(JobKind.REANALYSE, JobParameters("pos"),
+                    [mine, theirs, mine]), lambda: started.append(True))
     assert job.record_ids == (mine,) and job.parameters.method == "POS" and started == [True]
     with pytest.raises(ValidationError, match="None of these recordings has ground truth"):
-        start_job(SqliteJobs(repo.db_path, USER), repo, JobKind.EVALUATE, JobParameters(), [mine], lambda: None)
+        start_job(SqliteJobs(repo.db_path, USER), repo, JobRequest(JobKind.EVALUATE, JobParameters(), [mine]),
+                  lambda: None)
     with pytest.raises(ValidationError, match="at least one recording"):
-        start_job(SqliteJobs(repo.db_path, USER), repo, JobKind.REANALYSE, JobParameters(), [theirs], lambda: None)
+        start_job(SqliteJobs(repo.db_path, USER), repo, JobRequest(JobKind.REANALYSE, JobParameters(), [theirs]),
+                  lambda: None)
 
 
 # --- the driver, with an in-process engine -----------------------------------------------------------------------
-
-
-class HereEngine:
-    """Runs nothing: answers each submitted task with ``answer(task)`` on the next wait."""
-
-    def __init__(self, answer: Callable[[AnalysisTask], CheckOutcome | WorkerLost], slots: int = 1) -> None:
-        self.answer = answer
-        self._slots = slots
-        self.submitted: list[AnalysisTask] = []
-        self.cancelled: list[Any] = []
-
-    @property
-    def slots(self) -> int:
-        return self._slots
-
-    def submit(self, task: AnalysisTask) -> Any:
-        self.submitted.append(task)
-        return len(self.submitted)
-
-    def wait(self, handles: Sequence[Any], timeout_s: float) -> list[tuple[Any, CheckOutcome | WorkerLost]]:
-        return [(h, self.answer(self.submitted[h - 1])) for h in handles]
-
-    def cancel(self, handles: Sequence[Any]) -> None:
-        self.cancelled.extend(handles)
-
-
-def add_record(server: SqliteServerRecords, store: ObjectStore | None = None) -> str:
-    """A ready row (and its original in the bucket, when given one)."""
-    record_id = str(uuid.uuid4())
-    keys = record_keys(server.user_id, record_id, "avi", datetime.now(UTC))
-    if store is not None:
-        store._client.put_object(Bucket=BUCKET, Key=keys.original, Body=b"0123456789")
-    server.reserve(NewRecord(id=record_id, s3_key=keys.original, bucket=BUCKET, original_name=f"{record_id}.avi",
-                             content_type="video/x-msvideo", size_bytes=10, video=VIDEO), 10**9)
-    server.mark_ready(record_id, size_bytes=10, sha256=None, video=VIDEO, thumbnail_key=None, preview_key=None)
-    return record_id
-
-
-def owner_of(store: ObjectStore, server: SqliteServerRecords, tmp_path) -> OwnerBackends:
-    return OwnerBackends(store, server, SqliteJobs(server.db_path, server.user_id), tmp_path / "work")
 
 
 def run(owner: OwnerBackends, ids: list[str], engine: HereEngine):

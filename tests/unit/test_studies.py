@@ -33,7 +33,8 @@ QUOTA = 10**12
 
 @pytest.mark.parametrize(("role", "actions"), [
     (Role.VIEWER, {Action.VIEW}),
-    (Role.MEMBER, {Action.VIEW, Action.UPLOAD, Action.EDIT_RESEARCH, Action.DELETE_OWN, Action.SHARE}),
+    (Role.MEMBER, {Action.VIEW, Action.UPLOAD, Action.EDIT_RESEARCH, Action.DELETE_OWN, Action.SHARE,
+                   Action.RUN_JOBS}),
     (Role.OWNER, set(Action)),
     (None, set()),
 ])
