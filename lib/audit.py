@@ -67,6 +67,9 @@ class AuditAction(StrEnum):
     """A study was deleted (its name in the detail; its trail stays)."""
     CONSENT = "consent"
     """A recording's consent state or its date was changed (before and after in the detail)."""
+    REDERIVE = "rederive"
+    """Its preview and thumbnail are being made again by a batch job (written before the links to store them
+    are issued)."""
 
 
 ACTION_LABELS = {
@@ -76,7 +79,7 @@ ACTION_LABELS = {
     AuditAction.EXPORT: "exported", AuditAction.MEMBER_ADD: "member added",
     AuditAction.MEMBER_REMOVE: "member removed", AuditAction.MEMBER_ROLE: "role changed",
     AuditAction.ERASE: "erased", AuditAction.MOVE: "moved", AuditAction.STUDY_DELETE: "study deleted",
-    AuditAction.CONSENT: "consent changed",
+    AuditAction.CONSENT: "consent changed", AuditAction.REDERIVE: "preview and thumbnail regenerated",
 }
 """How the page and the CSV name each action."""
 

@@ -1,5 +1,5 @@
 -- PulseVault: moving a recording between spaces (a study, or its uploader's personal space), and the audit
--- trail's actions for it, for a study's deletion and for a consent change.
+-- trail's actions for it, for a study's deletion, for a consent change and for a batch job's regenerated previews.
 -- Apply after 010_study_ops.sql (it needs 005, 008 and 009). Safe to run again: every statement is idempotent.
 --
 -- A move is the server's (lib/moves.py): it copies every object of the recording to the keys of the new space,
@@ -13,12 +13,15 @@
 --
 -- 'move': a recording moved between spaces (an entry in each space's trail, detail from/to);
 -- 'study_delete': a study was deleted (its entries stay: audit_log has no foreign keys, 008);
--- 'consent': a recording's consent state or date changed (before and after in the detail).
+-- 'consent': a recording's consent state or date changed (before and after in the detail);
+-- 'rederive': a batch job (011) is about to make a recording's preview and thumbnail again.
+-- The one list of actions after 008 (lib.audit.AuditAction names the same): one place, so running the files
+-- again in name order never meets a row a narrower list would refuse.
 alter table public.audit_log drop constraint if exists audit_log_action_check;
 alter table public.audit_log add constraint audit_log_action_check
   check (action in ('view', 'download', 'share', 'edit_research', 'upload', 'reanalyse', 'delete', 'export',
                     'member_add', 'member_remove', 'member_role', 'erase', 'move', 'study_delete',
-                    'consent'));
+                    'consent', 'rederive'));
 
 -- --- a row changes space only through move_recording() ------------------------------------
 

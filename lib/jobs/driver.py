@@ -14,7 +14,9 @@ the member role (or owner) there: each read and each write asks the database aga
 statement). An owner removed from the study, or made a viewer, mid-job ends the job ``failed`` with the reason;
 what was finished keeps its result, nothing else is written. Every analysis a job writes gets its audit entry
 (re-analysed, with the job's id) as the job's owner, right after the write; if the entry cannot be written the
-previous analysis is put back and the recording is reported failed (:class:`lib.audit.AuditTrail`).
+previous analysis is put back and the recording is reported failed (:class:`lib.audit.AuditTrail`). A
+re-derivation's entry is written before its PUT links are signed (the objects it replaces cannot be put back):
+no entry, no links.
 """
 
 from __future__ import annotations
@@ -224,7 +226,11 @@ class _Run:
         try:
             if is_current(self.owner.store, record, self.rows.space):
                 return ItemResult(ItemStatus.SKIPPED, message=DERIVATIVES_CURRENT)
+            # Written before the PUT links exist: the objects they replace cannot be put back.
+            self.trail.before(AuditEvent.about(AuditAction.REDERIVE, record, job=self.job.id))
             return derive_task(self.owner.store, record, self.rows.space, workdir)
+        except AuditUnavailable as exc:
+            return ItemResult(ItemStatus.FAILED, message=str(exc), attempts=self._attempt(record.id))
         except PulseVaultError as exc:  # the original is not there, or the bucket cannot be reached now
             return self._retry_or_fail(record.id, str(exc))
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from lib.errors import KeyOwnershipError
+from lib.audit import AuditAction, AuditFilter
+from lib.errors import KeyOwnershipError, MetadataError
 from lib.jobs import ItemStatus, JobKind, JobParameters, JobStatus
 from lib.jobs.derive import (
     DERIVATION,
@@ -27,7 +28,7 @@ from lib.jobs.driver import GONE_WHILE_RUNNING, drive
 from lib.jobs.model import MAX_ATTEMPTS, fingerprint
 from lib.keys import record_keys_of
 from lib.records import VideoProperties
-from lib.repository import SqliteServerRecords
+from lib.repository import SqliteAuditLog, SqliteServerRecords
 from lib.storage import ObjectStore
 from tests.support.job_engine import HereEngine, add_record, owner_of
 from tests.support.unit_world import BUCKET
@@ -121,3 +122,23 @@ def test_a_recording_deleted_while_its_derivatives_were_made_keeps_nothing(serve
     left = store._client.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])
     assert [o["Key"] for o in left if not o["Key"].endswith("original.avi")] == []
 
+
+class BrokenAudit(SqliteAuditLog):
+    def append(self, actor, event, *also) -> None:
+        raise MetadataError("the audit table is locked")
+
+
+def test_each_rederive_is_in_the_audit_trail_before_its_links_exist(server, store, tmp_path):
+    owner = owner_of(store, server, tmp_path)
+    record_id = add_record(server, store)
+    engine = HereEngine(_worker_says(DeriveOutcome(message="stopped here")))
+    job = owner.jobs.create(JobKind.REDERIVE, JobParameters(), (record_id,))
+    drive(job.id, owner, engine)
+    entries = owner.audit.entries(AuditFilter(study_id=None, actions=(AuditAction.REDERIVE,)))
+    assert [(e.record_id, e.detail["job"]) for e in entries] == [(record_id, job.id)] * MAX_ATTEMPTS
+    refused = replace(owner, audit=BrokenAudit(server.db_path, server.user_id))
+    engine = HereEngine(_worker_says(DeriveOutcome(thumbnail_bytes=1)))
+    job = owner.jobs.create(JobKind.REDERIVE, JobParameters(), (record_id,))
+    [result] = drive(job.id, refused, engine).results.values()
+    assert result.status is ItemStatus.FAILED and "audit trail could not be written" in result.message
+    assert engine.submitted == []  # no entry, no links
