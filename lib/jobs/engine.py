@@ -96,7 +96,8 @@ _settled = False
 
 def _settle() -> None:
     """Once per worker process: lower priority, and one core per task (the slot Ray gave it), so two workers
-    on two cores do not fight over OpenCV's thread pools."""
+    on two cores do not fight over OpenCV's thread pools or FFmpeg's decoding threads (lib.rppg.frames asks
+    for as many as OpenCV's)."""
     global _settled
     if not _settled:
         _settled = True

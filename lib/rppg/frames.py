@@ -80,7 +80,9 @@ def extract_rgb(
         roi = (int(roi[0]), int(roi[1]), int(roi[2]), int(roi[3]))
     if not path.is_file():
         raise NotFound(f"The recording {path.name!r} is not there any more.")
-    cap = cv2.VideoCapture(str(path))
+    # FFmpeg decodes on threads of its own: as many as OpenCV may use, so a batch worker given one core
+    # (lib.jobs.engine sets one) decodes on one instead of spreading over every core of the machine.
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, cv2.getNumThreads()])
     try:
         if not cap.isOpened():
             raise AnalysisError(f"OpenCV cannot open {path.name!r} for the pulse analysis.")
