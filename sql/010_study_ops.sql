@@ -103,6 +103,38 @@ create trigger claim_study_invites
 -- other. The personal quota still applies (reserve_upload, which inserts the row). Refused with hint
 -- 'study_quota_exceeded' and the figures in detail (JSON).
 
+-- The study's quota, held for the rest of the transaction: takes the per-study lock, then refuses ``p_adding``
+-- more bytes if the study's ready and pending rows (ground truth included) would exceed ``p_quota_bytes``.
+-- The one home of the study quota rule: an upload's reservation (below) and a move into the study (012) call it.
+create or replace function public.hold_study_quota(p_study uuid, p_adding bigint, p_quota_bytes bigint)
+returns void
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  held bigint;
+  pending bigint;
+begin
+  perform pg_advisory_xact_lock(hashtextextended('pulsevault.study_quota/' || p_study::text, 0));
+  select coalesce(sum(size_bytes + ground_truth_bytes), 0),
+         coalesce(sum(size_bytes) filter (where status = 'pending'), 0)
+    into held, pending
+    from public.user_files
+   where study_id = p_study and status in ('ready', 'pending');
+  if held + p_adding > p_quota_bytes then
+    raise exception 'study quota exceeded' using
+      errcode = 'P0001',
+      hint = 'study_quota_exceeded',
+      detail = jsonb_build_object('held_bytes', held, 'pending_bytes', pending, 'quota_bytes', p_quota_bytes)::text;
+  end if;
+end
+$$;
+
+revoke execute on function public.hold_study_quota(uuid, bigint, bigint) from public, anon, authenticated;
+grant execute on function public.hold_study_quota(uuid, bigint, bigint) to service_role;
+
 create or replace function public.reserve_upload_in_space(p_row jsonb, p_quota_bytes bigint,
                                                           p_study_quota_bytes bigint)
 returns public.user_files
@@ -113,23 +145,9 @@ set search_path = ''
 as $$
 declare
   study uuid := (p_row ->> 'study_id')::uuid;
-  held bigint;
-  pending bigint;
 begin
   if study is not null then
-    perform pg_advisory_xact_lock(hashtextextended('pulsevault.study_quota/' || study::text, 0));
-    select coalesce(sum(size_bytes + ground_truth_bytes), 0),
-           coalesce(sum(size_bytes) filter (where status = 'pending'), 0)
-      into held, pending
-      from public.user_files
-     where study_id = study and status in ('ready', 'pending');
-    if held + coalesce((p_row ->> 'size_bytes')::bigint, 0) > p_study_quota_bytes then
-      raise exception 'study quota exceeded' using
-        errcode = 'P0001',
-        hint = 'study_quota_exceeded',
-        detail = jsonb_build_object('held_bytes', held, 'pending_bytes', pending,
-                                    'quota_bytes', p_study_quota_bytes)::text;
-    end if;
+    perform public.hold_study_quota(study, coalesce((p_row ->> 'size_bytes')::bigint, 0), p_study_quota_bytes);
   end if;
   return public.reserve_upload(p_row, p_quota_bytes);
 end

@@ -68,8 +68,9 @@ grant execute on function public.owns_space(uuid, uuid, uuid) to service_role;
 
 -- The switch: the row's space and every key in one statement, after the server copied and checked the objects.
 -- p_keys holds the new s3_key, thumbnail_key, preview_key and ground_truth_key (the key layout check of 005
--- refuses any that does not lie in the new space). A study target must fit its quota (010's rule, under the same
--- per-study lock; the personal quota counts by uploader, which a move does not change). Refusals, by hint:
+-- refuses any that does not lie in the new space). A study target must fit its quota (010's hold_study_quota,
+-- under the uploads' per-study lock; the personal quota counts by uploader, which a move does not change).
+-- Refusals, by hint:
 -- 'not_found' (P0002), 'same_space' (22023), 'not_ready' (55000: pending, failed or withdrawn),
 -- 'not_allowed' (42501: the mover does not own both spaces), 'study_quota_exceeded' (P0001, figures in detail).
 create or replace function public.move_recording(p_record uuid, p_mover uuid, p_study uuid, p_keys jsonb,
@@ -82,8 +83,6 @@ set search_path = ''
 as $$
 declare
   found public.user_files;
-  held bigint;
-  pending bigint;
 begin
   select * into found from public.user_files where id = p_record for update;
   if found.id is null then
@@ -101,17 +100,7 @@ begin
       hint = 'not_allowed';
   end if;
   if p_study is not null then
-    perform pg_advisory_xact_lock(hashtextextended('pulsevault.study_quota/' || p_study::text, 0));
-    select coalesce(sum(size_bytes + ground_truth_bytes), 0),
-           coalesce(sum(size_bytes) filter (where status = 'pending'), 0)
-      into held, pending
-      from public.user_files
-     where study_id = p_study and status in ('ready', 'pending');
-    if held + found.size_bytes + found.ground_truth_bytes > p_study_quota_bytes then
-      raise exception 'study quota exceeded' using errcode = 'P0001', hint = 'study_quota_exceeded',
-        detail = jsonb_build_object('held_bytes', held, 'pending_bytes', pending,
-                                    'quota_bytes', p_study_quota_bytes)::text;
-    end if;
+    perform public.hold_study_quota(p_study, found.size_bytes + found.ground_truth_bytes, p_study_quota_bytes);
   end if;
   perform set_config('pulsevault.moving_record', p_record::text, true);
   update public.user_files
