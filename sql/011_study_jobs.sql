@@ -85,9 +85,10 @@ create policy jobs_select_own_or_study on public.jobs
   using (case when study_id is null then (select auth.uid()) = user_id
               else public.is_member(study_id, 'viewer') end);
 
-create or replace function public.set_study_analysis(p_record uuid, p_study uuid, p_user uuid, p_analysis jsonb)
-returns setof public.user_files
+-- A job's write into a study goes ahead only while its owner still holds the member role there.
+create or replace function public.require_study_job_owner(p_study uuid, p_user uuid) returns void
 language plpgsql
+stable
 security definer
 set search_path = ''
 as $$
@@ -96,6 +97,20 @@ begin
     raise exception 'the job''s owner no longer holds the member role in this study' using errcode = '42501',
       hint = 'access_lost';
   end if;
+end
+$$;
+
+revoke execute on function public.require_study_job_owner(uuid, uuid) from public, anon, authenticated;
+grant execute on function public.require_study_job_owner(uuid, uuid) to service_role;
+
+create or replace function public.set_study_analysis(p_record uuid, p_study uuid, p_user uuid, p_analysis jsonb)
+returns setof public.user_files
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  perform public.require_study_job_owner(p_study, p_user);
   return query
     update public.user_files f set analysis = p_analysis
      where f.id = p_record and f.study_id = p_study and f.status = 'ready'
@@ -115,10 +130,7 @@ security definer
 set search_path = ''
 as $$
 begin
-  if not public.may_run_study_jobs(p_study, p_user) then
-    raise exception 'the job''s owner no longer holds the member role in this study' using errcode = '42501',
-      hint = 'access_lost';
-  end if;
+  perform public.require_study_job_owner(p_study, p_user);
   return query
     update public.user_files f set thumbnail_key = p_thumbnail_key, preview_key = p_preview_key
      where f.id = p_record and f.study_id = p_study and f.status = 'ready'
