@@ -25,8 +25,9 @@ alter table public.jobs add constraint jobs_kind_check check (kind in ('reanalys
 create index if not exists jobs_study_created_idx on public.jobs (study_id, created_at desc)
   where study_id is not null;
 
--- The one rule of who runs jobs over a study (lib.studies.Action.RUN_JOBS): its members and owners.
-create or replace function public.may_run_study_jobs(p_study uuid, p_user uuid) returns boolean
+-- True when p_user holds p_min_role or a stronger one in the study: 005's is_member for a named user rather than
+-- the caller, for the server's checks on behalf of a job's owner (here) or a mover (012).
+create or replace function public.holds_study_role(p_study uuid, p_user uuid, p_min_role text) returns boolean
 language sql
 stable
 security definer
@@ -35,7 +36,20 @@ as $$
   select exists (
     select 1 from public.study_members m
      where m.study_id = p_study and m.user_id = p_user
-       and public.study_role_rank(m.role) >= public.study_role_rank('member'))
+       and public.study_role_rank(m.role) >= public.study_role_rank(p_min_role))
+$$;
+
+revoke execute on function public.holds_study_role(uuid, uuid, text) from public, anon, authenticated;
+grant execute on function public.holds_study_role(uuid, uuid, text) to service_role;
+
+-- The one rule of who runs jobs over a study (lib.studies.Action.RUN_JOBS): its members and owners.
+create or replace function public.may_run_study_jobs(p_study uuid, p_user uuid) returns boolean
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select public.holds_study_role(p_study, p_user, 'member')
 $$;
 
 revoke execute on function public.may_run_study_jobs(uuid, uuid) from public, anon, authenticated;

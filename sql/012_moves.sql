@@ -1,6 +1,6 @@
 -- PulseVault: moving a recording between spaces (a study, or its uploader's personal space), and the audit
 -- trail's actions for it, for a study's deletion, for a consent change and for a batch job's regenerated previews.
--- Apply after 010_study_ops.sql (it needs 005, 008 and 009). Safe to run again: every statement is idempotent.
+-- Apply after 011_study_jobs.sql (it needs 005 and 008 to 011). Safe to run again: every statement is idempotent.
 --
 -- A move is the server's (lib/moves.py): it copies every object of the recording to the keys of the new space,
 -- checks the copies, then switches the row with move_recording() below, and only then deletes the old objects.
@@ -39,10 +39,7 @@ begin
     end if;
     return new;
   end if;
-  if new.study_id is not null and not exists (
-      select 1 from public.study_members m
-       where m.study_id = new.study_id and m.user_id = new.user_id
-         and public.study_role_rank(m.role) >= public.study_role_rank('member')) then
+  if new.study_id is not null and not public.holds_study_role(new.study_id, new.user_id, 'member') then
     raise exception 'only a study''s members upload into it' using errcode = '42501', hint = 'not_member';
   end if;
   return new;
@@ -59,8 +56,7 @@ security definer
 set search_path = ''
 as $$
   select case when p_study is null then p_user = p_uploader
-              else exists (select 1 from public.study_members m
-                            where m.study_id = p_study and m.user_id = p_user and m.role = 'owner') end
+              else public.holds_study_role(p_study, p_user, 'owner') end
 $$;
 
 revoke execute on function public.owns_space(uuid, uuid, uuid) from public, anon, authenticated;
