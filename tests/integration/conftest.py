@@ -1,5 +1,6 @@
 """Fixtures the integration modules share: cloud-mode settings on the SeaweedFS fixture and its store, and a local
-Ray for the batch-job modules (one per module). A module that needs other limits defines its own ``settings``."""
+Ray and two short face clips for the batch-job modules (one of each per module).
+A module that needs other limits defines its own ``settings``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import pytest
 from lib.jobs.engine import EngineConfig, RayEngine
 from lib.settings import MIB, Settings
 from lib.storage import ObjectStore
+from tests.support.job_world import ClipFiles, clip_files
+from tests.support.synthetic_pulse import ClipSpec
 
 
 @pytest.fixture
@@ -28,3 +31,11 @@ def engine() -> Iterator[RayEngine]:
     made = RayEngine(EngineConfig(address=None, num_cpus=2))
     yield made
     made.close()
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> list[ClipFiles]:
+    """Two short generated face clips (with ground truth) at different heart rates, stored again as needed."""
+    folder = tmp_path_factory.mktemp("clips")
+    return [clip_files(folder, ClipSpec(seconds=8.0, size=(160, 120), hr_bpm=hr, seed=i))
+            for i, hr in enumerate((66.0, 78.0))]

@@ -40,18 +40,11 @@ from lib.repository.base import iso
 from lib.settings import Settings
 from lib.storage import ObjectStore
 from tests.support.checks import reanalyse_here
-from tests.support.job_world import ClipFiles, clip_files, store_recording
-from tests.support.synthetic_pulse import ClipSpec
+from tests.support.job_world import ClipFiles, store_recording
 
 REPO = Path(__file__).resolve().parents[2]
 JOB_TIMEOUT_S = 240.0
 
-
-@pytest.fixture(scope="module")
-def clips(tmp_path_factory: pytest.TempPathFactory) -> list[ClipFiles]:
-    folder = tmp_path_factory.mktemp("clips")
-    return [clip_files(folder, ClipSpec(seconds=8.0, size=(160, 120), hr_bpm=hr, seed=i))
-            for i, hr in enumerate((66.0, 78.0))]
 
 
 @dataclass

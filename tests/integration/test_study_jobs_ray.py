@@ -25,18 +25,11 @@ from lib.settings import Settings
 from lib.storage import ObjectStore
 from lib.studies import Role
 from tests.support.checks import reanalyse_here
-from tests.support.job_world import ClipFiles, clip_files, store_recording
+from tests.support.job_world import ClipFiles, store_recording
 from tests.support.people import Person, demo_person
-from tests.support.synthetic_pulse import ClipSpec
 
 JOB_TIMEOUT_S = 240.0
 
-
-@pytest.fixture(scope="module")
-def clips(tmp_path_factory: pytest.TempPathFactory) -> list[ClipFiles]:
-    folder = tmp_path_factory.mktemp("clips")
-    return [clip_files(folder, ClipSpec(seconds=8.0, size=(160, 120), hr_bpm=hr, seed=i))
-            for i, hr in enumerate((64.0, 80.0))]
 
 
 @dataclass
