@@ -13,13 +13,14 @@ import pytest
 
 from lib.erasure import ErasureIncomplete, withdraw
 from lib.errors import AccessDenied, NotFound
-from lib.keys import Owner, record_folder, record_keys
+from lib.keys import record_folder, record_keys
 from lib.library import share_link
 from lib.records import Consent, ErasureReason, FileRecord, GroundTruthFile, NewRecord, ResearchFields
 from lib.settings import Settings
-from lib.storage import DeleteResult, ObjectStore
+from lib.storage import ObjectStore
 from tests.support.audit import trail_for
 from tests.support.records import UserRows, sqlite_rows, supabase_rows
+from tests.support.s3 import RefusesDeletes
 
 OBJECTS = ("original.avi", "thumb.jpg", "preview.mp4", "ground_truth_physio.tsv.gz", "ground_truth_physio.json",
            "leftover.part")
@@ -64,26 +65,14 @@ def test_withdrawal_leaves_nothing_under_the_prefix(store: ObjectStore, rows: Us
     assert rows.repo.tombstones(None) == [stone]
 
 
-class _SkipsOne:
-    """The real store, except that its delete leaves the thumbnail on the server (a bucket refusing it)."""
-
-    def __init__(self, store: ObjectStore) -> None:
-        self._store = store
-
-    def __getattr__(self, name: str):
-        return getattr(self._store, name)
-
-    def delete(self, keys, *, owner: Owner) -> DeleteResult:
-        return self._store.delete([k for k in keys if not k.endswith("thumb.jpg")], owner=owner)
-
-
 def test_what_the_bucket_keeps_is_named_and_a_second_run_finishes(store: ObjectStore, rows: UserRows,
                                                                   settings: Settings) -> None:
     record = stored(store, rows)
     rows.repo.set_consent(record.id, Consent.SHAREABLE, None)
+    keeps_thumbnail = RefusesDeletes(store, lambda k: k.endswith("thumb.jpg"), silent=True)
     with pytest.raises(ErasureIncomplete, match=r"thumb\.jpg") as caught:
         # The delete reported no error at all:
-        withdraw(_SkipsOne(store), rows.repo, rows.server, record.id, trail=trail_for(rows))
+        withdraw(keeps_thumbnail, rows.repo, rows.server, record.id, trail=trail_for(rows))
     assert caught.value.left == (record.thumbnail_key,) and in_bucket(store, record) == ["thumb.jpg"]
     held = rows.repo.get(record.id)
     assert held.consent is Consent.WITHDRAWN and rows.repo.tombstones(None) == []

@@ -14,11 +14,12 @@ from lib.errors import AuditUnavailable, IntegrityError, MetadataUnavailable, St
 from lib.keys import Owner
 from lib.moves import move_record
 from lib.records import FileRecord
-from lib.storage import DeleteResult, ObjectInfo, ObjectStore
+from lib.storage import ObjectInfo, ObjectStore
 from tests.integration import test_erasure
 from tests.integration.test_erasure import OBJECTS, stored
 from tests.support.audit import trail_for
 from tests.support.records import UserRows
+from tests.support.s3 import RefusesDeletes
 
 QUOTA = 10**9
 rows = test_erasure.rows
@@ -140,26 +141,11 @@ def test_a_move_whose_entries_cannot_be_written_is_undone(store, rows):
     assert in_bucket(store, f"studies/{study}/") == []
 
 
-class _KeepsOld:
-    """The real store, except that it will not delete the old thumbnail (a bucket refusing it)."""
-
-    def __init__(self, store: ObjectStore) -> None:
-        self._store = store
-
-    def __getattr__(self, name: str):
-        return getattr(self._store, name)
-
-    def delete(self, keys, *, owner: Owner) -> DeleteResult:
-        keys = list(keys)
-        kept = tuple((k, "Access denied.") for k in keys if k.startswith("recordings/") and k.endswith("thumb.jpg"))
-        result = self._store.delete([k for k in keys if (k, "Access denied.") not in kept], owner=owner)
-        return DeleteResult(result.deleted, result.errors + kept)
-
-
 def test_old_objects_the_bucket_keeps_are_named_and_the_recording_is_whole_in_its_new_space(store, rows):
     study = rows.repo.create_study("Sleep").id
     record = stored(store, rows)
-    result = _move(_KeepsOld(store), rows, record, study)
+    keeps_old_thumbnail = RefusesDeletes(store, lambda k: k.startswith("recordings/") and k.endswith("thumb.jpg"))
+    result = _move(keeps_old_thumbnail, rows, record, study)
     assert [k.rsplit("/", 1)[-1] for k in result.left_behind] == ["thumb.jpg"]
     assert "could not be removed from its previous place (thumb.jpg, under recordings/" in result.summary()
     assert in_bucket(store, f"studies/{study}/") == sorted(OBJECTS)

@@ -9,10 +9,14 @@ time. Everything else that needs a real S3 server uses SeaweedFS (tests/support/
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 
 import boto3
 import pytest
 from botocore.config import Config
+
+from lib.keys import Owner
+from lib.storage import DeleteResult, ObjectStore
 
 MOTO_REGION = "us-east-1"
 
@@ -50,3 +54,21 @@ def reset_moto_buckets(endpoint: str, *, create: str) -> None:
                 client.delete_objects(Bucket=name, Delete={"Objects": keys})
         client.delete_bucket(Bucket=name)
     client.create_bucket(Bucket=create)
+
+
+class RefusesDeletes:
+    """The real store, except that its delete leaves the keys ``refused`` picks in the bucket: what a bucket that
+    refuses some deletions looks like. ``silent``: it also reports them deleted (no error for the caller)."""
+
+    def __init__(self, store: ObjectStore, refused: Callable[[str], bool], *, silent: bool = False) -> None:
+        self._store, self._refused, self._silent = store, refused, silent
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+    def delete(self, keys: Iterable[str], *, owner: Owner) -> DeleteResult:
+        keys = list(keys)
+        kept = [k for k in keys if self._refused(k)]
+        result = self._store.delete([k for k in keys if k not in kept], owner=owner)
+        refusals = () if self._silent else tuple((k, "AccessDenied") for k in kept)
+        return DeleteResult(result.deleted, (*result.errors, *refusals))

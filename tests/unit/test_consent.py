@@ -16,14 +16,15 @@ import pytest
 from lib.consent import check_shareable
 from lib.erasure import ErasureIncomplete, erase_past_retention, past_retention, withdraw
 from lib.errors import AccessDenied, MetadataError, NotFound, ValidationError
-from lib.keys import Owner, record_folder, record_keys
+from lib.keys import record_folder, record_keys
 from lib.library import delete_records, share_link
 from lib.records import Consent, ErasureReason, FileRecord, GroundTruthFile, NewRecord, ResearchFields
 from lib.repository import SqliteServerRecords
-from lib.storage import DeleteResult, ObjectStore
+from lib.storage import ObjectStore
 from lib.studies import Role
 from tests.support.audit import trail_for, trail_of
 from tests.support.people import Person, demo_person
+from tests.support.s3 import RefusesDeletes
 from tests.support.unit_world import BUCKET, SETTINGS
 
 QUOTA = 10**12
@@ -169,28 +170,13 @@ def test_tombstones_are_the_study_owners_and_the_personal_spaces_own(lab):
     conn.close()
 
 
-class _KeepsOne:
-    """A store whose delete leaves the preview behind (what a bucket refusing one object looks like)."""
-
-    def __init__(self, store: ObjectStore) -> None:
-        self._store = store
-
-    def __getattr__(self, name: str):
-        return getattr(self._store, name)
-
-    def delete(self, keys, *, owner: Owner) -> DeleteResult:
-        keys = list(keys)
-        kept = [k for k in keys if k.endswith("preview.mp4")]
-        result = self._store.delete([k for k in keys if k not in kept], owner=owner)
-        return DeleteResult(deleted=result.deleted, errors=[(k, "AccessDenied") for k in kept])
-
-
 def test_a_partial_erasure_says_what_is_left_stays_withdrawn_and_finishes_when_run_again(lab):
     record = upload(lab, lab["member"], None)
     repo, server = lab["member"].repo, lab["member"].server
     repo.set_consent(record.id, Consent.SHAREABLE, None)
+    keeps_preview = RefusesDeletes(lab.store, lambda k: k.endswith("preview.mp4"))
     with pytest.raises(ErasureIncomplete, match=r"1 file\(s\) are still in storage \(preview.mp4\)") as caught:
-        withdraw(_KeepsOne(lab.store), repo, server, record.id, trail=trail_of(repo))
+        withdraw(keeps_preview, repo, server, record.id, trail=trail_of(repo))
     assert caught.value.left == (record.preview_key,)
     held = repo.get(record.id)
     assert held.consent is Consent.WITHDRAWN and held.status.value == "failed"
@@ -272,7 +258,8 @@ def test_a_failed_retention_erasure_is_reported_and_retried(lab):
     _age(lab, old, 40)
     owner = lab["owner"]
     owner.repo.set_retention(lab.study, 30)
-    report = erase_past_retention(_KeepsOne(lab.store), owner.repo, owner.server, lab.study, trail=trail_for(owner))
+    keeps_preview = RefusesDeletes(lab.store, lambda k: k.endswith("preview.mp4"))
+    report = erase_past_retention(keeps_preview, owner.repo, owner.server, lab.study, trail=trail_for(owner))
     assert not report.ok and "preview.mp4" in report.summary()
     assert [r.id for r in past_retention(owner.repo, lab.study)] == [old.id]  # still listed: withdrawn, failed
     assert erase_past_retention(lab.store, owner.repo, owner.server, lab.study, trail=trail_for(owner)).ok
